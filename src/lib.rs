@@ -1,5 +1,378 @@
 //! ccbulk: update the account info of many CloudCockpit customers from one spreadsheet.
+//!
+//! Data flows one way through tasks joined by bounded channels:
+//! CSV reader (blocking thread) → dispatcher (pacing, per-customer order, workers, retries) →
+//! results writer (one owner of the file) → summary. `run` is the whole program; `main` only maps
+//! its result to an exit code.
 
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
 pub mod customer;
+pub mod dispatch;
+pub mod input;
 pub mod rate;
+pub mod report;
+pub mod results;
 pub mod sandbox;
+
+use std::fs::File;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::cli::{Cli, Command, Mode};
+use crate::config::{Config, Job, SetupError};
+use crate::dispatch::{Action, Dispatcher, Stop, Stopper};
+use crate::input::{Input, Source};
+use crate::results::{Counters, Outcome, OutcomeKind, WriterSetup};
+
+/// Exit codes of SPEC.md.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const SOME_FAILED: i32 = 1;
+    pub const SETUP: i32 = 2;
+    pub const STOPPED: i32 = 3;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Runs a parsed command line; returns the exit code. Setup problems come back as errors
+/// (exit 2); everything after the first row is read is reported through the code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Sandbox(a) => {
+            let config = sandbox::SandboxConfig {
+                latency: a.latency.into(),
+                fail_rate: a.fail_rate,
+                throttle: a.throttle,
+                token_ttl: a.token_ttl.into(),
+                seed: a.seed,
+                ..sandbox::SandboxConfig::default()
+            };
+            sandbox::serve_cli(config, a.listen).await?;
+            Ok(exit::OK)
+        }
+        Command::Update(a) => run_job(Config::from_args(Job::Update, a)?).await,
+        Command::Replay(a) => run_job(Config::from_args(Job::Replay, a)?).await,
+        Command::Plan(a) => run_job(Config::from_args(Job::Plan, a)?).await,
+    }
+}
+
+/// Counts rows of a regular file in the background so the progress display knows the total.
+fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter: u8) {
+    let Source::Path(path) = &config.source else {
+        return;
+    };
+    let path = path.clone();
+    std::thread::spawn(move || {
+        let Ok(file) = File::open(&path) else { return };
+        let reader: Box<dyn Read> = Box::new(file);
+        let mut rdr = input::csv_reader(reader, delimiter);
+        let mut rec = csv::ByteRecord::new();
+        let mut n: u64 = 0;
+        while let Ok(true) = rdr.read_byte_record(&mut rec) {
+            if !rec.iter().all(|c| c.trim_ascii().is_empty()) {
+                n += 1;
+            }
+        }
+        counters
+            .total
+            .fetch_max(n.saturating_sub(1), Ordering::Relaxed);
+    });
+}
+
+/// update, replay or plan, from checked settings to exit code.
+pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
+    let started_wall = SystemTime::now();
+    let started = Instant::now();
+
+    // The built-in sandbox stands in for the API, with its own credentials.
+    let _sandbox = if config.sandbox && !config.dry_run {
+        let sb = sandbox::Sandbox::start(
+            sandbox::SandboxConfig::default(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
+        .map_err(|e| SetupError(format!("cannot start the sandbox: {e}")))?;
+        let defaults = sandbox::SandboxConfig::default();
+        config.base_url = sb.base_url();
+        config.token = auth::TokenSource::Client {
+            id: defaults.client_id,
+            secret: secrecy::SecretString::from(defaults.client_secret),
+            token_url: sb.token_url(),
+            scope: cli::ENTRA_SCOPE.to_string(),
+        };
+        if !config.quiet {
+            eprintln!("ccbulk: using the built-in sandbox at {}", sb.base_url());
+        }
+        Some(sb)
+    } else {
+        None
+    };
+
+    let source = config.source.clone();
+    let options = config.input_options.clone();
+    let mut input = tokio::task::spawn_blocking(move || Input::open(&source, options))
+        .await??;
+    if config.mode == Mode::Replace && !config.dry_run && config.job != Job::Plan {
+        input::check_mode(&input, Mode::Replace)?;
+    }
+    if config.job == Job::Replay && input.columns.prior_outcome.is_none() {
+        return Err(SetupError(format!(
+            "{} is not a ccbulk results file (no ccbulk_outcome column)",
+            input.name
+        ))
+        .into());
+    }
+
+    // The results file: never clobbered by accident; on resume, repaired and read back.
+    let exists = config.results.exists();
+    let mut done = std::collections::HashSet::new();
+    if exists && !config.resume && !config.overwrite {
+        return Err(SetupError(format!(
+            "{} already exists: add --resume to continue that run, or --overwrite to start again (or choose --results PATH)",
+            config.results.display()
+        ))
+        .into());
+    }
+    let echo_names: Vec<String> = input
+        .columns
+        .echo
+        .iter()
+        .map(|&i| input.columns.names[i].clone())
+        .collect();
+    let append = exists && config.resume;
+    if append {
+        let prior = results::read_prior(&config.results, input.delimiter).map_err(|e| {
+            SetupError(format!(
+                "cannot resume from {}: {e}",
+                config.results.display()
+            ))
+        })?;
+        if prior.input_columns != echo_names {
+            return Err(SetupError(format!(
+                "cannot resume: the columns of {} ({}) do not match those of {} ({}); is it the same input?",
+                config.results.display(),
+                prior.input_columns.join(", "),
+                input.name,
+                echo_names.join(", ")
+            ))
+            .into());
+        }
+        if prior.repaired_bytes > 0 && !config.quiet {
+            eprintln!(
+                "ccbulk: repaired {}: cut a torn last line ({} bytes) left by an interrupted write",
+                config.results.display(),
+                prior.repaired_bytes
+            );
+        }
+        done = prior.done;
+    }
+    let writer_setup = WriterSetup {
+        path: config.results.clone(),
+        echo_names,
+        echo: input.columns.echo.clone(),
+        delimiter: input.delimiter,
+        append,
+    };
+    let file = results::open_results(&writer_setup).map_err(|e| {
+        SetupError(format!("cannot write {}: {e}", config.results.display()))
+    })?;
+
+    let stopper = Stopper::default();
+    let counters = Arc::new(Counters::default());
+    count_rows_in_background(&config, counters.clone(), input.delimiter);
+
+    let (out_tx, out_rx) = mpsc::channel::<Outcome>(1024);
+    let max_failures = config.max_failures;
+    let stop_on_failures = stopper.clone();
+    let writer = results::spawn_writer(
+        file,
+        writer_setup.echo.clone(),
+        out_rx,
+        counters.clone(),
+        move |c| {
+            if let Some(limit) = max_failures {
+                let failed = c.failed.load(Ordering::Relaxed);
+                if limit.reached(failed, c.done.load(Ordering::Relaxed)) {
+                    stop_on_failures.stop(Stop::MaxFailures(failed));
+                }
+            }
+        },
+    );
+
+    let signals = spawn_signal_handler(stopper.clone(), config.quiet);
+    let progress = report::Progress::start(counters.clone(), config.quiet, Duration::from_secs(5));
+
+    // Dispatcher and workers (not for dry runs: no network at all).
+    let (row_tx, row_rx) = mpsc::channel(1024);
+    let dispatcher = if config.dry_run {
+        drop(row_rx);
+        None
+    } else {
+        let http = api::Api::http_client(config.concurrency).map_err(SetupError)?;
+        let api = api::Api::new(http.clone(), &config.base_url, &config.tenant, config.timeout)
+            .map_err(SetupError)?;
+        let d = Arc::new(Dispatcher {
+            api,
+            auth: Arc::new(auth::Auth::new(config.token.clone(), http)),
+            pacer: dispatch::Pacer::new(config.rate, config.burst),
+            settings: dispatch::Settings {
+                action: match (config.job, config.mode) {
+                    (Job::Plan, _) => Action::Plan,
+                    (_, Mode::Merge) => Action::Merge,
+                    (_, Mode::Replace) => Action::Replace,
+                },
+                concurrency: config.concurrency,
+                max_attempts: config.max_attempts,
+                backoff_base: config.backoff_base,
+                retry_provider_default: config.retry_provider_default,
+            },
+            stopper: stopper.clone(),
+            requests: std::sync::atomic::AtomicU64::new(0),
+        });
+        let task = tokio::spawn(d.clone().run(row_rx, out_tx.clone()));
+        Some((d, task))
+    };
+
+    // The reader: invalid rows (and, in a dry run, valid ones) go straight to the writer.
+    let reader_out = out_tx.clone();
+    drop(out_tx);
+    let reader_stop = stopper.clone();
+    let dry_run = config.dry_run;
+    let replay = config.job == Job::Replay;
+    let reader = tokio::task::spawn_blocking(move || -> Result<u64, input::InputError> {
+        let mut read = 0u64;
+        while !reader_stop.is_stopped() {
+            let Some(row) = input.next_row()? else { break };
+            read += 1;
+            if replay
+                && !matches!(input.prior_outcome(&row), Some("failed") | Some("invalid"))
+            {
+                continue;
+            }
+            if done.contains(&row.number) {
+                continue;
+            }
+            let sent = if row.mapped.is_err() {
+                reader_out.blocking_send(Outcome::invalid(row)).is_ok()
+            } else if dry_run {
+                let o = Outcome {
+                    kind: OutcomeKind::Valid,
+                    ..Outcome::new(row)
+                };
+                reader_out.blocking_send(o).is_ok()
+            } else {
+                row_tx.blocking_send(row).is_ok()
+            };
+            if !sent {
+                break;
+            }
+        }
+        Ok(read)
+    });
+
+    let read_result = reader.await?;
+    let mut requests = 0;
+    if let Some((d, task)) = dispatcher {
+        task.await?;
+        requests = d.requests.load(Ordering::Relaxed);
+    }
+    let tally = writer.await??;
+    progress.finish().await;
+    signals.abort();
+
+    let mut stop = stopper.reason();
+    let read_error = read_result.err();
+    if let Some(e) = &read_error {
+        eprintln!("ccbulk: stopped reading the input: {e}");
+    }
+    let code = match (&stop, &read_error) {
+        (Some(Stop::Interrupted), _) => exit::INTERRUPTED,
+        (Some(_), _) | (None, Some(_)) => exit::STOPPED,
+        (None, None) if tally.unsuccessful() > 0 => exit::SOME_FAILED,
+        (None, None) => exit::OK,
+    };
+    let mut summary = report::Summary::new(
+        config.job.name(),
+        &config.source.display(),
+        &config.results,
+        started_wall,
+        started.elapsed(),
+        &tally,
+        requests,
+        0,
+    );
+    summary.exit_code = code;
+    summary.stopped = match stop.take() {
+        Some(Stop::Interrupted) => Some("interrupted".to_string()),
+        Some(Stop::AuthRefused(why)) => Some(format!(
+            "authentication failed ({why}); check the token, its file, or the client id, secret and scope; no further rows were sent"
+        )),
+        Some(Stop::MaxFailures(n)) => Some(format!("--max-failures reached ({n} rows failed)")),
+        None => read_error.map(|e| e.to_string()),
+    };
+    if code == exit::INTERRUPTED || code == exit::STOPPED {
+        summary.resume_command = Some(config.resume_command());
+    }
+    if tally.unsuccessful() > 0 && !config.dry_run {
+        summary.replay_command = Some(config.replay_command());
+    }
+    eprint!("{}", summary.render());
+    if let Some(path) = &config.summary_json
+        && let Err(e) = summary.write_json(path)
+    {
+        eprintln!("ccbulk: cannot write --summary-json {}: {e}", path.display());
+    }
+    Ok(code)
+}
+
+/// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
+/// (every finished row is already written and flushed).
+fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            if !wait_for_signal().await {
+                return;
+            }
+            if first {
+                first = false;
+                stopper.stop(Stop::Interrupted);
+                if !quiet {
+                    eprintln!(
+                        "\nccbulk: interrupted: finishing the rows in flight (press Ctrl-C again to quit at once)"
+                    );
+                }
+            } else {
+                eprintln!("\nccbulk: quitting at once; rows already written are kept");
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    })
+}
+
+/// Waits for SIGINT or SIGTERM; false if signals cannot be watched.
+async fn wait_for_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            return false;
+        };
+        tokio::select! {
+            _ = int.recv() => true,
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}

@@ -1,0 +1,196 @@
+//! Command-line definitions only (clap). Raw flags are turned into validated, typed settings by
+//! `config.rs` before any work starts. No flag takes a token or a secret: those come from the
+//! environment or a file, so they never show in the process list.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::rate::Rate;
+
+/// The Entra token endpoint of API.md.
+pub const ENTRA_TOKEN_URL: &str =
+    "https://login.microsoftonline.com/4e806121-ff28-4286-ab4e-3be0a08f9ce0/oauth2/v2.0/token";
+/// The scope of API.md.
+pub const ENTRA_SCOPE: &str = "api://b92a36a4-feb8-4f47-a69c-29a180aa6d0a/.default";
+
+/// Update the account info of many CloudCockpit customers from one CSV.
+#[derive(Parser, Debug)]
+#[command(name = "ccbulk", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Send one account-info update per CSV row and write a results CSV.
+    Update(RunArgs),
+    /// Send again the rows of a results file whose outcome is failed or invalid.
+    Replay(RunArgs),
+    /// Read-only: GET every customer and show what `update` would change. Sends no PATCH.
+    Plan(RunArgs),
+    /// Serve a local simulated CloudCockpit API.
+    Sandbox(SandboxArgs),
+}
+
+/// How a row becomes the customer object that is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// GET the customer, lay the row's non-empty cells over it, PATCH only if something changed.
+    Merge,
+    /// No GET: the row alone is the customer object.
+    Replace,
+}
+
+/// Options shared by update, replay and plan.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// A CSV file, or - for standard input (for replay: a results file).
+    pub input: String,
+
+    /// API root.
+    #[arg(long, env = "CLOUDCOCKPIT_BASE_URL", default_value = "https://api.cloudcockpit.com")]
+    pub base_url: String,
+
+    /// Portal domain, sent as X-Tenant.
+    #[arg(long, env = "CLOUDCOCKPIT_TENANT")]
+    pub tenant: Option<String>,
+
+    /// A file holding the bearer token (re-read when a 401 comes back).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
+    #[arg(long, value_name = "URL", default_value = ENTRA_TOKEN_URL)]
+    pub token_url: String,
+
+    /// OAuth2 scope for client credentials.
+    #[arg(long, value_name = "S", default_value = ENTRA_SCOPE)]
+    pub scope: String,
+
+    /// API calls per second, GET and PATCH alike (N/s, N/min, N/h, or unlimited).
+    #[arg(long, default_value = "10/s")]
+    pub rate: Rate,
+
+    /// Calls that may go at once after idle time.
+    #[arg(long, default_value = "1")]
+    pub burst: NonZeroU32,
+
+    /// Requests in flight at most.
+    #[arg(long, default_value = "8")]
+    pub concurrency: NonZeroUsize,
+
+    /// Attempts per call, the first included.
+    #[arg(long, default_value = "5")]
+    pub max_attempts: NonZeroU32,
+
+    /// One attempt's time limit (500ms, 30s, 2m).
+    #[arg(long, default_value = "30s")]
+    pub timeout: humantime::Duration,
+
+    /// merge: GET, overlay, PATCH if changed; replace: the row alone is the customer.
+    #[arg(long, value_enum, default_value = "merge")]
+    pub mode: Mode,
+
+    /// Results CSV path (default: beside the input).
+    #[arg(long, value_name = "PATH")]
+    pub results: Option<PathBuf>,
+
+    /// Continue an interrupted run: skip rows the results file already holds, append the rest.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+
+    /// Replace an existing results file.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Check and map every row; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Value of retryFailedProviderCustomersFromCompanyInfo where the row does not say.
+    #[arg(long)]
+    pub retry_provider_customers: bool,
+
+    /// Rename a column: 'HEADER=field' (repeatable).
+    #[arg(long, value_name = "HEADER=field")]
+    pub map: Vec<String>,
+
+    /// A file of HEADER=field lines.
+    #[arg(long, value_name = "PATH")]
+    pub map_file: Option<PathBuf>,
+
+    /// Field delimiter (default: sniffed from the header among , ; tab |).
+    #[arg(long, value_name = "C")]
+    pub delimiter: Option<String>,
+
+    /// Input encoding for legacy exports (utf-8, windows-1252, latin1, utf-16le, utf-16be).
+    #[arg(long, value_name = "NAME")]
+    pub encoding: Option<String>,
+
+    /// A cell equal to this sends null (clears the field).
+    #[arg(long, value_name = "S", default_value = "#NULL")]
+    pub null_marker: String,
+
+    /// Stop after N failed rows, or N% of the rows finished (exit 3).
+    #[arg(long, value_name = "N|N%")]
+    pub max_failures: Option<String>,
+
+    /// Write the final counts as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Undo file path (merge mode; default: <input stem>.undo.csv).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_undo")]
+    pub undo: Option<PathBuf>,
+
+    /// Do not write an undo file.
+    #[arg(long)]
+    pub no_undo: bool,
+
+    /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Less on stderr: only errors and the summary.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More on stderr (-v: per-row outcomes, -vv: every request).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// First retry delay; doubles with each attempt (with jitter).
+    #[arg(long, default_value = "500ms", hide = true)]
+    pub backoff_base: humantime::Duration,
+}
+
+/// Options of `ccbulk sandbox`.
+#[derive(Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// Delay added to every API answer.
+    #[arg(long, default_value = "0ms")]
+    pub latency: humantime::Duration,
+
+    /// Fraction (0 to 1) of calls answered 500 or 503.
+    #[arg(long, default_value = "0")]
+    pub fail_rate: f64,
+
+    /// Answer 429 with Retry-After above this rate (N/s, N/min).
+    #[arg(long)]
+    pub throttle: Option<Rate>,
+
+    /// Lifetime of issued tokens.
+    #[arg(long, default_value = "3599s")]
+    pub token_ttl: humantime::Duration,
+
+    /// Seed for the simulated faults.
+    #[arg(long, default_value = "0")]
+    pub seed: u64,
+}

@@ -1,0 +1,760 @@
+//! Reading input CSVs: the one place that builds CSV readers and writers (delimiter, BOM, encoding
+//! and quoting rules live here once), header matching, and turning each record into a checked
+//! update. Streaming: one record at a time, never the whole file.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use csv::ByteRecord;
+use uuid::Uuid;
+
+use crate::cli::Mode;
+use crate::customer::{self, Cell, FIELD_COUNT, Field, Rules};
+
+/// Where the input comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Source {
+    /// `-` is standard input; anything else a path.
+    pub fn parse(s: &str) -> Source {
+        if s == "-" {
+            Source::Stdin
+        } else {
+            Source::Path(PathBuf::from(s))
+        }
+    }
+
+    /// How messages name it.
+    pub fn display(&self) -> String {
+        match self {
+            Source::Stdin => "stdin".to_string(),
+            Source::Path(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// An input problem that stops the run before anything is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {name}: {err}")]
+    Io { name: String, err: io::Error },
+    #[error("{0}")]
+    Header(String),
+}
+
+/// How to read and check the input.
+#[derive(Clone, Debug)]
+pub struct InputOptions {
+    /// Forced delimiter; sniffed from the header when `None`.
+    pub delimiter: Option<u8>,
+    /// Transcode from this encoding (a UTF-16 BOM is always honoured).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// A cell equal to this clears the field.
+    pub null_marker: String,
+    /// `--map` renames: header (as the user wrote it) → target name.
+    pub maps: Vec<(String, String)>,
+    /// Provider-rule context.
+    pub rules: Rules,
+    /// Use a results file's `ccbulk_row` as the row number (replay).
+    pub prior_numbers: bool,
+}
+
+impl Default for InputOptions {
+    fn default() -> Self {
+        InputOptions {
+            delimiter: None,
+            encoding: None,
+            null_marker: "#NULL".to_string(),
+            maps: Vec::new(),
+            rules: Rules::default(),
+            prior_numbers: false,
+        }
+    }
+}
+
+/// The one CSV reader configuration: no header handling by the crate (ccbulk reads the header
+/// itself to report physical lines), flexible cell counts (checked per row, so one short row does
+/// not stop the file).
+pub fn csv_reader<R: Read>(rdr: R, delimiter: u8) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(256 * 1024)
+        .from_reader(rdr)
+}
+
+/// The one CSV writer configuration, for results, plan and undo files.
+pub fn csv_writer<W: Write>(w: W, delimiter: u8) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(64 * 1024)
+        .from_writer(w)
+}
+
+/// What a header cell means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Field(Field),
+    CustomerId,
+    Retry,
+    Correlation,
+}
+
+/// Lower-case letters and digits only: `Company Name`, `company_name` and `companyName` agree.
+pub fn normalize(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn target_names() -> Vec<(&'static str, Target)> {
+    let mut v: Vec<(&'static str, Target)> = vec![
+        ("customerId", Target::CustomerId),
+        ("id", Target::CustomerId),
+    ];
+    v.extend(Field::ALL.iter().map(|f| (f.wire(), Target::Field(*f))));
+    v.push((
+        "retryFailedProviderCustomersFromCompanyInfo",
+        Target::Retry,
+    ));
+    v.push(("correlationId", Target::Correlation));
+    v
+}
+
+fn target_for(name: &str) -> Option<Target> {
+    let n = normalize(name);
+    target_names()
+        .into_iter()
+        .find(|(t, _)| normalize(t) == n)
+        .map(|(_, t)| t)
+}
+
+/// The valid column names, for messages.
+pub fn valid_names() -> String {
+    target_names()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The target name closest to an unknown header.
+fn nearest(name: &str) -> &'static str {
+    let n = normalize(name);
+    target_names()
+        .into_iter()
+        .map(|(t, _)| (strsim::jaro_winkler(&n, &normalize(t)), t))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or("customerId", |(_, t)| t)
+}
+
+/// Is this a column ccbulk wrote into a results file?
+pub fn is_ccbulk_column(name: &str) -> bool {
+    name.trim()
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("ccbulk_"))
+}
+
+/// The input's header, matched to fields.
+#[derive(Clone, Debug)]
+pub struct Columns {
+    /// Header cells as written (lossily decoded), for messages and for echoing.
+    pub names: Vec<String>,
+    fields: [Option<usize>; FIELD_COUNT],
+    customer_id: usize,
+    retry: Option<usize>,
+    correlation: Option<usize>,
+    /// `ccbulk_row` of a results file used as input.
+    pub prior_row: Option<usize>,
+    /// `ccbulk_outcome` of a results file used as input.
+    pub prior_outcome: Option<usize>,
+    /// The columns copied to results: every one but `ccbulk_*`.
+    pub echo: Vec<usize>,
+    /// A row must have at least this many cells (trailing columns with empty headers may be missing).
+    needed: usize,
+}
+
+impl Columns {
+    /// Matches header cells to targets, applying `--map` renames.
+    pub fn match_header(
+        names: Vec<String>,
+        maps: &[(String, String)],
+        file: &str,
+    ) -> Result<Columns, InputError> {
+        let mut problems = Vec::new();
+        let mut mapped: Vec<Option<Target>> = vec![None; names.len()];
+        for (from, to) in maps {
+            let Some(target) = target_for(to) else {
+                problems.push(format!(
+                    "--map '{from}={to}': \"{to}\" is not a field (did you mean \"{}\"?)",
+                    nearest(to)
+                ));
+                continue;
+            };
+            let wanted = normalize(from);
+            match names.iter().position(|n| normalize(n) == wanted) {
+                Some(i) => mapped[i] = Some(target),
+                None => problems.push(format!("--map '{from}={to}': {file} has no column \"{from}\"")),
+            }
+        }
+        let mut prior_row = None;
+        let mut prior_outcome = None;
+        let mut echo = Vec::new();
+        let mut needed = 0;
+        for (i, name) in names.iter().enumerate() {
+            if is_ccbulk_column(name) {
+                match normalize(name).as_str() {
+                    "ccbulkrow" => prior_row = Some(i),
+                    "ccbulkoutcome" => prior_outcome = Some(i),
+                    _ => {}
+                }
+                continue;
+            }
+            echo.push(i);
+            if name.trim().is_empty() {
+                continue;
+            }
+            needed = i + 1;
+            if mapped[i].is_some() {
+                continue;
+            }
+            match target_for(name) {
+                Some(t) => mapped[i] = Some(t),
+                None => problems.push(format!(
+                    "column \"{name}\" matches no field (did you mean \"{}\"?)",
+                    nearest(name)
+                )),
+            }
+        }
+        let mut fields = [None; FIELD_COUNT];
+        let mut customer_id = None;
+        let mut retry = None;
+        let mut correlation = None;
+        for (i, t) in mapped.iter().enumerate() {
+            let Some(t) = t else { continue };
+            let slot = match t {
+                Target::Field(f) => &mut fields[f.index()],
+                Target::CustomerId => &mut customer_id,
+                Target::Retry => &mut retry,
+                Target::Correlation => &mut correlation,
+            };
+            if let Some(prev) = *slot {
+                problems.push(format!(
+                    "columns \"{}\" and \"{}\" both mean the same field",
+                    names[prev], names[i]
+                ));
+            }
+            *slot = Some(i);
+        }
+        if customer_id.is_none() {
+            problems.push("no customerId (or id) column: it is required".to_string());
+        }
+        match (customer_id, problems.is_empty()) {
+            (Some(customer_id), true) => Ok(Columns {
+                names,
+                fields,
+                customer_id,
+                retry,
+                correlation,
+                prior_row,
+                prior_outcome,
+                echo,
+                needed,
+            }),
+            _ => Err(InputError::Header(format!(
+                "{file}: the header cannot be used:\n  {}\nvalid columns: {}; columns starting with ccbulk_ are ignored; rename others with --map 'HEADER=field'",
+                problems.join("\n  "),
+                valid_names()
+            ))),
+        }
+    }
+
+    /// The column a field comes from, if any.
+    pub fn field_column(&self, field: Field) -> Option<usize> {
+        self.fields[field.index()]
+    }
+
+    /// Replace mode needs every required field the CSV can carry.
+    pub fn check_replace(&self, file: &str) -> Result<(), InputError> {
+        let missing: Vec<&str> = Field::ALL
+            .iter()
+            .filter(|f| f.required() && self.fields[f.index()].is_none())
+            .map(|f| f.wire())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(InputError::Header(format!(
+                "{file}: --mode replace sends the row as the whole customer, so every required field needs a column; missing: {} (or use --mode merge)",
+                missing.join(", ")
+            )))
+        }
+    }
+}
+
+/// One field's instruction, pointing into the record (no copy of the value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Keep,
+    Clear,
+    Set(u32),
+}
+
+/// A row that passed every check.
+#[derive(Clone, Debug)]
+pub struct Mapped {
+    pub customer_id: Uuid,
+    slots: [Slot; FIELD_COUNT],
+    pub retry_provider: Option<bool>,
+    pub correlation_id: Option<Uuid>,
+}
+
+/// One data record of the input.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// `ccbulk_row`: the number among the input's data records, from 1 (or the prior one in replay).
+    pub number: u64,
+    /// Physical line where the record starts.
+    pub line: u64,
+    /// The cells as they came.
+    pub record: ByteRecord,
+    /// The checked update, or why the row cannot be used.
+    pub mapped: Result<Mapped, String>,
+}
+
+impl Row {
+    /// What the row asks for a field (`Keep` for an invalid row).
+    pub fn cell(&self, field: Field) -> Cell<'_> {
+        let Ok(m) = &self.mapped else {
+            return Cell::Keep;
+        };
+        match m.slots[field.index()] {
+            Slot::Keep => Cell::Keep,
+            Slot::Clear => Cell::Clear,
+            Slot::Set(col) => Cell::Set(text(&self.record, col as usize)),
+        }
+    }
+
+    /// Every field with what the row asks for it.
+    pub fn cells(&self) -> impl Iterator<Item = (Field, Cell<'_>)> {
+        Field::ALL.into_iter().map(|f| (f, self.cell(f)))
+    }
+}
+
+/// A cell as trimmed text; empty when absent or not UTF-8 (mapping has checked it already).
+fn text(record: &ByteRecord, col: usize) -> &str {
+    record
+        .get(col)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .map_or("", str::trim)
+}
+
+/// An open input: the header is read and matched, records come one at a time.
+pub struct Input {
+    /// How messages name the input.
+    pub name: String,
+    pub columns: Columns,
+    /// The delimiter in use (sniffed or forced); results files use it too.
+    pub delimiter: u8,
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    options: InputOptions,
+    record: ByteRecord,
+    count: u64,
+}
+
+/// Picks the delimiter that occurs most often, outside quotes, in the first line.
+pub fn sniff_delimiter(first_line: &[u8]) -> u8 {
+    let candidates = [b',', b';', b'\t', b'|'];
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &b in first_line {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            _ if !quoted => {
+                if let Some(i) = candidates.iter().position(|c| *c == b) {
+                    counts[i] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let best = (0..4).max_by_key(|i| (counts[*i], 4 - *i)).unwrap_or(0);
+    if counts[best] == 0 { b',' } else { candidates[best] }
+}
+
+impl Input {
+    /// Opens a file or standard input and reads the header.
+    pub fn open(source: &Source, options: InputOptions) -> Result<Input, InputError> {
+        let name = source.display();
+        let raw: Box<dyn Read + Send> = match source {
+            Source::Stdin => Box::new(io::stdin()),
+            Source::Path(p) => Box::new(File::open(p).map_err(|e| InputError::Io {
+                name: name.clone(),
+                err: e,
+            })?),
+        };
+        Input::from_reader(raw, &name, options)
+    }
+
+    /// Reads the header from any reader (tests, benchmarks).
+    pub fn from_reader(
+        raw: Box<dyn Read + Send>,
+        name: &str,
+        options: InputOptions,
+    ) -> Result<Input, InputError> {
+        let io_err = |e: io::Error| InputError::Io {
+            name: name.to_string(),
+            err: e,
+        };
+        let mut buffered = BufReader::with_capacity(256 * 1024, raw);
+        let head = buffered.fill_buf().map_err(io_err)?;
+        let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
+        let mut decoded: Box<dyn BufRead + Send> = if utf16 || options.encoding.is_some() {
+            let rdr = encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(options.encoding)
+                .bom_override(true)
+                .strip_bom(true)
+                .build(buffered);
+            Box::new(BufReader::with_capacity(256 * 1024, rdr))
+        } else {
+            if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                buffered.consume(3);
+            }
+            Box::new(buffered)
+        };
+        let first = decoded.fill_buf().map_err(io_err)?;
+        if first.is_empty() {
+            return Err(InputError::Header(format!(
+                "{name} is empty: the first line must be a header"
+            )));
+        }
+        let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(first));
+        let reader: Box<dyn Read + Send> = Box::new(decoded);
+        let mut reader = csv_reader(reader, delimiter);
+        let mut header = ByteRecord::new();
+        let found = reader.read_byte_record(&mut header).map_err(|e| {
+            InputError::Header(format!("{name}: the header cannot be read: {e}"))
+        })?;
+        if !found {
+            return Err(InputError::Header(format!(
+                "{name} is empty: the first line must be a header"
+            )));
+        }
+        let names: Vec<String> = header
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).trim().to_string())
+            .collect();
+        let columns = Columns::match_header(names, &options.maps, name)?;
+        Ok(Input {
+            name: name.to_string(),
+            columns,
+            delimiter,
+            reader,
+            options,
+            record: ByteRecord::new(),
+            count: 0,
+        })
+    }
+
+    /// The next data record, checked and mapped; `None` at the end. Wholly empty records
+    /// (Excel's trailing `,,,,` lines) are skipped.
+    pub fn next_row(&mut self) -> Result<Option<Row>, InputError> {
+        loop {
+            let more = self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| InputError::Io {
+                    name: self.name.clone(),
+                    err: io::Error::other(e.to_string()),
+                })?;
+            if !more {
+                return Ok(None);
+            }
+            if self.record.iter().all(|c| c.trim_ascii().is_empty()) {
+                continue;
+            }
+            self.count += 1;
+            let line = self.record.position().map_or(0, |p| p.line());
+            let record = std::mem::take(&mut self.record);
+            let number = match (self.options.prior_numbers, self.columns.prior_row) {
+                (true, Some(col)) => record
+                    .get(col)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(self.count),
+                _ => self.count,
+            };
+            let mapped = self.map(&record, line);
+            return Ok(Some(Row {
+                number,
+                line,
+                record,
+                mapped,
+            }));
+        }
+    }
+
+    /// The `ccbulk_outcome` a results file gave this row, if the input is a results file.
+    pub fn prior_outcome<'r>(&self, row: &'r Row) -> Option<&'r str> {
+        let col = self.columns.prior_outcome?;
+        row.record
+            .get(col)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::trim)
+    }
+
+    fn map(&self, record: &ByteRecord, line: u64) -> Result<Mapped, String> {
+        let cols = &self.columns;
+        let at = |col: usize| format!("{} line {line}, column \"{}\"", self.name, cols.names[col]);
+        if record.len() < cols.needed {
+            return Err(format!(
+                "{} line {line}: the row has {} cells but the header has {}",
+                self.name,
+                record.len(),
+                cols.needed
+            ));
+        }
+        if let Some(extra) = (cols.names.len()..record.len())
+            .find(|i| record.get(*i).is_some_and(|c| !c.trim_ascii().is_empty()))
+        {
+            return Err(format!(
+                "{} line {line}: the row has a value in cell {} but the header has only {} columns",
+                self.name,
+                extra + 1,
+                cols.names.len()
+            ));
+        }
+        let cell = |col: usize| -> Result<&str, String> {
+            let bytes = record.get(col).unwrap_or_default();
+            std::str::from_utf8(bytes).map(str::trim).map_err(|e| {
+                format!(
+                    "{}: is not valid UTF-8 (byte {} of the cell); if the file is a legacy export, try --encoding windows-1252",
+                    at(col),
+                    e.valid_up_to() + 1
+                )
+            })
+        };
+        let id_text = cell(cols.customer_id)?;
+        let customer_id = parse_guid(id_text).ok_or_else(|| {
+            if id_text.is_empty() {
+                format!("{}: is empty; a customerId is required", at(cols.customer_id))
+            } else {
+                format!("{}: \"{id_text}\" is not a GUID", at(cols.customer_id))
+            }
+        })?;
+        let mut slots = [Slot::Keep; FIELD_COUNT];
+        for field in Field::ALL {
+            let Some(col) = cols.fields[field.index()] else {
+                continue;
+            };
+            let value = cell(col)?;
+            slots[field.index()] = if value.is_empty() {
+                Slot::Keep
+            } else if value == self.options.null_marker {
+                if field.required() {
+                    return Err(format!(
+                        "{}: {} is required by the API and cannot be cleared",
+                        at(col),
+                        field.wire()
+                    ));
+                }
+                Slot::Clear
+            } else {
+                customer::check(field, value, &self.options.rules)
+                    .map_err(|reason| format!("{}: \"{value}\" {reason}", at(col)))?;
+                Slot::Set(col as u32)
+            };
+        }
+        let retry_provider = match cols.retry {
+            None => None,
+            Some(col) => {
+                let v = cell(col)?;
+                if v.is_empty() {
+                    None
+                } else {
+                    Some(parse_bool(v).ok_or_else(|| {
+                        format!("{}: \"{v}\" is not true/false/yes/no/1/0", at(col))
+                    })?)
+                }
+            }
+        };
+        let correlation_id = match cols.correlation {
+            None => None,
+            Some(col) => {
+                let v = cell(col)?;
+                if v.is_empty() {
+                    None
+                } else {
+                    Some(
+                        parse_guid(v)
+                            .ok_or_else(|| format!("{}: \"{v}\" is not a GUID", at(col)))?,
+                    )
+                }
+            }
+        };
+        Ok(Mapped {
+            customer_id,
+            slots,
+            retry_provider,
+            correlation_id,
+        })
+    }
+}
+
+/// A GUID in any of the usual spellings (hyphenated, braced, simple).
+fn parse_guid(s: &str) -> Option<Uuid> {
+    if s.is_empty() {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}
+
+/// true/false/yes/no/1/0, any case.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "y" => Some(true),
+        "false" | "no" | "0" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// `<dir>/<stem><suffix>` beside `path` (the stem is the file name without its last extension).
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}{suffix}"))
+}
+
+/// Checks replace-mode columns, for callers that hold an [`Input`].
+pub fn check_mode(input: &Input, mode: Mode) -> Result<(), InputError> {
+    match mode {
+        Mode::Replace => input.columns.check_replace(&input.name),
+        Mode::Merge => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(text: &[u8]) -> Result<Input, InputError> {
+        Input::from_reader(
+            Box::new(io::Cursor::new(text.to_vec())),
+            "t.csv",
+            InputOptions::default(),
+        )
+    }
+
+    fn rows(input: &mut Input) -> Vec<Row> {
+        let mut v = Vec::new();
+        while let Some(r) = input.next_row().unwrap() {
+            v.push(r);
+        }
+        v
+    }
+
+    const ID: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+
+    #[test]
+    fn header_matching_ignores_case_and_punctuation() {
+        let text = format!(
+            "\u{feff}Customer ID;Company Name;E-mail;zip_code\n{ID};Fabrikam;a@b.pt;x\n"
+        );
+        let err = open(text.as_bytes()).err().unwrap().to_string();
+        assert!(err.contains("\"zip_code\"") && err.contains("\"zip\""), "{err}");
+        let text = format!("\u{feff}Customer ID;Company Name;E-mail\n{ID};Fabrikam;a@b.pt\n");
+        let mut input = open(text.as_bytes()).unwrap();
+        assert_eq!(input.delimiter, b';');
+        let r = rows(&mut input);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].cell(Field::CompanyName), Cell::Set("Fabrikam"));
+        assert_eq!(r[0].cell(Field::Email), Cell::Set("a@b.pt"));
+    }
+
+    #[test]
+    fn unknown_header_names_nearest_field() {
+        let err = open(b"id,Compnay Name\n").err().unwrap().to_string();
+        assert!(err.contains("\"Compnay Name\"") && err.contains("companyName"), "{err}");
+    }
+
+    #[test]
+    fn cells_stay_strings_and_markers_work() {
+        let text = format!("id,zip,phone,taxId,middleName\n{ID}, 0150-123 ,+351 912,#NULL,\n");
+        let mut input = open(text.as_bytes()).unwrap();
+        let r = rows(&mut input);
+        assert_eq!(r[0].cell(Field::Zip), Cell::Set("0150-123"));
+        assert_eq!(r[0].cell(Field::Phone), Cell::Set("+351 912"));
+        assert_eq!(r[0].cell(Field::TaxId), Cell::Clear);
+        assert_eq!(r[0].cell(Field::MiddleName), Cell::Keep);
+    }
+
+    #[test]
+    fn bad_rows_are_invalid_with_line_and_column() {
+        let text = format!(
+            "id,country,email\nnot-a-guid,PT,a@b.pt\n{ID},Portugal,a@b.pt\n\"{ID}\",PT,\"multi\nline\"\n{ID},PT\n,,\n{ID},ES,x@y.es\n"
+        );
+        let mut input = open(text.as_bytes()).unwrap();
+        let r = rows(&mut input);
+        assert_eq!(r.len(), 5, "the empty ,, line is skipped");
+        let e0 = r[0].mapped.as_ref().unwrap_err();
+        assert!(e0.contains("t.csv line 2") && e0.contains("\"id\""), "{e0}");
+        let e1 = r[1].mapped.as_ref().unwrap_err();
+        assert!(e1.contains("line 3") && e1.contains("try \"PT\""), "{e1}");
+        let e2 = r[2].mapped.as_ref().unwrap_err();
+        assert!(e2.contains("line 4") && e2.contains("email"), "{e2}");
+        let e3 = r[3].mapped.as_ref().unwrap_err();
+        assert!(e3.contains("line 6") && e3.contains("2 cells"), "{e3}");
+        assert!(r[4].mapped.is_ok());
+        assert_eq!(r[4].line, 8);
+        assert_eq!(r[4].number, 5);
+    }
+
+    #[test]
+    fn invalid_utf8_spoils_only_its_row() {
+        let mut text = format!("id,city\n{ID},Lisb").into_bytes();
+        text.extend_from_slice(&[0xE3, b'o', b'\n']);
+        text.extend_from_slice(format!("{ID},Porto\n").as_bytes());
+        let mut input = open(&text).unwrap();
+        let r = rows(&mut input);
+        assert!(r[0].mapped.as_ref().unwrap_err().contains("UTF-8"));
+        assert_eq!(r[1].cell(Field::City), Cell::Set("Porto"));
+    }
+
+    #[test]
+    fn sniffs_delimiters() {
+        assert_eq!(sniff_delimiter(b"a;b;c\n"), b';');
+        assert_eq!(sniff_delimiter(b"a\tb\tc\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"a|b\n"), b'|');
+        assert_eq!(sniff_delimiter(b"\"a;b\",c\n"), b',');
+        assert_eq!(sniff_delimiter(b"a\n"), b',');
+    }
+
+    #[test]
+    fn results_columns_are_ignored_but_found() {
+        let text = format!("id,city,ccbulk_row,ccbulk_outcome\n{ID},Porto,7,failed\n");
+        let mut input = Input::from_reader(
+            Box::new(io::Cursor::new(text.into_bytes())),
+            "r.csv",
+            InputOptions {
+                prior_numbers: true,
+                ..InputOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(input.columns.echo, vec![0, 1]);
+        let r = rows(&mut input);
+        assert_eq!(r[0].number, 7);
+        assert_eq!(input.prior_outcome(&r[0]), Some("failed"));
+    }
+}

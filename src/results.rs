@@ -1,0 +1,431 @@
+//! The results file: the one task that owns it, writes one line per finished row and flushes at
+//! once, and keeps the tallies the progress display and the summary read. Also reading an existing
+//! results file back for `--resume` (which rows are done; repairing a torn last line).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use csv::ByteRecord;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::customer::{Change, describe_changes};
+use crate::input::{self, Row};
+
+/// The columns ccbulk appends to every input column.
+pub const RESULT_COLUMNS: [&str; 8] = [
+    "ccbulk_row",
+    "ccbulk_outcome",
+    "ccbulk_http_status",
+    "ccbulk_attempts",
+    "ccbulk_correlation_id",
+    "ccbulk_error",
+    "ccbulk_finished_at",
+    "ccbulk_changed",
+];
+
+/// A row's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OutcomeKind {
+    Accepted,
+    Unchanged,
+    Failed,
+    Invalid,
+    Valid,
+    WouldChange,
+}
+
+impl OutcomeKind {
+    pub const ALL: [OutcomeKind; 6] = [
+        OutcomeKind::Accepted,
+        OutcomeKind::Unchanged,
+        OutcomeKind::WouldChange,
+        OutcomeKind::Valid,
+        OutcomeKind::Failed,
+        OutcomeKind::Invalid,
+    ];
+
+    /// The word in `ccbulk_outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Accepted => "accepted",
+            OutcomeKind::Unchanged => "unchanged",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::Invalid => "invalid",
+            OutcomeKind::Valid => "valid",
+            OutcomeKind::WouldChange => "would-change",
+        }
+    }
+
+    /// Did the row do what was asked?
+    pub fn is_success(self) -> bool {
+        !matches!(self, OutcomeKind::Failed | OutcomeKind::Invalid)
+    }
+}
+
+/// One finished row, on its way to the results file.
+#[derive(Debug)]
+pub struct Outcome {
+    pub row: Row,
+    pub kind: OutcomeKind,
+    pub http_status: Option<u16>,
+    pub attempts: u32,
+    pub correlation_id: Option<Uuid>,
+    pub error: String,
+    pub changes: Vec<Change>,
+    pub finished_at: SystemTime,
+}
+
+impl Outcome {
+    /// A blank outcome for `row` (invalid, no call), to fill with struct update syntax.
+    pub fn new(row: Row) -> Outcome {
+        Outcome {
+            row,
+            kind: OutcomeKind::Invalid,
+            http_status: None,
+            attempts: 0,
+            correlation_id: None,
+            error: String::new(),
+            changes: Vec::new(),
+            finished_at: SystemTime::now(),
+        }
+    }
+
+    /// The outcome of a row that failed its checks.
+    pub fn invalid(row: Row) -> Outcome {
+        let error = row.mapped.as_ref().err().cloned().unwrap_or_default();
+        Outcome {
+            error,
+            ..Outcome::new(row)
+        }
+    }
+
+    /// A failure with its reason.
+    pub fn failed(
+        row: Row,
+        correlation: Uuid,
+        status: Option<u16>,
+        attempts: u32,
+        error: String,
+    ) -> Outcome {
+        Outcome {
+            kind: OutcomeKind::Failed,
+            http_status: status,
+            attempts,
+            correlation_id: Some(correlation),
+            error,
+            ..Outcome::new(row)
+        }
+    }
+}
+
+/// Live counters, shared with the progress display.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub done: AtomicU64,
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub invalid: AtomicU64,
+    /// Rows in the input, once known (0 until then).
+    pub total: AtomicU64,
+}
+
+/// Final tallies, owned by the writer and handed back at the end.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub by_outcome: BTreeMap<OutcomeKind, u64>,
+    pub by_status: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    pub fn count(&self, kind: OutcomeKind) -> u64 {
+        self.by_outcome.get(&kind).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_outcome.values().sum()
+    }
+
+    pub fn unsuccessful(&self) -> u64 {
+        self.count(OutcomeKind::Failed) + self.count(OutcomeKind::Invalid)
+    }
+}
+
+/// How the writer opens its file.
+pub struct WriterSetup {
+    pub path: PathBuf,
+    /// Input header cells (as written) of the echoed columns.
+    pub echo_names: Vec<String>,
+    /// Which input columns to echo.
+    pub echo: Vec<usize>,
+    pub delimiter: u8,
+    /// Append to an existing, already repaired file (resume) instead of creating one.
+    pub append: bool,
+}
+
+/// Creates (or opens for append) the results file and writes the header if new.
+pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
+    let file = if setup.append {
+        OpenOptions::new().append(true).open(&setup.path)?
+    } else {
+        File::create(&setup.path)?
+    };
+    let mut w = input::csv_writer(file, setup.delimiter);
+    if !setup.append {
+        let mut header = ByteRecord::new();
+        for n in &setup.echo_names {
+            header.push_field(n.as_bytes());
+        }
+        for c in RESULT_COLUMNS {
+            header.push_field(c.as_bytes());
+        }
+        w.write_byte_record(&header)?;
+        w.flush()?;
+    }
+    Ok(w)
+}
+
+/// Runs the writer on a blocking thread until every sender is gone. Each received outcome is
+/// written at once; the file is flushed whenever no other outcome is waiting and synced to disk
+/// at least every second while there is unsynced data.
+pub fn spawn_writer(
+    mut w: csv::Writer<File>,
+    echo: Vec<usize>,
+    mut rx: mpsc::Receiver<Outcome>,
+    counters: Arc<Counters>,
+    mut on_failure: impl FnMut(&Counters) + Send + 'static,
+) -> tokio::task::JoinHandle<io::Result<Tally>> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut tally = Tally::default();
+        let mut record = ByteRecord::new();
+        let mut last_sync = Instant::now();
+        let mut dirty = false;
+        loop {
+            let next = if dirty {
+                let left = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
+                match handle.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+                    Ok(o) => o.map(Some),
+                    Err(_) => Some(None),
+                }
+            } else {
+                rx.blocking_recv().map(Some)
+            };
+            let Some(first) = next else { break };
+            if let Some(o) = first {
+                write_one(&mut w, &echo, &o, &mut record)?;
+                count(&mut tally, &counters, &o, &mut on_failure);
+                while let Ok(o) = rx.try_recv() {
+                    write_one(&mut w, &echo, &o, &mut record)?;
+                    count(&mut tally, &counters, &o, &mut on_failure);
+                }
+                w.flush()?;
+                dirty = true;
+            }
+            if dirty && last_sync.elapsed() >= Duration::from_secs(1) {
+                w.get_ref().sync_data()?;
+                last_sync = Instant::now();
+                dirty = false;
+            }
+        }
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        Ok(tally)
+    })
+}
+
+fn count(
+    tally: &mut Tally,
+    counters: &Counters,
+    o: &Outcome,
+    on_failure: &mut impl FnMut(&Counters),
+) {
+    *tally.by_outcome.entry(o.kind).or_default() += 1;
+    let status = o
+        .http_status
+        .map_or_else(|| "none".to_string(), |s| s.to_string());
+    if o.kind != OutcomeKind::Invalid && o.kind != OutcomeKind::Valid {
+        *tally.by_status.entry(status).or_default() += 1;
+    }
+    counters.done.fetch_add(1, Ordering::Relaxed);
+    match o.kind {
+        OutcomeKind::Failed => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            on_failure(counters);
+        }
+        OutcomeKind::Invalid => {
+            counters.invalid.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {
+            counters.ok.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    tracing::info!(
+        row = o.row.number,
+        line = o.row.line,
+        correlation = %o.correlation_id.map(|c| c.to_string()).unwrap_or_default(),
+        outcome = o.kind.as_str(),
+        status = o.http_status.unwrap_or(0),
+        error = %o.error,
+        "row finished"
+    );
+}
+
+fn write_one(
+    w: &mut csv::Writer<File>,
+    echo: &[usize],
+    o: &Outcome,
+    record: &mut ByteRecord,
+) -> io::Result<()> {
+    record.clear();
+    for &i in echo {
+        record.push_field(o.row.record.get(i).unwrap_or_default());
+    }
+    let mut num = itoa::Buffer::new();
+    record.push_field(num.format(o.row.number).as_bytes());
+    record.push_field(o.kind.as_str().as_bytes());
+    match o.http_status {
+        Some(s) => record.push_field(num.format(s).as_bytes()),
+        None => record.push_field(b""),
+    }
+    record.push_field(num.format(o.attempts).as_bytes());
+    match o.correlation_id {
+        Some(c) => {
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            record.push_field(c.hyphenated().encode_lower(&mut buf).as_bytes());
+        }
+        None => record.push_field(b""),
+    }
+    record.push_field(crate::api::one_line(&o.error).as_bytes());
+    record.push_field(
+        humantime::format_rfc3339_seconds(o.finished_at)
+            .to_string()
+            .as_bytes(),
+    );
+    record.push_field(describe_changes(&o.changes).as_bytes());
+    w.write_byte_record(record)?;
+    Ok(())
+}
+
+/// What an existing results file says, for `--resume`.
+#[derive(Debug, Default)]
+pub struct Prior {
+    /// Row numbers already recorded.
+    pub done: std::collections::HashSet<u64>,
+    /// The file's input columns (every column but `ccbulk_*`), as written.
+    pub input_columns: Vec<String>,
+    /// Bytes cut from the end because the last line was torn.
+    pub repaired_bytes: u64,
+}
+
+/// Reads an existing results file: which rows it records, and repairs a torn last line (a crash
+/// mid-write) by truncating the file to the end of its last complete record.
+pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut rdr = input::csv_reader(io::BufReader::new(file), delimiter);
+    let mut header = ByteRecord::new();
+    if !rdr.read_byte_record(&mut header).map_err(io::Error::other)? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is empty", path.display()),
+        ));
+    }
+    let names: Vec<String> = header
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .collect();
+    let row_col = names
+        .iter()
+        .position(|n| n == "ccbulk_row")
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} has no ccbulk_row column", path.display()),
+            )
+        })?;
+    let mut prior = Prior {
+        input_columns: names
+            .iter()
+            .filter(|n| !input::is_ccbulk_column(n))
+            .cloned()
+            .collect(),
+        ..Prior::default()
+    };
+    let mut good_end = rdr.position().byte();
+    let mut record = ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => break,
+        }
+        let end = rdr.position().byte();
+        let complete = record.len() == names.len()
+            && (end < len || ends_with_newline(path, len)?);
+        let number = record
+            .get(row_col)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        match (complete, number) {
+            (true, Some(n)) => {
+                prior.done.insert(n);
+                good_end = end;
+            }
+            _ => break,
+        }
+    }
+    if good_end < len {
+        let f = OpenOptions::new().write(true).open(path)?;
+        f.set_len(good_end)?;
+        f.sync_all()?;
+        prior.repaired_bytes = len - good_end;
+    }
+    Ok(prior)
+}
+
+fn ends_with_newline(path: &Path, len: u64) -> io::Result<bool> {
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(len - 1))?;
+    let mut b = [0u8; 1];
+    io::Read::read_exact(&mut f, &mut b)?;
+    Ok(b[0] == b'\n')
+}
+
+/// Appends bytes that a caller wants flushed straight away (used by tests of the repair).
+pub fn append_raw(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new().append(true).open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_last_line_is_cut_and_done_rows_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let good = "id,city,ccbulk_row,ccbulk_outcome,ccbulk_http_status,ccbulk_attempts,ccbulk_correlation_id,ccbulk_error,ccbulk_finished_at,ccbulk_changed\n\
+                    a,\"Lis\nboa\",2,accepted,202,1,x,,t,\n\
+                    b,Porto,1,failed,500,5,y,e,t,\n";
+        std::fs::write(&p, good).unwrap();
+        append_raw(&p, b"c,Faro,3,acc").unwrap();
+        let prior = read_prior(&p, b',').unwrap();
+        assert_eq!(prior.done, [1, 2].into_iter().collect());
+        assert_eq!(prior.input_columns, vec!["id", "city"]);
+        assert_eq!(prior.repaired_bytes, 12);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
+        // A clean file is left alone.
+        let again = read_prior(&p, b',').unwrap();
+        assert_eq!(again.repaired_bytes, 0);
+    }
+}
