@@ -163,7 +163,7 @@ pub struct RunArgs {
     pub verbose: u8,
 
     /// First retry delay; doubles with each attempt (with jitter).
-    #[arg(long, default_value = "500ms", hide = true)]
+    #[arg(long, env = "CCBULK_BACKOFF_BASE", default_value = "500ms", hide = true)]
     pub backoff_base: humantime::Duration,
 }
 

@@ -1,0 +1,509 @@
+//! The sandbox's HTTP side: routes, the recording layer, authentication, header checks and the
+//! configured faults. State lives in one `Arc<State>` shared by every handler and by the
+//! [`Sandbox`](super::Sandbox) handle the tests hold.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Request, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use governor::DefaultDirectRateLimiter;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::made_up::made_up_customer;
+use super::validate::{self, Errors};
+use super::{RecordedRequest, SandboxConfig};
+
+/// Largest request body read; anything bigger is answered 413.
+const MAX_BODY: usize = 1 << 20;
+
+/// Everything the running sandbox knows.
+pub(super) struct State {
+    pub config: SandboxConfig,
+    limiter: Option<DefaultDirectRateLimiter>,
+    /// Issued tokens and when each expires; expired ones stay, to tell "expired" from "unknown".
+    tokens: Mutex<HashMap<String, Instant>>,
+    issued: AtomicUsize,
+    customers: Mutex<HashMap<Uuid, Map<String, Value>>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    /// How many times each method + path has been answered, for fault decisions.
+    calls: Mutex<HashMap<String, u64>>,
+}
+
+/// Locks a mutex even if a panicking thread poisoned it: the data are plain maps and lists that
+/// stay consistent between statements.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl State {
+    pub fn new(config: SandboxConfig) -> State {
+        let limiter = config.throttle.and_then(|rate| {
+            // A second's worth of calls may arrive together, as with APIs that count per second;
+            // a client pacing at the throttle rate never sees a 429 from arrival jitter.
+            let per_second = rate.per_second().floor().clamp(1.0, f64::from(u32::MAX)) as u32;
+            let burst = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+            rate.quota(burst).map(DefaultDirectRateLimiter::direct)
+        });
+        State {
+            config,
+            limiter,
+            tokens: Mutex::new(HashMap::new()),
+            issued: AtomicUsize::new(0),
+            customers: Mutex::new(HashMap::new()),
+            requests: Mutex::new(Vec::new()),
+            calls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.requests).clone()
+    }
+
+    pub fn customer(&self, id: Uuid) -> Map<String, Value> {
+        lock(&self.customers)
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| made_up_customer(id))
+    }
+
+    pub fn tokens_issued(&self) -> usize {
+        self.issued.load(Ordering::SeqCst)
+    }
+
+    fn begin(&self, request: RecordedRequest) -> usize {
+        let mut requests = lock(&self.requests);
+        requests.push(request);
+        requests.len() - 1
+    }
+
+    fn update(&self, index: usize, f: impl FnOnce(&mut RecordedRequest)) {
+        if let Some(r) = lock(&self.requests).get_mut(index) {
+            f(r);
+        }
+    }
+
+    /// Decides, from the seed and how often this method + path was called before, whether this
+    /// call fails and how. Keyed per path rather than one global stream, so the same client run
+    /// meets the same faults whatever order its concurrent calls arrive in.
+    fn fault(&self, method: &Method, path: &str) -> Option<StatusCode> {
+        let rate = self.config.fail_rate;
+        if rate.is_nan() || rate <= 0.0 {
+            return None;
+        }
+        let key = format!("{method} {path}");
+        let n = {
+            let mut calls = lock(&self.calls);
+            let n = calls.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let mut h = self.config.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for b in key.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let h = mix(h);
+        let draw = (h >> 11) as f64 / (1u64 << 53) as f64;
+        (draw < rate).then_some(if h & 1 == 0 {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        })
+    }
+}
+
+/// splitmix64's finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The router, with every request (token, customers, unknown paths) going through the recorder.
+pub(super) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/oauth2/v2.0/token", post(token))
+        .route("/v1/Customers/{id}", get(get_customer))
+        .route("/v1/Customers/{id}/account-info", patch(patch_customer))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .with_state(state)
+}
+
+/// Records the request on arrival (so `requests()` is in arrival order), buffers its body, and
+/// fills in the status and finish time once the handler answers. A request whose client went away
+/// before the answer keeps status 0.
+async fn record(Shared(state): Shared<Arc<State>>, req: Request, next: Next) -> Response {
+    let received = Instant::now();
+    let (parts, body) = req.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_ascii_lowercase(), value)
+        })
+        .collect();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+    let method = parts.method.clone();
+    let index = state.begin(RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        headers,
+        body: String::new(),
+        status: 0,
+        received,
+        finished: received,
+    });
+
+    let response = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            state.update(index, |r| r.body = text);
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
+        }
+        Err(_) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            &format!("The request body could not be read or is over {MAX_BODY} bytes."),
+            None,
+            None,
+        ),
+    };
+    let status = response.status().as_u16();
+    let finished = Instant::now();
+    state.update(index, |r| {
+        r.status = status;
+        r.finished = finished;
+    });
+    tracing::debug!(
+        method = %method,
+        path = %path,
+        status,
+        ms = finished.duration_since(received).as_millis() as u64,
+        "sandbox answered"
+    );
+    response
+}
+
+/// The documented error body (API.md), for 400, 500 and the other errors this sandbox makes.
+fn error(
+    status: StatusCode,
+    kind: &str,
+    description: &str,
+    correlation: Option<&str>,
+    errors: Option<Errors>,
+) -> Response {
+    let errors = errors.map(|e| {
+        e.0.into_iter()
+            .map(|(p, d)| json!({"propertyName": p, "description": d}))
+            .collect::<Vec<_>>()
+    });
+    let body = json!({
+        "statusCode": status.as_u16(),
+        "type": kind,
+        "description": description,
+        "correlationId": correlation,
+        "errors": errors,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn not_found(method: Method, headers: HeaderMap) -> Response {
+    let correlation = header_text(&headers, "x-correlation-id");
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("The sandbox has no {method} route for this path."),
+        correlation.as_deref(),
+        None,
+    )
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let body = json!({"error": code, "error_description": description});
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `POST /oauth2/v2.0/token`: the client-credentials grant, as Entra answers it.
+async fn token(
+    Shared(state): Shared<Arc<State>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request body must be application/x-www-form-urlencoded.",
+        );
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    match field("grant_type") {
+        "client_credentials" => {}
+        "" => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The request body must contain the parameter 'grant_type'.",
+            );
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only the client_credentials grant is supported.",
+            );
+        }
+    }
+    if field("scope").trim().is_empty() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request body must contain the parameter 'scope'.",
+        );
+    }
+    let config = &state.config;
+    if field("client_id") != config.client_id || field("client_secret") != config.client_secret {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "The client id or secret is wrong.",
+        );
+    }
+
+    let random: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(48)
+        .collect();
+    let access_token = format!("sbx.{random}");
+    let expires = Instant::now() + config.token_ttl;
+    lock(&state.tokens).insert(access_token.clone(), expires);
+    state.issued.fetch_add(1, Ordering::SeqCst);
+    let body = json!({
+        "token_type": "Bearer",
+        "expires_in": config.token_ttl.as_secs(),
+        "ext_expires_in": config.token_ttl.as_secs(),
+        "access_token": access_token,
+    });
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A customer call that passed every check common to GET and PATCH.
+struct Admitted {
+    id: Uuid,
+    correlation: String,
+}
+
+/// What GET and PATCH check alike, in the order a gateway would: throttle, then (after the
+/// configured latency) token, tenant, correlation id, simulated faults, and the path's GUID.
+async fn admit(
+    state: &State,
+    method: &Method,
+    headers: &HeaderMap,
+    raw_id: &str,
+) -> Result<Admitted, Response> {
+    // Decide at arrival, so the throttle sees arrival times, not arrival plus latency.
+    let throttled = state.limiter.as_ref().is_some_and(|l| l.check().is_err());
+    if !state.config.latency.is_zero() {
+        tokio::time::sleep(state.config.latency).await;
+    }
+    let correlation = header_text(headers, "x-correlation-id");
+    let cid = correlation.as_deref();
+    if throttled {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Rate limit exceeded; retry later.",
+            cid,
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Err(response);
+    }
+    authorize(state, headers, cid)?;
+
+    let bad = |property: &str, description: &str| {
+        let mut errors = Errors::default();
+        errors.0.push((property.to_string(), vec![description.to_string()]));
+        error(
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            "One or more validation errors occurred.",
+            cid,
+            Some(errors),
+        )
+    };
+    let tenant = header_text(headers, "x-tenant").unwrap_or_default();
+    if tenant.trim().is_empty() {
+        return Err(bad("X-Tenant", "The X-Tenant header is required."));
+    }
+    let Some(correlation) = correlation.clone() else {
+        return Err(bad(
+            "X-Correlation-Id",
+            "The X-Correlation-Id header is required.",
+        ));
+    };
+    if Uuid::try_parse(correlation.trim()).is_err() {
+        return Err(bad(
+            "X-Correlation-Id",
+            "The X-Correlation-Id header must be a GUID.",
+        ));
+    }
+
+    let path = match method {
+        &Method::PATCH => format!("/v1/Customers/{raw_id}/account-info"),
+        _ => format!("/v1/Customers/{raw_id}"),
+    };
+    if let Some(status) = state.fault(method, &path) {
+        return Err(if status == StatusCode::SERVICE_UNAVAILABLE {
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Service temporarily unavailable (simulated by the ccbulk sandbox).",
+            )
+                .into_response()
+        } else {
+            error(
+                status,
+                "InternalServerError",
+                "An unexpected error occurred (simulated by the ccbulk sandbox).",
+                Some(&correlation),
+                None,
+            )
+        });
+    }
+
+    let Ok(id) = Uuid::try_parse(raw_id) else {
+        return Err(bad("customerId", "The customer id in the path is not a GUID."));
+    };
+    // Ids ending in ...000000000404 / ...000000000403 stand for customers that do not exist or
+    // that the caller may not see, so clients can be tested against both answers.
+    match id.as_u128() & 0xffff_ffff_ffff {
+        0x404 => Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("Customer {id} was not found."),
+            Some(&correlation),
+            None,
+        )),
+        0x403 => Err(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!("The caller may not access customer {id}."),
+            Some(&correlation),
+            None,
+        )),
+        _ => Ok(Admitted { id, correlation }),
+    }
+}
+
+/// Accepts an unexpired issued token or the configured static token.
+fn authorize(state: &State, headers: &HeaderMap, cid: Option<&str>) -> Result<(), Response> {
+    let unauthorized = |why: &str, challenge: &'static str| {
+        let mut response = error(StatusCode::UNAUTHORIZED, "Unauthorized", why, cid, None);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        Err(response)
+    };
+    let value = header_text(headers, "authorization").unwrap_or_default();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return unauthorized("A bearer token is required.", "Bearer"),
+    };
+    if state.config.static_token.as_deref() == Some(token) && !token.is_empty() {
+        return Ok(());
+    }
+    let expiry = lock(&state.tokens).get(token).copied();
+    match expiry {
+        Some(expires) if Instant::now() < expires => Ok(()),
+        Some(_) => unauthorized(
+            "The token has expired.",
+            "Bearer error=\"invalid_token\", error_description=\"The token expired\"",
+        ),
+        None => unauthorized(
+            "The token is not valid.",
+            "Bearer error=\"invalid_token\", error_description=\"The token is not valid\"",
+        ),
+    }
+}
+
+/// `GET /v1/Customers/{id}`: the stored customer, or the made-up one.
+async fn get_customer(
+    Shared(state): Shared<Arc<State>>,
+    method: Method,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match admit(&state, &method, &headers, &raw_id).await {
+        Ok(call) => (StatusCode::OK, axum::Json(state.customer(call.id))).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `PATCH /v1/Customers/{id}/account-info`: validate, store as a full replacement, 202.
+async fn patch_customer(
+    Shared(state): Shared<Arc<State>>,
+    method: Method,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = match admit(&state, &method, &headers, &raw_id).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    let content_type = header_text(&headers, "content-type").unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/json") {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "The body must be sent as Content-Type: application/json.",
+            Some(&call.correlation),
+            None,
+        );
+    }
+    match validate::account_info(&body, call.id) {
+        Ok(customer) => {
+            lock(&state.customers).insert(call.id, customer);
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(errors) => error(
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            "One or more validation errors occurred.",
+            Some(&call.correlation),
+            Some(errors),
+        ),
+    }
+}

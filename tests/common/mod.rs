@@ -1,0 +1,153 @@
+//! Shared helpers for the integration tests: a work directory that holds inputs and results, the
+//! real binary pointed at an in-process sandbox on loopback, and a results-file reader.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ccbulk::sandbox::{Sandbox, SandboxConfig};
+use uuid::Uuid;
+
+/// The bearer token the test sandboxes accept without a token request.
+pub const TOKEN: &str = "test-static-token-5f1c9a";
+
+/// A temporary directory for one test's files.
+pub struct Work {
+    pub dir: tempfile::TempDir,
+}
+
+impl Work {
+    pub fn new() -> Work {
+        Work {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).expect("write input");
+        p
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).expect("read file")
+    }
+
+    /// The rows of a CSV file in the work directory as header → value maps.
+    pub fn rows(&self, name: &str) -> Vec<HashMap<String, String>> {
+        read_rows(&self.path(name))
+    }
+
+    /// The binary, run in the work directory with no CLOUDCOCKPIT_* variables inherited.
+    pub fn ccbulk(&self) -> Command {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"));
+        cmd.current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CLOUDCOCKPIT_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd
+    }
+
+    /// The binary against `sandbox` with the static test token, tenant set, and fast retries.
+    pub fn against(&self, sandbox: &Sandbox) -> Command {
+        let mut cmd = self.ccbulk();
+        cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
+            .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
+            .env("CLOUDCOCKPIT_BASE_URL", sandbox.base_url())
+            .env("CCBULK_BACKOFF_BASE", "50ms");
+        cmd
+    }
+}
+
+/// Reads any CSV (comma-separated) as header → value maps.
+pub fn read_rows(path: &std::path::Path) -> Vec<HashMap<String, String>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(path)
+        .expect("open csv");
+    let headers = rdr.headers().expect("header").clone();
+    rdr.records()
+        .map(|r| {
+            let r = r.expect("record");
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs a command to completion off the async runtime (the sandbox keeps serving meanwhile).
+pub async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("run ccbulk"))
+        .await
+        .expect("join")
+}
+
+/// Exit code, stdout and stderr in one string, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A sandbox on 127.0.0.1:0 that also accepts [`TOKEN`].
+pub async fn sandbox(config: SandboxConfig) -> Sandbox {
+    let config = SandboxConfig {
+        static_token: Some(TOKEN.to_string()),
+        ..config
+    };
+    Sandbox::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("start sandbox")
+}
+
+/// A deterministic customer GUID for test number `n`.
+pub fn guid(n: u32) -> Uuid {
+    Uuid::parse_str(&format!("6a1f0c2e-1b7d-4c3a-9e55-{n:012x}")).expect("guid")
+}
+
+/// A full replace-mode row (every required field) for customer `n`.
+pub fn full_row(n: u32) -> String {
+    format!(
+        "{},Company {n} Lda,PT,Rua {n},Lisboa,Lisboa,1000-{n:03},Ana,Silva,ana{n}@fabrikam.pt,+351 21 000 {n:04}",
+        guid(n)
+    )
+}
+
+/// The header that goes with [`full_row`].
+pub const FULL_HEADER: &str =
+    "customerId,companyName,country,addressLine1,city,state,zip,firstName,lastName,email,phone";
+
+/// Asserts every row number 1..=n appears in the results exactly once.
+pub fn assert_each_row_once(rows: &[HashMap<String, String>], n: u64) {
+    let mut seen: Vec<u64> = rows
+        .iter()
+        .map(|r| r["ccbulk_row"].parse().expect("ccbulk_row is a number"))
+        .collect();
+    seen.sort_unstable();
+    let want: Vec<u64> = (1..=n).collect();
+    assert_eq!(seen, want, "every input row exactly once in the results");
+}
+
+/// PATCH requests the sandbox received.
+pub fn patches(sandbox: &Sandbox) -> Vec<ccbulk::sandbox::RecordedRequest> {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect()
+}
