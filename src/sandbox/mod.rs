@@ -102,6 +102,14 @@ pub struct Sandbox {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     addr: SocketAddr,
     state: Arc<server::State>,

@@ -174,7 +174,8 @@ async fn record(Shared(state): Shared<Arc<State>>, req: Request, next: Next) -> 
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             state.update(index, |r| r.body = text);
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
         Err(_) => error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -349,11 +350,15 @@ async fn admit(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return Err(response);
     }
-    authorize(state, headers, cid)?;
+    if let Some(refused) = refuse_token(state, headers, cid) {
+        return Err(refused);
+    }
 
     let bad = |property: &str, description: &str| {
         let mut errors = Errors::default();
-        errors.0.push((property.to_string(), vec![description.to_string()]));
+        errors
+            .0
+            .push((property.to_string(), vec![description.to_string()]));
         error(
             StatusCode::BAD_REQUEST,
             "ValidationError",
@@ -372,6 +377,12 @@ async fn admit(
             "The X-Correlation-Id header is required.",
         ));
     };
+    if headers.get_all("x-correlation-id").iter().count() > 1 {
+        return Err(bad(
+            "X-Correlation-Id",
+            "The X-Correlation-Id header must be sent once.",
+        ));
+    }
     if Uuid::try_parse(correlation.trim()).is_err() {
         return Err(bad(
             "X-Correlation-Id",
@@ -403,7 +414,10 @@ async fn admit(
     }
 
     let Ok(id) = Uuid::try_parse(raw_id) else {
-        return Err(bad("customerId", "The customer id in the path is not a GUID."));
+        return Err(bad(
+            "customerId",
+            "The customer id in the path is not a GUID.",
+        ));
     };
     // Ids ending in ...000000000404 / ...000000000403 stand for customers that do not exist or
     // that the caller may not see, so clients can be tested against both answers.
@@ -426,14 +440,16 @@ async fn admit(
     }
 }
 
-/// Accepts an unexpired issued token or the configured static token.
-fn authorize(state: &State, headers: &HeaderMap, cid: Option<&str>) -> Result<(), Response> {
+/// The 401 for a request without an unexpired issued token or the configured static token;
+/// `None` when the token is good.
+fn refuse_token(state: &State, headers: &HeaderMap, cid: Option<&str>) -> Option<Response> {
     let unauthorized = |why: &str, challenge: &'static str| {
         let mut response = error(StatusCode::UNAUTHORIZED, "Unauthorized", why, cid, None);
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-        Err(response)
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+        Some(response)
     };
     let value = header_text(headers, "authorization").unwrap_or_default();
     let token = match value.split_once(' ') {
@@ -441,11 +457,11 @@ fn authorize(state: &State, headers: &HeaderMap, cid: Option<&str>) -> Result<()
         _ => return unauthorized("A bearer token is required.", "Bearer"),
     };
     if state.config.static_token.as_deref() == Some(token) && !token.is_empty() {
-        return Ok(());
+        return None;
     }
     let expiry = lock(&state.tokens).get(token).copied();
     match expiry {
-        Some(expires) if Instant::now() < expires => Ok(()),
+        Some(expires) if Instant::now() < expires => None,
         Some(_) => unauthorized(
             "The token has expired.",
             "Bearer error=\"invalid_token\", error_description=\"The token expired\"",

@@ -95,7 +95,10 @@ fn check_customer(customer: &Map<String, Value>, path_id: Uuid, errors: &mut Err
             Ok(id) if id == path_id => {}
             Ok(_) => errors.add(
                 "id",
-                format!("{} does not match the customer id in the path ({path_id}).", shown(s)),
+                format!(
+                    "{} does not match the customer id in the path ({path_id}).",
+                    shown(s)
+                ),
             ),
             Err(_) => errors.add("id", format!("{} is not a GUID.", shown(s))),
         },
