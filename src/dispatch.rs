@@ -181,9 +181,13 @@ impl Dispatcher {
             let next = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                Some(id) = done_rx.recv() => match busy.get_mut(&id).and_then(VecDeque::pop_front) {
-                    Some(row) => { parked -= 1; Some(row) }
-                    None => { busy.remove(&id); None }
+                done = done_rx.recv() => {
+                    // No worker left (the writer is gone): nothing more can finish.
+                    let Some(id) = done else { break };
+                    match busy.get_mut(&id).and_then(VecDeque::pop_front) {
+                        Some(row) => { parked -= 1; Some(row) }
+                        None => { busy.remove(&id); None }
+                    }
                 },
                 row = rows.recv(), if input_open && parked < MAX_PARKED => match row {
                     None => { input_open = false; None }
