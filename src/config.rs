@@ -304,7 +304,7 @@ impl Config {
     /// The command that continues this run.
     pub fn resume_command(&self) -> String {
         let mut words = vec!["ccbulk".to_string(), self.job.name().to_string()];
-        words.extend(self.replayable_flags());
+        words.extend(self.replayable_flags(true));
         words.push("--results".into());
         words.push(self.results.display().to_string());
         words.push("--resume".into());
@@ -315,13 +315,15 @@ impl Config {
     /// The command that sends the failed rows of this run's results again.
     pub fn replay_command(&self) -> String {
         let mut words = vec!["ccbulk".to_string(), "replay".to_string()];
-        words.extend(self.replayable_flags());
+        words.extend(self.replayable_flags(false));
         words.push(self.results.display().to_string());
         words.iter().map(|w| crate::report::shell_quote(w)).collect::<Vec<_>>().join(" ")
     }
 
-    /// Flags worth repeating in a follow-up command (never a secret: none is ever a flag).
-    fn replayable_flags(&self) -> Vec<String> {
+    /// Flags worth repeating in a follow-up command (never a secret: none is ever a flag): every
+    /// one that changes where rows go or how they are sent, so a resumed run goes on exactly as
+    /// the first did. `resume` adds the ones that belong to this run's input and files only.
+    fn replayable_flags(&self, resume: bool) -> Vec<String> {
         let a = &self.args;
         let mut v = Vec::new();
         if a.sandbox {
@@ -345,7 +347,10 @@ impl Config {
         if let Some(d) = &a.delimiter {
             v.extend(["--delimiter".into(), d.clone()]);
         }
-        if let Some(e) = &a.encoding {
+        // A results file is written in UTF-8, whatever the input's encoding was.
+        if let Some(e) = &a.encoding
+            && resume
+        {
             v.extend(["--encoding".into(), e.clone()]);
         }
         if a.null_marker != "#NULL" {
@@ -353,6 +358,50 @@ impl Config {
         }
         if a.rate.to_string() != "10/s" {
             v.extend(["--rate".into(), a.rate.to_string()]);
+        }
+        // Without these a follow-up could go to another API or send rows differently.
+        if !a.sandbox && a.base_url != "https://api.cloudcockpit.com" {
+            v.extend(["--base-url".into(), a.base_url.clone()]);
+        }
+        if let Some(p) = &a.token_file {
+            v.extend(["--token-file".into(), p.display().to_string()]);
+        }
+        if a.token_url != crate::cli::ENTRA_TOKEN_URL {
+            v.extend(["--token-url".into(), a.token_url.clone()]);
+        }
+        if a.scope != crate::cli::ENTRA_SCOPE {
+            v.extend(["--scope".into(), a.scope.clone()]);
+        }
+        if a.retry_provider_customers {
+            v.push("--retry-provider-customers".into());
+        }
+        let numbers = [
+            ("--burst", a.burst.to_string(), "1"),
+            ("--concurrency", a.concurrency.to_string(), "8"),
+            ("--max-attempts", a.max_attempts.to_string(), "5"),
+            ("--timeout", a.timeout.to_string(), "30s"),
+        ];
+        for (flag, value, default) in numbers {
+            if value != default {
+                v.extend([flag.into(), value]);
+            }
+        }
+        if let Some(m) = &a.max_failures {
+            v.extend(["--max-failures".into(), m.clone()]);
+        }
+        if a.no_undo {
+            v.push("--no-undo".into());
+        }
+        if resume {
+            if let Some(p) = &a.undo {
+                v.extend(["--undo".into(), p.display().to_string()]);
+            }
+            if let Some(p) = &a.summary_json {
+                v.extend(["--summary-json".into(), p.display().to_string()]);
+            }
+        }
+        if a.quiet {
+            v.push("--quiet".into());
         }
         v
     }
@@ -369,6 +418,42 @@ fn same_file(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn follow_up_commands_carry_the_flags_that_shape_the_run() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::parse_from([
+            "ccbulk", "update", "my in.csv", "--sandbox", "--mode", "replace", "--concurrency", "3",
+            "--timeout", "5s", "--max-attempts", "2", "--encoding", "latin1", "--undo", "u.csv",
+            "--retry-provider-customers", "--rate", "unlimited",
+        ]);
+        let crate::cli::Command::Update(args) = cli.command else {
+            panic!("update")
+        };
+        let config = Config::from_args(Job::Update, args).unwrap();
+        let resume = config.resume_command();
+        assert!(
+            resume.starts_with("ccbulk update --sandbox --mode replace ")
+                && resume.ends_with(" --results 'my in.results.csv' --resume 'my in.csv'"),
+            "{resume}"
+        );
+        let replay = config.replay_command();
+        assert!(replay.ends_with(" 'my in.results.csv'"), "{replay}");
+        for flag in [
+            "--concurrency 3",
+            "--timeout 5s",
+            "--max-attempts 2",
+            "--retry-provider-customers",
+            "--rate unlimited",
+        ] {
+            assert!(resume.contains(flag) && replay.contains(flag), "{flag}: {resume} / {replay}");
+        }
+        // The input's encoding and undo file belong to the run being resumed, not to a replay
+        // (whose input is the UTF-8 results file).
+        for flag in ["--encoding latin1", "--undo u.csv"] {
+            assert!(resume.contains(flag) && !replay.contains(flag), "{flag}: {resume} / {replay}");
+        }
+    }
 
     #[test]
     fn replay_names() {

@@ -235,7 +235,8 @@ impl Dispatcher {
         }
     }
 
-    /// One row from start to outcome; `None` if interrupted before anything was sent for it.
+    /// One row from start to outcome; `None` if the run was stopped before the row's PATCH was
+    /// sent (it changed nothing, so it stays out of the results and `--resume` sends it).
     async fn process(&self, row: Row) -> Option<Outcome> {
         let Ok(mapped) = &row.mapped else {
             return Some(Outcome::invalid(row));
@@ -287,14 +288,9 @@ impl Dispatcher {
             }
         };
         match self.call(id, Some(body), correlation).await {
-            // The GET was sent, so the row is in flight: record it rather than drop it.
-            Called::NotSent => Some(Outcome::failed(
-                row,
-                correlation,
-                None,
-                0,
-                "interrupted before the PATCH was sent".into(),
-            )),
+            // Stopped before the PATCH went (a merge row's GET only read): recording it as
+            // failed would make `--resume` skip a row that was never sent.
+            Called::NotSent => None,
             Called::Done { reply, attempts } => {
                 Some(finish(row, correlation, reply, attempts, changes))
             }

@@ -62,8 +62,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// Counts rows of a regular file in the background so the progress display knows the total.
-fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter: u8) {
+/// Counts rows of a regular file in the background so the progress display knows the total
+/// (less the `already` rows a resumed run skips).
+fn count_rows_in_background(
+    config: &Config,
+    counters: Arc<Counters>,
+    delimiter: u8,
+    already: u64,
+) {
     let Source::Path(path) = &config.source else {
         return;
     };
@@ -81,7 +87,7 @@ fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter:
         }
         counters
             .total
-            .fetch_max(n.saturating_sub(1), Ordering::Relaxed);
+            .fetch_max(n.saturating_sub(1).saturating_sub(already), Ordering::Relaxed);
     });
 }
 
@@ -132,6 +138,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     // The results file: never clobbered by accident; on resume, repaired and read back.
     let exists = config.results.exists();
     let mut done = std::collections::HashSet::new();
+    // Failed and invalid rows an interrupted run already recorded: they still decide the exit
+    // code and the replay hint of the run that finishes the job.
+    let mut prior_unsuccessful = 0u64;
     if exists && !config.resume && !config.overwrite {
         return Err(SetupError(format!(
             "{} already exists: add --resume to continue that run, or --overwrite to start again (or choose --results PATH)",
@@ -163,13 +172,34 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             ))
             .into());
         }
-        if prior.repaired_bytes > 0 && !config.quiet {
+        // Resuming a dry run's or a plan's file for real would skip rows that were never sent.
+        if prior.not_sent > 0 && !config.dry_run && config.job != Job::Plan {
+            return Err(SetupError(format!(
+                "cannot resume: {} records a dry run or a plan ({} rows marked valid or would-change, never sent); start again with --overwrite",
+                config.results.display(),
+                prior.not_sent
+            ))
+            .into());
+        }
+        // Only now that the resume goes ahead: a refused one leaves the file untouched.
+        results::repair(&config.results, &prior).map_err(|e| {
+            SetupError(format!("cannot repair {}: {e}", config.results.display()))
+        })?;
+        if prior.torn_bytes > 0 && !config.quiet {
             eprintln!(
                 "ccbulk: repaired {}: cut a torn last line ({} bytes) left by an interrupted write",
                 config.results.display(),
-                prior.repaired_bytes
+                prior.torn_bytes
             );
         }
+        if !config.quiet {
+            eprintln!(
+                "ccbulk: resuming: skipping the {} rows {} already records",
+                prior.done.len(),
+                config.results.display()
+            );
+        }
+        prior_unsuccessful = prior.unsuccessful;
         done = prior.done;
     }
     let writer_setup = WriterSetup {
@@ -185,7 +215,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
 
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
-    count_rows_in_background(&config, counters.clone(), input.delimiter);
+    count_rows_in_background(&config, counters.clone(), input.delimiter, done.len() as u64);
 
     let (out_tx, out_rx) = mpsc::channel::<Outcome>(1024);
     let max_failures = config.max_failures;
@@ -294,7 +324,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let code = match (&stop, &read_error) {
         (Some(Stop::Interrupted), _) => exit::INTERRUPTED,
         (Some(_), _) | (None, Some(_)) => exit::STOPPED,
-        (None, None) if tally.unsuccessful() > 0 => exit::SOME_FAILED,
+        (None, None) if tally.unsuccessful() + prior_unsuccessful > 0 => exit::SOME_FAILED,
         (None, None) => exit::OK,
     };
     let mut summary = report::Summary::new(
@@ -319,7 +349,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     if code == exit::INTERRUPTED || code == exit::STOPPED {
         summary.resume_command = Some(config.resume_command());
     }
-    if tally.unsuccessful() > 0 && !config.dry_run {
+    if tally.unsuccessful() + prior_unsuccessful > 0 && !config.dry_run {
         summary.replay_command = Some(config.replay_command());
     }
     eprint!("{}", summary.render());
@@ -334,45 +364,64 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
 /// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
 /// (every finished row is already written and flushed).
 fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
+    // Made once, here, before any row is sent: a stream made after a signal does not see it, so
+    // re-making them per signal could miss a second Ctrl-C that came in between.
+    let signals = Signals::new();
     tokio::spawn(async move {
-        let mut first = true;
-        loop {
-            if !wait_for_signal().await {
-                return;
-            }
-            if first {
-                first = false;
-                stopper.stop(Stop::Interrupted);
-                if !quiet {
-                    eprintln!(
-                        "\nccbulk: interrupted: finishing the rows in flight (press Ctrl-C again to quit at once)"
-                    );
-                }
-            } else {
-                eprintln!("\nccbulk: quitting at once; rows already written are kept");
-                std::process::exit(exit::INTERRUPTED);
-            }
+        let Some(mut signals) = signals else {
+            return;
+        };
+        signals.next().await;
+        stopper.stop(Stop::Interrupted);
+        if !quiet {
+            eprintln!(
+                "\nccbulk: interrupted: finishing the rows in flight (press Ctrl-C again to quit at once)"
+            );
         }
+        signals.next().await;
+        eprintln!("\nccbulk: quitting at once; rows already written are kept");
+        std::process::exit(exit::INTERRUPTED);
     })
 }
 
-/// Waits for SIGINT or SIGTERM; false if signals cannot be watched.
-async fn wait_for_signal() -> bool {
+/// SIGINT and SIGTERM (Ctrl-C elsewhere), watched from creation on.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            return false;
-        };
-        tokio::select! {
-            _ = int.recv() => true,
-            _ = term.recv() => true,
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// `None` if signals cannot be watched (the default action then stays in force).
+    fn new() -> Option<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Some(Signals {
+                int: signal(SignalKind::interrupt()).ok()?,
+                term: signal(SignalKind::terminate()).ok()?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Some(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
+
+    /// Waits for the next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            // If Ctrl-C cannot be watched, never report one.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }

@@ -186,8 +186,27 @@ pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
         }
         w.write_byte_record(&header)?;
         w.flush()?;
+        // A new file survives a power cut only once its directory entry is on disk too.
+        w.get_ref().sync_all()?;
+        sync_parent_dir(&setup.path);
     }
     Ok(w)
+}
+
+/// Best effort: some systems cannot open or sync a directory, and the run should not fail there.
+fn sync_parent_dir(path: &Path) {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Runs the writer on a blocking thread until every sender is gone. Each received outcome is
@@ -319,36 +338,45 @@ pub struct Prior {
     pub done: std::collections::HashSet<u64>,
     /// The file's input columns (every column but `ccbulk_*`), as written.
     pub input_columns: Vec<String>,
-    /// Bytes cut from the end because the last line was torn.
-    pub repaired_bytes: u64,
+    /// Bytes of a torn last line (a crash mid-write), to cut with [`repair`] before appending.
+    pub torn_bytes: u64,
+    /// Where the last whole line ends.
+    pub good_len: u64,
+    /// Rows recorded as failed or invalid (they count towards the exit code and the replay hint).
+    pub unsuccessful: u64,
+    /// Rows recorded by a dry run or a plan (`valid`, `would-change`): nothing was sent for them.
+    pub not_sent: u64,
 }
 
-/// Reads an existing results file: which rows it records, and repairs a torn last line (a crash
-/// mid-write) by truncating the file to the end of its last complete record.
+fn invalid_data(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Reads an existing results file, changing nothing: which rows it records, and whether its last
+/// line is torn (a crash mid-write). Only the last line can be torn (the file is only ever
+/// appended to); a bad line before it is an error rather than a reason to cut everything after
+/// it.
 pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut rdr = input::csv_reader(io::BufReader::new(file), delimiter);
     let mut header = ByteRecord::new();
     if !rdr.read_byte_record(&mut header).map_err(io::Error::other)? {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is empty", path.display()),
-        ));
+        return Err(invalid_data(format!("{} is empty", path.display())));
     }
+    // A spreadsheet that saved the file may have added a BOM.
     let names: Vec<String> = header
         .iter()
-        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .map(|b| {
+            let n = String::from_utf8_lossy(b);
+            n.trim_start_matches('\u{feff}').trim().to_string()
+        })
         .collect();
-    let row_col = names
-        .iter()
-        .position(|n| n == "ccbulk_row")
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{} has no ccbulk_row column", path.display()),
-            )
-        })?;
+    let column = |name: &str| names.iter().position(|n| n == name);
+    let row_col = column("ccbulk_row").ok_or_else(|| {
+        invalid_data(format!("{} has no ccbulk_row column", path.display()))
+    })?;
+    let outcome_col = column("ccbulk_outcome");
     let mut prior = Prior {
         input_columns: names
             .iter()
@@ -357,47 +385,78 @@ pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
             .collect(),
         ..Prior::default()
     };
-    let mut good_end = rdr.position().byte();
+    let mut start = rdr.position().byte();
     let mut record = ByteRecord::new();
-    loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) => break,
-        }
+    while rdr
+        .read_byte_record(&mut record)
+        .map_err(|e| invalid_data(format!("{}: {e}", path.display())))?
+    {
         let end = rdr.position().byte();
-        let complete = record.len() == names.len()
-            && (end < len || ends_with_newline(path, len)?);
         let number = record
             .get(row_col)
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<u64>().ok());
-        match (complete, number) {
-            (true, Some(n)) => {
-                prior.done.insert(n);
-                good_end = end;
-            }
-            _ => break,
+        let problem = if record.len() != names.len() {
+            Some(format!(
+                "{} cells where the header has {}",
+                record.len(),
+                names.len()
+            ))
+        } else if number.is_none() {
+            Some("ccbulk_row is not a row number".to_string())
+        } else {
+            None
+        };
+        if end >= len && (problem.is_some() || !ends_cleanly(path, start, len)?) {
+            prior.torn_bytes = len - start;
+            break;
         }
+        if let Some(problem) = problem {
+            let line = record.position().map_or(0, |p| p.line());
+            return Err(invalid_data(format!(
+                "{} line {line}: {problem}; fix or delete that line (its row is then sent again), or start again with --overwrite",
+                path.display()
+            )));
+        }
+        if let Some(n) = number {
+            prior.done.insert(n);
+        }
+        match outcome_col.and_then(|c| record.get(c)).map(<[u8]>::trim_ascii) {
+            Some(b"failed" | b"invalid") => prior.unsuccessful += 1,
+            Some(b"valid" | b"would-change") => prior.not_sent += 1,
+            _ => {}
+        }
+        start = end;
     }
-    if good_end < len {
-        let f = OpenOptions::new().write(true).open(path)?;
-        f.set_len(good_end)?;
-        f.sync_all()?;
-        prior.repaired_bytes = len - good_end;
-    }
+    prior.good_len = len - prior.torn_bytes;
     Ok(prior)
 }
 
-fn ends_with_newline(path: &Path, len: u64) -> io::Result<bool> {
-    if len == 0 {
+/// Cuts the torn last line [`read_prior`] found, so appended lines start on a line of their own.
+/// Called only once the resume is known to go ahead: a refused resume leaves the file as it was.
+pub fn repair(path: &Path, prior: &Prior) -> io::Result<()> {
+    if prior.torn_bytes == 0 {
+        return Ok(());
+    }
+    let f = OpenOptions::new().write(true).open(path)?;
+    f.set_len(prior.good_len)?;
+    f.sync_all()
+}
+
+/// Does the last record, `start..len`, end as the writer ends every record: a newline outside
+/// quotes? (Inside a quoted field the quotes seen so far are odd in number: the opening one
+/// plus doubled pairs.) A cut that happens to fall on a newline inside a quoted last cell would
+/// otherwise pass for a whole line.
+fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool> {
+    if len <= start {
         return Ok(false);
     }
     let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(len - 1))?;
-    let mut b = [0u8; 1];
-    io::Read::read_exact(&mut f, &mut b)?;
-    Ok(b[0] == b'\n')
+    f.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(f, len - start), &mut tail)?;
+    let quotes = tail.iter().filter(|&&b| b == b'"').count();
+    Ok(tail.last() == Some(&b'\n') && quotes % 2 == 0)
 }
 
 /// Appends bytes that a caller wants flushed straight away (used by tests of the repair).
@@ -422,10 +481,60 @@ mod tests {
         let prior = read_prior(&p, b',').unwrap();
         assert_eq!(prior.done, [1, 2].into_iter().collect());
         assert_eq!(prior.input_columns, vec!["id", "city"]);
-        assert_eq!(prior.repaired_bytes, 12);
+        assert_eq!(prior.torn_bytes, 12);
+        assert_eq!(std::fs::read(&p).unwrap().len(), good.len() + 12, "reading changes nothing");
+        repair(&p, &prior).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
         // A clean file is left alone.
         let again = read_prior(&p, b',').unwrap();
-        assert_eq!(again.repaired_bytes, 0);
+        assert_eq!(again.torn_bytes, 0);
+        repair(&p, &again).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
+        assert_eq!(again.unsuccessful, 1);
+    }
+
+    const HEADER: &str = "\u{feff}id,ccbulk_row,ccbulk_outcome,ccbulk_changed\n";
+
+    #[test]
+    fn a_cut_on_a_newline_inside_a_quoted_last_cell_is_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let good = format!("{HEADER}a,1,accepted,\"city: \"\"x\"\" → y\"\n");
+        // Every cell is there and the file ends in a newline, but the quote is still open.
+        std::fs::write(&p, format!("{good}b,2,accepted,\"street: a\n")).unwrap();
+        let prior = read_prior(&p, b',').unwrap();
+        assert_eq!(prior.input_columns, vec!["id"], "BOM dropped");
+        assert_eq!(prior.done, [1].into_iter().collect());
+        repair(&p, &prior).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
+    }
+
+    #[test]
+    fn garbage_after_the_last_line_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let good = format!("{HEADER}a,1,valid,\n");
+        std::fs::write(&p, format!("{good}\0\0\0\0\0\0")).unwrap();
+        let prior = read_prior(&p, b',').unwrap();
+        assert_eq!(prior.done, [1].into_iter().collect());
+        assert_eq!((prior.torn_bytes, prior.not_sent), (6, 1));
+        repair(&p, &prior).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
+    }
+
+    #[test]
+    fn a_bad_line_before_the_last_is_an_error_and_nothing_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let text = format!("{HEADER}a,1,accepted,\nb,x,accepted,\nc,3,accepted,\n");
+        std::fs::write(&p, &text).unwrap();
+        let err = read_prior(&p, b',').unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("ccbulk_row"), "{err}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        let text = format!("{HEADER}a,1,accepted\nc,3,accepted,\n");
+        std::fs::write(&p, &text).unwrap();
+        let err = read_prior(&p, b',').unwrap_err().to_string();
+        assert!(err.contains("3 cells where the header has 4"), "{err}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
     }
 }
