@@ -215,6 +215,19 @@ impl Config {
                 },
             }),
         };
+        if let Some(u) = &undo {
+            let clash = match &source {
+                Source::Path(p) if same_file(p, u) => Some("the input"),
+                _ if same_file(&results, u) => Some("the results file"),
+                _ => None,
+            };
+            if let Some(what) = clash {
+                return Err(SetupError(format!(
+                    "the undo file {} would overwrite {what}: choose another with --undo PATH",
+                    u.display()
+                )));
+            }
+        }
         let online = !args.dry_run && !args.sandbox;
         let tenant = match (&args.tenant, online) {
             (Some(t), _) => t.trim().to_string(),
@@ -309,6 +322,27 @@ impl Config {
         words.push(self.results.display().to_string());
         words.push("--resume".into());
         words.push(self.args.input.clone());
+        words.iter().map(|w| crate::report::shell_quote(w)).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The command that puts back what this run changed, from its undo file. The undo file is
+    /// UTF-8 with plain column names, so --encoding and --map are not repeated.
+    pub fn undo_command(&self, undo: &Path) -> String {
+        let a = &self.args;
+        let mut words = vec!["ccbulk".to_string(), "update".to_string()];
+        if a.sandbox {
+            words.push("--sandbox".into());
+        }
+        if let Some(t) = &a.tenant {
+            words.extend(["--tenant".into(), t.clone()]);
+        }
+        if a.null_marker != "#NULL" {
+            words.extend(["--null-marker".into(), a.null_marker.clone()]);
+        }
+        if let Some(d) = &a.delimiter {
+            words.extend(["--delimiter".into(), d.clone()]);
+        }
+        words.push(undo.display().to_string());
         words.iter().map(|w| crate::report::shell_quote(w)).collect::<Vec<_>>().join(" ")
     }
 

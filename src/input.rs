@@ -283,6 +283,37 @@ impl Columns {
         self.fields[field.index()]
     }
 
+    /// The column that holds the customerId.
+    pub fn customer_id_column(&self) -> usize {
+        self.customer_id
+    }
+
+    /// A header cell for column `col` that means the same without any `--map`: the header as
+    /// written when it names its target by itself, else the target's own name. Files ccbulk writes
+    /// in the input's layout (the undo file) use it so they read back with no flags.
+    pub fn plain_name(&self, col: usize) -> String {
+        let written = self.names.get(col).cloned().unwrap_or_default();
+        let target = if col == self.customer_id {
+            Some(Target::CustomerId)
+        } else if self.retry == Some(col) {
+            Some(Target::Retry)
+        } else if self.correlation == Some(col) {
+            Some(Target::Correlation)
+        } else {
+            Field::ALL
+                .into_iter()
+                .find(|f| self.fields[f.index()] == Some(col))
+                .map(Target::Field)
+        };
+        match target {
+            Some(t) if target_for(&written) != Some(t) => target_names()
+                .into_iter()
+                .find(|(_, n)| *n == t)
+                .map_or(written, |(name, _)| name.to_string()),
+            _ => written,
+        }
+    }
+
     /// Replace mode needs every required field the CSV can carry.
     pub fn check_replace(&self, file: &str) -> Result<(), InputError> {
         let missing: Vec<&str> = Field::ALL

@@ -16,6 +16,7 @@ pub mod rate;
 pub mod report;
 pub mod results;
 pub mod sandbox;
+pub mod undo;
 
 use std::fs::File;
 use std::io::Read;
@@ -148,6 +149,22 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    // The undo file is checked (not yet touched) before the results file is repaired or
+    // created: an earlier run's undo file is never clobbered, and a refused run changes nothing.
+    let undo_checked = match &config.undo {
+        Some(path) => Some(
+            undo::UndoWriter::check(undo::UndoSetup {
+                path: path.clone(),
+                layout: undo::Layout::of(&input.columns),
+                delimiter: input.delimiter,
+                null_marker: config.input_options.null_marker.clone(),
+                resume: config.resume,
+                overwrite: config.overwrite,
+            })
+            .map_err(SetupError)?,
+        ),
+        None => None,
+    };
     let echo_names: Vec<String> = input
         .columns
         .echo
@@ -209,9 +226,21 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         delimiter: input.delimiter,
         append,
     };
-    let file = results::open_results(&writer_setup).map_err(|e| {
-        SetupError(format!("cannot write {}: {e}", config.results.display()))
-    })?;
+    let undo = match undo_checked {
+        Some(c) => Some(c.open().map_err(SetupError)?),
+        None => None,
+    };
+    let file = match results::open_results(&writer_setup) {
+        Ok(f) => f,
+        Err(e) => {
+            if let Some(u) = undo {
+                u.discard();
+            }
+            return Err(
+                SetupError(format!("cannot write {}: {e}", config.results.display())).into(),
+            );
+        }
+    };
 
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
@@ -225,6 +254,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         writer_setup.echo.clone(),
         out_rx,
         counters.clone(),
+        undo,
         move |c| {
             if let Some(limit) = max_failures {
                 let failed = c.failed.load(Ordering::Relaxed);
@@ -338,6 +368,13 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         0,
     );
     summary.exit_code = code;
+    if let Some(path) = &config.undo {
+        summary.undo = Some(report::UndoSummary {
+            path: path.display().to_string(),
+            rows: tally.undo_lines,
+            command: config.undo_command(path),
+        });
+    }
     summary.stopped = match stop.take() {
         Some(Stop::Interrupted) => Some("interrupted".to_string()),
         Some(Stop::AuthRefused(why)) => Some(format!(
@@ -351,6 +388,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     }
     if tally.unsuccessful() + prior_unsuccessful > 0 && !config.dry_run {
         summary.replay_command = Some(config.replay_command());
+    }
+    if config.job == Job::Plan {
+        eprint!("{}", tally.diff.render(tally.total()));
     }
     eprint!("{}", summary.render());
     if let Some(path) = &config.summary_json

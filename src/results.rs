@@ -140,6 +140,10 @@ pub struct Counters {
 pub struct Tally {
     pub by_outcome: BTreeMap<OutcomeKind, u64>,
     pub by_status: BTreeMap<String, u64>,
+    /// What the rows would change (plan) or changed (update), for the summary on stderr.
+    pub diff: crate::report::Diff,
+    /// Lines this run wrote to the undo file.
+    pub undo_lines: u64,
 }
 
 impl Tally {
@@ -217,6 +221,7 @@ pub fn spawn_writer(
     echo: Vec<usize>,
     mut rx: mpsc::Receiver<Outcome>,
     counters: Arc<Counters>,
+    mut undo: Option<crate::undo::UndoWriter>,
     mut on_failure: impl FnMut(&Counters) + Send + 'static,
 ) -> tokio::task::JoinHandle<io::Result<Tally>> {
     let handle = tokio::runtime::Handle::current();
@@ -237,9 +242,17 @@ pub fn spawn_writer(
             };
             let Some(first) = next else { break };
             if let Some(o) = first {
+                // The undo line goes first, flushed: a crash may lose a results line, never the
+                // way back from a change the API accepted.
+                if let Some(u) = undo.as_mut() {
+                    u.write(&o)?;
+                }
                 write_one(&mut w, &echo, &o, &mut record)?;
                 count(&mut tally, &counters, &o, &mut on_failure);
                 while let Ok(o) = rx.try_recv() {
+                    if let Some(u) = undo.as_mut() {
+                        u.write(&o)?;
+                    }
                     write_one(&mut w, &echo, &o, &mut record)?;
                     count(&mut tally, &counters, &o, &mut on_failure);
                 }
@@ -247,10 +260,16 @@ pub fn spawn_writer(
                 dirty = true;
             }
             if dirty && last_sync.elapsed() >= Duration::from_secs(1) {
+                if let Some(u) = undo.as_mut() {
+                    u.sync()?;
+                }
                 w.get_ref().sync_data()?;
                 last_sync = Instant::now();
                 dirty = false;
             }
+        }
+        if let Some(u) = undo {
+            tally.undo_lines = u.finish()?;
         }
         w.flush()?;
         w.get_ref().sync_all()?;
@@ -265,6 +284,9 @@ fn count(
     on_failure: &mut impl FnMut(&Counters),
 ) {
     *tally.by_outcome.entry(o.kind).or_default() += 1;
+    if o.kind == OutcomeKind::WouldChange {
+        tally.diff.add(o);
+    }
     let status = o
         .http_status
         .map_or_else(|| "none".to_string(), |s| s.to_string());

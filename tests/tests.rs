@@ -3,4 +3,5 @@
 
 mod common;
 mod pipeline;
+mod plan_undo;
 mod resume;

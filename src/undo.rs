@@ -1,0 +1,430 @@
+//! The undo file: for every row a merge-mode update changed, a line in the input's own column
+//! layout that puts the changed fields back (`ccbulk update X.undo.csv`). It is owned by the one
+//! results writer task, and each line is written and flushed before the row's results line, so a
+//! crash can lose a results line (the row is then sent again on resume and finds nothing left to
+//! change) but never the way back for a change the API accepted.
+//!
+//! A customer on several rows gets only its first prior value of each field: the undo file is
+//! applied in file order, so a later line repeating a field would restore an in-between value.
+//! On `--resume` the existing lines are read back for the same reason.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use csv::ByteRecord;
+use uuid::Uuid;
+
+use crate::customer::{FIELD_COUNT, Field};
+use crate::input::{self, Columns};
+use crate::results::{Outcome, OutcomeKind};
+
+/// What one column of the undo file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// The row's customerId cell, as written.
+    CustomerId(usize),
+    /// The field's value before the row changed it.
+    Field(Field),
+    /// Always empty: "leave as is" (correlationId, the retry flag, unnamed columns).
+    Empty,
+}
+
+/// The undo file's columns, derived from the input's.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    header: Vec<String>,
+    slots: Vec<Slot>,
+}
+
+impl Layout {
+    /// The input's echoed (non-`ccbulk_*`) columns, in order, with header cells that read back
+    /// without `--map`.
+    pub fn of(columns: &Columns) -> Layout {
+        let id = columns.customer_id_column();
+        let mut header = Vec::with_capacity(columns.echo.len());
+        let mut slots = Vec::with_capacity(columns.echo.len());
+        for &col in &columns.echo {
+            header.push(columns.plain_name(col));
+            let field = Field::ALL
+                .into_iter()
+                .find(|f| columns.field_column(*f) == Some(col));
+            slots.push(match field {
+                _ if col == id => Slot::CustomerId(col),
+                Some(f) => Slot::Field(f),
+                None => Slot::Empty,
+            });
+        }
+        Layout { header, slots }
+    }
+}
+
+/// How to open the undo file.
+#[derive(Clone, Debug)]
+pub struct UndoSetup {
+    pub path: PathBuf,
+    pub layout: Layout,
+    pub delimiter: u8,
+    /// Written where a field was empty or null, so the undo run clears it again.
+    pub null_marker: String,
+    /// Continue an interrupted run: append to an existing undo file.
+    pub resume: bool,
+    /// Replace an existing undo file.
+    pub overwrite: bool,
+}
+
+/// The open undo file.
+pub struct UndoWriter {
+    w: csv::Writer<File>,
+    slots: Vec<Slot>,
+    null_marker: String,
+    /// Fields (bit per `Field::index`) whose first prior value is already in the file.
+    recorded: HashMap<Uuid, u16>,
+    record: ByteRecord,
+    /// Lines written by this run.
+    pub lines: u64,
+    /// True when this run created the file (so a failed setup can remove it again).
+    pub created: bool,
+    path: PathBuf,
+}
+
+/// An undo file that passed its checks and is ready to open: nothing is written until
+/// [`Checked::open`], so a run refused after the check (a results file that cannot be resumed)
+/// leaves the undo file as it was.
+pub struct Checked {
+    setup: UndoSetup,
+    append: bool,
+    recorded: HashMap<Uuid, u16>,
+    /// On resume, the length to cut the file to when its last line is torn.
+    cut_to: Option<u64>,
+}
+
+impl UndoWriter {
+    /// Checks the undo file without touching it. An existing file is never replaced without
+    /// `--overwrite`: it may be the only way back from an earlier run. On resume, reads back which
+    /// fields it already restores and where a torn last line starts. The error is a message for
+    /// the user (a setup error: nothing sent yet).
+    pub fn check(setup: UndoSetup) -> Result<Checked, String> {
+        let path = &setup.path;
+        let exists = path.exists();
+        if exists && !setup.resume && !setup.overwrite {
+            return Err(format!(
+                "the undo file {} already exists (the way back from an earlier run): keep it and choose another with --undo PATH, or add --overwrite to replace it, --resume to continue that run, or --no-undo",
+                path.display()
+            ));
+        }
+        let append = exists && setup.resume && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let (recorded, cut_to) = if append {
+            read_back(path, &setup)
+                .map_err(|e| format!("cannot resume the undo file {}: {e}", path.display()))?
+        } else {
+            (HashMap::new(), None)
+        };
+        Ok(Checked {
+            setup,
+            append,
+            recorded,
+            cut_to,
+        })
+    }
+}
+
+impl Checked {
+    /// Creates the file (header first), or on resume cuts a torn last line and appends.
+    pub fn open(self) -> Result<UndoWriter, String> {
+        let Checked {
+            setup,
+            append,
+            recorded,
+            cut_to,
+        } = self;
+        let path = &setup.path;
+        let fail = |e: &dyn std::fmt::Display| {
+            format!("cannot write the undo file {}: {e}", path.display())
+        };
+        let file = if append {
+            OpenOptions::new().append(true).open(path)
+        } else {
+            File::create(path)
+        }
+        .map_err(|e| fail(&e))?;
+        if let Some(len) = cut_to {
+            file.set_len(len)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| fail(&e))?;
+        }
+        let mut w = input::csv_writer(file, setup.delimiter);
+        if !append {
+            let header: ByteRecord = setup.layout.header.iter().map(String::as_bytes).collect();
+            w.write_byte_record(&header)
+                .and_then(|()| w.flush().map_err(csv::Error::from))
+                .map_err(|e| fail(&e))?;
+        }
+        Ok(UndoWriter {
+            w,
+            slots: setup.layout.slots,
+            null_marker: setup.null_marker,
+            recorded,
+            record: ByteRecord::new(),
+            lines: 0,
+            created: !append,
+            path: setup.path,
+        })
+    }
+}
+
+impl UndoWriter {
+    /// Writes and flushes the line that undoes `o`, if it is an accepted row that changed
+    /// something not already restored by an earlier line.
+    pub fn write(&mut self, o: &Outcome) -> io::Result<()> {
+        if o.kind != OutcomeKind::Accepted || o.changes.is_empty() {
+            return Ok(());
+        }
+        let Ok(mapped) = &o.row.mapped else {
+            return Ok(());
+        };
+        let seen = self.recorded.entry(mapped.customer_id).or_default();
+        let fresh: Vec<_> = o
+            .changes
+            .iter()
+            .filter(|c| *seen & (1 << c.field.index()) == 0)
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mut prior: [Option<&str>; FIELD_COUNT] = [None; FIELD_COUNT];
+        for c in &fresh {
+            *seen |= 1 << c.field.index();
+            prior[c.field.index()] = Some(c.old.as_deref().unwrap_or(&self.null_marker));
+        }
+        self.record.clear();
+        for slot in &self.slots {
+            let cell: &[u8] = match *slot {
+                Slot::CustomerId(col) => o.row.record.get(col).unwrap_or_default(),
+                Slot::Field(f) => prior[f.index()].unwrap_or_default().as_bytes(),
+                Slot::Empty => b"",
+            };
+            self.record.push_field(cell);
+        }
+        self.w.write_byte_record(&self.record)?;
+        self.w.flush()?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Pushes written lines to the disk (called before the results file is synced).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.w.flush()?;
+        self.w.get_ref().sync_data()
+    }
+
+    /// Flushes and syncs for the last time; returns the lines this run wrote.
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.w.flush()?;
+        self.w.get_ref().sync_all()?;
+        Ok(self.lines)
+    }
+
+    /// Removes a file this run created, when the run never started (setup failed after it).
+    pub fn discard(self) {
+        if self.created {
+            let path = self.path.clone();
+            drop(self);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Reads an existing undo file for resume: checks its header against this input's layout,
+/// collects which fields of which customers it already restores, and finds where a torn last line
+/// starts (the length to cut the file to).
+fn read_back(path: &Path, setup: &UndoSetup) -> io::Result<(HashMap<Uuid, u16>, Option<u64>)> {
+    let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut rdr = input::csv_reader(io::BufReader::new(file), setup.delimiter);
+    let mut header = ByteRecord::new();
+    if !rdr
+        .read_byte_record(&mut header)
+        .map_err(io::Error::other)?
+    {
+        return Err(bad("it is empty".into()));
+    }
+    let names: Vec<String> = header
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .collect();
+    if names != setup.layout.header {
+        return Err(bad(format!(
+            "its columns ({}) are not this input's ({}); is it the undo file of the same input?",
+            names.join(", "),
+            setup.layout.header.join(", ")
+        )));
+    }
+    let ends_with_newline = {
+        let mut f = File::open(path)?;
+        let mut last = [0u8; 1];
+        len > 0 && {
+            f.seek(SeekFrom::Start(len - 1))?;
+            f.read_exact(&mut last)?;
+            last[0] == b'\n'
+        }
+    };
+    let mut recorded: HashMap<Uuid, u16> = HashMap::new();
+    let mut good_end = rdr.position().byte();
+    let mut record = ByteRecord::new();
+    while let Ok(true) = rdr.read_byte_record(&mut record) {
+        let end = rdr.position().byte();
+        if record.len() != names.len() || (end >= len && !ends_with_newline) {
+            break;
+        }
+        good_end = end;
+        let mut id = None;
+        let mut bits = 0u16;
+        for (slot, cell) in setup.layout.slots.iter().zip(record.iter()) {
+            match *slot {
+                Slot::CustomerId(_) => {
+                    id = std::str::from_utf8(cell)
+                        .ok()
+                        .and_then(|s| Uuid::try_parse(s.trim()).ok());
+                }
+                Slot::Field(f) if !cell.trim_ascii().is_empty() => bits |= 1 << f.index(),
+                _ => {}
+            }
+        }
+        if let Some(id) = id {
+            *recorded.entry(id).or_default() |= bits;
+        }
+    }
+    Ok((recorded, (good_end < len).then_some(good_end)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::customer::Change;
+    use crate::input::{Input, InputOptions};
+
+    const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    const B: &str = "{3f2504e0-4f89-11d3-9a0c-0305e82c3302}";
+
+    fn open_input(text: &str, maps: Vec<(String, String)>) -> Input {
+        let options = InputOptions {
+            maps,
+            ..InputOptions::default()
+        };
+        Input::from_reader(
+            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            "t.csv",
+            options,
+        )
+        .unwrap()
+    }
+
+    fn accepted(input: &mut Input, changes: Vec<Change>) -> Outcome {
+        let row = input.next_row().unwrap().unwrap();
+        assert!(row.mapped.is_ok(), "{:?}", row.mapped);
+        Outcome {
+            kind: OutcomeKind::Accepted,
+            changes,
+            ..Outcome::new(row)
+        }
+    }
+
+    fn change(field: Field, old: Option<&str>, new: &str) -> Change {
+        Change {
+            field,
+            old: old.map(str::to_string),
+            new: Some(new.to_string()),
+        }
+    }
+
+    fn open(setup: UndoSetup) -> Result<UndoWriter, String> {
+        UndoWriter::check(setup).and_then(Checked::open)
+    }
+
+    fn setup(path: PathBuf, input: &Input, resume: bool) -> UndoSetup {
+        UndoSetup {
+            path,
+            layout: Layout::of(&input.columns),
+            delimiter: input.delimiter,
+            null_marker: "#NULL".into(),
+            resume,
+            overwrite: false,
+        }
+    }
+
+    #[test]
+    fn lines_keep_the_layout_and_only_the_first_prior_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        let text = format!(
+            "Firma;ID;city;correlationId;taxId;ccbulk_outcome\n\
+             Nova Lda;{A};Porto;;PT1;accepted\nNova Lda;{B};Faro;;;accepted\nOutra Lda;{A};Braga;;PT2;accepted\n"
+        );
+        let mut input = open_input(&text, vec![("Firma".into(), "companyName".into())]);
+        let mut u = open(setup(path.clone(), &input, false)).unwrap();
+        let o1 = accepted(
+            &mut input,
+            vec![
+                change(Field::CompanyName, Some("Old; Co"), "Nova Lda"),
+                change(Field::City, Some("Lisboa"), "Porto"),
+                change(Field::TaxId, None, "PT1"),
+            ],
+        );
+        let o2 = Outcome {
+            kind: OutcomeKind::Unchanged,
+            ..accepted(&mut input, vec![])
+        };
+        // The same customer again: city and taxId already have their first prior value.
+        let o3 = accepted(
+            &mut input,
+            vec![
+                change(Field::CompanyName, Some("Nova Lda"), "Outra Lda"),
+                change(Field::City, Some("Porto"), "Braga"),
+            ],
+        );
+        for o in [&o1, &o2, &o3] {
+            u.write(o).unwrap();
+        }
+        assert_eq!(u.finish().unwrap(), 1, "o3 had nothing new to restore");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("companyName;ID;city;correlationId;taxId\n\"Old; Co\";{A};Lisboa;;#NULL\n")
+        );
+    }
+
+    #[test]
+    fn resume_appends_reads_back_and_cuts_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        let text = format!("id,city,zip\n{A},Porto,4000\n{A},Faro,8000\n");
+        let mut input = open_input(&text, vec![]);
+        let existing = format!("id,city,zip\n{A},Lisboa,\n{B},Fa");
+        std::fs::write(&path, &existing).unwrap();
+        let err = open(setup(path.clone(), &input, false)).err().unwrap();
+        assert!(err.contains("already exists"), "{err}");
+        let checked = UndoWriter::check(setup(path.clone(), &input, true)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            existing,
+            "check writes nothing"
+        );
+        let mut u = checked.open().unwrap();
+        let o = accepted(
+            &mut input,
+            vec![
+                change(Field::City, Some("X"), "Porto"),
+                change(Field::Zip, Some("1000"), "4000"),
+            ],
+        );
+        u.write(&o).unwrap();
+        u.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("id,city,zip\n{A},Lisboa,\n{A},,1000\n"),
+            "torn line cut, no second header, city already restored by the earlier run"
+        );
+    }
+}
