@@ -12,6 +12,14 @@ use uuid::Uuid;
 use crate::cli::Mode;
 use crate::customer::{self, Cell, FIELD_COUNT, Field, Rules};
 
+mod header;
+mod lines;
+mod repeats;
+
+pub use header::{Columns, is_ccbulk_column, normalize, valid_names};
+use lines::LineTracker;
+pub use repeats::Repeats;
+
 /// Where the input comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -99,239 +107,6 @@ pub fn csv_writer<W: Write>(w: W, delimiter: u8) -> csv::Writer<W> {
         .from_writer(w)
 }
 
-/// What a header cell means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Target {
-    Field(Field),
-    CustomerId,
-    Retry,
-    Correlation,
-}
-
-/// Lower-case letters and digits only: `Company Name`, `company_name` and `companyName` agree.
-pub fn normalize(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-fn target_names() -> Vec<(&'static str, Target)> {
-    let mut v: Vec<(&'static str, Target)> = vec![
-        ("customerId", Target::CustomerId),
-        ("id", Target::CustomerId),
-    ];
-    v.extend(Field::ALL.iter().map(|f| (f.wire(), Target::Field(*f))));
-    v.push((
-        "retryFailedProviderCustomersFromCompanyInfo",
-        Target::Retry,
-    ));
-    v.push(("correlationId", Target::Correlation));
-    v
-}
-
-fn target_for(name: &str) -> Option<Target> {
-    let n = normalize(name);
-    target_names()
-        .into_iter()
-        .find(|(t, _)| normalize(t) == n)
-        .map(|(_, t)| t)
-}
-
-/// The valid column names, for messages.
-pub fn valid_names() -> String {
-    target_names()
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The target name closest to an unknown header.
-fn nearest(name: &str) -> &'static str {
-    let n = normalize(name);
-    target_names()
-        .into_iter()
-        .map(|(t, _)| (strsim::jaro_winkler(&n, &normalize(t)), t))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map_or("customerId", |(_, t)| t)
-}
-
-/// Is this a column ccbulk wrote into a results file?
-pub fn is_ccbulk_column(name: &str) -> bool {
-    name.trim()
-        .get(..7)
-        .is_some_and(|p| p.eq_ignore_ascii_case("ccbulk_"))
-}
-
-/// The input's header, matched to fields.
-#[derive(Clone, Debug)]
-pub struct Columns {
-    /// Header cells as written (lossily decoded), for messages and for echoing.
-    pub names: Vec<String>,
-    fields: [Option<usize>; FIELD_COUNT],
-    customer_id: usize,
-    retry: Option<usize>,
-    correlation: Option<usize>,
-    /// `ccbulk_row` of a results file used as input.
-    pub prior_row: Option<usize>,
-    /// `ccbulk_outcome` of a results file used as input.
-    pub prior_outcome: Option<usize>,
-    /// The columns copied to results: every one but `ccbulk_*`.
-    pub echo: Vec<usize>,
-    /// A row must have at least this many cells (trailing columns with empty headers may be missing).
-    needed: usize,
-}
-
-impl Columns {
-    /// Matches header cells to targets, applying `--map` renames.
-    pub fn match_header(
-        names: Vec<String>,
-        maps: &[(String, String)],
-        file: &str,
-    ) -> Result<Columns, InputError> {
-        let mut problems = Vec::new();
-        let mut mapped: Vec<Option<Target>> = vec![None; names.len()];
-        for (from, to) in maps {
-            let Some(target) = target_for(to) else {
-                problems.push(format!(
-                    "--map '{from}={to}': \"{to}\" is not a field (did you mean \"{}\"?)",
-                    nearest(to)
-                ));
-                continue;
-            };
-            let wanted = normalize(from);
-            match names.iter().position(|n| normalize(n) == wanted) {
-                Some(i) => mapped[i] = Some(target),
-                None => problems.push(format!("--map '{from}={to}': {file} has no column \"{from}\"")),
-            }
-        }
-        let mut prior_row = None;
-        let mut prior_outcome = None;
-        let mut echo = Vec::new();
-        let mut needed = 0;
-        for (i, name) in names.iter().enumerate() {
-            if is_ccbulk_column(name) {
-                match normalize(name).as_str() {
-                    "ccbulkrow" => prior_row = Some(i),
-                    "ccbulkoutcome" => prior_outcome = Some(i),
-                    _ => {}
-                }
-                continue;
-            }
-            echo.push(i);
-            if name.trim().is_empty() {
-                continue;
-            }
-            needed = i + 1;
-            if mapped[i].is_some() {
-                continue;
-            }
-            match target_for(name) {
-                Some(t) => mapped[i] = Some(t),
-                None => problems.push(format!(
-                    "column \"{name}\" matches no field (did you mean \"{}\"?)",
-                    nearest(name)
-                )),
-            }
-        }
-        let mut fields = [None; FIELD_COUNT];
-        let mut customer_id = None;
-        let mut retry = None;
-        let mut correlation = None;
-        for (i, t) in mapped.iter().enumerate() {
-            let Some(t) = t else { continue };
-            let slot = match t {
-                Target::Field(f) => &mut fields[f.index()],
-                Target::CustomerId => &mut customer_id,
-                Target::Retry => &mut retry,
-                Target::Correlation => &mut correlation,
-            };
-            if let Some(prev) = *slot {
-                problems.push(format!(
-                    "columns \"{}\" and \"{}\" both mean the same field",
-                    names[prev], names[i]
-                ));
-            }
-            *slot = Some(i);
-        }
-        if customer_id.is_none() {
-            problems.push("no customerId (or id) column: it is required".to_string());
-        }
-        match (customer_id, problems.is_empty()) {
-            (Some(customer_id), true) => Ok(Columns {
-                names,
-                fields,
-                customer_id,
-                retry,
-                correlation,
-                prior_row,
-                prior_outcome,
-                echo,
-                needed,
-            }),
-            _ => Err(InputError::Header(format!(
-                "{file}: the header cannot be used:\n  {}\nvalid columns: {}; columns starting with ccbulk_ are ignored; rename others with --map 'HEADER=field'",
-                problems.join("\n  "),
-                valid_names()
-            ))),
-        }
-    }
-
-    /// The column a field comes from, if any.
-    pub fn field_column(&self, field: Field) -> Option<usize> {
-        self.fields[field.index()]
-    }
-
-    /// The column that holds the customerId.
-    pub fn customer_id_column(&self) -> usize {
-        self.customer_id
-    }
-
-    /// A header cell for column `col` that means the same without any `--map`: the header as
-    /// written when it names its target by itself, else the target's own name. Files ccbulk writes
-    /// in the input's layout (the undo file) use it so they read back with no flags.
-    pub fn plain_name(&self, col: usize) -> String {
-        let written = self.names.get(col).cloned().unwrap_or_default();
-        let target = if col == self.customer_id {
-            Some(Target::CustomerId)
-        } else if self.retry == Some(col) {
-            Some(Target::Retry)
-        } else if self.correlation == Some(col) {
-            Some(Target::Correlation)
-        } else {
-            Field::ALL
-                .into_iter()
-                .find(|f| self.fields[f.index()] == Some(col))
-                .map(Target::Field)
-        };
-        match target {
-            Some(t) if target_for(&written) != Some(t) => target_names()
-                .into_iter()
-                .find(|(_, n)| *n == t)
-                .map_or(written, |(name, _)| name.to_string()),
-            _ => written,
-        }
-    }
-
-    /// Replace mode needs every required field the CSV can carry.
-    pub fn check_replace(&self, file: &str) -> Result<(), InputError> {
-        let missing: Vec<&str> = Field::ALL
-            .iter()
-            .filter(|f| f.required() && self.fields[f.index()].is_none())
-            .map(|f| f.wire())
-            .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(InputError::Header(format!(
-                "{file}: --mode replace sends the row as the whole customer, so every required field needs a column; missing: {} (or use --mode merge)",
-                missing.join(", ")
-            )))
-        }
-    }
-}
-
 /// One field's instruction, pointing into the record (no copy of the value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Slot {
@@ -396,7 +171,7 @@ pub struct Input {
     pub columns: Columns,
     /// The delimiter in use (sniffed or forced); results files use it too.
     pub delimiter: u8,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<LineTracker<Box<dyn Read + Send>>>,
     options: InputOptions,
     record: ByteRecord,
     count: u64,
@@ -410,7 +185,7 @@ pub fn sniff_delimiter(first_line: &[u8]) -> u8 {
     for &b in first_line {
         match b {
             b'"' => quoted = !quoted,
-            b'\n' if !quoted => break,
+            b'\n' | b'\r' if !quoted => break,
             _ if !quoted => {
                 if let Some(i) = candidates.iter().position(|c| *c == b) {
                     counts[i] += 1;
@@ -420,8 +195,15 @@ pub fn sniff_delimiter(first_line: &[u8]) -> u8 {
         }
     }
     let best = (0..4).max_by_key(|i| (counts[*i], 4 - *i)).unwrap_or(0);
-    if counts[best] == 0 { b',' } else { candidates[best] }
+    if counts[best] == 0 {
+        b','
+    } else {
+        candidates[best]
+    }
 }
+
+/// How much of the input is read ahead to sniff the delimiter from the header line.
+const HEADER_SNIFF_BYTES: u64 = 64 * 1024;
 
 impl Input {
     /// Opens a file or standard input and reads the header.
@@ -439,7 +221,7 @@ impl Input {
 
     /// Reads the header from any reader (tests, benchmarks).
     pub fn from_reader(
-        raw: Box<dyn Read + Send>,
+        mut raw: Box<dyn Read + Send>,
         name: &str,
         options: InputOptions,
     ) -> Result<Input, InputError> {
@@ -447,40 +229,69 @@ impl Input {
             name: name.to_string(),
             err: e,
         };
-        let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-        let head = buffered.fill_buf().map_err(io_err)?;
-        let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
-        let mut decoded: Box<dyn BufRead + Send> = if utf16 || options.encoding.is_some() {
+        // The first bytes, however few a pipe hands over at a time, to recognise a byte-order mark.
+        let mut prefix = [0u8; 4];
+        let mut got = 0;
+        while got < prefix.len() {
+            match raw.read(&mut prefix[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        let prefix = &prefix[..got];
+        let utf16 = prefix.starts_with(&[0xFF, 0xFE]) || prefix.starts_with(&[0xFE, 0xFF]);
+        // Decoding "UTF-8" would replace bad bytes with U+FFFD and send them; reading the bytes
+        // as they are lets the row that holds them be refused instead.
+        let encoding = options.encoding.filter(|e| *e != encoding_rs::UTF_8);
+        let mut decoded: Box<dyn BufRead + Send> = if utf16 || encoding.is_some() {
             let rdr = encoding_rs_io::DecodeReaderBytesBuilder::new()
-                .encoding(options.encoding)
+                .encoding(encoding)
                 .bom_override(true)
                 .strip_bom(true)
-                .build(buffered);
+                .build(io::Cursor::new(prefix.to_vec()).chain(raw));
             Box::new(BufReader::with_capacity(256 * 1024, rdr))
         } else {
-            if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                buffered.consume(3);
-            }
-            Box::new(buffered)
+            let skip = if prefix.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                3
+            } else {
+                0
+            };
+            let rest = io::Cursor::new(prefix[skip..].to_vec()).chain(raw);
+            Box::new(BufReader::with_capacity(256 * 1024, rest))
         };
-        let first = decoded.fill_buf().map_err(io_err)?;
-        if first.is_empty() {
+        // The header line, to sniff the delimiter from (bounded: a file with no line break
+        // must not be read into memory whole).
+        let mut head = Vec::new();
+        (&mut decoded)
+            .take(HEADER_SNIFF_BYTES)
+            .read_until(b'\n', &mut head)
+            .map_err(io_err)?;
+        if head.is_empty() {
             return Err(InputError::Header(format!(
                 "{name} is empty: the first line must be a header"
             )));
         }
-        let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(first));
-        let reader: Box<dyn Read + Send> = Box::new(decoded);
-        let mut reader = csv_reader(reader, delimiter);
+        if head.contains(&0) {
+            return Err(InputError::Header(format!(
+                "{name}: the header holds NUL bytes, so the file is not text in the encoding read: if it is UTF-16 without a byte-order mark, add --encoding utf-16le (or utf-16be)"
+            )));
+        }
+        let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
+        let rest: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(decoded));
+        let mut reader = csv_reader(LineTracker::new(rest), delimiter);
         let mut header = ByteRecord::new();
-        let found = reader.read_byte_record(&mut header).map_err(|e| {
-            InputError::Header(format!("{name}: the header cannot be read: {e}"))
-        })?;
+        let found = reader
+            .read_byte_record(&mut header)
+            .map_err(|e| InputError::Header(format!("{name}: the header cannot be read: {e}")))?;
         if !found {
             return Err(InputError::Header(format!(
                 "{name} is empty: the first line must be a header"
             )));
         }
+        let header_start = header.position().map_or(0, |p| p.byte());
+        reader.get_mut().line_at(header_start);
         let names: Vec<String> = header
             .iter()
             .map(|b| String::from_utf8_lossy(b).trim().to_string())
@@ -511,11 +322,13 @@ impl Input {
             if !more {
                 return Ok(None);
             }
+            // Asked for every record, skipped ones too, so the tracker forgets lines behind us.
+            let start = self.record.position().map_or(0, |p| p.byte());
+            let line = self.reader.get_mut().line_at(start);
             if self.record.iter().all(|c| c.trim_ascii().is_empty()) {
                 continue;
             }
             self.count += 1;
-            let line = self.record.position().map_or(0, |p| p.line());
             let record = std::mem::take(&mut self.record);
             let number = match (self.options.prior_numbers, self.columns.prior_row) {
                 (true, Some(col)) => record
@@ -546,13 +359,24 @@ impl Input {
 
     fn map(&self, record: &ByteRecord, line: u64) -> Result<Mapped, String> {
         let cols = &self.columns;
-        let at = |col: usize| format!("{} line {line}, column \"{}\"", self.name, cols.names[col]);
+        let at = |col: usize| {
+            format!(
+                "{} line {line}, column {}",
+                self.name,
+                shown(&cols.names[col])
+            )
+        };
         if record.len() < cols.needed {
+            let missing: Vec<String> = (record.len()..cols.needed)
+                .filter(|i| !cols.names[*i].is_empty() && !is_ccbulk_column(&cols.names[*i]))
+                .map(|i| shown(&cols.names[i]))
+                .collect();
             return Err(format!(
-                "{} line {line}: the row has {} cells but the header has {}",
+                "{} line {line}: the row has {} cells but the header has {}; no cell for {} (a delimiter missing, or a quote not closed?)",
                 self.name,
                 record.len(),
-                cols.needed
+                cols.needed,
+                missing.join(", ")
             ));
         }
         if let Some(extra) = (cols.names.len()..record.len())
@@ -569,8 +393,9 @@ impl Input {
             let bytes = record.get(col).unwrap_or_default();
             std::str::from_utf8(bytes).map(str::trim).map_err(|e| {
                 format!(
-                    "{}: is not valid UTF-8 (byte {} of the cell); if the file is a legacy export, try --encoding windows-1252",
+                    "{}: {} is not valid UTF-8 (byte {} of the cell); if the file is a legacy export, try --encoding windows-1252",
                     at(col),
+                    shown(String::from_utf8_lossy(bytes).trim()),
                     e.valid_up_to() + 1
                 )
             })
@@ -578,9 +403,12 @@ impl Input {
         let id_text = cell(cols.customer_id)?;
         let customer_id = parse_guid(id_text).ok_or_else(|| {
             if id_text.is_empty() {
-                format!("{}: is empty; a customerId is required", at(cols.customer_id))
+                format!(
+                    "{}: is empty; a customerId is required",
+                    at(cols.customer_id)
+                )
             } else {
-                format!("{}: \"{id_text}\" is not a GUID", at(cols.customer_id))
+                format!("{}: {} is not a GUID", at(cols.customer_id), shown(id_text))
             }
         })?;
         let mut slots = [Slot::Keep; FIELD_COUNT];
@@ -602,7 +430,7 @@ impl Input {
                 Slot::Clear
             } else {
                 customer::check(field, value, &self.options.rules)
-                    .map_err(|reason| format!("{}: \"{value}\" {reason}", at(col)))?;
+                    .map_err(|reason| format!("{}: {} {reason}", at(col), shown(value)))?;
                 Slot::Set(col as u32)
             };
         }
@@ -614,7 +442,7 @@ impl Input {
                     None
                 } else {
                     Some(parse_bool(v).ok_or_else(|| {
-                        format!("{}: \"{v}\" is not true/false/yes/no/1/0", at(col))
+                        format!("{}: {} is not true/false/yes/no/1/0", at(col), shown(v))
                     })?)
                 }
             }
@@ -628,7 +456,7 @@ impl Input {
                 } else {
                     Some(
                         parse_guid(v)
-                            .ok_or_else(|| format!("{}: \"{v}\" is not a GUID", at(col)))?,
+                            .ok_or_else(|| format!("{}: {} is not a GUID", at(col), shown(v)))?,
                     )
                 }
             }
@@ -640,6 +468,30 @@ impl Input {
             correlation_id,
         })
     }
+}
+
+/// A value or header as messages quote it: on one line (line ends and control characters
+/// escaped), and cut short when long, so `ccbulk_error` stays readable.
+fn shown(value: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    let mut s = String::with_capacity(value.len().min(MAX_CHARS * 2) + 2);
+    s.push('"');
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX_CHARS {
+            s.push('…');
+            break;
+        }
+        match c {
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            '"' => s.push_str("\\\""),
+            c if c.is_control() => s.push_str(&c.escape_unicode().to_string()),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
 }
 
 /// A GUID in any of the usual spellings (hyphenated, braced, simple).
@@ -699,11 +551,13 @@ mod tests {
 
     #[test]
     fn header_matching_ignores_case_and_punctuation() {
-        let text = format!(
-            "\u{feff}Customer ID;Company Name;E-mail;zip_code\n{ID};Fabrikam;a@b.pt;x\n"
-        );
+        let text =
+            format!("\u{feff}Customer ID;Company Name;E-mail;zip_code\n{ID};Fabrikam;a@b.pt;x\n");
         let err = open(text.as_bytes()).err().unwrap().to_string();
-        assert!(err.contains("\"zip_code\"") && err.contains("\"zip\""), "{err}");
+        assert!(
+            err.contains("\"zip_code\"") && err.contains("\"zip\""),
+            "{err}"
+        );
         let text = format!("\u{feff}Customer ID;Company Name;E-mail\n{ID};Fabrikam;a@b.pt\n");
         let mut input = open(text.as_bytes()).unwrap();
         assert_eq!(input.delimiter, b';');
@@ -716,7 +570,10 @@ mod tests {
     #[test]
     fn unknown_header_names_nearest_field() {
         let err = open(b"id,Compnay Name\n").err().unwrap().to_string();
-        assert!(err.contains("\"Compnay Name\"") && err.contains("companyName"), "{err}");
+        assert!(
+            err.contains("\"Compnay Name\"") && err.contains("companyName"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -787,5 +644,45 @@ mod tests {
         let r = rows(&mut input);
         assert_eq!(r[0].number, 7);
         assert_eq!(input.prior_outcome(&r[0]), Some("failed"));
+    }
+
+    #[test]
+    fn explicit_utf8_still_refuses_bad_bytes() {
+        let mut text = format!("id,city\n{ID},Lisb").into_bytes();
+        text.extend_from_slice(&[0xE3, b'o', b'\n']);
+        let mut input = Input::from_reader(
+            Box::new(io::Cursor::new(text)),
+            "t.csv",
+            InputOptions {
+                encoding: Some(encoding_rs::UTF_8),
+                ..InputOptions::default()
+            },
+        )
+        .unwrap();
+        let r = rows(&mut input);
+        let err = r[0].mapped.as_ref().unwrap_err();
+        assert!(
+            err.contains("\"Lisb\u{FFFD}o\" is not valid UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nul_bytes_in_the_header_suggest_utf16() {
+        let text: Vec<u8> = "id,city\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let err = open(&text).err().unwrap().to_string();
+        assert!(err.contains("--encoding utf-16le"), "{err}");
+    }
+
+    #[test]
+    fn messages_show_values_on_one_short_line() {
+        assert_eq!(shown("a\"b\r\nc\td"), "\"a\\\"b\\r\\nc\\td\"");
+        assert_eq!(shown("\u{1}"), "\"\\u{1}\"");
+        let long = shown(&"é".repeat(100));
+        assert_eq!(long.chars().count(), 60 + 3, "{long}");
+        assert!(long.ends_with("…\""));
     }
 }

@@ -305,11 +305,10 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let reader_stop = stopper.clone();
     let dry_run = config.dry_run;
     let replay = config.job == Job::Replay;
-    let reader = tokio::task::spawn_blocking(move || -> Result<u64, input::InputError> {
-        let mut read = 0u64;
+    let reader = tokio::task::spawn_blocking(move || -> Result<input::Repeats, input::InputError> {
+        let mut repeats = input::Repeats::default();
         while !reader_stop.is_stopped() {
             let Some(row) = input.next_row()? else { break };
-            read += 1;
             if replay
                 && !matches!(input.prior_outcome(&row), Some("failed") | Some("invalid"))
             {
@@ -317,6 +316,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             }
             if done.contains(&row.number) {
                 continue;
+            }
+            if let Ok(m) = &row.mapped {
+                repeats.see(m.customer_id);
             }
             let sent = if row.mapped.is_err() {
                 reader_out.blocking_send(Outcome::invalid(row)).is_ok()
@@ -333,7 +335,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
                 break;
             }
         }
-        Ok(read)
+        Ok(repeats)
     });
 
     let read_result = reader.await?;
@@ -347,7 +349,10 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     signals.abort();
 
     let mut stop = stopper.reason();
-    let read_error = read_result.err();
+    let (repeats, read_error) = match read_result {
+        Ok(r) => (r, None),
+        Err(e) => (input::Repeats::default(), Some(e)),
+    };
     if let Some(e) = &read_error {
         eprintln!("ccbulk: stopped reading the input: {e}");
     }
@@ -365,9 +370,10 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         started.elapsed(),
         &tally,
         requests,
-        0,
+        repeats.count(),
     );
     summary.exit_code = code;
+    summary.customers_on_several_rows_exact = repeats.exact();
     if let Some(path) = &config.undo {
         summary.undo = Some(report::UndoSummary {
             path: path.display().to_string(),

@@ -114,6 +114,9 @@ pub struct Summary {
     pub outcomes: BTreeMap<String, u64>,
     pub http_status: BTreeMap<String, u64>,
     pub customers_on_several_rows: u64,
+    /// False when the input had more distinct customers than are tracked for repeats
+    /// (`input::Repeats::LIMIT`): the count above is then a lower bound.
+    pub customers_on_several_rows_exact: bool,
     pub stopped: Option<String>,
     pub exit_code: i32,
     pub resume_command: Option<String>,
@@ -168,6 +171,7 @@ impl Summary {
                 .collect(),
             http_status: tally.by_status.clone(),
             customers_on_several_rows: duplicates,
+            customers_on_several_rows_exact: true,
             stopped: None,
             exit_code: 0,
             resume_command: None,
@@ -201,10 +205,18 @@ impl Summary {
                 .join(", ");
             s.push_str(&format!("  HTTP status of the last call: {st}\n"));
         }
-        if self.customers_on_several_rows > 0 {
+        if !self.customers_on_several_rows_exact {
             s.push_str(&format!(
-                "  {} customers appear on more than one row (applied in file order)\n",
-                self.customers_on_several_rows
+                "  at least {} {} on more than one row (applied in file order; repeats are tracked for the first {} customers only)\n",
+                self.customers_on_several_rows,
+                plural(self.customers_on_several_rows, "customer appears", "customers appear"),
+                crate::input::Repeats::LIMIT
+            ));
+        } else if self.customers_on_several_rows > 0 {
+            s.push_str(&format!(
+                "  {} {} on more than one row (applied in file order)\n",
+                self.customers_on_several_rows,
+                plural(self.customers_on_several_rows, "customer appears", "customers appear")
             ));
         }
         s.push_str(&format!("  results: {}\n", self.results));

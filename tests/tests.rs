@@ -2,6 +2,8 @@
 //! a mock server on loopback and asserts on results files, requests received and exit codes.
 
 mod common;
+mod input_props;
 mod pipeline;
 mod plan_undo;
 mod resume;
+mod spreadsheets;
