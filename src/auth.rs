@@ -27,12 +27,31 @@ pub enum TokenSource {
     None,
 }
 
-/// Why no token could be had.
-#[derive(Debug, thiserror::Error)]
+impl TokenSource {
+    /// What a user should check when authentication fails, for this source.
+    pub fn what_to_check(&self) -> String {
+        match self {
+            TokenSource::Static(_) => {
+                "check CLOUDCOCKPIT_TOKEN (it may have expired: a token from the environment cannot be refreshed; use client credentials or --token-file for long runs) and --tenant".to_string()
+            }
+            TokenSource::File(path) => format!(
+                "check the token in --token-file {} (whatever renews it may have stopped) and --tenant",
+                path.display()
+            ),
+            TokenSource::Client { .. } => {
+                "check CLOUDCOCKPIT_CLIENT_ID, CLOUDCOCKPIT_CLIENT_SECRET, --token-url, --scope and --tenant, and that the app is granted access to CloudCockpit".to_string()
+            }
+            TokenSource::None => "no credentials were given".to_string(),
+        }
+    }
+}
+
+/// Why no token could be had. The texts never hold a token or a secret.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
-    #[error("authentication failed: {0}")]
+    #[error("{0}")]
     Refused(String),
-    #[error("token endpoint unavailable: {0}")]
+    #[error("{0} (after several tries)")]
     Unavailable(String),
 }
 
@@ -48,6 +67,8 @@ struct Current {
     value: SecretString,
     generation: u64,
     refresh_at: Option<Instant>,
+    /// When the API stops accepting it (client credentials only).
+    expires_at: Option<Instant>,
 }
 
 /// The shared token holder.
@@ -57,6 +78,15 @@ pub struct Auth {
     current: Mutex<Option<Current>>,
     refreshing: tokio::sync::Mutex<()>,
     fetched: std::sync::atomic::AtomicU64,
+    /// The first failure to get a token. The run stops on it, so callers already queued for a
+    /// refresh get it at once instead of each asking the token endpoint again.
+    failed: std::sync::OnceLock<AuthError>,
+    /// The generation fetched because of a 401, until the API accepts it (0: none). A 401 on it
+    /// means the API still refuses after a refresh, whichever worker sees it: the run stops
+    /// instead of each worker refreshing once in turn.
+    unproven: std::sync::atomic::AtomicU64,
+    /// First pause between token requests when the endpoint is unavailable; doubles each time.
+    retry_base: Duration,
 }
 
 #[derive(serde::Deserialize)]
@@ -66,7 +96,8 @@ struct TokenReply {
 }
 
 impl Auth {
-    /// A holder that fetches its first token lazily.
+    /// A holder; the first token is fetched on the first `token()` call (`run_job` makes that
+    /// call before anything is sent, so bad credentials stop the run at once).
     pub fn new(source: TokenSource, http: reqwest::Client) -> Auth {
         Auth {
             source,
@@ -74,6 +105,9 @@ impl Auth {
             current: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             fetched: std::sync::atomic::AtomicU64::new(0),
+            failed: std::sync::OnceLock::new(),
+            unproven: std::sync::atomic::AtomicU64::new(0),
+            retry_base: Duration::from_millis(500),
         }
     }
 
@@ -111,18 +145,80 @@ impl Auth {
         {
             return Ok(t);
         }
-        let (value, lifetime) = self.fetch().await?;
+        if let Some(e) = self.failed.get() {
+            return Err(e.clone());
+        }
+        if stale.is_some_and(|g| g == self.unproven.load(std::sync::atomic::Ordering::Acquire)) {
+            let e = AuthError::Refused("still refused after a token refresh".to_string());
+            let _ = self.failed.set(e.clone());
+            return Err(e);
+        }
+        // Reading the same variable again would only send the refused token again.
+        if stale.is_some() && matches!(self.source, TokenSource::Static(_)) {
+            let e = AuthError::Refused("CLOUDCOCKPIT_TOKEN cannot be refreshed".to_string());
+            let _ = self.failed.set(e.clone());
+            return Err(e);
+        }
+        let (value, lifetime) = match self.fetch().await {
+            Ok(got) => got,
+            Err(e) => {
+                if stale.is_none()
+                    && let AuthError::Unavailable(_) = e
+                    && let Some(t) = self.keep_current_a_little_longer()
+                {
+                    return Ok(t);
+                }
+                let _ = self.failed.set(e.clone());
+                return Err(e);
+            }
+        };
         let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let generation = guard.as_ref().map_or(1, |c| c.generation + 1);
-        let refresh_at = lifetime.map(|l| Instant::now() + l.saturating_sub(margin(l)));
+        let now = Instant::now();
         *guard = Some(Current {
             value: value.clone(),
             generation,
-            refresh_at,
+            refresh_at: lifetime.map(|l| now + l.saturating_sub(margin(l))),
+            expires_at: lifetime.map(|l| now + l),
         });
+        if stale.is_some() {
+            self.unproven
+                .store(generation, std::sync::atomic::Ordering::Release);
+        }
         self.fetched
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Token { value, generation })
+    }
+
+    /// The API answered a call made with this generation without a 401: the token works.
+    pub fn accepted(&self, generation: u64) {
+        let _ = self.unproven.compare_exchange(
+            generation,
+            0,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// A refresh before expiry found the token endpoint unavailable (it already retried for some
+    /// seconds): keep using the current token while it has time left, and try again later, so
+    /// a short outage of the endpoint does not stop an hours-long run.
+    fn keep_current_a_little_longer(&self) -> Option<Token> {
+        let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let cur = guard.as_mut()?;
+        let left = cur.expires_at?.checked_duration_since(Instant::now())?;
+        if left < Duration::from_secs(5) {
+            return None;
+        }
+        cur.refresh_at = Some(Instant::now() + (left / 2).min(Duration::from_secs(30)));
+        tracing::warn!(
+            "the token endpoint is unavailable; keeping the current token ({}s left) and trying again later",
+            left.as_secs()
+        );
+        Some(Token {
+            value: cur.value.clone(),
+            generation: cur.generation,
+        })
     }
 
     async fn fetch(&self) -> Result<(SecretString, Option<Duration>), AuthError> {
@@ -161,7 +257,7 @@ impl Auth {
         let mut last = String::new();
         for attempt in 0..4u32 {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                tokio::time::sleep(self.retry_base * (1 << attempt)).await;
             }
             let form = [
                 ("client_id", id),
@@ -172,13 +268,16 @@ impl Auth {
             let resp = match self.http.post(token_url).form(&form).send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = format!("{token_url}: {}", crate::api::describe_transport(&e));
+                    last = format!(
+                        "the token endpoint {token_url}: {}",
+                        crate::api::describe_transport(&e)
+                    );
                     continue;
                 }
             };
             let status = resp.status();
             if status.is_server_error() || status.as_u16() == 429 {
-                last = format!("{token_url} answered {status}");
+                last = format!("the token endpoint {token_url} answered {status}");
                 continue;
             }
             if !status.is_success() {
@@ -191,12 +290,19 @@ impl Auth {
                             .and_then(|e| e.as_str().map(str::to_string))
                     })
                     .unwrap_or_default();
+                let reason = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", crate::api::one_line(&reason))
+                };
                 return Err(AuthError::Refused(format!(
-                    "{token_url} answered {status} {reason}; check CLOUDCOCKPIT_CLIENT_ID, CLOUDCOCKPIT_CLIENT_SECRET and --scope"
+                    "the token endpoint {token_url} answered {status}{reason}"
                 )));
             }
             let reply: TokenReply = resp.json().await.map_err(|_| {
-                AuthError::Refused(format!("{token_url} answered without an access_token"))
+                AuthError::Refused(format!(
+                    "the token endpoint {token_url} answered without an access_token"
+                ))
             })?;
             let lifetime = reply.expires_in.map(Duration::from_secs);
             return Ok((SecretString::from(reply.access_token), lifetime));
@@ -232,6 +338,131 @@ mod tests {
         assert_eq!(auth.fetched(), 1);
         let shown = format!("{:?}", TokenSource::Static(a.value));
         assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_static_token_is_not_sent_again() {
+        let auth = Auth::new(
+            TokenSource::Static(SecretString::from("s3cret-token".to_string())),
+            reqwest::Client::new(),
+        );
+        let first = auth.token().await.unwrap();
+        let refused = auth.refresh(Some(first.generation)).await;
+        assert!(matches!(refused, Err(AuthError::Refused(_))));
+        assert_eq!(auth.fetched(), 1);
+    }
+
+    #[test]
+    fn client_secret_is_redacted_in_debug() {
+        let source = TokenSource::Client {
+            id: "app-id".into(),
+            secret: SecretString::from("very-secret-value".to_string()),
+            token_url: "http://127.0.0.1:1/token".into(),
+            scope: "s".into(),
+        };
+        let shown = format!("{source:?}");
+        assert!(!shown.contains("very-secret-value"), "{shown}");
+        assert!(
+            source
+                .what_to_check()
+                .contains("CLOUDCOCKPIT_CLIENT_SECRET")
+        );
+    }
+
+    /// Many workers asking at once, for a first token or after the same 401, cause one token
+    /// request each time, not one per worker; a token near expiry is replaced before it expires.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn workers_share_one_fetch_and_refresh_before_expiry() {
+        let config = crate::sandbox::SandboxConfig {
+            token_ttl: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let sb = crate::sandbox::Sandbox::start(config.clone(), ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let auth = std::sync::Arc::new(Auth::new(
+            TokenSource::Client {
+                id: config.client_id.clone(),
+                secret: SecretString::from(config.client_secret.clone()),
+                token_url: sb.token_url(),
+                scope: crate::cli::ENTRA_SCOPE.to_string(),
+            },
+            reqwest::Client::new(),
+        ));
+        // 16 workers at once: `token()` when `stale` is None, else a refresh after a 401.
+        let many = |stale: Option<u64>| {
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let a = auth.clone();
+                    tokio::spawn(async move {
+                        match stale {
+                            None => a.token().await,
+                            Some(g) => a.refresh(Some(g)).await,
+                        }
+                    })
+                })
+                .collect();
+            async move {
+                let mut generations = Vec::new();
+                for t in tasks {
+                    generations.push(t.await.unwrap().unwrap().generation);
+                }
+                generations
+            }
+        };
+        let first = many(None).await;
+        assert!(first.iter().all(|g| *g == 1), "{first:?}");
+        assert_eq!(sb.tokens_issued(), 1);
+        let after_401 = many(Some(1)).await;
+        assert!(after_401.iter().all(|g| *g == 2), "{after_401:?}");
+        assert_eq!(sb.tokens_issued(), 2);
+        // Past the refresh point (a fifth of the lifetime before expiry), one new token.
+        tokio::time::sleep(Duration::from_millis(850)).await;
+        let renewed = many(None).await;
+        assert!(renewed.iter().all(|g| *g == 3), "{renewed:?}");
+        assert_eq!(sb.tokens_issued(), 3);
+    }
+
+    /// The endpoint goes away at a refresh before expiry: the current token is kept while it
+    /// has time left; a refresh after a 401 (the token is refused) fails instead.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unavailable_endpoint_keeps_the_current_token_until_it_expires() {
+        let config = crate::sandbox::SandboxConfig {
+            token_ttl: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let sb = crate::sandbox::Sandbox::start(config.clone(), ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let mut auth = Auth::new(
+            TokenSource::Client {
+                id: config.client_id.clone(),
+                secret: SecretString::from(config.client_secret.clone()),
+                token_url: sb.token_url(),
+                scope: "s".to_string(),
+            },
+            reqwest::Client::new(),
+        );
+        auth.retry_base = Duration::from_millis(1);
+        let first = auth.token().await.unwrap();
+        sb.shutdown();
+        sb.stopped().await;
+        let due = |auth: &Auth| {
+            let mut guard = auth.current.lock().unwrap();
+            guard.as_mut().unwrap().refresh_at = Some(Instant::now());
+        };
+        due(&auth);
+        let kept = auth.token().await.unwrap();
+        assert_eq!(kept.generation, first.generation);
+        assert!(
+            auth.fresh().is_some(),
+            "tries again later, not on every call"
+        );
+        let refused = auth.refresh(Some(first.generation)).await;
+        assert!(matches!(refused, Err(AuthError::Unavailable(_))));
+        // Once failed, every caller gets the failure without asking the endpoint again.
+        due(&auth);
+        assert!(auth.token().await.is_err());
     }
 
     #[tokio::test]

@@ -249,7 +249,7 @@ impl Dispatcher {
         let (customer, changes) = match self.settings.action {
             Action::Replace => (replace_object(&row, id), Vec::new()),
             Action::Merge | Action::Plan => {
-                let (reply, attempts) = match self.call(id, None, correlation).await {
+                let (reply, attempts) = match self.call(row.number, id, None, correlation).await {
                     Called::NotSent => return None,
                     Called::Done { reply, attempts } => (reply, attempts),
                 };
@@ -287,7 +287,7 @@ impl Dispatcher {
                 return Some(Outcome::failed(row, correlation, None, 0, err));
             }
         };
-        match self.call(id, Some(body), correlation).await {
+        match self.call(row.number, id, Some(body), correlation).await {
             // Stopped before the PATCH went (a merge row's GET only read): recording it as
             // failed would make `--resume` skip a row that was never sent.
             Called::NotSent => None,
@@ -297,8 +297,8 @@ impl Dispatcher {
         }
     }
 
-    /// One call with its retries: GET when `body` is `None`, else PATCH.
-    async fn call(&self, id: Uuid, body: Option<Vec<u8>>, correlation: Uuid) -> Called {
+    /// One call with its retries: GET when `body` is `None`, else PATCH. `row` is for the logs.
+    async fn call(&self, row: u64, id: Uuid, body: Option<Vec<u8>>, correlation: Uuid) -> Called {
         let cancel = &self.stopper.token;
         let mut attempts = 0u32;
         let mut refreshed = false;
@@ -308,9 +308,15 @@ impl Dispatcher {
                 _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
                 _ = self.pacer.wait() => {}
             }
-            let token = match self.auth.token().await {
-                Ok(t) => t,
-                Err(e) => return self.auth_failed(e, attempts),
+            // Waiting for a token can take a while (a refresh that retries); a stop meanwhile
+            // must not let this call go out.
+            let token = tokio::select! {
+                biased;
+                _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
+                t = self.auth.token() => match t {
+                    Ok(t) => t,
+                    Err(e) => return self.auth_failed(e, attempts),
+                },
             };
             attempts += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -322,7 +328,14 @@ impl Dispatcher {
                         .await
                 }
             };
-            tracing::debug!(customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
+            tracing::debug!(row, customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
+            // An answer past authentication proves the token (a 5xx or timeout proves nothing).
+            if matches!(
+                reply,
+                Reply::Customer(_) | Reply::Accepted(_) | Reply::Fail { status: Some(_), .. }
+            ) {
+                self.auth.accepted(token.generation);
+            }
             match reply {
                 Reply::Retry {
                     status,
@@ -357,30 +370,48 @@ impl Dispatcher {
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
-                Reply::Unauthorized(error) if refreshed => {
-                    self.stopper.stop(Stop::AuthRefused(error.clone()));
+                Reply::Unauthorized(error) => {
+                    // One shared refresh, then this call once more; a second 401, or a refresh
+                    // that fails (a token from the environment cannot be refreshed), stops the run.
+                    let refused = if refreshed {
+                        Some(format!("{error} (still refused after a token refresh)"))
+                    } else {
+                        match self.auth.refresh(Some(token.generation)).await {
+                            Ok(_) => None,
+                            Err(e) => Some(format!("{error} ({e})")),
+                        }
+                    };
+                    refreshed = true;
+                    let why = match refused {
+                        Some(why) => {
+                            self.stopper.stop(Stop::AuthRefused(error.clone()));
+                            why
+                        }
+                        None if cancel.is_cancelled() => {
+                            format!("{error} (not retried: the run was stopped)")
+                        }
+                        None => continue,
+                    };
                     return Called::Done {
                         reply: Reply::Fail {
                             status: Some(401),
-                            error: format!("{error} (still refused after a token refresh)"),
+                            error: why,
                         },
                         attempts,
                     };
-                }
-                Reply::Unauthorized(_) => {
-                    refreshed = true;
-                    if let Err(e) = self.auth.refresh(Some(token.generation)).await {
-                        return self.auth_failed(e, attempts);
-                    }
                 }
                 other => return Called::Done { reply: other, attempts },
             }
         }
     }
 
+    /// No token could be had: the run stops. A call not yet sent is left for `--resume`.
     fn auth_failed(&self, e: AuthError, attempts: u32) -> Called {
         let error = e.to_string();
         self.stopper.stop(Stop::AuthRefused(error.clone()));
+        if attempts == 0 {
+            return Called::NotSent;
+        }
         Called::Done {
             reply: Reply::Fail {
                 status: None,

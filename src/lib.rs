@@ -12,6 +12,7 @@ pub mod config;
 pub mod customer;
 pub mod dispatch;
 pub mod input;
+pub mod lock;
 pub mod rate;
 pub mod report;
 pub mod results;
@@ -96,6 +97,9 @@ fn count_rows_in_background(
 pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let started_wall = SystemTime::now();
     let started = Instant::now();
+    // Before the results file is looked at: a second run on the same results (an overlapping
+    // cron job) is refused with a clear message, not with "already exists" or a mixed file.
+    let _lock = lock::ResultsLock::acquire(&config.results).map_err(SetupError)?;
 
     // The built-in sandbox stands in for the API, with its own credentials.
     let _sandbox = if config.sandbox && !config.dry_run {
@@ -226,6 +230,18 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         delimiter: input.delimiter,
         append,
     };
+    // The first token before anything is written or sent: wrong credentials or an unreachable
+    // token endpoint stop the run here, at once, saying what to check (exit 3).
+    let online = if config.dry_run {
+        None
+    } else {
+        let http = api::Api::http_client(config.concurrency).map_err(SetupError)?;
+        let auth = Arc::new(auth::Auth::new(config.token.clone(), http.clone()));
+        if let Err(e) = auth.token().await {
+            return Ok(refused_at_start(&config, &e, started_wall, started));
+        }
+        Some((http, auth))
+    };
     let undo = match undo_checked {
         Some(c) => Some(c.open().map_err(SetupError)?),
         None => None,
@@ -270,16 +286,12 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
 
     // Dispatcher and workers (not for dry runs: no network at all).
     let (row_tx, row_rx) = mpsc::channel(1024);
-    let dispatcher = if config.dry_run {
-        drop(row_rx);
-        None
-    } else {
-        let http = api::Api::http_client(config.concurrency).map_err(SetupError)?;
-        let api = api::Api::new(http.clone(), &config.base_url, &config.tenant, config.timeout)
+    let dispatcher = if let Some((http, auth)) = online {
+        let api = api::Api::new(http, &config.base_url, &config.tenant, config.timeout)
             .map_err(SetupError)?;
         let d = Arc::new(Dispatcher {
             api,
-            auth: Arc::new(auth::Auth::new(config.token.clone(), http)),
+            auth,
             pacer: dispatch::Pacer::new(config.rate, config.burst),
             settings: dispatch::Settings {
                 action: match (config.job, config.mode) {
@@ -297,6 +309,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         });
         let task = tokio::spawn(d.clone().run(row_rx, out_tx.clone()));
         Some((d, task))
+    } else {
+        drop(row_rx);
+        None
     };
 
     // The reader: invalid rows (and, in a dry run, valid ones) go straight to the writer.
@@ -384,7 +399,8 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     summary.stopped = match stop.take() {
         Some(Stop::Interrupted) => Some("interrupted".to_string()),
         Some(Stop::AuthRefused(why)) => Some(format!(
-            "authentication failed ({why}); check the token, its file, or the client id, secret and scope; no further rows were sent"
+            "authentication failed: {why}; {}; no further rows were sent",
+            config.token.what_to_check()
         )),
         Some(Stop::MaxFailures(n)) => Some(format!("--max-failures reached ({n} rows failed)")),
         None => read_error.map(|e| e.to_string()),
@@ -405,6 +421,39 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         eprintln!("ccbulk: cannot write --summary-json {}: {e}", path.display());
     }
     Ok(code)
+}
+
+/// No first token: nothing was written or sent. The summary (and `--summary-json`, so
+/// monitoring sees this run) says why and what to check; exit 3.
+fn refused_at_start(
+    config: &Config,
+    e: &auth::AuthError,
+    started_wall: SystemTime,
+    started: Instant,
+) -> i32 {
+    let mut summary = report::Summary::new(
+        config.job.name(),
+        &config.source.display(),
+        &config.results,
+        started_wall,
+        started.elapsed(),
+        &results::Tally::default(),
+        0,
+        0,
+    );
+    summary.exit_code = exit::STOPPED;
+    let why = format!(
+        "authentication failed before the first row: {e}; {}; nothing was sent",
+        config.token.what_to_check()
+    );
+    eprintln!("ccbulk: {why}");
+    summary.stopped = Some(why);
+    if let Some(path) = &config.summary_json
+        && let Err(e) = summary.write_json(path)
+    {
+        eprintln!("ccbulk: cannot write --summary-json {}: {e}", path.display());
+    }
+    exit::STOPPED
 }
 
 /// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now

@@ -7,3 +7,4 @@ mod pipeline;
 mod plan_undo;
 mod resume;
 mod spreadsheets;
+mod unattended;
