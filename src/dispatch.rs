@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, RateLimiter};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -61,21 +61,37 @@ impl Stopper {
     }
 }
 
-/// The single pacing point. Waiters take turns (a fair async mutex) so that one at a time talks
-/// to the limiter: no thundering herd when a slot frees. A 429 moves a shared "not before"
+/// The single pacing point. Waiters take turns (a fair async mutex) so that one at a time waits
+/// for the next slot: no thundering herd when a slot frees. A 429 moves a shared "not before"
 /// instant that every call honours.
+///
+/// The schedule is a GCRA (governor's algorithm) that keeps each call's due time rather than the
+/// moment its timer fired: a timer fires up to a millisecond or so late, and carrying that into
+/// the schedule made `--rate 200/s` send 195/s (BENCHMARKS.md). Lateness up to [`MAX_SLACK`]
+/// (at most one interval) is made up by the next call; longer gaps are idle time and restart
+/// the schedule, so after idle time at most `burst` calls go at once.
 pub struct Pacer {
-    limiter: Option<DefaultDirectRateLimiter>,
-    turn: tokio::sync::Mutex<()>,
+    /// Time between calls; `None` when unlimited.
+    interval: Option<Duration>,
+    /// Calls that may start together after idle time.
+    burst: u32,
+    /// When the next call is due (`None` before the first); the lock is the turn.
+    turn: tokio::sync::Mutex<Option<Instant>>,
     start: Instant,
     not_before_ms: AtomicU64,
 }
 
+/// The most lateness of one call that the next one makes up for.
+const MAX_SLACK: Duration = Duration::from_millis(5);
+
 impl Pacer {
     pub fn new(rate: Rate, burst: NonZeroU32) -> Pacer {
         Pacer {
-            limiter: rate.quota(burst).map(RateLimiter::direct),
-            turn: tokio::sync::Mutex::new(()),
+            interval: rate
+                .count
+                .map(|n| (rate.per / n.get()).max(Duration::from_nanos(1))),
+            burst: burst.get(),
+            turn: tokio::sync::Mutex::new(None),
             start: Instant::now(),
             not_before_ms: AtomicU64::new(0),
         }
@@ -94,22 +110,45 @@ impl Pacer {
 
     /// Waits until the next call may start.
     pub async fn wait(&self) {
-        let Some(limiter) = &self.limiter else {
-            tokio::time::sleep_until(self.not_before().into()).await;
-            return;
-        };
-        let _turn = self.turn.lock().await;
-        loop {
+        let Some(interval) = self.interval else {
+            // Unlimited: a timer only during a 429 pause, not one per call.
             let nb = self.not_before();
             if Instant::now() < nb {
                 tokio::time::sleep_until(nb.into()).await;
             }
-            limiter.until_ready().await;
-            if Instant::now() >= self.not_before() {
-                return;
+            return;
+        };
+        // Cancel-safe: the schedule moves only when a call is let go.
+        let mut due = self.turn.lock().await;
+        let ahead = interval.saturating_mul(self.burst - 1);
+        loop {
+            let now = Instant::now();
+            let nb = self.not_before();
+            if now < nb {
+                tokio::time::sleep_until(nb.into()).await;
+                continue;
             }
+            let tat = due.unwrap_or(now);
+            // A burst lets a call start up to `burst - 1` intervals before it is due.
+            if let Some(earliest) = tat.checked_sub(ahead)
+                && now < earliest
+            {
+                tokio::time::sleep_until(earliest.into()).await;
+                continue;
+            }
+            *due = Some(next_due(tat, now, interval));
+            return;
         }
     }
+}
+
+/// When the call after one let go at `now` is due, if this one was due at `tat`: one interval
+/// after `tat` if the call was late by at most the slack (a late timer), else after `now` (idle
+/// time).
+fn next_due(tat: Instant, now: Instant, interval: Duration) -> Instant {
+    let slack = interval.min(MAX_SLACK);
+    let base = if now <= tat + slack { tat } else { now };
+    base + interval
 }
 
 /// The exponential backoff before attempt `attempt + 1`, with jitter in [d/2, d].
@@ -177,6 +216,7 @@ impl Dispatcher {
         let mut busy: HashMap<Uuid, VecDeque<Row>> = HashMap::new();
         let mut parked = 0usize;
         let mut input_open = true;
+        let mut incoming = Vec::new();
         while input_open || !busy.is_empty() {
             let next = tokio::select! {
                 biased;
@@ -189,7 +229,7 @@ impl Dispatcher {
                         None => { busy.remove(&id); None }
                     }
                 },
-                row = rows.recv(), if input_open && parked < MAX_PARKED => match row {
+                row = next_row(&mut rows, &mut incoming), if input_open && parked < MAX_PARKED => match row {
                     None => { input_open = false; None }
                     Some(row) => {
                         let id = row.mapped.as_ref().map(|m| m.customer_id).unwrap_or_default();
@@ -242,12 +282,15 @@ impl Dispatcher {
             return Some(Outcome::invalid(row));
         };
         let id = mapped.customer_id;
-        let correlation = mapped.correlation_id.unwrap_or_else(Uuid::new_v4);
+        let correlation = mapped.correlation_id.unwrap_or_else(correlation_id);
         let retry_flag = mapped
             .retry_provider
             .unwrap_or(self.settings.retry_provider_default);
-        let (customer, changes) = match self.settings.action {
-            Action::Replace => (replace_object(&row, id), Vec::new()),
+        let (body, changes) = match self.settings.action {
+            Action::Replace => (
+                patch_body(&ReplaceCustomer { row: &row, id }, retry_flag),
+                Vec::new(),
+            ),
             Action::Merge | Action::Plan => {
                 let (reply, attempts) = match self.call(row.number, id, None, correlation).await {
                     Called::NotSent => return None,
@@ -273,14 +316,10 @@ impl Dispatcher {
                         ..Outcome::new(row)
                     });
                 }
-                (customer, changes)
+                (patch_body(&customer, retry_flag), changes)
             }
         };
-        let body = serde_json::json!({
-            "customer": customer,
-            "retryFailedProviderCustomersFromCompanyInfo": retry_flag,
-        });
-        let body = match serde_json::to_vec(&body) {
+        let body = match body {
             Ok(b) => b,
             Err(e) => {
                 let err = format!("cannot build the request body: {e}");
@@ -422,6 +461,30 @@ impl Dispatcher {
     }
 }
 
+/// Rows taken off the input channel at a time (see [`next_row`]).
+const INPUT_BATCH: usize = 64;
+
+/// The next input row. Rows come off the channel up to [`INPUT_BATCH`] at a time: the reader,
+/// blocked on a full channel, is then woken once per batch rather than once per row (a context
+/// switch per row, BENCHMARKS.md). `buf` holds the rest of the batch, last row first.
+/// Cancel-safe, as `select!` needs: a row is either returned or kept in `buf`.
+async fn next_row(rows: &mut mpsc::Receiver<Row>, buf: &mut Vec<Row>) -> Option<Row> {
+    if buf.is_empty() {
+        if rows.recv_many(buf, INPUT_BATCH).await == 0 {
+            return None;
+        }
+        buf.reverse();
+    }
+    buf.pop()
+}
+
+/// A fresh version-4 correlation id. From fastrand, not the OS: `Uuid::new_v4` made one
+/// getrandom system call per row (BENCHMARKS.md), and a correlation id needs to be unique, not
+/// unguessable.
+fn correlation_id() -> Uuid {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
+}
+
 /// A one-word view of a reply for debug logs (never a body or a header).
 fn short(reply: &Reply) -> String {
     match reply {
@@ -433,22 +496,40 @@ fn short(reply: &Reply) -> String {
     }
 }
 
-/// The customer object of replace mode: the id and every cell the row sets or clears.
-fn replace_object(row: &Row, id: Uuid) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("id".into(), Value::String(id.to_string()));
-    for (field, cell) in row.cells() {
-        match cell {
-            Cell::Keep => {}
-            Cell::Clear => {
-                m.insert(field.wire().into(), Value::Null);
-            }
-            Cell::Set(v) => {
-                m.insert(field.wire().into(), Value::String(v.to_string()));
+/// The PATCH body, `{"customer":{..},"retryFailedProviderCustomersFromCompanyInfo":b}`,
+/// serialized straight from the customer (no intermediate `Value`).
+fn patch_body(customer: &impl Serialize, retry: bool) -> serde_json::Result<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Body<'a, C> {
+        customer: &'a C,
+        #[serde(rename = "retryFailedProviderCustomersFromCompanyInfo")]
+        retry: bool,
+    }
+    serde_json::to_vec(&Body { customer, retry })
+}
+
+/// The customer object of replace mode: the id and every cell the row sets (a string) or clears
+/// (null), in field order. Written from the row's cells as it is serialized: building a map of
+/// owned strings first cost a tenth of a replace run's CPU time (BENCHMARKS.md).
+struct ReplaceCustomer<'a> {
+    row: &'a Row,
+    id: Uuid,
+}
+
+impl Serialize for ReplaceCustomer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        m.serialize_entry("id", self.id.hyphenated().encode_lower(&mut buf))?;
+        for (field, cell) in self.row.cells() {
+            match cell {
+                Cell::Keep => {}
+                Cell::Clear => m.serialize_entry(field.wire(), &())?,
+                Cell::Set(v) => m.serialize_entry(field.wire(), v)?,
             }
         }
+        m.end()
     }
-    m
 }
 
 fn finish(
@@ -490,6 +571,48 @@ mod tests {
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
         assert!(backoff(base, 40) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn replace_body_is_the_row_as_json() {
+        let text = "customerId,companyName,taxId,city,zip\n3f2504e0-4f89-11d3-9a0c-0305e82c3301,\"Fabrikam \"\"PT\"\"\",#NULL,,1000-001\n";
+        let mut input = crate::input::Input::from_reader(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            "t.csv",
+            crate::input::InputOptions::default(),
+        )
+        .unwrap();
+        let row = input.next_row().unwrap().unwrap();
+        let id = row.mapped.as_ref().unwrap().customer_id;
+        let body = patch_body(&ReplaceCustomer { row: &row, id }, true).unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"customer":{"id":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","companyName":"Fabrikam \"PT\"","taxId":null,"zip":"1000-001"},"retryFailedProviderCustomersFromCompanyInfo":true}"#
+        );
+    }
+
+    #[test]
+    fn late_timers_do_not_slow_the_schedule() {
+        let (t0, ms) = (Instant::now(), Duration::from_millis);
+        // On time, then 3 ms late: the schedule stays on its 10 ms steps.
+        assert_eq!(next_due(t0, t0, ms(10)), t0 + ms(10));
+        assert_eq!(next_due(t0 + ms(10), t0 + ms(13), ms(10)), t0 + ms(20));
+        // Later than the slack is idle time: the schedule restarts from now.
+        assert_eq!(next_due(t0 + ms(20), t0 + ms(40), ms(10)), t0 + ms(50));
+        // The slack is at most one interval.
+        assert_eq!(next_due(t0, t0 + ms(3), ms(2)), t0 + ms(5));
+    }
+
+    #[tokio::test]
+    async fn pacer_allows_the_burst_after_idle_time_and_no_more() {
+        let pacer = Pacer::new("5/s".parse().unwrap(), NonZeroU32::new(3).unwrap());
+        let t = Instant::now();
+        for _ in 0..3 {
+            pacer.wait().await;
+        }
+        assert!(t.elapsed() < Duration::from_millis(150), "{:?}", t.elapsed());
+        pacer.wait().await;
+        assert!(t.elapsed() >= Duration::from_millis(190), "{:?}", t.elapsed());
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use csv::ByteRecord;
 use uuid::Uuid;
@@ -164,6 +165,33 @@ fn text(record: &ByteRecord, col: usize) -> &str {
         .map_or("", str::trim)
 }
 
+/// Records the results writer is done with, waiting to be read into again. Handed back, every
+/// record is allocated and freed on the reader's thread: freed on the writer's thread instead,
+/// they made both threads queue for malloc's arena lock (a fifth of a dry run's time,
+/// BENCHMARKS.md). Shared by every input of the process; bounded.
+static SPARE: Mutex<Vec<ByteRecord>> = Mutex::new(Vec::new());
+/// Records kept for reuse at most.
+const SPARE_MAX: usize = 2048;
+/// A record that held more bytes than this is freed rather than kept.
+const SPARE_BIG: usize = 16 * 1024;
+
+/// Gives used records back for reuse (the results writer, once per batch); empties `batch`.
+pub fn recycle(batch: &mut Vec<ByteRecord>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Ok(mut spare) = SPARE.lock() {
+        let room = SPARE_MAX.saturating_sub(spare.len());
+        spare.extend(
+            batch
+                .drain(..)
+                .filter(|r| r.as_slice().len() <= SPARE_BIG)
+                .take(room),
+        );
+    }
+    batch.clear();
+}
+
 /// An open input: the header is read and matched, records come one at a time.
 pub struct Input {
     /// How messages name the input.
@@ -175,6 +203,8 @@ pub struct Input {
     options: InputOptions,
     record: ByteRecord,
     count: u64,
+    /// Records taken from [`SPARE`], to read the next rows into.
+    spare: Vec<ByteRecord>,
 }
 
 /// Picks the delimiter that occurs most often, outside quotes, in the first line.
@@ -305,6 +335,7 @@ impl Input {
             options,
             record: ByteRecord::new(),
             count: 0,
+            spare: Vec::new(),
         })
     }
 
@@ -329,7 +360,8 @@ impl Input {
                 continue;
             }
             self.count += 1;
-            let record = std::mem::take(&mut self.record);
+            let next = self.next_record();
+            let record = std::mem::replace(&mut self.record, next);
             let number = match (self.options.prior_numbers, self.columns.prior_row) {
                 (true, Some(col)) => record
                     .get(col)
@@ -346,6 +378,22 @@ impl Input {
                 mapped,
             }));
         }
+    }
+
+    /// A record to read the next row into: a used one from [`SPARE`], or a new one the size of
+    /// the last (an empty record grows by doubling: a dozen reallocations per row).
+    fn next_record(&mut self) -> ByteRecord {
+        if self.spare.is_empty()
+            && let Ok(mut spare) = SPARE.lock()
+        {
+            std::mem::swap(&mut self.spare, &mut *spare);
+        }
+        self.spare.pop().unwrap_or_else(|| {
+            ByteRecord::with_capacity(
+                self.record.as_slice().len() * 5 / 4 + 16,
+                self.record.len() + 1,
+            )
+        })
     }
 
     /// The `ccbulk_outcome` a results file gave this row, if the input is a results file.

@@ -213,6 +213,11 @@ fn sync_parent_dir(path: &Path) {
     let _ = path;
 }
 
+/// The writer's pause after a small batch (see `spawn_writer`).
+const LINGER: Duration = Duration::from_millis(1);
+/// A batch this big or bigger is not followed by a pause.
+const LINGER_BELOW: usize = 256;
+
 /// Runs the writer on a blocking thread until every sender is gone. Each received outcome is
 /// written at once; the file is flushed whenever no other outcome is waiting and synced to disk
 /// at least every second while there is unsynced data.
@@ -227,7 +232,9 @@ pub fn spawn_writer(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut tally = Tally::default();
-        let mut record = ByteRecord::new();
+        let mut record = Scratch::default();
+        // Records written out go back to the reader for reuse (see `input::recycle`).
+        let mut used = Vec::new();
         let mut last_sync = Instant::now();
         let mut dirty = false;
         loop {
@@ -249,15 +256,27 @@ pub fn spawn_writer(
                 }
                 write_one(&mut w, &echo, &o, &mut record)?;
                 count(&mut tally, &counters, &o, &mut on_failure);
+                let mut batch = 1;
+                used.push(o.row.record);
                 while let Ok(o) = rx.try_recv() {
                     if let Some(u) = undo.as_mut() {
                         u.write(&o)?;
                     }
                     write_one(&mut w, &echo, &o, &mut record)?;
                     count(&mut tally, &counters, &o, &mut on_failure);
+                    batch += 1;
+                    used.push(o.row.record);
                 }
+                input::recycle(&mut used);
                 w.flush()?;
                 dirty = true;
+                // A writer that keeps up would sleep and be woken for every row: two futex calls
+                // and a write per row. A short pause after a small batch lets the next rows
+                // gather in the channel (BENCHMARKS.md). Every line written is already flushed;
+                // only the pick-up waits, and at most LINGER.
+                if batch < LINGER_BELOW {
+                    std::thread::sleep(LINGER);
+                }
             }
             if dirty && last_sync.elapsed() >= Duration::from_secs(1) {
                 if let Some(u) = undo.as_mut() {
@@ -287,11 +306,16 @@ fn count(
     if o.kind == OutcomeKind::WouldChange {
         tally.diff.add(o);
     }
-    let status = o
-        .http_status
-        .map_or_else(|| "none".to_string(), |s| s.to_string());
     if o.kind != OutcomeKind::Invalid && o.kind != OutcomeKind::Valid {
-        *tally.by_status.entry(status).or_default() += 1;
+        // A key is allocated once per distinct status, not once per row.
+        let mut num = itoa::Buffer::new();
+        let status = o.http_status.map_or("none", |s| num.format(s));
+        match tally.by_status.get_mut(status) {
+            Some(n) => *n += 1,
+            None => {
+                tally.by_status.insert(status.to_string(), 1);
+            }
+        }
     }
     counters.done.fetch_add(1, Ordering::Relaxed);
     match o.kind {
@@ -317,12 +341,33 @@ fn count(
     );
 }
 
+/// What `write_one` reuses from row to row: the record, and the last `ccbulk_finished_at` text
+/// (rows finish many to a second, and formatting the time was a visible part of a dry run).
+#[derive(Default)]
+struct Scratch {
+    record: ByteRecord,
+    stamp_secs: Option<u64>,
+    stamp: String,
+}
+
 fn write_one(
     w: &mut csv::Writer<File>,
     echo: &[usize],
     o: &Outcome,
-    record: &mut ByteRecord,
+    scratch: &mut Scratch,
 ) -> io::Result<()> {
+    let secs = o
+        .finished_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if scratch.stamp_secs != Some(secs) {
+        scratch.stamp_secs = Some(secs);
+        scratch.stamp.clear();
+        let t = humantime::format_rfc3339_seconds(o.finished_at);
+        std::fmt::Write::write_fmt(&mut scratch.stamp, format_args!("{t}"))
+            .map_err(io::Error::other)?;
+    }
+    let record = &mut scratch.record;
     record.clear();
     for &i in echo {
         record.push_field(o.row.record.get(i).unwrap_or_default());
@@ -342,13 +387,19 @@ fn write_one(
         }
         None => record.push_field(b""),
     }
-    record.push_field(crate::api::one_line(&o.error).as_bytes());
-    record.push_field(
-        humantime::format_rfc3339_seconds(o.finished_at)
-            .to_string()
-            .as_bytes(),
-    );
-    record.push_field(describe_changes(&o.changes).as_bytes());
+    // Most rows have no error and no change list: no allocation for them.
+    let error = o.error.trim();
+    if error.contains(['\r', '\n']) {
+        record.push_field(crate::api::one_line(error).as_bytes());
+    } else {
+        record.push_field(error.as_bytes());
+    }
+    record.push_field(scratch.stamp.as_bytes());
+    if o.changes.is_empty() {
+        record.push_field(b"");
+    } else {
+        record.push_field(describe_changes(&o.changes).as_bytes());
+    }
     w.write_byte_record(record)?;
     Ok(())
 }
