@@ -265,7 +265,7 @@ cat <<EOF
 
 - Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average before: $LOAD_BEFORE, after: $LOAD_AFTER
 - ccbulk $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted changes)'), $(rustc --version)
-- oha: ${OHA:+$("$OHA" --version 2>/dev/null | head -1)}${OHA:-not available}; curl: ${CURL:+$("$CURL" --version | head -1 | cut -d' ' -f1-2)}${CURL:-not available}
+- oha: $([ -n "$OHA" ] && "$OHA" --version 2>/dev/null | head -1 || echo 'not available'); curl: $([ -n "$CURL" ] && "$CURL" --version | head -1 | cut -d' ' -f1-2 || echo 'not available')
 - Server: benches/server.rs, $SERVER_THREADS threads; concurrency $CONCURRENCY; median of $REPEAT (range in brackets)
 
 | measurement | result |
