@@ -124,7 +124,7 @@ async fn merge_keeps_untouched_fields_and_skips_unchanged_rows() {
     assert_eq!(gets, 6, "one GET per row");
     for r in &rows {
         let n: u32 = r["ccbulk_row"].parse().unwrap();
-        let expected_outcome = if n % 2 == 0 { "unchanged" } else { "accepted" };
+        let expected_outcome = if n.is_multiple_of(2) { "unchanged" } else { "accepted" };
         assert_eq!(r["ccbulk_outcome"], expected_outcome, "{r:?}");
     }
     for p in &patches {
@@ -149,7 +149,7 @@ async fn merge_keeps_untouched_fields_and_skips_unchanged_rows() {
             .find(|r| r["customerId"] == id.to_string())
             .unwrap();
         assert!(
-            row["ccbulk_changed"].contains(&format!("city: ")),
+            row["ccbulk_changed"].contains("city: "),
             "{row:?}"
         );
         assert!(
