@@ -132,8 +132,7 @@ impl Api {
                         Ok(Value::Object(m)) => Reply::Customer(m),
                         _ => Reply::Fail {
                             status: Some(status),
-                            error: "GET answered 200 but the body is not a customer object"
-                                .into(),
+                            error: "GET answered 200 but the body is not a customer object".into(),
                         },
                     },
                 }

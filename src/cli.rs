@@ -51,7 +51,11 @@ pub struct RunArgs {
     pub input: String,
 
     /// API root.
-    #[arg(long, env = "CLOUDCOCKPIT_BASE_URL", default_value = "https://api.cloudcockpit.com")]
+    #[arg(
+        long,
+        env = "CLOUDCOCKPIT_BASE_URL",
+        default_value = "https://api.cloudcockpit.com"
+    )]
     pub base_url: String,
 
     /// Portal domain, sent as X-Tenant.
@@ -163,7 +167,12 @@ pub struct RunArgs {
     pub verbose: u8,
 
     /// First retry delay; doubles with each attempt (with jitter).
-    #[arg(long, env = "CCBULK_BACKOFF_BASE", default_value = "500ms", hide = true)]
+    #[arg(
+        long,
+        env = "CCBULK_BACKOFF_BASE",
+        default_value = "500ms",
+        hide = true
+    )]
     pub backoff_base: humantime::Duration,
 }
 

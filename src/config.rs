@@ -45,7 +45,11 @@ pub enum MaxFailures {
 impl MaxFailures {
     fn parse(s: &str) -> Result<MaxFailures, SetupError> {
         let t = s.trim();
-        let bad = || SetupError(format!("--max-failures \"{s}\": write a count (50) or a percentage (5%)"));
+        let bad = || {
+            SetupError(format!(
+                "--max-failures \"{s}\": write a count (50) or a percentage (5%)"
+            ))
+        };
         if let Some(p) = t.strip_suffix('%') {
             let v: f64 = p.trim().parse().map_err(|_| bad())?;
             if !(0.0..=100.0).contains(&v) {
@@ -156,11 +160,14 @@ fn parse_encoding(s: &str) -> Result<&'static encoding_rs::Encoding, SetupError>
 }
 
 fn parse_maps(args: &RunArgs) -> Result<Vec<(String, String)>, SetupError> {
-    let mut lines: Vec<(String, String)> = args.map.iter().map(|m| (m.clone(), "--map".into())).collect();
+    let mut lines: Vec<(String, String)> = args
+        .map
+        .iter()
+        .map(|m| (m.clone(), "--map".into()))
+        .collect();
     if let Some(path) = &args.map_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SetupError(format!("cannot read --map-file {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SetupError(format!("cannot read --map-file {}: {e}", path.display())))?;
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
             if t.is_empty() || t.starts_with('#') {
@@ -185,7 +192,9 @@ impl Config {
     pub fn from_args(job: Job, args: RunArgs) -> Result<Config, SetupError> {
         let source = Source::parse(&args.input);
         if job == Job::Replay && source == Source::Stdin {
-            return Err(SetupError("replay needs a results file, not standard input".into()));
+            return Err(SetupError(
+                "replay needs a results file, not standard input".into(),
+            ));
         }
         let results = match (&args.results, &source, job) {
             (Some(p), _, _) => p.clone(),
@@ -245,7 +254,10 @@ impl Config {
         } else if let Some(t) = env("CLOUDCOCKPIT_TOKEN") {
             TokenSource::Static(SecretString::from(t))
         } else {
-            match (env("CLOUDCOCKPIT_CLIENT_ID"), env("CLOUDCOCKPIT_CLIENT_SECRET")) {
+            match (
+                env("CLOUDCOCKPIT_CLIENT_ID"),
+                env("CLOUDCOCKPIT_CLIENT_SECRET"),
+            ) {
                 (Some(id), Some(secret)) => TokenSource::Client {
                     id,
                     secret: SecretString::from(secret),
@@ -266,7 +278,10 @@ impl Config {
         };
         if online {
             let url = reqwest::Url::parse(&args.base_url).map_err(|e| {
-                SetupError(format!("--base-url \"{}\" is not a URL: {e}", args.base_url))
+                SetupError(format!(
+                    "--base-url \"{}\" is not a URL: {e}",
+                    args.base_url
+                ))
             })?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(SetupError(format!(
@@ -284,6 +299,7 @@ impl Config {
                 tenant: Some(tenant.clone()).filter(|_| online),
             },
             prior_numbers: job == Job::Replay,
+            required_cells: args.mode == Mode::Replace && job != Job::Plan,
         };
         Ok(Config {
             job,
@@ -305,7 +321,11 @@ impl Config {
             resume: args.resume,
             overwrite: args.overwrite,
             retry_provider_default: args.retry_provider_customers,
-            max_failures: args.max_failures.as_deref().map(MaxFailures::parse).transpose()?,
+            max_failures: args
+                .max_failures
+                .as_deref()
+                .map(MaxFailures::parse)
+                .transpose()?,
             summary_json: args.summary_json.clone(),
             sandbox: args.sandbox,
             quiet: args.quiet,
@@ -322,7 +342,11 @@ impl Config {
         words.push(self.results.display().to_string());
         words.push("--resume".into());
         words.push(self.args.input.clone());
-        words.iter().map(|w| crate::report::shell_quote(w)).collect::<Vec<_>>().join(" ")
+        words
+            .iter()
+            .map(|w| crate::report::shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The command that puts back what this run changed, from its undo file. The undo file is
@@ -343,7 +367,11 @@ impl Config {
             words.extend(["--delimiter".into(), d.clone()]);
         }
         words.push(undo.display().to_string());
-        words.iter().map(|w| crate::report::shell_quote(w)).collect::<Vec<_>>().join(" ")
+        words
+            .iter()
+            .map(|w| crate::report::shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The command that sends the failed rows of this run's results again.
@@ -351,7 +379,11 @@ impl Config {
         let mut words = vec!["ccbulk".to_string(), "replay".to_string()];
         words.extend(self.replayable_flags(false));
         words.push(self.results.display().to_string());
-        words.iter().map(|w| crate::report::shell_quote(w)).collect::<Vec<_>>().join(" ")
+        words
+            .iter()
+            .map(|w| crate::report::shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Flags worth repeating in a follow-up command (never a secret: none is ever a flag): every
@@ -457,9 +489,25 @@ mod tests {
     fn follow_up_commands_carry_the_flags_that_shape_the_run() {
         use clap::Parser;
         let cli = crate::cli::Cli::parse_from([
-            "ccbulk", "update", "my in.csv", "--sandbox", "--mode", "replace", "--concurrency", "3",
-            "--timeout", "5s", "--max-attempts", "2", "--encoding", "latin1", "--undo", "u.csv",
-            "--retry-provider-customers", "--rate", "unlimited",
+            "ccbulk",
+            "update",
+            "my in.csv",
+            "--sandbox",
+            "--mode",
+            "replace",
+            "--concurrency",
+            "3",
+            "--timeout",
+            "5s",
+            "--max-attempts",
+            "2",
+            "--encoding",
+            "latin1",
+            "--undo",
+            "u.csv",
+            "--retry-provider-customers",
+            "--rate",
+            "unlimited",
         ]);
         let crate::cli::Command::Update(args) = cli.command else {
             panic!("update")
@@ -480,12 +528,18 @@ mod tests {
             "--retry-provider-customers",
             "--rate unlimited",
         ] {
-            assert!(resume.contains(flag) && replay.contains(flag), "{flag}: {resume} / {replay}");
+            assert!(
+                resume.contains(flag) && replay.contains(flag),
+                "{flag}: {resume} / {replay}"
+            );
         }
         // The input's encoding and undo file belong to the run being resumed, not to a replay
         // (whose input is the UTF-8 results file).
         for flag in ["--encoding latin1", "--undo u.csv"] {
-            assert!(resume.contains(flag) && !replay.contains(flag), "{flag}: {resume} / {replay}");
+            assert!(
+                resume.contains(flag) && !replay.contains(flag),
+                "{flag}: {resume} / {replay}"
+            );
         }
     }
 
@@ -501,11 +555,17 @@ mod tests {
     #[test]
     fn max_failures_forms() {
         assert_eq!(MaxFailures::parse("5").unwrap(), MaxFailures::Count(5));
-        assert_eq!(MaxFailures::parse("2.5%").unwrap(), MaxFailures::Percent(2.5));
+        assert_eq!(
+            MaxFailures::parse("2.5%").unwrap(),
+            MaxFailures::Percent(2.5)
+        );
         assert!(MaxFailures::parse("0").is_err());
         assert!(MaxFailures::parse("x%").is_err());
         assert!(MaxFailures::Count(3).reached(3, 3));
-        assert!(!MaxFailures::Percent(10.0).reached(5, 10), "too few rows to judge");
+        assert!(
+            !MaxFailures::Percent(10.0).reached(5, 10),
+            "too few rows to judge"
+        );
         assert!(MaxFailures::Percent(10.0).reached(3, 20));
         assert!(!MaxFailures::Percent(10.0).reached(2, 20));
     }

@@ -208,7 +208,9 @@ fn check_company_name(value: &str) -> Result<(), String> {
     }
     let words: Vec<&str> = value.split_whitespace().collect();
     if words.len() > 1 && words.iter().all(|w| w.chars().count() == 1) {
-        return Err("is spaced single characters, which Microsoft refuses as a company name".into());
+        return Err(
+            "is spaced single characters, which Microsoft refuses as a company name".into(),
+        );
     }
     let bare: String = value
         .chars()
@@ -216,9 +218,15 @@ fn check_company_name(value: &str) -> Result<(), String> {
         .flat_map(char::to_lowercase)
         .collect();
     if ABBREVIATIONS.contains(&bare.as_str()) {
-        return Err("is only a legal-form abbreviation, which Microsoft refuses as a company name".into());
+        return Err(
+            "is only a legal-form abbreviation, which Microsoft refuses as a company name".into(),
+        );
     }
-    let compact: Vec<char> = chars.iter().filter(|c| !c.is_whitespace()).copied().collect();
+    let compact: Vec<char> = chars
+        .iter()
+        .filter(|c| !c.is_whitespace())
+        .copied()
+        .collect();
     if compact.len() >= 3 && compact.iter().all(|c| *c == compact[0]) {
         return Err("is one character repeated, which Microsoft refuses as a company name".into());
     }
@@ -227,8 +235,25 @@ fn check_company_name(value: &str) -> Result<(), String> {
 
 /// Placeholder names that Partner Center refuses for a contact.
 const PLACEHOLDERS: &[&str] = &[
-    "test", "tester", "testing", "admin", "administrator", "nobody", "none", "null", "na", "n/a",
-    "unknown", "user", "sample", "dummy", "xxx", "asdf", "firstname", "lastname", "name",
+    "test",
+    "tester",
+    "testing",
+    "admin",
+    "administrator",
+    "nobody",
+    "none",
+    "null",
+    "na",
+    "n/a",
+    "unknown",
+    "user",
+    "sample",
+    "dummy",
+    "xxx",
+    "asdf",
+    "firstname",
+    "lastname",
+    "name",
     "noname",
 ];
 
@@ -240,7 +265,9 @@ fn check_person_name(value: &str) -> Result<(), String> {
         ));
     }
     if !value.chars().any(char::is_alphabetic) {
-        return Err("has only digits or symbols, which Microsoft refuses for a contact name".into());
+        return Err(
+            "has only digits or symbols, which Microsoft refuses for a contact name".into(),
+        );
     }
     if PLACEHOLDERS.contains(&value.trim().to_lowercase().as_str()) {
         return Err("is a placeholder, which Microsoft refuses for a contact name".into());
@@ -325,7 +352,11 @@ mod tests {
         assert!(check(Field::Country, "PT", &rules()).is_ok());
         let err = check(Field::Country, "Portugal", &rules()).unwrap_err();
         assert!(err.contains("try \"PT\""), "{err}");
-        assert!(check(Field::Country, "pt", &rules()).unwrap_err().contains("PT"));
+        assert!(
+            check(Field::Country, "pt", &rules())
+                .unwrap_err()
+                .contains("PT")
+        );
         assert!(check(Field::Country, "XX", &rules()).is_err());
     }
 
@@ -389,7 +420,10 @@ mod tests {
         assert_eq!(c["companyName"], json!("New"));
         assert_eq!(c["providerCustomers"], before["providerCustomers"]);
         assert_eq!(c["customerAssociations"], before["customerAssociations"]);
-        assert!(!c.contains_key("zip"), "clearing an absent field changes nothing");
+        assert!(
+            !c.contains_key("zip"),
+            "clearing an absent field changes nothing"
+        );
         assert_eq!(
             describe_changes(&changes),
             "companyName: Old → New; state: (empty) → Lisboa"

@@ -103,7 +103,9 @@ impl Pacer {
 
     /// Holds every caller back until `delay` from now.
     pub fn pause_for(&self, delay: Duration) {
-        let until = (Instant::now() + delay).duration_since(self.start).as_millis();
+        let until = (Instant::now() + delay)
+            .duration_since(self.start)
+            .as_millis();
         self.not_before_ms
             .fetch_max(u64::try_from(until).unwrap_or(u64::MAX), Ordering::AcqRel);
     }
@@ -188,13 +190,19 @@ pub struct Dispatcher {
     pub stopper: Stopper,
     /// Calls sent (attempts), for the summary.
     pub requests: AtomicU64,
+    /// Called by the worker for each failed row before it takes another, so `--max-failures`
+    /// stops the run before the next row starts (the writer learns of the row later).
+    pub on_failed: Box<dyn Fn() + Send + Sync>,
 }
 
 /// The result of one call, after its retries.
 enum Called {
     /// Interrupted before anything was sent for it.
     NotSent,
-    Done { reply: Reply, attempts: u32 },
+    Done {
+        reply: Reply,
+        attempts: u32,
+    },
 }
 
 impl Dispatcher {
@@ -265,11 +273,18 @@ impl Dispatcher {
             if self.stopper.is_stopped() {
                 break;
             }
-            let id = row.mapped.as_ref().map(|m| m.customer_id).unwrap_or_default();
-            if let Some(outcome) = self.process(row).await
-                && out.send(outcome).await.is_err()
-            {
-                break;
+            let id = row
+                .mapped
+                .as_ref()
+                .map(|m| m.customer_id)
+                .unwrap_or_default();
+            if let Some(outcome) = self.process(row).await {
+                if outcome.kind == OutcomeKind::Failed {
+                    (self.on_failed)();
+                }
+                if out.send(outcome).await.is_err() {
+                    break;
+                }
             }
             let _ = done.send(id);
         }
@@ -371,7 +386,12 @@ impl Dispatcher {
             // An answer past authentication proves the token (a 5xx or timeout proves nothing).
             if matches!(
                 reply,
-                Reply::Customer(_) | Reply::Accepted(_) | Reply::Fail { status: Some(_), .. }
+                Reply::Customer(_)
+                    | Reply::Accepted(_)
+                    | Reply::Fail {
+                        status: Some(_),
+                        ..
+                    }
             ) {
                 self.auth.accepted(token.generation);
             }
@@ -439,7 +459,12 @@ impl Dispatcher {
                         attempts,
                     };
                 }
-                other => return Called::Done { reply: other, attempts },
+                other => {
+                    return Called::Done {
+                        reply: other,
+                        attempts,
+                    };
+                }
             }
         }
     }
@@ -610,9 +635,17 @@ mod tests {
         for _ in 0..3 {
             pacer.wait().await;
         }
-        assert!(t.elapsed() < Duration::from_millis(150), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
         pacer.wait().await;
-        assert!(t.elapsed() >= Duration::from_millis(190), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -623,10 +656,18 @@ mod tests {
             pacer.wait().await;
         }
         // First call is free; four more at 50 ms each.
-        assert!(t.elapsed() >= Duration::from_millis(190), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            t.elapsed()
+        );
         pacer.pause_for(Duration::from_millis(300));
         let t = Instant::now();
         pacer.wait().await;
-        assert!(t.elapsed() >= Duration::from_millis(290), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(290),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

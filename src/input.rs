@@ -71,6 +71,8 @@ pub struct InputOptions {
     pub rules: Rules,
     /// Use a results file's `ccbulk_row` as the row number (replay).
     pub prior_numbers: bool,
+    /// Replace mode: the row is the whole customer, so an empty required cell would blank it.
+    pub required_cells: bool,
 }
 
 impl Default for InputOptions {
@@ -82,6 +84,7 @@ impl Default for InputOptions {
             maps: Vec::new(),
             rules: Rules::default(),
             prior_numbers: false,
+            required_cells: false,
         }
     }
 }
@@ -466,6 +469,13 @@ impl Input {
             };
             let value = cell(col)?;
             slots[field.index()] = if value.is_empty() {
+                if self.options.required_cells && field.required() {
+                    return Err(format!(
+                        "{}: is empty, but {} is required and --mode replace sends the row as the whole customer (fill it, or use --mode merge)",
+                        at(col),
+                        field.wire()
+                    ));
+                }
                 Slot::Keep
             } else if value == self.options.null_marker {
                 if field.required() {

@@ -66,12 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 
 /// Counts rows of a regular file in the background so the progress display knows the total
 /// (less the `already` rows a resumed run skips).
-fn count_rows_in_background(
-    config: &Config,
-    counters: Arc<Counters>,
-    delimiter: u8,
-    already: u64,
-) {
+fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter: u8, already: u64) {
     let Source::Path(path) = &config.source else {
         return;
     };
@@ -87,9 +82,10 @@ fn count_rows_in_background(
                 n += 1;
             }
         }
-        counters
-            .total
-            .fetch_max(n.saturating_sub(1).saturating_sub(already), Ordering::Relaxed);
+        counters.total.fetch_max(
+            n.saturating_sub(1).saturating_sub(already),
+            Ordering::Relaxed,
+        );
     });
 }
 
@@ -127,8 +123,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
 
     let source = config.source.clone();
     let options = config.input_options.clone();
-    let mut input = tokio::task::spawn_blocking(move || Input::open(&source, options))
-        .await??;
+    let mut input = tokio::task::spawn_blocking(move || Input::open(&source, options)).await??;
     if config.mode == Mode::Replace && !config.dry_run && config.job != Job::Plan {
         input::check_mode(&input, Mode::Replace)?;
     }
@@ -203,9 +198,8 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             .into());
         }
         // Only now that the resume goes ahead: a refused one leaves the file untouched.
-        results::repair(&config.results, &prior).map_err(|e| {
-            SetupError(format!("cannot repair {}: {e}", config.results.display()))
-        })?;
+        results::repair(&config.results, &prior)
+            .map_err(|e| SetupError(format!("cannot repair {}: {e}", config.results.display())))?;
         if prior.torn_bytes > 0 && !config.quiet {
             eprintln!(
                 "ccbulk: repaired {}: cut a torn last line ({} bytes) left by an interrupted write",
@@ -260,26 +254,35 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
 
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
-    count_rows_in_background(&config, counters.clone(), input.delimiter, done.len() as u64);
+    count_rows_in_background(
+        &config,
+        counters.clone(),
+        input.delimiter,
+        done.len() as u64,
+    );
 
     let (out_tx, out_rx) = mpsc::channel::<Outcome>(1024);
-    let max_failures = config.max_failures;
-    let stop_on_failures = stopper.clone();
     let writer = results::spawn_writer(
         file,
         writer_setup.echo.clone(),
         out_rx,
         counters.clone(),
         undo,
-        move |c| {
-            if let Some(limit) = max_failures {
-                let failed = c.failed.load(Ordering::Relaxed);
-                if limit.reached(failed, c.done.load(Ordering::Relaxed)) {
-                    stop_on_failures.stop(Stop::MaxFailures(failed));
-                }
-            }
-        },
     );
+    let on_failed = {
+        let (limit, stopper, counters) = (config.max_failures, stopper.clone(), counters.clone());
+        let failed = std::sync::atomic::AtomicU64::new(0);
+        move || {
+            let failed = failed.fetch_add(1, Ordering::Relaxed) + 1;
+            // The writer has not counted this row yet.
+            let done = counters.done.load(Ordering::Relaxed) + 1;
+            if let Some(limit) = limit
+                && limit.reached(failed, done)
+            {
+                stopper.stop(Stop::MaxFailures(failed));
+            }
+        }
+    };
 
     let signals = spawn_signal_handler(stopper.clone(), config.quiet);
     let progress = report::Progress::start(counters.clone(), config.quiet, Duration::from_secs(5));
@@ -306,6 +309,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             },
             stopper: stopper.clone(),
             requests: std::sync::atomic::AtomicU64::new(0),
+            on_failed: Box::new(on_failed),
         });
         let task = tokio::spawn(d.clone().run(row_rx, out_tx.clone()));
         Some((d, task))
@@ -320,38 +324,38 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let reader_stop = stopper.clone();
     let dry_run = config.dry_run;
     let replay = config.job == Job::Replay;
-    let reader = tokio::task::spawn_blocking(move || -> Result<input::Repeats, input::InputError> {
-        let mut repeats = input::Repeats::default();
-        while !reader_stop.is_stopped() {
-            let Some(row) = input.next_row()? else { break };
-            if replay
-                && !matches!(input.prior_outcome(&row), Some("failed") | Some("invalid"))
-            {
-                continue;
-            }
-            if done.contains(&row.number) {
-                continue;
-            }
-            if let Ok(m) = &row.mapped {
-                repeats.see(m.customer_id);
-            }
-            let sent = if row.mapped.is_err() {
-                reader_out.blocking_send(Outcome::invalid(row)).is_ok()
-            } else if dry_run {
-                let o = Outcome {
-                    kind: OutcomeKind::Valid,
-                    ..Outcome::new(row)
+    let reader =
+        tokio::task::spawn_blocking(move || -> Result<input::Repeats, input::InputError> {
+            let mut repeats = input::Repeats::default();
+            while !reader_stop.is_stopped() {
+                let Some(row) = input.next_row()? else { break };
+                if replay && !matches!(input.prior_outcome(&row), Some("failed") | Some("invalid"))
+                {
+                    continue;
+                }
+                if done.contains(&row.number) {
+                    continue;
+                }
+                if let Ok(m) = &row.mapped {
+                    repeats.see(m.customer_id);
+                }
+                let sent = if row.mapped.is_err() {
+                    reader_out.blocking_send(Outcome::invalid(row)).is_ok()
+                } else if dry_run {
+                    let o = Outcome {
+                        kind: OutcomeKind::Valid,
+                        ..Outcome::new(row)
+                    };
+                    reader_out.blocking_send(o).is_ok()
+                } else {
+                    row_tx.blocking_send(row).is_ok()
                 };
-                reader_out.blocking_send(o).is_ok()
-            } else {
-                row_tx.blocking_send(row).is_ok()
-            };
-            if !sent {
-                break;
+                if !sent {
+                    break;
+                }
             }
-        }
-        Ok(repeats)
-    });
+            Ok(repeats)
+        });
 
     let read_result = reader.await?;
     let mut requests = 0;
@@ -418,7 +422,10 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     if let Some(path) = &config.summary_json
         && let Err(e) = summary.write_json(path)
     {
-        eprintln!("ccbulk: cannot write --summary-json {}: {e}", path.display());
+        eprintln!(
+            "ccbulk: cannot write --summary-json {}: {e}",
+            path.display()
+        );
     }
     Ok(code)
 }
@@ -451,7 +458,10 @@ fn refused_at_start(
     if let Some(path) = &config.summary_json
         && let Err(e) = summary.write_json(path)
     {
-        eprintln!("ccbulk: cannot write --summary-json {}: {e}", path.display());
+        eprintln!(
+            "ccbulk: cannot write --summary-json {}: {e}",
+            path.display()
+        );
     }
     exit::STOPPED
 }

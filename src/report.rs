@@ -41,7 +41,11 @@ impl Progress {
                 bar.set_style(style);
                 bar
             });
-            let tick = if tty { Duration::from_millis(200) } else { every };
+            let tick = if tty {
+                Duration::from_millis(200)
+            } else {
+                every
+            };
             let mut interval = tokio::time::interval(tick);
             interval.tick().await;
             loop {
@@ -216,7 +220,11 @@ impl Summary {
             s.push_str(&format!(
                 "  {} {} on more than one row (applied in file order)\n",
                 self.customers_on_several_rows,
-                plural(self.customers_on_several_rows, "customer appears", "customers appear")
+                plural(
+                    self.customers_on_several_rows,
+                    "customer appears",
+                    "customers appear"
+                )
             ));
         }
         s.push_str(&format!("  results: {}\n", self.results));
@@ -227,7 +235,9 @@ impl Summary {
             s.push_str(&format!("  to continue: {cmd}\n"));
         }
         if let Some(cmd) = &self.replay_command {
-            s.push_str(&format!("  to send the failed and invalid rows again after fixing them: {cmd}\n"));
+            s.push_str(&format!(
+                "  to send the failed and invalid rows again after fixing them: {cmd}\n"
+            ));
         }
         if let Some(u) = &self.undo {
             s.push_str(&format!(
@@ -282,7 +292,11 @@ impl Diff {
             *self.by_field.entry(c.field).or_default() += 1;
         }
         let number = o.row.number;
-        let worst = self.examples.iter().enumerate().max_by_key(|(_, (n, _))| *n);
+        let worst = self
+            .examples
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, (n, _))| *n);
         let slot = match worst {
             _ if self.examples.len() < Self::EXAMPLES => None,
             Some((i, (n, _))) if number < *n => Some(i),
@@ -330,7 +344,11 @@ impl Diff {
         );
         let mut fields: Vec<(&Field, &u64)> = self.by_field.iter().collect();
         fields.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let width = fields.iter().map(|(f, _)| f.wire().len()).max().unwrap_or(0);
+        let width = fields
+            .iter()
+            .map(|(f, _)| f.wire().len())
+            .max()
+            .unwrap_or(0);
         for (f, n) in fields {
             s.push_str(&format!(
                 "  {:width$}  {n} {}\n",
@@ -451,12 +469,24 @@ mod tests {
             });
         }
         let text = diff.render(10);
-        assert!(text.starts_with("ccbulk plan: 8 of 10 rows would change"), "{text}");
-        assert!(text.contains("city   8 rows\n") && text.contains("taxId  1 row\n"), "{text}");
+        assert!(
+            text.starts_with("ccbulk plan: 8 of 10 rows would change"),
+            "{text}"
+        );
+        assert!(
+            text.contains("city   8 rows\n") && text.contains("taxId  1 row\n"),
+            "{text}"
+        );
         let examples: Vec<&str> = text.lines().filter(|l| l.starts_with("    row ")).collect();
         assert_eq!(examples.len(), Diff::EXAMPLES, "{text}");
-        assert!(examples[0].starts_with(&format!("    row 1, {id}: city: xxx")), "{text}");
-        assert!(examples[0].contains("x… → Porto"), "long values are cut: {text}");
+        assert!(
+            examples[0].starts_with(&format!("    row 1, {id}: city: xxx")),
+            "{text}"
+        );
+        assert!(
+            examples[0].contains("x… → Porto"),
+            "long values are cut: {text}"
+        );
         assert!(examples[1].ends_with("; taxId: (empty) → PT1"), "{text}");
         assert!(examples[4].starts_with("    row 5,"), "{text}");
     }

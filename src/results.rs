@@ -227,7 +227,6 @@ pub fn spawn_writer(
     mut rx: mpsc::Receiver<Outcome>,
     counters: Arc<Counters>,
     mut undo: Option<crate::undo::UndoWriter>,
-    mut on_failure: impl FnMut(&Counters) + Send + 'static,
 ) -> tokio::task::JoinHandle<io::Result<Tally>> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
@@ -255,7 +254,7 @@ pub fn spawn_writer(
                     u.write(&o)?;
                 }
                 write_one(&mut w, &echo, &o, &mut record)?;
-                count(&mut tally, &counters, &o, &mut on_failure);
+                count(&mut tally, &counters, &o);
                 let mut batch = 1;
                 used.push(o.row.record);
                 while let Ok(o) = rx.try_recv() {
@@ -263,7 +262,7 @@ pub fn spawn_writer(
                         u.write(&o)?;
                     }
                     write_one(&mut w, &echo, &o, &mut record)?;
-                    count(&mut tally, &counters, &o, &mut on_failure);
+                    count(&mut tally, &counters, &o);
                     batch += 1;
                     used.push(o.row.record);
                 }
@@ -296,12 +295,7 @@ pub fn spawn_writer(
     })
 }
 
-fn count(
-    tally: &mut Tally,
-    counters: &Counters,
-    o: &Outcome,
-    on_failure: &mut impl FnMut(&Counters),
-) {
+fn count(tally: &mut Tally, counters: &Counters, o: &Outcome) {
     *tally.by_outcome.entry(o.kind).or_default() += 1;
     if o.kind == OutcomeKind::WouldChange {
         tally.diff.add(o);
@@ -321,7 +315,6 @@ fn count(
     match o.kind {
         OutcomeKind::Failed => {
             counters.failed.fetch_add(1, Ordering::Relaxed);
-            on_failure(counters);
         }
         OutcomeKind::Invalid => {
             counters.invalid.fetch_add(1, Ordering::Relaxed);
@@ -449,7 +442,10 @@ pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
     let len = file.metadata()?.len();
     let mut rdr = input::csv_reader(io::BufReader::new(file), delimiter);
     let mut header = ByteRecord::new();
-    if !rdr.read_byte_record(&mut header).map_err(io::Error::other)? {
+    if !rdr
+        .read_byte_record(&mut header)
+        .map_err(io::Error::other)?
+    {
         return Err(invalid_data(format!("{} is empty", path.display())));
     }
     // A spreadsheet that saved the file may have added a BOM.
@@ -461,9 +457,8 @@ pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
         })
         .collect();
     let column = |name: &str| names.iter().position(|n| n == name);
-    let row_col = column("ccbulk_row").ok_or_else(|| {
-        invalid_data(format!("{} has no ccbulk_row column", path.display()))
-    })?;
+    let row_col = column("ccbulk_row")
+        .ok_or_else(|| invalid_data(format!("{} has no ccbulk_row column", path.display())))?;
     let outcome_col = column("ccbulk_outcome");
     let mut prior = Prior {
         input_columns: names
@@ -509,7 +504,10 @@ pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
         if let Some(n) = number {
             prior.done.insert(n);
         }
-        match outcome_col.and_then(|c| record.get(c)).map(<[u8]>::trim_ascii) {
+        match outcome_col
+            .and_then(|c| record.get(c))
+            .map(<[u8]>::trim_ascii)
+        {
             Some(b"failed" | b"invalid") => prior.unsuccessful += 1,
             Some(b"valid" | b"would-change") => prior.not_sent += 1,
             _ => {}
@@ -593,7 +591,11 @@ mod tests {
         assert_eq!(prior.done, [1, 2].into_iter().collect());
         assert_eq!(prior.input_columns, vec!["id", "city"]);
         assert_eq!(prior.torn_bytes, 12);
-        assert_eq!(std::fs::read(&p).unwrap().len(), good.len() + 12, "reading changes nothing");
+        assert_eq!(
+            std::fs::read(&p).unwrap().len(),
+            good.len() + 12,
+            "reading changes nothing"
+        );
         repair(&p, &prior).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
         // A clean file is left alone.
@@ -640,7 +642,10 @@ mod tests {
         let text = format!("{HEADER}a,1,accepted,\nb,x,accepted,\nc,3,accepted,\n");
         std::fs::write(&p, &text).unwrap();
         let err = read_prior(&p, b',').unwrap_err().to_string();
-        assert!(err.contains("line 3") && err.contains("ccbulk_row"), "{err}");
+        assert!(
+            err.contains("line 3") && err.contains("ccbulk_row"),
+            "{err}"
+        );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
         let text = format!("{HEADER}a,1,accepted\nc,3,accepted,\n");
         std::fs::write(&p, &text).unwrap();

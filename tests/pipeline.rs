@@ -124,7 +124,11 @@ async fn merge_keeps_untouched_fields_and_skips_unchanged_rows() {
     assert_eq!(gets, 6, "one GET per row");
     for r in &rows {
         let n: u32 = r["ccbulk_row"].parse().unwrap();
-        let expected_outcome = if n.is_multiple_of(2) { "unchanged" } else { "accepted" };
+        let expected_outcome = if n.is_multiple_of(2) {
+            "unchanged"
+        } else {
+            "accepted"
+        };
         assert_eq!(r["ccbulk_outcome"], expected_outcome, "{r:?}");
     }
     for p in &patches {
@@ -148,10 +152,7 @@ async fn merge_keeps_untouched_fields_and_skips_unchanged_rows() {
             .iter()
             .find(|r| r["customerId"] == id.to_string())
             .unwrap();
-        assert!(
-            row["ccbulk_changed"].contains("city: "),
-            "{row:?}"
-        );
+        assert!(row["ccbulk_changed"].contains("city: "), "{row:?}");
         assert!(
             row["ccbulk_changed"].contains(&format!("→ Porto {n}")),
             "{row:?}"
@@ -592,4 +593,35 @@ async fn replace_refuses_without_required_columns() {
     );
     assert!(sb.requests().is_empty());
     assert!(!work.path("in.results.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replace_refuses_rows_with_an_empty_required_cell() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let blank_city = full_row(2).replace(",Lisboa,Lisboa,", ",,Lisboa,");
+    work.write(
+        "in.csv",
+        &format!("{FULL_HEADER}\n{}\n{blank_city}\n", full_row(1)),
+    );
+    let mut cmd = work.against(&sb);
+    cmd.args([
+        "update",
+        "in.csv",
+        "--mode",
+        "replace",
+        "--rate",
+        "unlimited",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 2);
+    let bad = rows.iter().find(|r| r["ccbulk_row"] == "2").unwrap();
+    assert_eq!(bad["ccbulk_outcome"], "invalid");
+    assert!(
+        bad["ccbulk_error"].contains("\"city\"") && bad["ccbulk_error"].contains("replace"),
+        "{bad:?}"
+    );
+    assert_eq!(patches(&sb).len(), 1, "only the complete row is sent");
 }
