@@ -492,33 +492,19 @@ impl Input {
                 Slot::Set(col as u32)
             };
         }
-        let retry_provider = match cols.retry {
-            None => None,
-            Some(col) => {
-                let v = cell(col)?;
-                if v.is_empty() {
-                    None
-                } else {
-                    Some(parse_bool(v).ok_or_else(|| {
-                        format!("{}: {} is not true/false/yes/no/1/0", at(col), shown(v))
-                    })?)
-                }
-            }
+        // An optional per-row column: empty means "not given".
+        let given = |col: Option<usize>| -> Result<Option<(usize, &str)>, String> {
+            let Some(col) = col else { return Ok(None) };
+            Ok(Some((col, cell(col)?)).filter(|(_, v)| !v.is_empty()))
         };
-        let correlation_id = match cols.correlation {
-            None => None,
-            Some(col) => {
-                let v = cell(col)?;
-                if v.is_empty() {
-                    None
-                } else {
-                    Some(
-                        parse_guid(v)
-                            .ok_or_else(|| format!("{}: {} is not a GUID", at(col), shown(v)))?,
-                    )
-                }
-            }
-        };
+        let bad =
+            |col: usize, v: &str, what: &str| format!("{}: {} is not {what}", at(col), shown(v));
+        let retry_provider = given(cols.retry)?
+            .map(|(c, v)| parse_bool(v).ok_or_else(|| bad(c, v, "true/false/yes/no/1/0")))
+            .transpose()?;
+        let correlation_id = given(cols.correlation)?
+            .map(|(c, v)| parse_guid(v).ok_or_else(|| bad(c, v, "a GUID")))
+            .transpose()?;
         Ok(Mapped {
             customer_id,
             slots,
