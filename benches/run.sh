@@ -129,13 +129,24 @@ http() { # http METHOD PATH -> body
 stats() { http GET /stats; }
 stat_field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
 
+# CPU seconds the whole machine spent (user+nice+system), and the server's own.
+CLK=$(getconf CLK_TCK)
+machine_cpu() { awk -v c="$CLK" '/^cpu / { printf "%.2f", ($2 + $3 + $4) / c }' /proc/stat; }
+steal_cpu() { awk -v c="$CLK" '/^cpu / { printf "%.2f", $9 / c }' /proc/stat; }
+server_cpu() { awk -v c="$CLK" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / c }' "/proc/$SERVER_PID/stat"; }
+
 # measure NAME CMD...: runs CMD under /usr/bin/time -v with the server's counters reset; sets
-# WALL USER SYS RSS_MB (peak RSS) PATCH GET SPAN (last call - first call) RC.
+# WALL USER SYS RSS_MB (peak RSS) PATCH GET SPAN (last call - first call) RC, and OTHER: CPU
+# seconds that neither the measured command nor the server used meanwhile (other people's work)
+# and the CPU time the hypervisor stole (a VM's neighbours): the noise indicators.
 measure() {
     local name=$1
     shift
     http POST /reset >/dev/null
-    local t0 t1
+    local t0 t1 m0 m1 s0 s1 st0 st1
+    st0=$(steal_cpu)
+    m0=$(machine_cpu)
+    s0=$(server_cpu)
     t0=$(date +%s.%N)
     set +e
     if [ -n "$TIME" ]; then
@@ -146,6 +157,9 @@ measure() {
     RC=$?
     set -e
     t1=$(date +%s.%N)
+    m1=$(machine_cpu)
+    s1=$(server_cpu)
+    st1=$(steal_cpu)
     WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     if [ -n "$TIME" ]; then
         USER=$(sed -n 's/.*User time (seconds): //p' "$OUT/$name.time")
@@ -154,6 +168,10 @@ measure() {
     else
         USER=nan SYS=nan RSS_MB=nan
     fi
+    OTHER=$(awk -v a="$m0" -v b="$m1" -v sa="$s0" -v sb="$s1" -v u="$USER" -v s="$SYS" \
+        'BEGIN { if (u == "nan") print "nan"; else { o = (b - a) - (sb - sa) - u - s; printf "%.2f", o < 0 ? 0 : o } }')
+    rec other_cpu_s "$OTHER"
+    rec steal_cpu_s "$(awk -v a="$st0" -v b="$st1" 'BEGIN { printf "%.2f", b - a }')"
     local s
     s=$(stats)
     PATCH=$(stat_field patch "$s")
@@ -264,7 +282,7 @@ cat <<EOF
 ## Benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 - Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average before: $LOAD_BEFORE, after: $LOAD_AFTER
-- ccbulk $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted changes)'), $(rustc --version)
+- ccbulk: $CCBULK_BIN; tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted changes)'); $(rustc --version)
 - oha: $([ -n "$OHA" ] && "$OHA" --version 2>/dev/null | head -1 || echo 'not available'); curl: $([ -n "$CURL" ] && "$CURL" --version | head -1 | cut -d' ' -f1-2 || echo 'not available')
 - Server: benches/server.rs, $SERVER_THREADS threads; concurrency $CONCURRENCY; median of $REPEAT (range in brackets)
 
@@ -288,6 +306,8 @@ cat <<EOF
 | CPU per row, dry run (µs) | $(med dry_cpu_us_row) |
 | peak RSS, dry run $ROWS_DRY rows (MB) | $(med dry_rss_mb) |
 | --rate $RATE/s over $RATE_SECS s, achieved/s | $(med rate_achieved) |
+| noise: CPU s used by other processes during one measurement | $(med other_cpu_s) |
+| noise: CPU s stolen by the hypervisor during one measurement | $(med steal_cpu_s) |
 EOF
 
 if [ -n "${FAILED:-}" ]; then fail "$FAILED"; fi
