@@ -67,7 +67,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 /// Counts rows of a regular file in the background so the progress display knows the total
 /// (less the `already` rows a resumed run skips).
 fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter: u8, already: u64) {
-    let Source::Path(path) = &config.source else {
+    // Only the display uses the total: with -q nobody sees it, so the second read is skipped.
+    let (Source::Path(path), false) = (&config.source, config.quiet) else {
         return;
     };
     let path = path.clone();
