@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use csv::ByteRecord;
 use uuid::Uuid;
 
-use crate::cli::Mode;
 use crate::customer::{self, Cell, FIELD_COUNT, Field, Rules};
 
 mod header;
@@ -561,14 +560,6 @@ pub fn beside(path: &Path, suffix: &str) -> PathBuf {
         .file_stem()
         .map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}{suffix}"))
-}
-
-/// Checks replace-mode columns, for callers that hold an [`Input`].
-pub fn check_mode(input: &Input, mode: Mode) -> Result<(), InputError> {
-    match mode {
-        Mode::Replace => input.columns.check_replace(&input.name),
-        Mode::Merge => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let options = config.input_options.clone();
     let mut input = tokio::task::spawn_blocking(move || Input::open(&source, options)).await??;
     if config.mode == Mode::Replace && !config.dry_run && config.job != Job::Plan {
-        input::check_mode(&input, Mode::Replace)?;
+        input.columns.check_replace(&input.name)?;
     }
     if config.job == Job::Replay && input.columns.prior_outcome.is_none() {
         return Err(SetupError(format!(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -545,15 +545,15 @@ fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool> {
     Ok(tail.last() == Some(&b'\n') && quotes % 2 == 0)
 }
 
-/// Appends bytes that a caller wants flushed straight away (used by tests of the repair).
-pub fn append_raw(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new().append(true).open(path)?;
-    f.write_all(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn append_raw(path: &Path, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let mut f = OpenOptions::new().append(true).open(path)?;
+        f.write_all(bytes)
+    }
 
     #[test]
     fn changes_are_described_as_customer_describes_them() {

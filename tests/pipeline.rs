@@ -26,16 +26,7 @@ async fn replace_run_sends_right_headers_and_bodies() {
         input.push_str(&format!("{},{flag}\n", full_row(n)));
     }
     work.write("in.csv", &input);
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
     let rows = work.rows("in.results.csv");
@@ -338,18 +329,7 @@ async fn retry_after_delays_the_retry() {
             full_row(3)
         ),
     );
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-        "--concurrency",
-        "1",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &["--concurrency", "1"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_each_row_once(&work.rows("in.results.csv"), 3);
     let reqs = sb.requests();
@@ -384,11 +364,7 @@ async fn a_429_pauses_every_worker() {
         .mount(&server)
         .await;
     let work = Work::new();
-    let mut input = format!("{FULL_HEADER}\n");
-    for n in 1..=4 {
-        input.push_str(&full_row(n));
-        input.push('\n');
-    }
+    let input = full_csv((1..=4).map(full_row));
     work.write("in.csv", &input);
     let mut cmd = work.ccbulk();
     cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
@@ -438,11 +414,7 @@ async fn a_429_pauses_every_worker() {
 async fn rate_spreads_calls() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
-    let mut input = format!("{FULL_HEADER}\n");
-    for n in 1..=60 {
-        input.push_str(&full_row(n));
-        input.push('\n');
-    }
+    let input = full_csv((1..=60).map(full_row));
     work.write("in.csv", &input);
     let mut cmd = work.against(&sb);
     cmd.args([
@@ -478,18 +450,7 @@ async fn rows_of_one_customer_go_in_file_order_one_at_a_time() {
         }
     }
     work.write("in.csv", &input);
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-        "--concurrency",
-        "8",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &["--concurrency", "8"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_each_row_once(&work.rows("in.results.csv"), 20);
     let reqs = patches(&sb);
@@ -604,16 +565,7 @@ async fn replace_refuses_rows_with_an_empty_required_cell() {
         "in.csv",
         &format!("{FULL_HEADER}\n{}\n{blank_city}\n", full_row(1)),
     );
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 2);

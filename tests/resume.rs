@@ -95,12 +95,7 @@ fn row(n: u32) -> String {
 
 /// `n` full replace-mode rows.
 fn full_input(n: u32) -> String {
-    let mut s = format!("{FULL_HEADER}\n");
-    for i in 1..=n {
-        s.push_str(&row(i));
-        s.push('\n');
-    }
-    s
+    full_csv((1..=n).map(row))
 }
 
 /// PATCHes per customer id (the path's GUID).
@@ -354,15 +349,7 @@ async fn second_sigint_quits_at_once_keeping_what_is_written() {
     .await;
     let work = Work::new();
     work.write("in.csv", &full_input(20));
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-    ]);
+    let cmd = work.replace_update(&sb, &[]);
     let running = Running::spawn(cmd);
     let deadline = Instant::now() + Duration::from_secs(20);
     while patches(&sb).len() < 8 {
@@ -609,16 +596,7 @@ async fn resume_refuses_a_results_file_with_other_columns() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
     work.write("in.csv", &full_input(5));
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let results = work.read("in.results.csv");
     // Half done, with a torn last line, as after a crash; then the input gains a column. A
@@ -633,17 +611,7 @@ async fn resume_refuses_a_results_file_with_other_columns() {
     work.write("in.csv", &input);
     let before = sb.requests().len();
 
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-        "--resume",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &["--resume"])).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -38,12 +38,7 @@ fn with_client_credentials(
 
 /// Replace-mode input of customers `ids` (one call per row, so requests count rows).
 fn replace_input(work: &Work, name: &str, ids: impl IntoIterator<Item = u32>) {
-    let mut text = format!("{FULL_HEADER}\n");
-    for n in ids {
-        text.push_str(&full_row(n));
-        text.push('\n');
-    }
-    work.write(name, &text);
+    work.write(name, &full_csv(ids.into_iter().map(full_row)));
 }
 
 /// Requests for customers (GET or PATCH), not for tokens.
@@ -445,16 +440,7 @@ async fn a_403_is_one_row_failure_not_a_stop() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
     replace_input(&work, "in.csv", [1, 2, 0x403, 3, 4]);
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 5);
@@ -561,22 +547,18 @@ async fn max_failures_count_stops_the_run() {
         "in.csv",
         (1..=30).map(|n| if n % 3 == 0 { 0x403 } else { n }),
     );
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-        "--concurrency",
-        "1",
-        "--max-failures",
-        "3",
-        "--summary-json",
-        "s.json",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(
+        &sb,
+        &[
+            "--concurrency",
+            "1",
+            "--max-failures",
+            "3",
+            "--summary-json",
+            "s.json",
+        ],
+    ))
+    .await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     let counts = outcomes(&rows);
@@ -607,19 +589,7 @@ async fn max_failures_count_stops_the_run() {
     );
 
     // Fewer failures than the limit: the run goes to the end, exit 1.
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-        "--max-failures",
-        "11",
-        "--overwrite",
-    ]);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &["--max-failures", "11", "--overwrite"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_each_row_once(&work.rows("in.results.csv"), 30);
 }
@@ -689,11 +659,7 @@ async fn max_failures_percent_is_judged_on_the_rows_done() {
 async fn summary_json_holds_counts_times_paths_and_exit_code() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
-    let mut input = format!("{FULL_HEADER}\n");
-    for n in [1, 2, 0x403, 3, 0x404, 4, 5] {
-        input.push_str(&full_row(n));
-        input.push('\n');
-    }
+    let mut input = full_csv([1, 2, 0x403, 3, 0x404, 4, 5].map(full_row));
     input.push_str("not-a-guid,Acme,PT,Rua,Lisboa,Lisboa,1000-001,Ana,Silva,a@b.pt,+351 1\n");
     work.write("in.csv", &input);
     let mut cmd = work.against(&sb);

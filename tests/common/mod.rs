@@ -151,3 +151,30 @@ pub fn patches(sandbox: &Sandbox) -> Vec<ccbulk::sandbox::RecordedRequest> {
         .filter(|r| r.method == "PATCH")
         .collect()
 }
+
+/// A replace-mode input: [`FULL_HEADER`] and then each row.
+pub fn full_csv(rows: impl IntoIterator<Item = String>) -> String {
+    let mut text = format!("{FULL_HEADER}\n");
+    for row in rows {
+        text.push_str(&row);
+        text.push('\n');
+    }
+    text
+}
+
+impl Work {
+    /// `update in.csv --mode replace --rate unlimited`, then `extra`, against `sandbox`.
+    pub fn replace_update(&self, sandbox: &Sandbox, extra: &[&str]) -> Command {
+        let mut cmd = self.against(sandbox);
+        cmd.args([
+            "update",
+            "in.csv",
+            "--mode",
+            "replace",
+            "--rate",
+            "unlimited",
+        ])
+        .args(extra);
+        cmd
+    }
+}
