@@ -577,3 +577,33 @@ async fn replace_refuses_rows_with_an_empty_required_cell() {
     );
     assert_eq!(patches(&sb).len(), 1, "only the complete row is sent");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_lines_when_stderr_is_not_a_terminal() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    // 60 calls at 10/s: about 6 s, so at least one periodic line (every 5 s).
+    work.write("in.csv", &full_csv((1..=60).map(full_row)));
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "in.csv", "--mode", "replace", "--rate", "10/s"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("ccbulk: ") && l.contains("/60 rows done"))
+        .unwrap_or_else(|| panic!("no progress line in:\n{err}"));
+    assert!(
+        line.contains("rows/s") && line.contains("failed 0"),
+        "{line}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "no terminal codes when stderr is not a terminal"
+    );
+    assert!(
+        err.contains("accepted 60") && err.contains("202: 60"),
+        "summary: {err}"
+    );
+    assert!(err.contains("results: in.results.csv"), "{err}");
+}
