@@ -1,12 +1,26 @@
-//! The HTTP side of one call: building the GET or PATCH with its headers, and classifying what
-//! comes back (success, retry later, refresh the token, or fail with the API's own words). It
-//! knows nothing of rows, pacing or retries; `dispatch.rs` owns those.
+//! The HTTP side of one call: building the GET or PATCH with its headers, sending it on the
+//! worker's own connection, and classifying what comes back (success, retry later, refresh the
+//! token, or fail with the API's own words). It knows nothing of rows, pacing or retries;
+//! `dispatch.rs` owns those.
+//!
+//! Calls go through hyper directly, one HTTP/1.1 keep-alive connection per worker (the shape of
+//! oha's client), with TLS from hyper-rustls and the platform's certificate verifier, as reqwest
+//! would set it up. reqwest's layers above hyper (redirects, retries, URL re-parsing, a pool) were
+//! a quarter of a run's CPU time and none of them is wanted here (BENCHMARKS.md). The token
+//! endpoint, called once an hour, still goes through reqwest (`auth.rs`).
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
+use tower_service::Service;
 use uuid::Uuid;
 
 use crate::auth::Token;
@@ -30,63 +44,136 @@ pub enum Reply {
     Fail { status: Option<u16>, error: String },
 }
 
-/// The client for one API root and tenant.
+/// The largest answer read; a customer is a few kilobytes.
+const MAX_BODY: usize = 8 << 20;
+
+/// How long opening a connection (TCP and TLS) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client for one API root and tenant. Shared by the workers; each brings its own
+/// [`Connection`].
 pub struct Api {
-    http: reqwest::Client,
-    base: String,
+    connector: HttpsConnector<HttpConnector>,
+    /// `scheme://host:port`: where connections go.
+    origin: Uri,
+    host: HeaderValue,
+    /// The base URL's path followed by `/v1/Customers/`.
+    prefix: String,
     tenant: HeaderValue,
     timeout: Duration,
-    /// `{base}/v1/Customers/`, parsed once: parsing each call's URL from text took a twentieth
-    /// of a replace run's CPU time (BENCHMARKS.md). `None` if the base has a query or fragment
-    /// (the text form is used then, as given).
-    customers: Option<reqwest::Url>,
+}
+
+/// One worker's keep-alive connection, opened on its first call and again whenever the last one
+/// broke or was closed by the server.
+#[derive(Default)]
+pub struct Connection {
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+/// Why an exchange got no answer.
+enum Transport {
+    Timeout,
+    Connect,
+    /// The answer started but its body broke off or was too large.
+    Body,
+    Other,
+}
+
+impl Transport {
+    fn describe(&self) -> &'static str {
+        match self {
+            Transport::Timeout => "timed out",
+            Transport::Connect => "connection failed",
+            Transport::Body => "connection dropped while reading the answer",
+            Transport::Other => "connection failed or dropped",
+        }
+    }
+}
+
+/// An answer: status, `Retry-After` (parsed) and the whole body.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Bytes,
 }
 
 impl Api {
-    /// `base` is the API root without a trailing slash.
-    pub fn new(
-        http: reqwest::Client,
-        base: &str,
-        tenant: &str,
-        timeout: Duration,
-    ) -> Result<Api, String> {
+    /// `base` is the API root (`http` or `https`, no query, no user name or password).
+    pub fn new(base: &str, tenant: &str, timeout: Duration) -> Result<Api, String> {
         let tenant = HeaderValue::from_str(tenant)
             .map_err(|_| format!("--tenant \"{tenant}\" cannot be sent as a header"))?;
-        let base = base.trim_end_matches('/').to_string();
-        let customers = reqwest::Url::parse(&format!("{base}/v1/Customers/"))
-            .ok()
-            .filter(|u| u.query().is_none() && u.fragment().is_none() && !u.cannot_be_a_base());
+        let url = reqwest::Url::parse(base)
+            .map_err(|e| format!("--base-url \"{base}\" is not a URL: {e}"))?;
+        let scheme = url.scheme();
+        let host = url.host_str().unwrap_or_default();
+        if !matches!(scheme, "http" | "https")
+            || host.is_empty()
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(format!(
+                "--base-url \"{base}\" must be http(s)://host[:port][/path], without a query or credentials"
+            ));
+        }
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        let port = url.port_or_known_default().unwrap_or(443);
+        let origin = format!("{scheme}://{host}:{port}")
+            .parse::<Uri>()
+            .map_err(|e| format!("--base-url \"{base}\": {e}"))?;
+        let host = HeaderValue::from_str(&authority)
+            .map_err(|_| format!("--base-url \"{base}\": the host cannot be sent as a header"))?;
+        let prefix = format!("{}/v1/Customers/", url.path().trim_end_matches('/'));
         Ok(Api {
-            http,
-            base,
+            connector: connector()?,
+            origin,
+            host,
+            prefix,
             tenant,
             timeout,
-            customers,
         })
     }
 
-    /// The shared HTTP client: one connection pool for the run.
-    pub fn http_client(concurrency: usize) -> Result<reqwest::Client, String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            reqwest::header::USER_AGENT,
-            HeaderValue::from_static(concat!("ccbulk/", env!("CARGO_PKG_VERSION"))),
-        );
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .pool_max_idle_per_host(concurrency)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    /// `{prefix}{id}`, then `/account-info` if asked: the request target.
+    fn target(&self, id: Uuid, account_info: bool) -> Result<Uri, String> {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = id.hyphenated().encode_lower(&mut buf);
+        let suffix = if account_info { "/account-info" } else { "" };
+        let mut path = String::with_capacity(self.prefix.len() + id.len() + suffix.len());
+        path.push_str(&self.prefix);
+        path.push_str(id);
+        path.push_str(suffix);
+        Uri::try_from(path).map_err(|e| format!("cannot build the request path: {e}"))
     }
 
-    fn headers(&self, token: &Token, correlation: Uuid) -> HeaderMap {
-        let mut h = HeaderMap::with_capacity(4);
+    fn request(
+        &self,
+        method: Method,
+        target: Uri,
+        token: &Token,
+        correlation: Uuid,
+        body: Option<Bytes>,
+    ) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body.clone().unwrap_or_default()));
+        *req.method_mut() = method;
+        *req.uri_mut() = target;
+        let h = req.headers_mut();
+        h.reserve(8);
+        h.insert(header::HOST, self.host.clone());
+        h.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("ccbulk/", env!("CARGO_PKG_VERSION"))),
+        );
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         if let Ok(mut auth) =
             HeaderValue::from_str(&format!("Bearer {}", token.value.expose_secret()))
         {
             auth.set_sensitive(true);
-            h.insert(reqwest::header::AUTHORIZATION, auth);
+            h.insert(header::AUTHORIZATION, auth);
         }
         h.insert("x-tenant", self.tenant.clone());
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
@@ -94,83 +181,186 @@ impl Api {
         if let Ok(v) = HeaderValue::from_str(corr) {
             h.insert("x-correlation-id", v);
         }
-        h
-    }
-
-    /// `{base}/v1/Customers/{id}`, then `/account-info` if asked, from the parsed prefix.
-    fn customer_url(&self, id: Uuid, account_info: bool) -> Option<reqwest::Url> {
-        let mut url = self.customers.clone()?;
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        {
-            let mut segments = url.path_segments_mut().ok()?;
-            segments
-                .pop_if_empty()
-                .push(id.hyphenated().encode_lower(&mut buf));
-            if account_info {
-                segments.push("account-info");
-            }
+        if body.is_some() {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
-        Some(url)
+        req
     }
 
     /// `GET /v1/Customers/{id}`.
-    pub async fn get_customer(&self, id: Uuid, token: &Token, correlation: Uuid) -> Reply {
-        let req = match self.customer_url(id, false) {
-            Some(url) => self.http.get(url),
-            None => self.http.get(format!("{}/v1/Customers/{id}", self.base)),
-        };
-        let req = req
-            .headers(self.headers(token, correlation))
-            .timeout(self.timeout);
-        match req.send().await {
-            Err(e) => transport(&e),
-            Ok(resp) if resp.status().as_u16() == 200 => {
-                let status = resp.status().as_u16();
-                match resp.bytes().await {
-                    Err(e) => transport(&e),
-                    Ok(body) => match serde_json::from_slice::<Value>(&body) {
-                        Ok(Value::Object(m)) => Reply::Customer(m),
-                        _ => Reply::Fail {
-                            status: Some(status),
-                            error: "GET answered 200 but the body is not a customer object".into(),
-                        },
-                    },
-                }
+    pub async fn get_customer(
+        &self,
+        conn: &mut Connection,
+        id: Uuid,
+        token: &Token,
+        correlation: Uuid,
+    ) -> Reply {
+        let target = match self.target(id, false) {
+            Ok(t) => t,
+            Err(error) => {
+                return Reply::Fail {
+                    status: None,
+                    error,
+                };
             }
-            Ok(resp) => classify(resp, "GET").await,
+        };
+        let req = self.request(Method::GET, target, token, correlation, None);
+        match self.exchange(conn, req).await {
+            Err(e) => transport(&e),
+            Ok(a) if a.status == 200 => match serde_json::from_slice::<Value>(&a.body) {
+                Ok(Value::Object(m)) => Reply::Customer(m),
+                _ => Reply::Fail {
+                    status: Some(200),
+                    error: "GET answered 200 but the body is not a customer object".into(),
+                },
+            },
+            Ok(a) => classify(a, "GET"),
         }
     }
 
     /// `PATCH /v1/Customers/{id}/account-info` with a ready JSON body.
     pub async fn patch_account_info(
         &self,
+        conn: &mut Connection,
         id: Uuid,
-        body: Vec<u8>,
+        body: Bytes,
         token: &Token,
         correlation: Uuid,
     ) -> Reply {
-        let req = match self.customer_url(id, true) {
-            Some(url) => self.http.patch(url),
-            None => self
-                .http
-                .patch(format!("{}/v1/Customers/{id}/account-info", self.base)),
-        };
-        let req = req
-            .headers(self.headers(token, correlation))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(self.timeout)
-            .body(body);
-        match req.send().await {
-            Err(e) => transport(&e),
-            Ok(resp) if resp.status().is_success() => {
-                let status = resp.status().as_u16();
-                // Drain the (normally empty) body so the connection goes back to the pool.
-                let _ = resp.bytes().await;
-                Reply::Accepted(status)
+        let target = match self.target(id, true) {
+            Ok(t) => t,
+            Err(error) => {
+                return Reply::Fail {
+                    status: None,
+                    error,
+                };
             }
-            Ok(resp) => classify(resp, "PATCH").await,
+        };
+        let req = self.request(Method::PATCH, target, token, correlation, Some(body));
+        match self.exchange(conn, req).await {
+            Err(e) => transport(&e),
+            Ok(a) if (200..300).contains(&a.status) => Reply::Accepted(a.status),
+            Ok(a) => classify(a, "PATCH"),
         }
     }
+
+    /// Sends `req` on the worker's connection and reads the whole answer, within `--timeout`.
+    async fn exchange(
+        &self,
+        conn: &mut Connection,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Answer, Transport> {
+        match tokio::time::timeout(self.timeout, self.send(conn, req)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => {
+                conn.sender = None;
+                Err(e)
+            }
+            Err(_) => {
+                // The answer may still come on that connection: never reuse it.
+                conn.sender = None;
+                Err(Transport::Timeout)
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        conn: &mut Connection,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Answer, Transport> {
+        // A kept-alive connection the server has just closed gives the request back unsent:
+        // it then goes once more on a new connection (not an attempt: nothing reached the API).
+        let mut fresh = false;
+        let resp = loop {
+            let sender = match conn.sender.as_mut() {
+                Some(s) if !s.is_closed() => s,
+                _ => {
+                    fresh = true;
+                    conn.sender = Some(self.connect().await?);
+                    conn.sender.as_mut().ok_or(Transport::Connect)?
+                }
+            };
+            if sender.ready().await.is_err() {
+                conn.sender = None;
+                if fresh {
+                    return Err(Transport::Connect);
+                }
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => break resp,
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !fresh => {
+                        conn.sender = None;
+                        req = unsent;
+                    }
+                    _ => return Err(Transport::Other),
+                },
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|_| Transport::Body)?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    /// Opens a connection to the API and starts its task.
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Transport> {
+        let mut connector = self.connector.clone();
+        let io = connector
+            .call(self.origin.clone())
+            .await
+            .map_err(|_| Transport::Connect)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|_| Transport::Connect)?;
+        tokio::spawn(async move {
+            // Ends when the connection closes or its worker drops the sender.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+}
+
+/// HTTP and HTTPS (TLS 1.2 and 1.3 by rustls, certificates checked by the platform's verifier),
+/// HTTP/1.1 only, Nagle off.
+fn connector() -> Result<HttpsConnector<HttpConnector>, String> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(https)
+}
+
+/// The token endpoint's client (`auth.rs`): reqwest, with its own small pool.
+pub fn token_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent(concat!("ccbulk/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// A transport error in one line, without the URL's query or any header.
@@ -186,22 +376,20 @@ pub fn describe_transport(e: &reqwest::Error) -> String {
     }
 }
 
-fn transport(e: &reqwest::Error) -> Reply {
+fn transport(e: &Transport) -> Reply {
     Reply::Retry {
         status: None,
         after: None,
-        error: describe_transport(e),
+        error: e.describe().to_string(),
     }
 }
 
-async fn classify(resp: reqwest::Response, what: &str) -> Reply {
-    let status = resp.status().as_u16();
-    let after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    let body = resp.bytes().await.unwrap_or_default();
+fn classify(answer: Answer, what: &str) -> Reply {
+    let Answer {
+        status,
+        retry_after: after,
+        body,
+    } = answer;
     let error = error_text(status, &body, what);
     match status {
         429 | 500 | 502 | 503 | 504 => Reply::Retry {
@@ -286,27 +474,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn customer_urls_keep_the_base_path() {
+    fn request_targets_keep_the_base_path() {
         let id = Uuid::parse_str("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap();
-        let http = reqwest::Client::new();
-        let api = Api::new(
-            http.clone(),
-            "http://127.0.0.1:8080/api/",
-            "t",
-            Duration::ZERO,
-        )
-        .unwrap();
+        let api = Api::new("http://127.0.0.1:8080/api/", "t", Duration::ZERO).unwrap();
         assert_eq!(
-            api.customer_url(id, true).unwrap().as_str(),
-            "http://127.0.0.1:8080/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301/account-info"
+            api.target(id, true).unwrap(),
+            "/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301/account-info"
         );
         assert_eq!(
-            api.customer_url(id, false).unwrap().as_str(),
-            "http://127.0.0.1:8080/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+            api.target(id, false).unwrap(),
+            "/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
         );
-        // A base with a query keeps the text form as it was.
-        let odd = Api::new(http, "http://h/?a=b", "t", Duration::ZERO).unwrap();
-        assert!(odd.customer_url(id, true).is_none());
+        assert_eq!(api.host, "127.0.0.1:8080");
+        assert_eq!(api.origin, "http://127.0.0.1:8080/");
+        let plain = Api::new("https://api.cloudcockpit.com", "t", Duration::ZERO).unwrap();
+        assert_eq!(plain.host, "api.cloudcockpit.com");
+        assert_eq!(plain.origin, "https://api.cloudcockpit.com:443/");
+        assert_eq!(
+            plain.target(id, false).unwrap(),
+            "/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+        );
+        let v6 = Api::new("http://[::1]:9/", "t", Duration::ZERO).unwrap();
+        assert_eq!(v6.host, "[::1]:9");
+    }
+
+    #[test]
+    fn odd_base_urls_are_refused() {
+        for base in [
+            "http://h/?a=b",
+            "http://h/#x",
+            "http://user:pw@h/",
+            "ftp://h/",
+            "not a url",
+        ] {
+            let err = Api::new(base, "t", Duration::ZERO).err();
+            assert!(err.is_some_and(|e| e.contains(base)), "{base}");
+        }
+        assert!(Api::new("http://h/", "bad\ntenant", Duration::ZERO).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::api::{Api, Reply};
+use crate::api::{Api, Connection, Reply};
 use crate::auth::{Auth, AuthError};
 use crate::customer::{self, Cell, Change};
 use crate::input::Row;
@@ -269,6 +269,7 @@ impl Dispatcher {
         out: mpsc::Sender<Outcome>,
         done: mpsc::UnboundedSender<Uuid>,
     ) {
+        let mut conn = Connection::default();
         while let Ok(row) = work.recv().await {
             if self.stopper.is_stopped() {
                 break;
@@ -278,7 +279,7 @@ impl Dispatcher {
                 .as_ref()
                 .map(|m| m.customer_id)
                 .unwrap_or_default();
-            if let Some(outcome) = self.process(row).await {
+            if let Some(outcome) = self.process(&mut conn, row).await {
                 if outcome.kind == OutcomeKind::Failed {
                     (self.on_failed)();
                 }
@@ -292,7 +293,7 @@ impl Dispatcher {
 
     /// One row from start to outcome; `None` if the run was stopped before the row's PATCH was
     /// sent (it changed nothing, so it stays out of the results and `--resume` sends it).
-    async fn process(&self, row: Row) -> Option<Outcome> {
+    async fn process(&self, conn: &mut Connection, row: Row) -> Option<Outcome> {
         let Ok(mapped) = &row.mapped else {
             return Some(Outcome::invalid(row));
         };
@@ -307,10 +308,11 @@ impl Dispatcher {
                 Vec::new(),
             ),
             Action::Merge | Action::Plan => {
-                let (reply, attempts) = match self.call(row.number, id, None, correlation).await {
-                    Called::NotSent => return None,
-                    Called::Done { reply, attempts } => (reply, attempts),
-                };
+                let (reply, attempts) =
+                    match self.call(conn, row.number, id, None, correlation).await {
+                        Called::NotSent => return None,
+                        Called::Done { reply, attempts } => (reply, attempts),
+                    };
                 let mut customer = match reply {
                     Reply::Customer(c) => c,
                     other => return Some(finish(row, correlation, other, attempts, Vec::new())),
@@ -341,7 +343,10 @@ impl Dispatcher {
                 return Some(Outcome::failed(row, correlation, None, 0, err));
             }
         };
-        match self.call(row.number, id, Some(body), correlation).await {
+        match self
+            .call(conn, row.number, id, Some(body.into()), correlation)
+            .await
+        {
             // Stopped before the PATCH went (a merge row's GET only read): recording it as
             // failed would make `--resume` skip a row that was never sent.
             Called::NotSent => None,
@@ -352,7 +357,14 @@ impl Dispatcher {
     }
 
     /// One call with its retries: GET when `body` is `None`, else PATCH. `row` is for the logs.
-    async fn call(&self, row: u64, id: Uuid, body: Option<Vec<u8>>, correlation: Uuid) -> Called {
+    async fn call(
+        &self,
+        conn: &mut Connection,
+        row: u64,
+        id: Uuid,
+        body: Option<bytes::Bytes>,
+        correlation: Uuid,
+    ) -> Called {
         let cancel = &self.stopper.token;
         let mut attempts = 0u32;
         let mut refreshed = false;
@@ -375,10 +387,10 @@ impl Dispatcher {
             attempts += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let reply = match &body {
-                None => self.api.get_customer(id, &token, correlation).await,
+                None => self.api.get_customer(conn, id, &token, correlation).await,
                 Some(b) => {
                     self.api
-                        .patch_account_info(id, b.clone(), &token, correlation)
+                        .patch_account_info(conn, id, b.clone(), &token, correlation)
                         .await
                 }
             };

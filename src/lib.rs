@@ -230,12 +230,12 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let online = if config.dry_run {
         None
     } else {
-        let http = api::Api::http_client(config.concurrency).map_err(SetupError)?;
+        let http = api::token_client().map_err(SetupError)?;
         let auth = Arc::new(auth::Auth::new(config.token.clone(), http.clone()));
         if let Err(e) = auth.token().await {
             return Ok(refused_at_start(&config, &e, started_wall, started));
         }
-        Some((http, auth))
+        Some(auth)
     };
     let undo = match undo_checked {
         Some(c) => Some(c.open().map_err(SetupError)?),
@@ -290,9 +290,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
 
     // Dispatcher and workers (not for dry runs: no network at all).
     let (row_tx, row_rx) = mpsc::channel(1024);
-    let dispatcher = if let Some((http, auth)) = online {
-        let api = api::Api::new(http, &config.base_url, &config.tenant, config.timeout)
-            .map_err(SetupError)?;
+    let dispatcher = if let Some(auth) = online {
+        let api =
+            api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
         let d = Arc::new(Dispatcher {
             api,
             auth,

@@ -52,3 +52,6 @@ fn init_logging(cli: &ccbulk::cli::Cli) {
         .with_target(false)
         .try_init();
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -257,8 +257,21 @@ async fn transient_statuses_are_retried_and_400_is_not() {
     );
 }
 
-/// A server that drops the first connections without answering, then answers 202.
-async fn flaky_server(drops: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// What a scripted server does with its n-th connection (counted from 0).
+#[derive(Clone, Copy)]
+enum Conn {
+    /// Reads the request and closes the connection without a word.
+    Drop,
+    /// Reads the request and never answers (the connection stays open).
+    Silent,
+    /// Answers 202 with `connection: close`, then closes.
+    AnswerAndClose,
+}
+
+/// A loopback server whose connections behave as `script` says; counts connections.
+async fn scripted_server(
+    script: fn(usize) -> Conn,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -273,10 +286,14 @@ async fn flaky_server(drops: usize) -> (String, std::sync::Arc<std::sync::atomic
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 let _ = sock.read(&mut buf).await;
-                if n >= drops {
-                    let _ = sock
-                        .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .await;
+                match script(n) {
+                    Conn::Drop => {}
+                    Conn::Silent => tokio::time::sleep(Duration::from_secs(60)).await,
+                    Conn::AnswerAndClose => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                    }
                 }
                 // Dropping the socket closes the connection, with or without an answer.
             });
@@ -285,11 +302,8 @@ async fn flaky_server(drops: usize) -> (String, std::sync::Arc<std::sync::atomic
     (format!("http://{addr}"), seen)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dropped_connections_are_retried() {
-    let (url, seen) = flaky_server(2).await;
-    let work = Work::new();
-    work.write("in.csv", &format!("{FULL_HEADER}\n{}\n", full_row(1)));
+/// `ccbulk update in.csv --mode replace` against `url`, unpaced, with fast retries.
+fn replace_against(work: &Work, url: &str, extra: &[&str]) -> std::process::Command {
     let mut cmd = work.ccbulk();
     cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
         .env("CCBULK_BACKOFF_BASE", "20ms")
@@ -301,14 +315,87 @@ async fn dropped_connections_are_retried() {
             "--tenant",
             "t.example",
         ])
-        .args(["--base-url", &url, "--rate", "unlimited"]);
-    let out = run(cmd).await;
+        .args(["--base-url", url, "--rate", "unlimited"])
+        .args(extra);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_connections_are_retried() {
+    let (url, seen) = scripted_server(|n| {
+        if n < 2 {
+            Conn::Drop
+        } else {
+            Conn::AnswerAndClose
+        }
+    })
+    .await;
+    let work = Work::new();
+    work.write("in.csv", &format!("{FULL_HEADER}\n{}\n", full_row(1)));
+    let out = run(replace_against(&work, &url, &[])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 1);
     assert_eq!(rows[0]["ccbulk_outcome"], "accepted");
     assert_eq!(rows[0]["ccbulk_attempts"], "3");
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_closes_every_connection_costs_no_extra_attempts() {
+    // Each worker opens a new connection for each call: nothing is lost, nothing is sent twice.
+    let (url, seen) = scripted_server(|_| Conn::AnswerAndClose).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=40).map(full_row)));
+    let out = run(replace_against(&work, &url, &["--concurrency", "4"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 40);
+    for row in &rows {
+        assert_eq!(row["ccbulk_outcome"], "accepted");
+        assert_eq!(row["ccbulk_attempts"], "1");
+    }
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 40);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_server_times_out_and_the_call_is_retried() {
+    let (url, seen) = scripted_server(|n| {
+        if n == 0 {
+            Conn::Silent
+        } else {
+            Conn::AnswerAndClose
+        }
+    })
+    .await;
+    let work = Work::new();
+    work.write("in.csv", &format!("{FULL_HEADER}\n{}\n", full_row(1)));
+    let out = run(replace_against(&work, &url, &["--timeout", "300ms"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 1);
+    assert_eq!(rows[0]["ccbulk_outcome"], "accepted");
+    assert_eq!(rows[0]["ccbulk_attempts"], "2");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // Never an answer: the row fails saying so, after its attempts.
+    let (url, _) = scripted_server(|_| Conn::Silent).await;
+    let out = run(replace_against(
+        &work,
+        &url,
+        &["--timeout", "200ms", "--max-attempts", "2", "--overwrite"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 1);
+    assert_eq!(rows[0]["ccbulk_outcome"], "failed");
+    assert_eq!(rows[0]["ccbulk_attempts"], "2");
+    assert!(
+        rows[0]["ccbulk_error"].contains("timed out"),
+        "{}",
+        rows[0]["ccbulk_error"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
