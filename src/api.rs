@@ -18,7 +18,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tower_service::Service;
 use uuid::Uuid;
@@ -169,11 +168,8 @@ impl Api {
             HeaderValue::from_static(concat!("ccbulk/", env!("CARGO_PKG_VERSION"))),
         );
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        if let Ok(mut auth) =
-            HeaderValue::from_str(&format!("Bearer {}", token.value.expose_secret()))
-        {
-            auth.set_sensitive(true);
-            h.insert(header::AUTHORIZATION, auth);
+        if let Some(auth) = &token.bearer {
+            h.insert(header::AUTHORIZATION, auth.clone());
         }
         h.insert("x-tenant", self.tenant.clone());
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Where tokens come from.
@@ -59,12 +60,21 @@ pub enum AuthError {
 /// refresh without forcing one that another worker already did.
 #[derive(Clone)]
 pub struct Token {
-    pub value: SecretString,
+    /// `Bearer …`, marked sensitive, built once per token rather than per call; `None` if the
+    /// token has characters a header cannot carry (the API then answers 401).
+    pub bearer: Option<HeaderValue>,
     pub generation: u64,
 }
 
+/// The Authorization header value for a token.
+fn bearer(value: &SecretString) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {}", value.expose_secret())).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
 struct Current {
-    value: SecretString,
+    bearer: Option<HeaderValue>,
     generation: u64,
     refresh_at: Option<Instant>,
     /// When the API stops accepting it (client credentials only).
@@ -116,14 +126,15 @@ impl Auth {
         self.fetched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn fresh(&self) -> Option<Token> {
+    /// The current token if it is not yet due for refresh.
+    pub fn fresh(&self) -> Option<Token> {
         let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let cur = guard.as_ref()?;
         if cur.refresh_at.is_some_and(|t| Instant::now() >= t) {
             return None;
         }
         Some(Token {
-            value: cur.value.clone(),
+            bearer: cur.bearer.clone(),
             generation: cur.generation,
         })
     }
@@ -175,8 +186,9 @@ impl Auth {
         let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let generation = guard.as_ref().map_or(1, |c| c.generation + 1);
         let now = Instant::now();
+        let bearer = bearer(&value);
         *guard = Some(Current {
-            value: value.clone(),
+            bearer: bearer.clone(),
             generation,
             refresh_at: lifetime.map(|l| now + l.saturating_sub(margin(l))),
             expires_at: lifetime.map(|l| now + l),
@@ -187,7 +199,7 @@ impl Auth {
         }
         self.fetched
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Token { value, generation })
+        Ok(Token { bearer, generation })
     }
 
     /// The API answered a call made with this generation without a 401: the token works.
@@ -216,7 +228,7 @@ impl Auth {
             left.as_secs()
         );
         Some(Token {
-            value: cur.value.clone(),
+            bearer: cur.bearer.clone(),
             generation: cur.generation,
         })
     }
@@ -336,7 +348,10 @@ mod tests {
         let b = auth.token().await.unwrap();
         assert_eq!(a.generation, b.generation);
         assert_eq!(auth.fetched(), 1);
-        let shown = format!("{:?}", TokenSource::Static(a.value));
+        let bearer = a.bearer.unwrap();
+        assert!(bearer.is_sensitive());
+        let source = TokenSource::Static(SecretString::from("s3cret-token".to_string()));
+        let shown = format!("{bearer:?} {source:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
     }
 
@@ -472,10 +487,10 @@ mod tests {
         std::fs::write(&path, "one\n").unwrap();
         let auth = Auth::new(TokenSource::File(path.clone()), reqwest::Client::new());
         let first = auth.token().await.unwrap();
-        assert_eq!(first.value.expose_secret(), "one");
+        assert_eq!(first.bearer.unwrap(), "Bearer one");
         std::fs::write(&path, "two").unwrap();
         let second = auth.refresh(Some(first.generation)).await.unwrap();
-        assert_eq!(second.value.expose_secret(), "two");
+        assert_eq!(second.bearer.unwrap(), "Bearer two");
         // A caller holding the old generation does not force another read.
         let again = auth.refresh(Some(first.generation)).await.unwrap();
         assert_eq!(again.generation, second.generation);

@@ -130,7 +130,12 @@ pub struct Rules {
 /// Checks one value against the field's format, limit and provider rules.
 /// The error is the reason, ready to follow `column "X": "value" `.
 pub fn check(field: Field, value: &str, rules: &Rules) -> Result<(), String> {
-    let chars = value.chars().count();
+    // Counting characters only when the bytes could be over: a character is at least one byte.
+    let chars = if value.len() > field.limit() {
+        value.chars().count()
+    } else {
+        value.len()
+    };
     if chars > field.limit() && field != Field::Country && field != Field::ResellerId {
         return Err(format!(
             "is {chars} characters, over the limit of {}",
@@ -174,22 +179,30 @@ fn check_email(value: &str, rules: &Rules) -> Result<(), String> {
     let Some(addr) = valid else {
         return Err("is not an e-mail address".to_string());
     };
-    let domain = addr.domain().to_ascii_lowercase();
+    let domain = addr.domain();
     if !domain.contains('.') {
         return Err("is not an e-mail address (the domain has no dot)".to_string());
     }
-    if domain == "microsoft.com" || domain.ends_with(".microsoft.com") {
+    if is_within(domain, "microsoft.com") {
         return Err("is at microsoft.com, which Microsoft refuses for a customer contact".into());
     }
-    if let Some(tenant) = &rules.tenant {
-        let tenant = tenant.to_ascii_lowercase();
-        if tenant == domain || tenant.ends_with(&format!(".{domain}")) {
-            return Err(format!(
-                "is at the reseller's own domain ({domain}), which Microsoft refuses for a customer contact"
-            ));
-        }
+    if let Some(tenant) = &rules.tenant
+        && is_within(tenant, domain)
+    {
+        return Err(format!(
+            "is at the reseller's own domain ({}), which Microsoft refuses for a customer contact",
+            domain.to_ascii_lowercase()
+        ));
     }
     Ok(())
+}
+
+/// `name` is `domain` or one of its subdomains, ignoring ASCII case.
+fn is_within(name: &str, domain: &str) -> bool {
+    let (n, d) = (name.as_bytes(), domain.as_bytes());
+    n.len() >= d.len()
+        && n[n.len() - d.len()..].eq_ignore_ascii_case(d)
+        && (n.len() == d.len() || n[n.len() - d.len() - 1] == b'.')
 }
 
 /// Legal-form abbreviations that Partner Center refuses as a whole company name.
@@ -199,36 +212,52 @@ const ABBREVIATIONS: &[&str] = &[
 ];
 
 fn check_company_name(value: &str) -> Result<(), String> {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() == 1 {
+    let mut chars = value.chars();
+    if chars.next().is_some() && chars.next().is_none() {
         return Err("is a single character, which Microsoft refuses as a company name".into());
     }
-    if !chars.iter().any(|c| c.is_alphanumeric()) {
+    if !value.chars().any(char::is_alphanumeric) {
         return Err("has only special characters or white space".into());
     }
-    let words: Vec<&str> = value.split_whitespace().collect();
-    if words.len() > 1 && words.iter().all(|w| w.chars().count() == 1) {
+    let mut words = 0;
+    let mut all_single = true;
+    for w in value.split_whitespace() {
+        words += 1;
+        let mut c = w.chars();
+        all_single &= c.next().is_some() && c.next().is_none();
+    }
+    if words > 1 && all_single {
         return Err(
             "is spaced single characters, which Microsoft refuses as a company name".into(),
         );
     }
-    let bare: String = value
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    if ABBREVIATIONS.contains(&bare.as_str()) {
-        return Err(
-            "is only a legal-form abbreviation, which Microsoft refuses as a company name".into(),
-        );
+    // The longest abbreviation is 4 characters: longer names cannot be one (no String built).
+    if value.chars().filter(|c| c.is_alphanumeric()).count() <= 4 {
+        let bare: String = value
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        if ABBREVIATIONS.contains(&bare.as_str()) {
+            return Err(
+                "is only a legal-form abbreviation, which Microsoft refuses as a company name"
+                    .into(),
+            );
+        }
     }
-    let compact: Vec<char> = chars
-        .iter()
-        .filter(|c| !c.is_whitespace())
-        .copied()
-        .collect();
-    if compact.len() >= 3 && compact.iter().all(|c| *c == compact[0]) {
-        return Err("is one character repeated, which Microsoft refuses as a company name".into());
+    let mut compact = value.chars().filter(|c| !c.is_whitespace());
+    if let Some(first) = compact.next() {
+        let mut n = 1;
+        let mut same = true;
+        for c in compact {
+            n += 1;
+            same &= c == first;
+        }
+        if n >= 3 && same {
+            return Err(
+                "is one character repeated, which Microsoft refuses as a company name".into(),
+            );
+        }
     }
     Ok(())
 }
@@ -269,7 +298,13 @@ fn check_person_name(value: &str) -> Result<(), String> {
             "has only digits or symbols, which Microsoft refuses for a contact name".into(),
         );
     }
-    if PLACEHOLDERS.contains(&value.trim().to_lowercase().as_str()) {
+    let trimmed = value.trim();
+    let placeholder = if trimmed.is_ascii() {
+        PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(trimmed))
+    } else {
+        PLACEHOLDERS.contains(&trimmed.to_lowercase().as_str())
+    };
+    if placeholder {
         return Err("is a placeholder, which Microsoft refuses for a contact name".into());
     }
     Ok(())
@@ -375,14 +410,32 @@ mod tests {
         assert!(check(Field::Email, "x@microsoft.com", &rules()).is_err());
         assert!(check(Field::Email, "x@contoso.com", &rules()).is_err());
         assert!(check(Field::Email, "x@localhost", &rules()).is_err());
+        // Subdomains and case: the same rules.
+        assert!(check(Field::Email, "x@Mail.MICROSOFT.com", &rules()).is_err());
+        assert!(check(Field::Email, "x@notmicrosoft.com", &rules()).is_ok());
+        assert!(check(Field::Email, "x@Portal.Contoso.COM", &rules()).is_err());
+        assert!(check(Field::Email, "x@other.contoso.com", &rules()).is_ok());
+        let err = check(Field::Email, "x@CONTOSO.com", &rules()).unwrap_err();
+        assert!(err.contains("(contoso.com)"), "{err}");
     }
 
     #[test]
     fn company_name_rules() {
-        for bad in ["A", "  ", "!!", "1 2 3", "LLC", "Inc.", "aaa", "x x x"] {
+        for bad in [
+            "A", "  ", "!!", "1 2 3", "LLC", "Inc.", "aaa", "x x x", "G.m.b.H.", "S A R L", "é",
+            "ZZ ZZ",
+        ] {
             assert!(check(Field::CompanyName, bad, &rules()).is_err(), "{bad}");
         }
-        for good in ["Fabrikam Lda", "3M", "AB InBev", "Contoso LLC"] {
+        for good in [
+            "Fabrikam Lda",
+            "3M",
+            "AB InBev",
+            "Contoso LLC",
+            "Gmbhx",
+            "éa",
+            "AA B",
+        ] {
             assert!(check(Field::CompanyName, good, &rules()).is_ok(), "{good}");
         }
     }
@@ -391,6 +444,9 @@ mod tests {
     fn person_name_rules() {
         assert!(check(Field::FirstName, "Ana", &rules()).is_ok());
         assert!(check(Field::FirstName, "test", &rules()).is_err());
+        assert!(check(Field::FirstName, " N/A ", &rules()).is_err());
+        assert!(check(Field::FirstName, "ADMINISTRATOR", &rules()).is_err());
+        assert!(check(Field::FirstName, "Tést", &rules()).is_ok());
         assert!(check(Field::LastName, "12345", &rules()).is_err());
         assert!(check(Field::LastName, &"a".repeat(41), &rules()).is_err());
     }

@@ -5,12 +5,11 @@
 
 use std::collections::{HashMap, VecDeque, hash_map::Entry};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -42,12 +41,17 @@ pub enum Stop {
 pub struct Stopper {
     pub token: CancellationToken,
     reason: Arc<OnceLock<Stop>>,
+    /// Set by [`Stopper::stop`] with the token (the only way the token is cancelled): the
+    /// token's own check takes a lock shared by every worker, and the workers ask before every
+    /// call.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Stopper {
     /// Records the reason (if none yet) and cancels everything.
     pub fn stop(&self, reason: Stop) {
         let _ = self.reason.set(reason);
+        self.stopped.store(true, Ordering::Release);
         self.token.cancel();
     }
 
@@ -57,7 +61,7 @@ impl Stopper {
     }
 
     pub fn is_stopped(&self) -> bool {
-        self.token.is_cancelled()
+        self.stopped.load(Ordering::Acquire)
     }
 }
 
@@ -108,6 +112,11 @@ impl Pacer {
             .as_millis();
         self.not_before_ms
             .fetch_max(u64::try_from(until).unwrap_or(u64::MAX), Ordering::AcqRel);
+    }
+
+    /// True when a call may start now without waiting: unlimited rate and no 429 pause.
+    pub fn is_open(&self) -> bool {
+        self.interval.is_none() && Instant::now() >= self.not_before()
     }
 
     /// Waits until the next call may start.
@@ -303,10 +312,7 @@ impl Dispatcher {
             .retry_provider
             .unwrap_or(self.settings.retry_provider_default);
         let (body, changes) = match self.settings.action {
-            Action::Replace => (
-                patch_body(&ReplaceCustomer { row: &row, id }, retry_flag),
-                Vec::new(),
-            ),
+            Action::Replace => (Ok(replace_body(&row, id, retry_flag)), Vec::new()),
             Action::Merge | Action::Plan => {
                 let (reply, attempts) =
                     match self.call(conn, row.number, id, None, correlation).await {
@@ -369,19 +375,29 @@ impl Dispatcher {
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
-                _ = self.pacer.wait() => {}
+            if attempts == 0 && self.stopper.is_stopped() {
+                return Called::NotSent;
             }
-            // Waiting for a token can take a while (a refresh that retries); a stop meanwhile
-            // must not let this call go out.
-            let token = tokio::select! {
-                biased;
-                _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
-                t = self.auth.token() => match t {
-                    Ok(t) => t,
-                    Err(e) => return self.auth_failed(e, attempts),
+            // The usual case (no pacing to wait for, a fresh token) takes neither select: each
+            // registers with the cancellation token, a lock shared by every worker.
+            if !self.pacer.is_open() {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
+                    _ = self.pacer.wait() => {}
+                }
+            }
+            let token = match self.auth.fresh() {
+                Some(t) => t,
+                // Waiting for a token can take a while (a refresh that retries); a stop
+                // meanwhile must not let this call go out.
+                None => tokio::select! {
+                    biased;
+                    _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
+                    t = self.auth.token() => match t {
+                        Ok(t) => t,
+                        Err(e) => return self.auth_failed(e, attempts),
+                    },
                 },
             };
             attempts += 1;
@@ -542,30 +558,54 @@ fn patch_body(customer: &impl Serialize, retry: bool) -> serde_json::Result<Vec<
         #[serde(rename = "retryFailedProviderCustomersFromCompanyInfo")]
         retry: bool,
     }
-    serde_json::to_vec(&Body { customer, retry })
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, &Body { customer, retry })?;
+    Ok(out)
 }
 
-/// The customer object of replace mode: the id and every cell the row sets (a string) or clears
-/// (null), in field order. Written from the row's cells as it is serialized: building a map of
-/// owned strings first cost a tenth of a replace run's CPU time (BENCHMARKS.md).
-struct ReplaceCustomer<'a> {
-    row: &'a Row,
-    id: Uuid,
-}
-
-impl Serialize for ReplaceCustomer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        m.serialize_entry("id", self.id.hyphenated().encode_lower(&mut buf))?;
-        for (field, cell) in self.row.cells() {
-            match cell {
-                Cell::Keep => {}
-                Cell::Clear => m.serialize_entry(field.wire(), &())?,
-                Cell::Set(v) => m.serialize_entry(field.wire(), v)?,
-            }
+/// The replace-mode PATCH body: the id and every cell the row sets (a string) or clears (null),
+/// in field order, written straight from the row's cells. The same bytes as serde_json would
+/// write (unit tests), without its per-string work: the body was a seventh of a replace run's
+/// instructions through serde (BENCHMARKS.md).
+fn replace_body(row: &Row, id: Uuid, retry: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.extend_from_slice(br#"{"customer":{"id":""#);
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+    out.push(b'"');
+    for (field, cell) in row.cells() {
+        let value = match cell {
+            Cell::Keep => continue,
+            Cell::Clear => None,
+            Cell::Set(v) => Some(v),
+        };
+        // Wire names are plain ASCII identifiers: nothing to escape.
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(field.wire().as_bytes());
+        out.extend_from_slice(b"\":");
+        match value {
+            None => out.extend_from_slice(b"null"),
+            Some(v) => json_string(&mut out, v),
         }
-        m.end()
+    }
+    out.extend_from_slice(if retry {
+        br#"},"retryFailedProviderCustomersFromCompanyInfo":true}"#
+    } else {
+        br#"},"retryFailedProviderCustomersFromCompanyInfo":false}"#
+    });
+    out
+}
+
+/// `v` as a JSON string: copied as is when nothing in it needs escaping (JSON escapes only `"`,
+/// `\` and control characters), else written by serde_json.
+fn json_string(out: &mut Vec<u8>, v: &str) {
+    if v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, v);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
     }
 }
 
@@ -610,22 +650,62 @@ mod tests {
         assert!(backoff(base, 40) <= MAX_BACKOFF);
     }
 
-    #[test]
-    fn replace_body_is_the_row_as_json() {
-        let text = "customerId,companyName,taxId,city,zip\n3f2504e0-4f89-11d3-9a0c-0305e82c3301,\"Fabrikam \"\"PT\"\"\",#NULL,,1000-001\n";
+    fn first_row(text: &str) -> Row {
         let mut input = crate::input::Input::from_reader(
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
             "t.csv",
             crate::input::InputOptions::default(),
         )
         .unwrap();
-        let row = input.next_row().unwrap().unwrap();
+        input.next_row().unwrap().unwrap()
+    }
+
+    #[test]
+    fn replace_body_is_the_row_as_json() {
+        let row = first_row(
+            "customerId,companyName,taxId,city,zip\n3f2504e0-4f89-11d3-9a0c-0305e82c3301,\"Fabrikam \"\"PT\"\"\",#NULL,,1000-001\n",
+        );
         let id = row.mapped.as_ref().unwrap().customer_id;
-        let body = patch_body(&ReplaceCustomer { row: &row, id }, true).unwrap();
+        let body = replace_body(&row, id, true);
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"{"customer":{"id":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","companyName":"Fabrikam \"PT\"","taxId":null,"zip":"1000-001"},"retryFailedProviderCustomersFromCompanyInfo":true}"#
         );
+    }
+
+    proptest::proptest! {
+        /// Byte for byte what serde_json writes for the same object, whatever the cells hold.
+        #[test]
+        fn replace_body_matches_serde_json(
+            company in "\\PC{0,30}",
+            city in "[ -~\\t\u{1}\u{7f}\u{e9}\u{1F600}\"\\\\]{0,20}",
+            clear_zip: bool,
+            retry: bool,
+        ) {
+            let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let zip = if clear_zip { "#NULL" } else { "1000-001" };
+            let row = first_row(&format!(
+                "customerId,companyName,city,zip\n3f2504e0-4f89-11d3-9a0c-0305e82c3301,{},{},{zip}\n",
+                quote(&company),
+                quote(&city)
+            ));
+            proptest::prop_assume!(row.mapped.is_ok());
+            let id = row.mapped.as_ref().unwrap().customer_id;
+            let mut customer = serde_json::Map::new();
+            customer.insert("id".into(), id.to_string().into());
+            for (field, cell) in row.cells() {
+                match cell {
+                    Cell::Keep => {}
+                    Cell::Clear => { customer.insert(field.wire().into(), serde_json::Value::Null); }
+                    Cell::Set(v) => { customer.insert(field.wire().into(), v.into()); }
+                }
+            }
+            let expected = patch_body(&customer, retry).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8(replace_body(&row, id, retry)).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
     }
 
     #[test]
