@@ -6,9 +6,11 @@
 //!
 //! A customer on several rows gets only its first prior value of each field: the undo file is
 //! applied in file order, so a later line repeating a field would restore an in-between value.
-//! On `--resume` the existing lines are read back for the same reason.
+//! On `--resume` the existing lines are read back for the same reason. Which fields are already
+//! restored is a [`Recorded`]: exact, in bounded memory (see its module).
 
-use std::collections::HashMap;
+mod recorded;
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use uuid::Uuid;
 use crate::customer::{FIELD_COUNT, Field};
 use crate::input::{self, Columns};
 use crate::results::{Outcome, OutcomeKind};
+use recorded::Recorded;
 
 /// What one column of the undo file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +83,7 @@ pub struct UndoWriter {
     slots: Vec<Slot>,
     null_marker: String,
     /// Fields (bit per `Field::index`) whose first prior value is already in the file.
-    recorded: HashMap<Uuid, u16>,
+    recorded: Recorded,
     record: ByteRecord,
     /// Lines written by this run.
     pub lines: u64,
@@ -95,7 +98,7 @@ pub struct UndoWriter {
 pub struct Checked {
     setup: UndoSetup,
     append: bool,
-    recorded: HashMap<Uuid, u16>,
+    recorded: Recorded,
     /// On resume, the length to cut the file to when its last line is torn.
     cut_to: Option<u64>,
 }
@@ -106,6 +109,12 @@ impl UndoWriter {
     /// fields it already restores and where a torn last line starts. The error is a message for
     /// the user (a setup error: nothing sent yet).
     pub fn check(setup: UndoSetup) -> Result<Checked, String> {
+        Self::check_capped(setup, recorded::CAP)
+    }
+
+    /// [`check`](Self::check) with `cap` customers in memory before [`Recorded`] spills to disk
+    /// (tests use a tiny one).
+    fn check_capped(setup: UndoSetup, cap: usize) -> Result<Checked, String> {
         let path = &setup.path;
         let exists = path.exists();
         if exists && !setup.resume && !setup.overwrite {
@@ -115,11 +124,17 @@ impl UndoWriter {
             ));
         }
         let append = exists && setup.resume && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-        let (recorded, cut_to) = if append {
-            read_back(path, &setup)
+        // The run file of `Recorded` goes next to the undo file: a directory we can write to.
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut recorded = Recorded::new(dir, cap);
+        let cut_to = if append {
+            read_back(path, &setup, &mut recorded)
                 .map_err(|e| format!("cannot resume the undo file {}: {e}", path.display()))?
         } else {
-            (HashMap::new(), None)
+            None
         };
         Ok(Checked {
             setup,
@@ -184,18 +199,22 @@ impl UndoWriter {
         let Ok(mapped) = &o.row.mapped else {
             return Ok(());
         };
-        let seen = self.recorded.entry(mapped.customer_id).or_default();
-        let fresh: Vec<_> = o
+        let changed = o
             .changes
             .iter()
-            .filter(|c| *seen & (1 << c.field.index()) == 0)
-            .collect();
-        if fresh.is_empty() {
+            .fold(0u16, |bits, c| bits | 1 << c.field.index());
+        // One lookup that also records: the fields this line restores are the changed ones not
+        // restored before.
+        let seen = self.recorded.add(mapped.customer_id, changed)?;
+        if (changed & !seen) == 0 {
             return Ok(());
         }
         let mut prior: [Option<&str>; FIELD_COUNT] = [None; FIELD_COUNT];
-        for c in &fresh {
-            *seen |= 1 << c.field.index();
+        for c in o
+            .changes
+            .iter()
+            .filter(|c| (seen & (1 << c.field.index())) == 0)
+        {
             prior[c.field.index()] = Some(c.old.as_deref().unwrap_or(&self.null_marker));
         }
         self.record.clear();
@@ -237,9 +256,9 @@ impl UndoWriter {
 }
 
 /// Reads an existing undo file for resume: checks its header against this input's layout,
-/// collects which fields of which customers it already restores, and finds where a torn last line
-/// starts (the length to cut the file to).
-fn read_back(path: &Path, setup: &UndoSetup) -> io::Result<(HashMap<Uuid, u16>, Option<u64>)> {
+/// adds which fields of which customers it already restores to `recorded`, and finds where a torn
+/// last line starts (the length to cut the file to).
+fn read_back(path: &Path, setup: &UndoSetup, recorded: &mut Recorded) -> io::Result<Option<u64>> {
     let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
     let file = File::open(path)?;
     let len = file.metadata()?.len();
@@ -271,7 +290,6 @@ fn read_back(path: &Path, setup: &UndoSetup) -> io::Result<(HashMap<Uuid, u16>, 
             last[0] == b'\n'
         }
     };
-    let mut recorded: HashMap<Uuid, u16> = HashMap::new();
     let mut good_end = rdr.position().byte();
     let mut record = ByteRecord::new();
     while let Ok(true) = rdr.read_byte_record(&mut record) {
@@ -294,10 +312,10 @@ fn read_back(path: &Path, setup: &UndoSetup) -> io::Result<(HashMap<Uuid, u16>, 
             }
         }
         if let Some(id) = id {
-            *recorded.entry(id).or_default() |= bits;
+            recorded.add(id, bits)?;
         }
     }
-    Ok((recorded, (good_end < len).then_some(good_end)))
+    Ok((good_end < len).then_some(good_end))
 }
 
 #[cfg(test)]
@@ -426,5 +444,68 @@ mod tests {
             format!("id,city,zip\n{A},Lisboa,\n{A},,1000\n"),
             "torn line cut, no second header, city already restored by the earlier run"
         );
+    }
+
+    #[test]
+    fn a_spilled_customer_is_still_restored_only_once_also_after_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        let other = |n: u32| format!("6a1f0c2e-1b7d-4c3a-9e55-{n:012x}");
+        let mut text = format!("id,city,zip,state\n{A},Porto,4000,\n");
+        for n in 0..10 {
+            text += &format!("{},Faro,,\n", other(n));
+        }
+        text += &format!("{A},Braga,4700,\n");
+        let mut input = open_input(&text, vec![]);
+        // A cap of 4: A's first line is on disk, in the run, when A comes back.
+        let mut u = UndoWriter::check_capped(setup(path.clone(), &input, false), 4)
+            .and_then(Checked::open)
+            .unwrap();
+        let o = accepted(
+            &mut input,
+            vec![change(Field::City, Some("Lisboa"), "Porto")],
+        );
+        u.write(&o).unwrap();
+        for _ in 0..10 {
+            let o = accepted(&mut input, vec![change(Field::City, Some("Beja"), "Faro")]);
+            u.write(&o).unwrap();
+        }
+        assert!(u.recorded.get(A.parse().unwrap()).unwrap() != 0);
+        let o = accepted(
+            &mut input,
+            vec![
+                change(Field::City, Some("Porto"), "Braga"),
+                change(Field::Zip, Some("1000"), "4700"),
+            ],
+        );
+        u.write(&o).unwrap();
+        assert_eq!(u.finish().unwrap(), 12);
+        let mut want = format!("id,city,zip,state\n{A},Lisboa,,\n");
+        for n in 0..10 {
+            want += &format!("{},Beja,,\n", other(n));
+        }
+        want += &format!("{A},,1000,\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
+
+        // Resume reads the file back through the same spilling set.
+        let mut input = open_input(
+            &format!("id,city,zip,state\n{A},Faro,8000,Algarve\n"),
+            vec![],
+        );
+        let mut u = UndoWriter::check_capped(setup(path.clone(), &input, true), 4)
+            .and_then(Checked::open)
+            .unwrap();
+        let o = accepted(
+            &mut input,
+            vec![
+                change(Field::City, Some("Braga"), "Faro"),
+                change(Field::Zip, Some("4700"), "8000"),
+                change(Field::State, None, "Algarve"),
+            ],
+        );
+        u.write(&o).unwrap();
+        assert_eq!(u.finish().unwrap(), 1);
+        want += &format!("{A},,,#NULL\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
     }
 }
