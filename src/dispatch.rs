@@ -25,7 +25,7 @@ use crate::results::{Outcome, OutcomeKind};
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// The longest backoff between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Rows parked behind a busy customer before the dispatcher stops reading input.
+/// Rows parked behind a busy customer before the workers stop reading input.
 const MAX_PARKED: usize = 10_000;
 
 /// Why a run stopped before the end of its input.
@@ -215,79 +215,40 @@ enum Called {
 }
 
 impl Dispatcher {
-    /// Reads rows until the input ends or the run stops, keeps per-customer order, and runs the
-    /// worker pool. Returns when every started row has sent its outcome.
-    pub async fn run(self: Arc<Self>, mut rows: mpsc::Receiver<Row>, out: mpsc::Sender<Outcome>) {
-        let (work_tx, work_rx) = async_channel::bounded::<Row>(self.settings.concurrency);
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Uuid>();
+    /// Runs the worker pool until the input ends or the run stops. Returns when every started row
+    /// has sent its outcome.
+    pub async fn run(self: Arc<Self>, rows: mpsc::Receiver<Row>, out: mpsc::Sender<Outcome>) {
+        let rows = Arc::new(Rows::new(rows));
         let workers: Vec<_> = (0..self.settings.concurrency)
             .map(|_| {
-                let me = self.clone();
-                let (rx, out, done) = (work_rx.clone(), out.clone(), done_tx.clone());
-                tokio::spawn(async move { me.worker(rx, out, done).await })
+                let (me, rows, out) = (self.clone(), rows.clone(), out.clone());
+                tokio::spawn(async move { me.worker(&rows, out).await })
             })
             .collect();
-        drop((work_rx, done_tx, out));
-
-        let cancel = self.stopper.token.clone();
-        let mut busy: HashMap<Uuid, VecDeque<Row>> = HashMap::new();
-        let mut parked = 0usize;
-        let mut input_open = true;
-        let mut incoming = Vec::new();
-        while input_open || !busy.is_empty() {
-            let next = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => break,
-                done = done_rx.recv() => {
-                    // No worker left (the writer is gone): nothing more can finish.
-                    let Some(id) = done else { break };
-                    match busy.get_mut(&id).and_then(VecDeque::pop_front) {
-                        Some(row) => { parked -= 1; Some(row) }
-                        None => { busy.remove(&id); None }
-                    }
-                },
-                row = next_row(&mut rows, &mut incoming), if input_open && parked < MAX_PARKED => match row {
-                    None => { input_open = false; None }
-                    Some(row) => {
-                        let id = row.mapped.as_ref().map(|m| m.customer_id).unwrap_or_default();
-                        match busy.entry(id) {
-                            Entry::Occupied(mut q) => { q.get_mut().push_back(row); parked += 1; None }
-                            Entry::Vacant(v) => { v.insert(VecDeque::new()); Some(row) }
-                        }
-                    }
-                },
-            };
-            if let Some(row) = next {
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => break,
-                    sent = work_tx.send(row) => if sent.is_err() { break },
-                }
-            }
-        }
-        work_tx.close();
+        drop(out);
         for w in workers {
             let _ = w.await;
         }
     }
 
-    /// The one worker loop.
-    async fn worker(
-        &self,
-        work: async_channel::Receiver<Row>,
-        out: mpsc::Sender<Outcome>,
-        done: mpsc::UnboundedSender<Uuid>,
-    ) {
+    /// The one worker loop: a row from the input (or the next of the customer it just did), its
+    /// calls, its outcome to the writer.
+    async fn worker(&self, rows: &Rows, out: mpsc::Sender<Outcome>) {
+        let cancel = &self.stopper.token;
         let mut conn = Connection::default();
-        while let Ok(row) = work.recv().await {
+        let mut next = None;
+        loop {
+            let row = match next.take() {
+                Some(row) => row,
+                None => match rows.take(cancel).await {
+                    Some(row) => row,
+                    None => break,
+                },
+            };
             if self.stopper.is_stopped() {
                 break;
             }
-            let id = row
-                .mapped
-                .as_ref()
-                .map(|m| m.customer_id)
-                .unwrap_or_default();
+            let id = customer_of(&row);
             if let Some(outcome) = self.process(&mut conn, row).await {
                 if outcome.kind == OutcomeKind::Failed {
                     (self.on_failed)();
@@ -296,7 +257,8 @@ impl Dispatcher {
                     break;
                 }
             }
-            let _ = done.send(id);
+            // The customer's next row, if one waits, goes on this worker: one at a time, in order.
+            next = rows.finished(id);
         }
     }
 
@@ -514,21 +476,132 @@ impl Dispatcher {
     }
 }
 
-/// Rows taken off the input channel at a time (see [`next_row`]).
+/// Rows taken off the input channel at a time: the reader, blocked on a full channel, is then
+/// woken once per batch rather than once per row (a context switch per row, BENCHMARKS.md).
 const INPUT_BATCH: usize = 64;
 
-/// The next input row. Rows come off the channel up to [`INPUT_BATCH`] at a time: the reader,
-/// blocked on a full channel, is then woken once per batch rather than once per row (a context
-/// switch per row, BENCHMARKS.md). `buf` holds the rest of the batch, last row first.
-/// Cancel-safe, as `select!` needs: a row is either returned or kept in `buf`.
-async fn next_row(rows: &mut mpsc::Receiver<Row>, buf: &mut Vec<Row>) -> Option<Row> {
-    if buf.is_empty() {
-        if rows.recv_many(buf, INPUT_BATCH).await == 0 {
-            return None;
+/// The rows waiting for the workers, who take them themselves: the input, and for each customer
+/// with a row in flight the rows parked behind it. Rows of one customer never run at once, and
+/// run in file order: a row whose customer is busy is parked, and the worker that finishes the
+/// customer's row takes the next one. (The workers used to get rows from a dispatcher task: a
+/// task hop and two channel sends per row, BENCHMARKS.md.)
+struct Rows {
+    input: tokio::sync::Mutex<Incoming>,
+    busy: std::sync::Mutex<Busy>,
+    /// Woken when a parked row is taken while the parking was full.
+    unparked: tokio::sync::Notify,
+}
+
+struct Incoming {
+    rx: mpsc::Receiver<Row>,
+    /// The rest of the last batch, last row first.
+    buf: Vec<Row>,
+    open: bool,
+}
+
+#[derive(Default)]
+struct Busy {
+    queues: HashMap<Uuid, VecDeque<Row>>,
+    parked: usize,
+}
+
+/// The row's customer; an invalid row has none, and all of them share the nil id (they take
+/// no time).
+fn customer_of(row: &Row) -> Uuid {
+    row.mapped
+        .as_ref()
+        .map(|m| m.customer_id)
+        .unwrap_or_default()
+}
+
+impl Rows {
+    fn new(rx: mpsc::Receiver<Row>) -> Rows {
+        Rows {
+            input: tokio::sync::Mutex::new(Incoming {
+                rx,
+                buf: Vec::with_capacity(INPUT_BATCH),
+                open: true,
+            }),
+            busy: std::sync::Mutex::new(Busy::default()),
+            unparked: tokio::sync::Notify::new(),
         }
-        buf.reverse();
     }
-    buf.pop()
+
+    fn busy(&self) -> std::sync::MutexGuard<'_, Busy> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next input row whose customer has no row in flight (the ones before it whose customer
+    /// is busy are parked). `None` at the end of the input or when the run stops. While
+    /// [`MAX_PARKED`] rows are parked, no more input is read: memory stays bounded when one
+    /// customer fills the file.
+    async fn take(&self, cancel: &CancellationToken) -> Option<Row> {
+        loop {
+            loop {
+                let room = self.unparked.notified();
+                if self.busy().parked < MAX_PARKED {
+                    break;
+                }
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return None,
+                    _ = room => {}
+                }
+            }
+            let row = {
+                let mut input = self.input.lock().await;
+                let Incoming { rx, buf, open } = &mut *input;
+                if buf.is_empty() {
+                    if !*open {
+                        return None;
+                    }
+                    // Only here can the wait be long (a slow producer on `-`): watch for a stop.
+                    let got = tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return None,
+                        got = rx.recv_many(buf, INPUT_BATCH) => got,
+                    };
+                    if got == 0 {
+                        *open = false;
+                        return None;
+                    }
+                    buf.reverse();
+                }
+                buf.pop()?
+            };
+            let id = customer_of(&row);
+            let mut busy = self.busy();
+            let Busy { queues, parked } = &mut *busy;
+            match queues.entry(id) {
+                Entry::Occupied(mut q) => {
+                    q.get_mut().push_back(row);
+                    *parked += 1;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(VecDeque::new());
+                    return Some(row);
+                }
+            }
+        }
+    }
+
+    /// The customer's row is done: its next parked row, which keeps the customer busy, or `None`
+    /// and the customer is free.
+    fn finished(&self, id: Uuid) -> Option<Row> {
+        let mut busy = self.busy();
+        let Busy { queues, parked } = &mut *busy;
+        let Some(row) = queues.get_mut(&id).and_then(VecDeque::pop_front) else {
+            queues.remove(&id);
+            return None;
+        };
+        let was_full = *parked >= MAX_PARKED;
+        *parked -= 1;
+        drop(busy);
+        if was_full {
+            self.unparked.notify_waiters();
+        }
+        Some(row)
+    }
 }
 
 /// A fresh version-4 correlation id. From fastrand, not the OS: `Uuid::new_v4` made one
@@ -671,6 +744,54 @@ mod tests {
             String::from_utf8(body).unwrap(),
             r#"{"customer":{"id":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","companyName":"Fabrikam \"PT\"","taxId":null,"zip":"1000-001"},"retryFailedProviderCustomersFromCompanyInfo":true}"#
         );
+    }
+
+    #[tokio::test]
+    async fn rows_of_a_busy_customer_wait_and_follow_in_order() {
+        let (a, b) = (
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3302",
+        );
+        let text = format!("customerId,city\n{a},A1\n{a},A2\n{b},B1\n{a},A3\n{b},B2\n");
+        let mut input = crate::input::Input::from_reader(
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            "t.csv",
+            crate::input::InputOptions::default(),
+        )
+        .unwrap();
+        let (tx, rx) = mpsc::channel(16);
+        while let Some(row) = input.next_row().unwrap() {
+            tx.send(row).await.unwrap();
+        }
+        drop(tx);
+        let rows = Rows::new(rx);
+        let cancel = CancellationToken::new();
+        fn city(r: &Row) -> Cell<'_> {
+            r.cell(customer::Field::City)
+        }
+        let first = rows.take(&cancel).await.unwrap();
+        assert_eq!(city(&first), Cell::Set("A1"));
+        // A2 waits behind A1; B1 may go at once; then A3 and B2 wait too, and the input ends.
+        let second = rows.take(&cancel).await.unwrap();
+        assert_eq!(city(&second), Cell::Set("B1"));
+        assert!(rows.take(&cancel).await.is_none());
+        assert_eq!(rows.busy().parked, 3);
+        let (ida, idb) = (customer_of(&first), customer_of(&second));
+        let next = rows.finished(ida).unwrap();
+        assert_eq!(city(&next), Cell::Set("A2"));
+        let next = rows.finished(idb).unwrap();
+        assert_eq!(city(&next), Cell::Set("B2"));
+        let next = rows.finished(ida).unwrap();
+        assert_eq!(city(&next), Cell::Set("A3"));
+        assert!(rows.finished(ida).is_none());
+        assert!(rows.finished(idb).is_none());
+        assert_eq!(rows.busy().parked, 0);
+        assert!(rows.busy().queues.is_empty());
+        // A stop ends the wait for input.
+        let (_tx, rx) = mpsc::channel::<Row>(1);
+        let rows = Rows::new(rx);
+        cancel.cancel();
+        assert!(rows.take(&cancel).await.is_none());
     }
 
     proptest::proptest! {
