@@ -52,6 +52,3 @@ fn init_logging(cli: &ccbulk::cli::Cli) {
         .with_target(false)
         .try_init();
 }
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
