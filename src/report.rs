@@ -209,7 +209,7 @@ impl Summary {
                 .join(", ");
             s.push_str(&format!("  HTTP status of the last call: {st}\n"));
         }
-        if !self.customers_on_several_rows_exact {
+        if !self.customers_on_several_rows_exact && self.customers_on_several_rows > 0 {
             s.push_str(&format!(
                 "  at least {} {} on more than one row (applied in file order; repeats are tracked for the first {} customers only)\n",
                 self.customers_on_several_rows,

@@ -10,8 +10,8 @@ use uuid::Uuid;
 ///
 /// Each customerId is kept as a 64-bit fingerprint whose lowest bit says whether it has been seen
 /// again (so a customer on three rows counts once), in a set that stops taking new customers at
-/// [`Repeats::LIMIT`]: about 19 MB at most. Up to that many distinct customers the count is exact
-/// (two ids sharing a fingerprint has odds of about one in ten million at the limit); past it,
+/// [`Repeats::LIMIT`]: about 9.5 MB at most. Up to that many distinct customers the count is exact
+/// (two ids sharing a fingerprint has odds of about one in twenty million at the limit); past it,
 /// customers already tracked are still counted and [`Repeats::exact`] turns false.
 #[derive(Clone, Debug)]
 pub struct Repeats {
@@ -29,8 +29,9 @@ impl Default for Repeats {
 
 impl Repeats {
     /// Distinct customers tracked at most: just under the point where the set's table would grow
-    /// from 2^21 buckets (9 bytes each) to 2^22.
-    pub const LIMIT: usize = 1_800_000;
+    /// from 2^20 buckets (9 bytes each) to 2^21, so at most about 9.5 MB. (It was 2^21 buckets,
+    /// 19 MB: half of a 1M-row run's peak memory, BENCHMARKS.md.)
+    pub const LIMIT: usize = 900_000;
 
     fn with_limit(limit: usize) -> Repeats {
         Repeats {
