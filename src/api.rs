@@ -12,7 +12,7 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
@@ -55,12 +55,15 @@ pub struct Api {
     connector: HttpsConnector<HttpConnector>,
     /// `scheme://host:port`: where connections go.
     origin: Uri,
-    host: HeaderValue,
+    /// Host, User-Agent, Accept and X-Tenant: the same on every call.
+    headers: HeaderMap,
     /// The base URL's path followed by `/v1/Customers/`.
     prefix: String,
-    tenant: HeaderValue,
     timeout: Duration,
 }
+
+const X_TENANT: HeaderName = HeaderName::from_static("x-tenant");
+const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
 /// One worker's keep-alive connection, opened on its first call and again whenever the last one
 /// broke or was closed by the server.
@@ -127,12 +130,19 @@ impl Api {
         let host = HeaderValue::from_str(&authority)
             .map_err(|_| format!("--base-url \"{base}\": the host cannot be sent as a header"))?;
         let prefix = format!("{}/v1/Customers/", url.path().trim_end_matches('/'));
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(header::HOST, host);
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("ccbulk/", env!("CARGO_PKG_VERSION"))),
+        );
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(X_TENANT, tenant);
         Ok(Api {
             connector: connector()?,
             origin,
-            host,
+            headers,
             prefix,
-            tenant,
             timeout,
         })
     }
@@ -160,22 +170,17 @@ impl Api {
         let mut req = Request::new(Full::new(body.clone().unwrap_or_default()));
         *req.method_mut() = method;
         *req.uri_mut() = target;
+        // The headers every call carries are cloned from a ready map: cheaper than inserting
+        // (and hashing) each one again.
+        *req.headers_mut() = self.headers.clone();
         let h = req.headers_mut();
-        h.reserve(8);
-        h.insert(header::HOST, self.host.clone());
-        h.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static(concat!("ccbulk/", env!("CARGO_PKG_VERSION"))),
-        );
-        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(auth) = &token.bearer {
             h.insert(header::AUTHORIZATION, auth.clone());
         }
-        h.insert("x-tenant", self.tenant.clone());
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let corr = correlation.hyphenated().encode_lower(&mut buf);
         if let Ok(v) = HeaderValue::from_str(corr) {
-            h.insert("x-correlation-id", v);
+            h.insert(X_CORRELATION_ID, v);
         }
         if body.is_some() {
             h.insert(
@@ -481,17 +486,17 @@ mod tests {
             api.target(id, false).unwrap(),
             "/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
         );
-        assert_eq!(api.host, "127.0.0.1:8080");
+        assert_eq!(api.headers[header::HOST], "127.0.0.1:8080");
         assert_eq!(api.origin, "http://127.0.0.1:8080/");
         let plain = Api::new("https://api.cloudcockpit.com", "t", Duration::ZERO).unwrap();
-        assert_eq!(plain.host, "api.cloudcockpit.com");
+        assert_eq!(plain.headers[header::HOST], "api.cloudcockpit.com");
         assert_eq!(plain.origin, "https://api.cloudcockpit.com:443/");
         assert_eq!(
             plain.target(id, false).unwrap(),
             "/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
         );
         let v6 = Api::new("http://[::1]:9/", "t", Duration::ZERO).unwrap();
-        assert_eq!(v6.host, "[::1]:9");
+        assert_eq!(v6.headers[header::HOST], "[::1]:9");
     }
 
     #[test]

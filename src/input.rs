@@ -153,9 +153,19 @@ impl Row {
         }
     }
 
-    /// Every field with what the row asks for it.
+    /// Every field with what the row asks for it. The record's text is checked as UTF-8 once,
+    /// not once a cell (the cells were a tenth of a replace run's instructions, BENCHMARKS.md).
     pub fn cells(&self) -> impl Iterator<Item = (Field, Cell<'_>)> {
-        Field::ALL.into_iter().map(|f| (f, self.cell(f)))
+        let all = std::str::from_utf8(self.record.as_slice()).ok();
+        let slots = self.mapped.as_ref().ok().map(|m| &m.slots);
+        Field::ALL.into_iter().map(move |f| {
+            let cell = match slots.map(|s| s[f.index()]) {
+                None | Some(Slot::Keep) => Cell::Keep,
+                Some(Slot::Clear) => Cell::Clear,
+                Some(Slot::Set(col)) => Cell::Set(cell_text(&self.record, all, col as usize)),
+            };
+            (f, cell)
+        })
     }
 }
 
@@ -164,7 +174,25 @@ fn text(record: &ByteRecord, col: usize) -> &str {
     record
         .get(col)
         .and_then(|b| std::str::from_utf8(b).ok())
-        .map_or("", str::trim)
+        .map_or("", trim)
+}
+
+/// A cell as trimmed text, cut from `all`, the whole record's bytes already checked as UTF-8
+/// (`None` if they are not: then the cell is checked alone).
+fn cell_text<'a>(record: &'a ByteRecord, all: Option<&'a str>, col: usize) -> &'a str {
+    match (all, record.range(col)) {
+        (Some(all), Some(range)) => all.get(range).map_or("", trim),
+        _ => text(record, col),
+    }
+}
+
+/// White space trimmed off both ends. Most cells have none: two byte checks then skip the
+/// Unicode-aware scan.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(b)) if !a.is_ascii_graphic() || !b.is_ascii_graphic() => s.trim(),
+        _ => s,
+    }
 }
 
 /// Records the results writer is done with, waiting to be read into again. Handed back, every
@@ -439,9 +467,13 @@ impl Input {
                 cols.names.len()
             ));
         }
+        let all = std::str::from_utf8(record.as_slice()).ok();
         let cell = |col: usize| -> Result<&str, String> {
+            if let Some(all) = all {
+                return Ok(record.range(col).and_then(|r| all.get(r)).map_or("", trim));
+            }
             let bytes = record.get(col).unwrap_or_default();
-            std::str::from_utf8(bytes).map(str::trim).map_err(|e| {
+            std::str::from_utf8(bytes).map(trim).map_err(|e| {
                 format!(
                     "{}: {} is not valid UTF-8 (byte {} of the cell); if the file is a legacy export, try --encoding windows-1252",
                     at(col),
