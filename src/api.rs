@@ -9,6 +9,7 @@
 //! a quarter of a run's CPU time and none of them is wanted here (BENCHMARKS.md). The token
 //! endpoint, called once an hour, still goes through reqwest (`auth.rs`).
 
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -70,6 +71,10 @@ const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id")
 #[derive(Default)]
 pub struct Connection {
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// The `--timeout` of the exchange under way, kept from call to call: moving a live timer's
+    /// deadline later is one atomic operation, while a timer per call went in and out of the
+    /// runtime's timer wheel under its lock every time (BENCHMARKS.md).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Why an exchange got no answer.
@@ -254,39 +259,48 @@ impl Api {
         conn: &mut Connection,
         req: Request<Full<Bytes>>,
     ) -> Result<Answer, Transport> {
-        match tokio::time::timeout(self.timeout, self.send(conn, req)).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => {
-                conn.sender = None;
-                Err(e)
-            }
-            Err(_) => {
-                // The answer may still come on that connection: never reuse it.
-                conn.sender = None;
-                Err(Transport::Timeout)
-            }
+        let now = tokio::time::Instant::now();
+        // A `--timeout` too long to add is as good as none (what `tokio::time::timeout` does).
+        let deadline = now
+            .checked_add(self.timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+        let timer = conn
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        timer.as_mut().reset(deadline);
+        let sent = tokio::select! {
+            biased;
+            sent = self.send(&mut conn.sender, req) => sent,
+            () = timer.as_mut() => Err(Transport::Timeout),
+        };
+        if sent.is_err() {
+            // A broken connection, or one whose answer may still come: never reuse it.
+            conn.sender = None;
         }
+        sent
     }
 
     async fn send(
         &self,
-        conn: &mut Connection,
+        conn: &mut Option<SendRequest<Full<Bytes>>>,
         mut req: Request<Full<Bytes>>,
     ) -> Result<Answer, Transport> {
         // A kept-alive connection the server has just closed gives the request back unsent:
         // it then goes once more on a new connection (not an attempt: nothing reached the API).
         let mut fresh = false;
         let resp = loop {
-            let sender = match conn.sender.as_mut() {
+            let sender = match conn.as_mut() {
                 Some(s) if !s.is_closed() => s,
                 _ => {
                     fresh = true;
-                    conn.sender = Some(self.connect().await?);
-                    conn.sender.as_mut().ok_or(Transport::Connect)?
+                    // Boxed: connecting (TLS included) is a 2.4 KB future that every call's
+                    // future would otherwise carry and copy (BENCHMARKS.md).
+                    *conn = Some(Box::pin(self.connect()).await?);
+                    conn.as_mut().ok_or(Transport::Connect)?
                 }
             };
             if sender.ready().await.is_err() {
-                conn.sender = None;
+                *conn = None;
                 if fresh {
                     return Err(Transport::Connect);
                 }
@@ -296,7 +310,7 @@ impl Api {
                 Ok(resp) => break resp,
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if !fresh => {
-                        conn.sender = None;
+                        *conn = None;
                         req = unsent;
                     }
                     _ => return Err(Transport::Other),
