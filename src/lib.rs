@@ -90,6 +90,17 @@ fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter:
     });
 }
 
+/// Sends from a blocking thread: false once the receiver is gone. `blocking_send` enters a small
+/// executor every time (a waker made and dropped, a tenth of the reader's time, BENCHMARKS.md);
+/// most sends find room, so it is used only when the channel is full.
+fn send_from_thread<T>(tx: &tokio::sync::mpsc::Sender<T>, value: T) -> bool {
+    match tx.try_send(value) {
+        Ok(()) => true,
+        Err(tokio::sync::mpsc::error::TrySendError::Full(value)) => tx.blocking_send(value).is_ok(),
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
 /// update, replay or plan, from checked settings to exit code.
 pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let started_wall = SystemTime::now();
@@ -341,15 +352,15 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
                     repeats.see(m.customer_id);
                 }
                 let sent = if row.mapped.is_err() {
-                    reader_out.blocking_send(Outcome::invalid(row)).is_ok()
+                    send_from_thread(&reader_out, Outcome::invalid(row))
                 } else if dry_run {
                     let o = Outcome {
                         kind: OutcomeKind::Valid,
                         ..Outcome::new(row)
                     };
-                    reader_out.blocking_send(o).is_ok()
+                    send_from_thread(&reader_out, o)
                 } else {
-                    row_tx.blocking_send(row).is_ok()
+                    send_from_thread(&row_tx, row)
                 };
                 if !sent {
                     break;
