@@ -8,8 +8,15 @@
 //! would set it up. reqwest's layers above hyper (redirects, retries, URL re-parsing, a pool) were
 //! a quarter of a run's CPU time and none of them is wanted here (BENCHMARKS.md). The token
 //! endpoint, called once an hour, still goes through reqwest (`auth.rs`).
+//!
+//! Proxies: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are honoured as curl and reqwest
+//! read them (hyper-util's matcher). A call through a proxy goes in an HTTP CONNECT tunnel, TLS end
+//! to end with the API; the proxy's own credentials come from the proxy URL. Loopback addresses
+//! (the built-in sandbox) are never proxied.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -19,7 +26,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value};
+use tokio::net::TcpStream;
 use tower_service::Service;
 use uuid::Uuid;
 
@@ -53,7 +64,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The client for one API root and tenant. Shared by the workers; each brings its own
 /// [`Connection`].
 pub struct Api {
-    connector: HttpsConnector<HttpConnector>,
+    connector: HttpsConnector<Dial>,
     /// `scheme://host:port`: where connections go.
     origin: Uri,
     /// Host, User-Agent, Accept and X-Tenant: the same on every call.
@@ -144,7 +155,7 @@ impl Api {
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(X_TENANT, tenant);
         Ok(Api {
-            connector: connector()?,
+            connector: connector(dial(&origin)?)?,
             origin,
             headers,
             prefix,
@@ -353,27 +364,107 @@ impl Api {
     }
 }
 
-/// HTTP and HTTPS (TLS 1.2 and 1.3 by rustls, certificates checked by the platform's verifier),
-/// HTTP/1.1 only, Nagle off.
-fn connector() -> Result<HttpsConnector<HttpConnector>, String> {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How a connection reaches the API: straight, or in a CONNECT tunnel through an HTTP proxy.
+#[derive(Clone)]
+enum Dial {
+    Direct(HttpConnector),
+    Tunnel(Tunnel<HttpConnector>),
+}
+
+impl Service<Uri> for Dial {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        match self {
+            Dial::Direct(c) => c.poll_ready(cx).map_err(Into::into),
+            Dial::Tunnel(t) => t.poll_ready(cx).map_err(Into::into),
+        }
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        match self {
+            Dial::Direct(c) => {
+                let f = c.call(dst);
+                Box::pin(async move { f.await.map_err(Into::into) })
+            }
+            Dial::Tunnel(t) => {
+                let f = t.call(dst);
+                Box::pin(async move { f.await.map_err(Into::into) })
+            }
+        }
+    }
+}
+
+/// The way to `origin`: through the proxy the environment names for it, if any (loopback
+/// never). Only `http://` proxies can be tunnelled through; another kind is a setup error rather
+/// than a silent direct connection. Messages name the proxy without its credentials.
+fn dial(origin: &Uri) -> Result<Dial, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let host = origin.host().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let intercept = if loopback {
+        None
+    } else {
+        Matcher::from_env().intercept(origin)
+    };
+    let Some(proxy) = intercept else {
+        return Ok(Dial::Direct(http));
+    };
+    let uri = proxy.uri();
+    let named = format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("?"),
+        uri.authority()
+            .map_or("?", |a| a.as_str().rsplit('@').next().unwrap_or("?"))
+    );
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "the proxy {named} (from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) is not an http:// proxy, \
+             the only kind ccbulk can tunnel through; set NO_PROXY to reach the API directly"
+        ));
+    }
+    let mut tunnel = Tunnel::new(uri.clone(), http);
+    if let Some(auth) = proxy.basic_auth() {
+        tunnel = tunnel.with_auth(auth.clone());
+    }
+    tracing::debug!(proxy = %named, "API calls go through a proxy");
+    Ok(Dial::Tunnel(tunnel))
+}
+
+/// HTTP and HTTPS (TLS 1.2 and 1.3 by rustls, certificates checked by the platform's verifier),
+/// HTTP/1.1 only, Nagle off (set on `dial`'s connector).
+fn connector(dial: Dial) -> Result<HttpsConnector<Dial>, String> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
         .map_err(|e| format!("cannot set up TLS: {e}"))?
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
+        .wrap_connector(dial);
     Ok(https)
 }
 
-/// The token endpoint's client (`auth.rs`): reqwest, with its own small pool.
-pub fn token_client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+/// The token endpoint's client (`auth.rs`): reqwest, with its own small pool and the same proxy
+/// variables; the built-in sandbox's endpoint is on loopback and never proxied.
+pub fn token_client(sandbox: bool) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("ccbulk/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT);
+    if sandbox {
+        builder = builder.no_proxy();
+    }
+    builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

@@ -241,7 +241,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let online = if config.dry_run {
         None
     } else {
-        let http = api::token_client().map_err(SetupError)?;
+        let http = api::token_client(config.sandbox).map_err(SetupError)?;
         let auth = Arc::new(auth::Auth::new(config.token.clone(), http.clone()));
         if let Err(e) = auth.token().await {
             return Ok(refused_at_start(&config, &e, started_wall, started));

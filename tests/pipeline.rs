@@ -694,3 +694,167 @@ async fn progress_lines_when_stderr_is_not_a_terminal() {
     );
     assert!(err.contains("results: in.results.csv"), "{err}");
 }
+
+/// A CONNECT proxy on loopback that takes every host for 127.0.0.1 (so the API can have a name
+/// that is never looked up); keeps the head of each CONNECT request.
+async fn connect_proxy() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let port = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|target| target.rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok());
+                kept.lock().expect("lock").push(head);
+                let Some(port) = port else { return };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    return;
+                };
+                let ok = b"HTTP/1.1 200 Connection Established\r\n\r\n";
+                if client.write_all(ok).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_go_through_the_proxy_the_environment_names() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let (proxy, heads) = connect_proxy().await;
+    let port = sb
+        .base_url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=5).map(full_row)));
+    let mut cmd = work.replace_update(&sb, &["--concurrency", "2"]);
+    cmd.env(
+        "CLOUDCOCKPIT_BASE_URL",
+        format!("http://api.example.test:{port}"),
+    )
+    .env(
+        "HTTP_PROXY",
+        format!("http://ccbulk-user:proxy-pass@{proxy}"),
+    );
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 5);
+    assert!(rows.iter().all(|r| r["ccbulk_outcome"] == "accepted"));
+    assert_eq!(patches(&sb).len(), 5);
+    let heads = heads.lock().expect("lock").clone();
+    assert!(
+        !heads.is_empty() && heads.len() <= 2,
+        "one tunnel per worker at most: {heads:?}"
+    );
+    for head in &heads {
+        assert!(
+            head.starts_with(&format!("CONNECT api.example.test:{port} HTTP/1.1\r\n")),
+            "{head}"
+        );
+        // base64("ccbulk-user:proxy-pass")
+        assert!(
+            head.contains("Basic Y2NidWxrLXVzZXI6cHJveHktcGFzcw=="),
+            "{head}"
+        );
+    }
+    assert!(!show(&out).contains("proxy-pass"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_cannot_be_tunnelled_through_stops_the_run_before_anything_is_sent() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=2).map(full_row)));
+    let mut cmd = work.replace_update(&sb, &[]);
+    cmd.env("CLOUDCOCKPIT_BASE_URL", "https://api.example.test")
+        .env("HTTPS_PROXY", "socks5://someone:proxy-pass@127.0.0.1:9");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("socks5://127.0.0.1:9") && stderr.contains("http:// proxy"),
+        "{stderr}"
+    );
+    assert!(!show(&out).contains("proxy-pass"), "{}", show(&out));
+    assert!(sb.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loopback_is_never_proxied() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let (proxy, heads) = connect_proxy().await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    let mut cmd = work.replace_update(&sb, &[]);
+    cmd.env("HTTP_PROXY", format!("http://{proxy}"))
+        .env("ALL_PROXY", format!("http://{proxy}"));
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(patches(&sb).len(), 3);
+    assert!(
+        heads.lock().expect("lock").is_empty(),
+        "the sandbox went through the proxy"
+    );
+}
+
+/// The README's first command, with proxy variables set: the built-in sandbox (its token
+/// endpoint and its API, both on loopback) never goes through the proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_built_in_sandbox_runs_the_sample_without_the_proxy() {
+    let (proxy, heads) = connect_proxy().await;
+    let work = Work::new();
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/customers.csv"
+    ))
+    .expect("the sample");
+    work.write("customers.csv", &sample);
+    let mut cmd = work.ccbulk();
+    cmd.args(["update", "customers.csv", "--sandbox", "--overwrite"])
+        .env("HTTP_PROXY", format!("http://{proxy}"))
+        .env("HTTPS_PROXY", format!("http://{proxy}"))
+        .env("ALL_PROXY", format!("http://{proxy}"));
+    let out = run(cmd).await;
+    // The sample has a few invalid rows on purpose: exit 1, every other row done.
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("customers.results.csv");
+    assert_each_row_once(&rows, 30);
+    assert!(rows.iter().any(|r| r["ccbulk_outcome"] == "accepted"));
+    assert!(
+        !rows.iter().any(|r| r["ccbulk_outcome"] == "failed"),
+        "{rows:?}"
+    );
+    assert!(
+        heads.lock().expect("lock").is_empty(),
+        "the sandbox went through the proxy"
+    );
+}

@@ -45,12 +45,14 @@ impl Work {
         read_rows(&self.path(name))
     }
 
-    /// The binary, run in the work directory with no CLOUDCOCKPIT_* variables inherited.
+    /// The binary, run in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited.
     pub fn ccbulk(&self) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"));
         cmd.current_dir(self.dir.path());
         for (k, _) in std::env::vars() {
-            if k.starts_with("CLOUDCOCKPIT_") || k == "RUST_LOG" {
+            // Proxy variables too: tests talk to loopback only, and the proxy tests set their own.
+            let proxy = k.to_ascii_lowercase().ends_with("_proxy");
+            if k.starts_with("CLOUDCOCKPIT_") || k == "RUST_LOG" || proxy {
                 cmd.env_remove(k);
             }
         }
