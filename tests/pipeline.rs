@@ -858,3 +858,106 @@ async fn the_built_in_sandbox_runs_the_sample_without_the_proxy() {
         "the sandbox went through the proxy"
     );
 }
+
+/// An HTTPS server on 127.0.0.1 with a self-signed certificate for `localhost`: answers 202 to
+/// every request it can read. Returns its port, the certificate (PEM) and the requests it read.
+async fn tls_server() -> (u16, String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let pem = cert.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, counter) = (acceptor.clone(), counter.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |_req| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        let mut resp = hyper::Response::new(Full::new(Bytes::new()));
+                        *resp.status_mut() = hyper::StatusCode::ACCEPTED;
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (port, pem, served)
+}
+
+/// The HTTPS path end to end: with the server's certificate trusted (SSL_CERT_FILE, which the
+/// platform verifier reads on Linux) every row goes through TLS; without it, nothing is sent
+/// (the certificate is checked) and the rows fail saying the connection failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_checks_the_certificate_and_sends_through_tls() {
+    let (port, pem, served) = tls_server().await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    let ca = work.write("server.pem", &pem);
+    let base = format!("https://localhost:{port}");
+    let update = |results: &str, trusted: bool| {
+        let mut cmd = work.ccbulk();
+        cmd.args([
+            "update",
+            "in.csv",
+            "--mode",
+            "replace",
+            "--rate",
+            "unlimited",
+        ])
+        .args(["--base-url", &base, "--tenant", "portal.reseller.example"])
+        .args(["--max-attempts", "1", "--results", results])
+        .env("CLOUDCOCKPIT_TOKEN", TOKEN)
+        .env_remove("SSL_CERT_DIR");
+        if trusted {
+            cmd.env("SSL_CERT_FILE", &ca);
+        } else {
+            cmd.env_remove("SSL_CERT_FILE");
+        }
+        cmd
+    };
+
+    let out = run(update("trusted.csv", true)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let rows = work.rows("trusted.csv");
+    assert_each_row_once(&rows, 3);
+    assert!(rows.iter().all(|r| r["ccbulk_outcome"] == "accepted"));
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    let out = run(update("untrusted.csv", false)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("untrusted.csv");
+    assert_each_row_once(&rows, 3);
+    for r in &rows {
+        assert_eq!(r["ccbulk_outcome"], "failed");
+        assert!(r["ccbulk_error"].contains("connection failed"), "{r:?}");
+    }
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "nothing more was read"
+    );
+}
