@@ -375,9 +375,26 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         task.await?;
         requests = d.requests.load(Ordering::Relaxed);
     }
-    let tally = writer.await??;
+    let written = writer.await?;
     progress.finish().await;
     signals.abort();
+    // The writer failed (a full disk): the workers stopped when it stopped taking outcomes, but
+    // rows had been sent, so this is a run stopped early, not a setup error.
+    let tally = match written {
+        Ok(tally) => tally,
+        Err(e) => {
+            let undo = match &config.undo {
+                Some(u) => format!(" or the undo file {}", u.display()),
+                None => String::new(),
+            };
+            eprintln!(
+                "ccbulk: stopped: cannot write the results file {}{undo}: {e}; rows whose line is \
+                 missing there may have been sent (--resume would send them again)",
+                config.results.display()
+            );
+            return Ok(exit::STOPPED);
+        }
+    };
 
     let mut stop = stopper.reason();
     let (repeats, read_error) = match read_result {

@@ -865,3 +865,41 @@ async fn a_second_run_on_locked_results_is_refused() {
     let out = run(again).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+/// The disk fills mid-run (here: a file-size limit, so writing the results file fails once it
+/// passes 16 KB): rows were already sent, so it is a run stopped early (exit 3) that says what
+/// happened, not a setup error claiming nothing was sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_results_file_that_cannot_be_written_stops_the_run_with_exit_3() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=400).map(full_row)));
+    let bin = assert_cmd::cargo::cargo_bin!("ccbulk");
+    let mut cmd = Command::new("bash");
+    // Ignore SIGXFSZ so that writing past the limit fails with EFBIG instead of killing ccbulk.
+    cmd.current_dir(work.path(""))
+        .args(["-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\""])
+        .arg(bin)
+        .args([
+            "update",
+            "in.csv",
+            "--mode",
+            "replace",
+            "--rate",
+            "unlimited",
+            "--no-undo",
+        ])
+        .env("CLOUDCOCKPIT_TOKEN", TOKEN)
+        .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
+        .env("CLOUDCOCKPIT_BASE_URL", sb.base_url())
+        .env_remove("RUST_LOG");
+    let out = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(stderr.contains("cannot write the results file"), "{stderr}");
+    assert!(stderr.contains("in.results.csv"), "{stderr}");
+    assert!(
+        !customer_calls(&sb).is_empty(),
+        "rows were sent before the disk filled"
+    );
+}
