@@ -920,18 +920,11 @@ async fn https_checks_the_certificate_and_sends_through_tls() {
     let base = format!("https://localhost:{port}");
     let update = |results: &str, trusted: bool| {
         let mut cmd = work.ccbulk();
-        cmd.args([
-            "update",
-            "in.csv",
-            "--mode",
-            "replace",
-            "--rate",
-            "unlimited",
-        ])
-        .args(["--base-url", &base, "--tenant", "portal.reseller.example"])
-        .args(["--max-attempts", "1", "--results", results])
-        .env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env_remove("SSL_CERT_DIR");
+        cmd.args(REPLACE_UNLIMITED)
+            .args(["--base-url", &base, "--tenant", "portal.reseller.example"])
+            .args(["--max-attempts", "1", "--results", results])
+            .env("CLOUDCOCKPIT_TOKEN", TOKEN)
+            .env_remove("SSL_CERT_DIR");
         if trusted {
             cmd.env("SSL_CERT_FILE", &ca);
         } else {

@@ -880,15 +880,8 @@ async fn a_results_file_that_cannot_be_written_stops_the_run_with_exit_3() {
     cmd.current_dir(work.path(""))
         .args(["-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\""])
         .arg(bin)
-        .args([
-            "update",
-            "in.csv",
-            "--mode",
-            "replace",
-            "--rate",
-            "unlimited",
-            "--no-undo",
-        ])
+        .args(REPLACE_UNLIMITED)
+        .arg("--no-undo")
         .env("CLOUDCOCKPIT_TOKEN", TOKEN)
         .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
         .env("CLOUDCOCKPIT_BASE_URL", sb.base_url())

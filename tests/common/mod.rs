@@ -168,15 +168,17 @@ impl Work {
     /// `update in.csv --mode replace --rate unlimited`, then `extra`, against `sandbox`.
     pub fn replace_update(&self, sandbox: &Sandbox, extra: &[&str]) -> Command {
         let mut cmd = self.against(sandbox);
-        cmd.args([
-            "update",
-            "in.csv",
-            "--mode",
-            "replace",
-            "--rate",
-            "unlimited",
-        ])
-        .args(extra);
+        cmd.args(REPLACE_UNLIMITED).args(extra);
         cmd
     }
 }
+
+/// `update in.csv --mode replace --rate unlimited`: the arguments of most replace-mode tests.
+pub const REPLACE_UNLIMITED: [&str; 6] = [
+    "update",
+    "in.csv",
+    "--mode",
+    "replace",
+    "--rate",
+    "unlimited",
+];
