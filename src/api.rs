@@ -293,35 +293,35 @@ impl Api {
 
     async fn send(
         &self,
-        conn: &mut Option<SendRequest<Full<Bytes>>>,
+        sender: &mut Option<SendRequest<Full<Bytes>>>,
         mut req: Request<Full<Bytes>>,
     ) -> Result<Answer, Transport> {
         // A kept-alive connection the server has just closed gives the request back unsent:
         // it then goes once more on a new connection (not an attempt: nothing reached the API).
         let mut fresh = false;
         let resp = loop {
-            let sender = match conn.as_mut() {
+            let open = match sender.as_mut() {
                 Some(s) if !s.is_closed() => s,
                 _ => {
                     fresh = true;
                     // Boxed: connecting (TLS included) is a 2.4 KB future that every call's
                     // future would otherwise carry and copy (BENCHMARKS.md).
-                    *conn = Some(Box::pin(self.connect()).await?);
-                    conn.as_mut().ok_or(Transport::Connect)?
+                    *sender = Some(Box::pin(self.connect()).await?);
+                    sender.as_mut().ok_or(Transport::Connect)?
                 }
             };
-            if sender.ready().await.is_err() {
-                *conn = None;
+            if open.ready().await.is_err() {
+                *sender = None;
                 if fresh {
                     return Err(Transport::Connect);
                 }
                 continue;
             }
-            match sender.try_send_request(req).await {
+            match open.try_send_request(req).await {
                 Ok(resp) => break resp,
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if !fresh => {
-                        *conn = None;
+                        *sender = None;
                         req = unsent;
                     }
                     _ => return Err(Transport::Other),

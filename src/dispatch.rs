@@ -773,7 +773,6 @@ mod tests {
         let row = first_row("customerId,city\n3f2504e0-4f89-11d3-9a0c-0305e82c3301,Lisboa\n");
         let process = std::mem::size_of_val(&d.process(&mut conn, row));
         let call = std::mem::size_of_val(&d.call(&mut conn, 1, Uuid::nil(), None, Uuid::nil()));
-        eprintln!("process {process} call {call}");
         assert!(call < 2048, "a call's future is {call} bytes");
         assert!(process < 3072, "a row's future is {process} bytes");
     }

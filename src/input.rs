@@ -143,29 +143,28 @@ pub struct Row {
 impl Row {
     /// What the row asks for a field (`Keep` for an invalid row).
     pub fn cell(&self, field: Field) -> Cell<'_> {
-        let Ok(m) = &self.mapped else {
-            return Cell::Keep;
-        };
-        match m.slots[field.index()] {
-            Slot::Keep => Cell::Keep,
-            Slot::Clear => Cell::Clear,
-            Slot::Set(col) => Cell::Set(text(&self.record, col as usize)),
-        }
+        self.cell_in(field, None)
     }
 
     /// Every field with what the row asks for it. The record's text is checked as UTF-8 once,
     /// not once a cell (the cells were a tenth of a replace run's instructions, BENCHMARKS.md).
     pub fn cells(&self) -> impl Iterator<Item = (Field, Cell<'_>)> {
         let all = std::str::from_utf8(self.record.as_slice()).ok();
-        let slots = self.mapped.as_ref().ok().map(|m| &m.slots);
-        Field::ALL.into_iter().map(move |f| {
-            let cell = match slots.map(|s| s[f.index()]) {
-                None | Some(Slot::Keep) => Cell::Keep,
-                Some(Slot::Clear) => Cell::Clear,
-                Some(Slot::Set(col)) => Cell::Set(cell_text(&self.record, all, col as usize)),
-            };
-            (f, cell)
-        })
+        Field::ALL
+            .into_iter()
+            .map(move |f| (f, self.cell_in(f, all)))
+    }
+
+    /// What the row asks for `field`; `all` is the record's text if already checked as UTF-8.
+    fn cell_in<'a>(&'a self, field: Field, all: Option<&'a str>) -> Cell<'a> {
+        let Ok(m) = &self.mapped else {
+            return Cell::Keep;
+        };
+        match m.slots[field.index()] {
+            Slot::Keep => Cell::Keep,
+            Slot::Clear => Cell::Clear,
+            Slot::Set(col) => Cell::Set(cell_text(&self.record, all, col as usize)),
+        }
     }
 }
 
@@ -469,8 +468,8 @@ impl Input {
         }
         let all = std::str::from_utf8(record.as_slice()).ok();
         let cell = |col: usize| -> Result<&str, String> {
-            if let Some(all) = all {
-                return Ok(record.range(col).and_then(|r| all.get(r)).map_or("", trim));
+            if all.is_some() {
+                return Ok(cell_text(record, all, col));
             }
             let bytes = record.get(col).unwrap_or_default();
             std::str::from_utf8(bytes).map(trim).map_err(|e| {

@@ -141,19 +141,8 @@ async fn kill_9_then_resume_sends_each_row_once_and_resends_at_most_the_rows_in_
     .await;
     let work = Work::new();
     work.write("in.csv", &full_input(N));
-    let args = [
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-        "--concurrency",
-        "8",
-    ];
-    let mut cmd = work.against(&sb);
-    cmd.args(args);
-    let running = Running::spawn(cmd);
+    let args = ["--concurrency", "8"];
+    let running = Running::spawn(work.replace_update(&sb, &args));
     wait_for_lines(&work, "in.results.csv", 300, Duration::from_secs(30)).await;
     let mut running = running;
     running.child.kill().expect("kill -9");
@@ -166,8 +155,8 @@ async fn kill_9_then_resume_sends_each_row_once_and_resends_at_most_the_rows_in_
         "the kill came mid-run ({recorded} rows recorded)"
     );
 
-    let mut cmd = work.against(&sb);
-    cmd.args(args).arg("--resume");
+    let mut cmd = work.replace_update(&sb, &args);
+    cmd.arg("--resume");
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 

@@ -233,17 +233,8 @@ async fn an_api_that_refuses_every_token_stops_the_run_at_once() {
     .expect("sandbox");
     let work = Work::new();
     replace_input(&work, "in.csv", 1..=300);
-    let mut cmd = work.against(&sb);
-    cmd.env("CLOUDCOCKPIT_TOKEN", "bogus-token-Zq81").args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-        "--summary-json",
-        "s.json",
-    ]);
+    let mut cmd = work.replace_update(&sb, &["--summary-json", "s.json"]);
+    cmd.env("CLOUDCOCKPIT_TOKEN", "bogus-token-Zq81");
     let started = Instant::now();
     let out = run(cmd).await;
     let took = started.elapsed();
