@@ -369,17 +369,7 @@ async fn resume_repairs_a_torn_last_line() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
     work.write("in.csv", &full_input(N));
-    let args = [
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-    ];
-    let mut cmd = work.against(&sb);
-    cmd.args(args);
-    let out = run(cmd).await;
+    let out = run(work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
     // A crash in the middle of writing the last line: cut it in half.
@@ -394,8 +384,7 @@ async fn resume_repairs_a_torn_last_line() {
     let cut = last_start + (text.len() - last_start) / 2;
     std::fs::write(work.path("in.results.csv"), &text.as_bytes()[..cut]).expect("cut");
 
-    let mut cmd = work.against(&sb);
-    cmd.args(args).arg("--resume");
+    let cmd = work.replace_update(&sb, &["--resume"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(
