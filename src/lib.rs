@@ -17,6 +17,7 @@ pub mod rate;
 pub mod report;
 pub mod results;
 pub mod sandbox;
+mod signals;
 pub mod undo;
 
 use std::fs::File;
@@ -500,7 +501,7 @@ fn refused_at_start(
 fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
     // Made once, here, before any row is sent: a stream made after a signal does not see it, so
     // re-making them per signal could miss a second Ctrl-C that came in between.
-    let signals = Signals::new();
+    let signals = signals::Signals::new();
     tokio::spawn(async move {
         let Some(mut signals) = signals else {
             return;
@@ -516,46 +517,4 @@ fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandl
         eprintln!("\nccbulk: quitting at once; rows already written are kept");
         std::process::exit(exit::INTERRUPTED);
     })
-}
-
-/// SIGINT and SIGTERM (Ctrl-C elsewhere), watched from creation on.
-struct Signals {
-    #[cfg(unix)]
-    int: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// `None` if signals cannot be watched (the default action then stays in force).
-    fn new() -> Option<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Some(Signals {
-                int: signal(SignalKind::interrupt()).ok()?,
-                term: signal(SignalKind::terminate()).ok()?,
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            Some(Signals {})
-        }
-    }
-
-    /// Waits for the next signal.
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-        #[cfg(not(unix))]
-        {
-            // If Ctrl-C cannot be watched, never report one.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
 }

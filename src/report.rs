@@ -2,7 +2,7 @@
 //! few seconds otherwise, then the summary; and the summary as JSON for monitoring.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -251,17 +251,20 @@ impl Summary {
         s
     }
 
-    /// Writes `--summary-json`: to a temporary file beside it, then renamed over it, so a
-    /// monitor never reads half a file.
+    /// Writes `--summary-json`: to a temporary file beside it (created 0600), then renamed over
+    /// it, so a monitor never reads half a file and a symlink at the path is replaced, not
+    /// followed.
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        std::fs::write(&tmp, text + "\n")?;
-        std::fs::rename(&tmp, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.write_all(b"\n")?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 
@@ -385,28 +388,9 @@ fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// Quotes a path or word for a shell command line users can copy.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("a/b.csv"), "a/b.csv");
-        assert_eq!(shell_quote("my file.csv"), "'my file.csv'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-    }
 
     #[test]
     fn summary_counts_and_renders() {
@@ -429,6 +413,37 @@ mod tests {
         let text = s.render();
         assert!(text.contains("accepted 3, failed 1"), "{text}");
         assert!(text.contains("202: 3"), "{text}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn summary_json_replaces_a_symlink_and_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere.txt");
+        std::fs::write(&target, "keep me").unwrap();
+        let path = dir.path().join("summary.json");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let s = Summary::new(
+            "update",
+            "in.csv",
+            Path::new("in.results.csv"),
+            SystemTime::UNIX_EPOCH,
+            Duration::from_secs(1),
+            &Tally::default(),
+            0,
+            0,
+        );
+        s.write_json(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(json["command"], "update");
+        // Nothing but the two files is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -247,7 +247,7 @@ async fn misspelt_header_is_refused_before_anything_is_sent() {
         "no results file for a run that never began"
     );
     assert!(
-        err.contains("add: --map 'Compnay Name=companyName' --map Emial=email"),
+        err.contains("add: --map 'Compnay Name=companyName' --map 'Emial=email'"),
         "a ready-made fix: {err}"
     );
 

@@ -194,7 +194,7 @@ impl Columns {
                         shown(name)
                     ));
                     let map = format!("{name}={guess}");
-                    suggested.push(format!("--map {}", crate::report::shell_quote(&map)));
+                    suggested.push(format!("--map {}", shell_words::quote(&map)));
                 }
             }
         }

@@ -245,29 +245,10 @@ fn describe(config: &SandboxConfig) -> String {
     )
 }
 
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+/// Resolves on Ctrl-C or (on Unix) SIGTERM; never if signals cannot be watched.
 async fn terminated() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = async {
-            match signal(SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term => {}
-        }
+    match crate::signals::Signals::new() {
+        Some(mut signals) => signals.next().await,
+        None => std::future::pending().await,
     }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }
