@@ -79,15 +79,15 @@ pub struct RunArgs {
     pub rate: Rate,
 
     /// Calls that may go at once after idle time.
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = "1", value_parser = at_least_one::<NonZeroU32>)]
     pub burst: NonZeroU32,
 
     /// Requests in flight at most.
-    #[arg(long, default_value = "8")]
+    #[arg(long, default_value = "8", value_parser = at_least_one::<NonZeroUsize>)]
     pub concurrency: NonZeroUsize,
 
     /// Attempts per call, the first included.
-    #[arg(long, default_value = "5")]
+    #[arg(long, default_value = "5", value_parser = at_least_one::<NonZeroU32>)]
     pub max_attempts: NonZeroU32,
 
     /// One attempt's time limit (500ms, 30s, 2m).
@@ -202,4 +202,52 @@ pub struct SandboxArgs {
     /// Seed for the simulated faults.
     #[arg(long, default_value = "0")]
     pub seed: u64,
+}
+
+/// A count that must be at least 1 (`--concurrency`, `--burst`, `--max-attempts`), with a
+/// message in the tool's words rather than the standard library's ("number would be zero for
+/// non-zero type").
+fn at_least_one<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a whole number"))?;
+    if n == 0 {
+        return Err("must be at least 1".to_string());
+    }
+    s.trim().parse().map_err(|_| format!("{n} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_counts_are_refused_in_plain_words() {
+        for flag in ["--concurrency", "--burst", "--max-attempts"] {
+            let err = Cli::try_parse_from(["ccbulk", "update", "in.csv", flag, "0"])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(flag) && err.contains("must be at least 1"),
+                "{err}"
+            );
+            assert!(!err.contains("non-zero type"), "{err}");
+        }
+        let err = Cli::try_parse_from(["ccbulk", "update", "in.csv", "--concurrency", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a whole number"), "{err}");
+        for rate in ["0", "0/s"] {
+            let err = Cli::try_parse_from(["ccbulk", "update", "in.csv", "--rate", rate])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("zero rate"), "{err}");
+        }
+        let ok = Cli::try_parse_from(["ccbulk", "update", "in.csv", "--concurrency", "3"]).unwrap();
+        let Command::Update(a) = ok.command else {
+            panic!("update")
+        };
+        assert_eq!(a.concurrency.get(), 3);
+    }
 }

@@ -34,6 +34,11 @@ pub enum Stop {
     Interrupted,
     AuthRefused(String),
     MaxFailures(u64),
+    /// The first rows that got an answer all failed with this same 4xx (systematic.rs).
+    Systematic {
+        status: u16,
+        error: String,
+    },
 }
 
 /// The run's one cancellation: the first reason wins; every task watches the token.
@@ -199,9 +204,10 @@ pub struct Dispatcher {
     pub stopper: Stopper,
     /// Calls sent (attempts), for the summary.
     pub requests: AtomicU64,
-    /// Called by the worker for each failed row before it takes another, so `--max-failures`
-    /// stops the run before the next row starts (the writer learns of the row later).
-    pub on_failed: Box<dyn Fn() + Send + Sync>,
+    /// Called by the worker for each finished row before it takes another, so `--max-failures`
+    /// and the systematic-failure rule stop the run before the next row starts (the writer
+    /// learns of the row later).
+    pub on_outcome: Box<dyn Fn(&Outcome) + Send + Sync>,
 }
 
 /// The result of one call, after its retries.
@@ -250,9 +256,7 @@ impl Dispatcher {
             }
             let id = customer_of(&row);
             if let Some(outcome) = self.process(&mut conn, row).await {
-                if outcome.kind == OutcomeKind::Failed {
-                    (self.on_failed)();
-                }
+                (self.on_outcome)(&outcome);
                 if out.send(outcome).await.is_err() {
                     break;
                 }

@@ -18,6 +18,7 @@ pub mod report;
 pub mod results;
 pub mod sandbox;
 mod signals;
+pub mod systematic;
 pub mod undo;
 
 use std::fs::File;
@@ -282,10 +283,20 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         counters.clone(),
         undo,
     );
-    let on_failed = {
+    let on_outcome = {
         let (limit, stopper, counters) = (config.max_failures, stopper.clone(), counters.clone());
         let failed = std::sync::atomic::AtomicU64::new(0);
-        move || {
+        // An update without --max-failures stops when its first answered rows all fail alike;
+        // a replay's rows failed before, so failing again proves nothing systematic.
+        let systematic =
+            (config.job == Job::Update && limit.is_none()).then(systematic::Watch::default);
+        move |outcome: &Outcome| {
+            if let Some((status, error)) = systematic.as_ref().and_then(|w| w.see(outcome)) {
+                stopper.stop(Stop::Systematic { status, error });
+            }
+            if outcome.kind != OutcomeKind::Failed {
+                return;
+            }
             let failed = failed.fetch_add(1, Ordering::Relaxed) + 1;
             // The writer has not counted this row yet.
             let done = counters.done.load(Ordering::Relaxed) + 1;
@@ -322,7 +333,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             },
             stopper: stopper.clone(),
             requests: std::sync::atomic::AtomicU64::new(0),
-            on_failed: Box::new(on_failed),
+            on_outcome: Box::new(on_outcome),
         });
         let task = tokio::spawn(d.clone().run(row_rx, out_tx.clone()));
         Some((d, task))
@@ -437,6 +448,11 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             config.token.what_to_check()
         )),
         Some(Stop::MaxFailures(n)) => Some(format!("--max-failures reached ({n} rows failed)")),
+        Some(Stop::Systematic { status, error }) => Some(systematic_message(
+            status,
+            &error,
+            config.mode == Mode::Replace,
+        )),
         None => read_error.map(|e| e.to_string()),
     };
     if code == exit::INTERRUPTED || code == exit::STOPPED {
@@ -458,6 +474,25 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         );
     }
     Ok(code)
+}
+
+/// Why a run stopped on a systematic failure, quoting the API, and what to do.
+fn systematic_message(status: u16, error: &str, replace: bool) -> String {
+    let mut why = format!(
+        "the first {} rows that got an answer all failed with HTTP {status} and none succeeded, \
+         so every row would probably fail the same way (wrong tenant, a refused field, a \
+         contract change); the API said: {error}",
+        systematic::ROWS
+    );
+    if replace {
+        why.push_str(
+            "; --mode replace leaves out providerCustomers, which the API documentation marks \
+             required: if the API insists on it, use --mode merge (the default), which sends \
+             it back as the API returned it",
+        );
+    }
+    why.push_str("; fix the cause and resume, or add --max-failures N to go on regardless");
+    why
 }
 
 /// No first token: nothing was written or sent. The summary (and `--summary-json`, so

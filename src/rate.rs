@@ -39,15 +39,19 @@ impl FromStr for Rate {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        if t.eq_ignore_ascii_case("unlimited") || t == "0" {
+        if t.eq_ignore_ascii_case("unlimited") {
             return Ok(Rate {
                 count: None,
                 per: Duration::from_secs(1),
             });
         }
-        let (n, unit) = t
-            .split_once('/')
-            .ok_or_else(|| format!("\"{s}\" is not a rate: write N/s, N/min or N/h"))?;
+        let (n, unit) = t.split_once('/').ok_or_else(|| {
+            if t.trim() == "0" {
+                format!("\"{s}\" is a zero rate: give at least 1 call a period, or \"unlimited\"")
+            } else {
+                format!("\"{s}\" is not a rate: write N/s, N/min or N/h")
+            }
+        })?;
         let n: u32 = n
             .trim()
             .parse()
@@ -62,8 +66,13 @@ impl FromStr for Rate {
                 ));
             }
         };
+        // Zero calls a period would mean "send nothing"; reading it as "no limit", as this once
+        // did, turned a typo into the fastest possible run.
+        let count = NonZeroU32::new(n).ok_or_else(|| {
+            format!("\"{s}\" is a zero rate: give at least 1 call a period, or \"unlimited\"")
+        })?;
         Ok(Rate {
-            count: NonZeroU32::new(n),
+            count: Some(count),
             per,
         })
     }
@@ -94,7 +103,13 @@ mod tests {
         assert_eq!("10/s".parse::<Rate>().unwrap().per_second(), 10.0);
         assert_eq!("120/min".parse::<Rate>().unwrap().per_second(), 2.0);
         assert!("unlimited".parse::<Rate>().unwrap().count.is_none());
-        assert!("0".parse::<Rate>().unwrap().count.is_none());
+        for zero in ["0", "0/s", " 0 / min"] {
+            let err = zero.parse::<Rate>().unwrap_err();
+            assert!(
+                err.contains("zero rate") && err.contains("unlimited"),
+                "{err}"
+            );
+        }
         assert!("10".parse::<Rate>().is_err());
         assert!("x/s".parse::<Rate>().is_err());
         assert!("10/week".parse::<Rate>().is_err());

@@ -2,6 +2,7 @@
 //! a mock server on loopback and asserts on results files, requests received and exit codes.
 
 mod common;
+mod hostile;
 mod input_props;
 mod pipeline;
 mod plan_undo;

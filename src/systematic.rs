@@ -1,0 +1,118 @@
+//! Systematic failures (SPEC): an update whose first rows that got an answer all failed the same
+//! way is stopped instead of sending every row to the same refusal (the wrong tenant, a field the
+//! API refuses for every customer, a contract change). 100,000 useless calls and a results file
+//! to clean up are worse than a stop after 20 that quotes the API's error.
+
+use std::sync::Mutex;
+
+use crate::results::{Outcome, OutcomeKind};
+
+/// Rows that must have got an answer, all failed alike, before the run is stopped.
+pub const ROWS: u32 = 20;
+
+/// Watches the first [`ROWS`] rows that got an answer from the API.
+#[derive(Default)]
+pub struct Watch {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Answered rows seen so far (counting stops at [`ROWS`]).
+    answered: u32,
+    /// The status and error of the first answered row, while every one since failed alike.
+    first: Option<(u16, String)>,
+    /// A row succeeded or failed differently: the rule cannot fire any more.
+    settled: bool,
+}
+
+impl Watch {
+    /// Notes a finished row; returns the API's status and error text when this row makes the
+    /// [`ROWS`]th answered row failing with that same 4xx, and none succeeded.
+    pub fn see(&self, outcome: &Outcome) -> Option<(u16, String)> {
+        // Rows that never reached the API (invalid, timed out, refused connections) say
+        // nothing about how the API treats rows.
+        let status = outcome.http_status?;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.settled {
+            return None;
+        }
+        let same_refusal = outcome.kind == OutcomeKind::Failed
+            && (400..500).contains(&status)
+            && status != 429
+            && s.first.as_ref().is_none_or(|(first, _)| *first == status);
+        if !same_refusal {
+            s.settled = true;
+            return None;
+        }
+        s.first
+            .get_or_insert_with(|| (status, outcome.error.clone()));
+        s.answered += 1;
+        if s.answered < ROWS {
+            return None;
+        }
+        s.settled = true;
+        s.first.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(kind: OutcomeKind, status: Option<u16>, error: &str) -> Outcome {
+        let mut input = crate::input::Input::from_reader(
+            Box::new(std::io::Cursor::new(
+                b"customerId\n3f2504e0-4f89-11d3-9a0c-0305e82c3301\n".to_vec(),
+            )),
+            "t.csv",
+            crate::input::InputOptions::default(),
+        )
+        .unwrap();
+        let row = input.next_row().unwrap().unwrap();
+        Outcome {
+            kind,
+            http_status: status,
+            error: error.to_string(),
+            ..Outcome::new(row)
+        }
+    }
+
+    #[test]
+    fn twenty_answered_rows_failing_alike_fire_once() {
+        let w = Watch::default();
+        let bad = |e: &str| outcome(OutcomeKind::Failed, Some(400), e);
+        // Rows without an answer do not count, nor do they settle the rule.
+        assert!(w.see(&outcome(OutcomeKind::Invalid, None, "x")).is_none());
+        assert!(
+            w.see(&outcome(OutcomeKind::Failed, None, "timed out"))
+                .is_none()
+        );
+        for _ in 1..ROWS {
+            assert!(w.see(&bad("PATCH 400 Bad Request: first")).is_none());
+        }
+        let fired = w.see(&bad("PATCH 400 Bad Request: last"));
+        assert_eq!(fired, Some((400, "PATCH 400 Bad Request: first".into())));
+        assert!(w.see(&bad("again")).is_none(), "fires once");
+    }
+
+    #[test]
+    fn a_success_a_429_or_another_status_settles_it() {
+        let cases = [
+            outcome(OutcomeKind::Accepted, Some(202), ""),
+            outcome(OutcomeKind::Unchanged, Some(200), ""),
+            outcome(OutcomeKind::Failed, Some(429), "throttled"),
+            outcome(OutcomeKind::Failed, Some(403), "other"),
+            outcome(OutcomeKind::Failed, Some(500), "server"),
+        ];
+        for odd in cases {
+            let w = Watch::default();
+            let bad = outcome(OutcomeKind::Failed, Some(400), "bad");
+            assert!(w.see(&bad).is_none());
+            assert!(w.see(&odd).is_none());
+            for _ in 0..ROWS * 2 {
+                assert!(w.see(&bad).is_none(), "{:?}", odd.http_status);
+            }
+        }
+    }
+}
