@@ -320,6 +320,8 @@ async fn token(
 struct Admitted {
     id: Uuid,
     correlation: String,
+    /// The X-Tenant header: the reseller's portal domain.
+    tenant: String,
 }
 
 /// What GET and PATCH check alike, in the order a gateway would: throttle, then (after the
@@ -436,7 +438,11 @@ async fn admit(
             Some(&correlation),
             None,
         )),
-        _ => Ok(Admitted { id, correlation }),
+        _ => Ok(Admitted {
+            id,
+            correlation,
+            tenant,
+        }),
     }
 }
 
@@ -509,7 +515,7 @@ async fn patch_customer(
             None,
         );
     }
-    match validate::account_info(&body, call.id) {
+    match validate::account_info(&body, call.id, &call.tenant) {
         Ok(customer) => {
             lock(&state.customers).insert(call.id, customer);
             StatusCode::ACCEPTED.into_response()

@@ -291,7 +291,7 @@ async fn invalid_patch_gets_the_documented_400() {
         ["taxId", "country", "zip", "firstName", "phone"]
     );
     let country = v["errors"][1]["description"][0].as_str().unwrap();
-    assert!(country.contains("try \"PT\""), "{country}");
+    assert!(country.contains("ISO 3166-1 alpha-2"), "{country}");
     assert_eq!(
         sb.customer(id(9)),
         made_up_customer(id(9)),
@@ -647,7 +647,7 @@ fn made_up_customers_are_deterministic_complete_and_valid() {
         }
         assert!(!c["email"].as_str().unwrap().contains("microsoft.com"));
         let body = json!({"customer": c, "retryFailedProviderCustomersFromCompanyInfo": true});
-        assert!(validate::account_info(body.to_string().as_bytes(), id).is_ok());
+        assert!(validate::account_info(body.to_string().as_bytes(), id, TENANT).is_ok());
         *countries
             .entry(c["country"].as_str().unwrap().to_string())
             .or_insert(0) += 1;
@@ -729,7 +729,7 @@ fn sample_spreadsheet_matches_the_made_up_customers() {
         let body =
             json!({"customer": merged, "retryFailedProviderCustomersFromCompanyInfo": false});
         assert!(
-            validate::account_info(body.to_string().as_bytes(), id).is_ok(),
+            validate::account_info(body.to_string().as_bytes(), id, TENANT).is_ok(),
             "row {} would be refused",
             row + 1
         );
@@ -745,7 +745,7 @@ fn error_bodies_name_the_field_and_value() {
     let mut c = made_up_customer(id);
     c.insert("email".into(), json!("ana.ferreira.fabrikam.pt"));
     let body = json!({"customer": c, RETRY_FLAG_NAME: false});
-    let errors = validate::account_info(body.to_string().as_bytes(), id).unwrap_err();
+    let errors = validate::account_info(body.to_string().as_bytes(), id, TENANT).unwrap_err();
     assert_eq!(errors.0.len(), 1);
     let (property, descriptions) = &errors.0[0];
     assert_eq!(property, "email");
@@ -753,5 +753,120 @@ fn error_bodies_name_the_field_and_value() {
         descriptions[0].starts_with("'ana.ferreira.fabrikam.pt'"),
         "{descriptions:?}"
     );
-    assert!(validate::account_info(b"", id).is_err());
+    assert!(validate::account_info(b"", id, TENANT).is_err());
+}
+
+/// The sandbox's own rules, value by value, against what API.md says: each bad value is refused
+/// naming its property, and each value at the edge of a rule is accepted.
+#[test]
+fn the_sandbox_refuses_what_api_md_refuses() {
+    let id = id(21);
+    let verdict = |field: &str, value: Value| {
+        let mut c = made_up_customer(id);
+        c.insert(field.into(), value);
+        let body = json!({"customer": c, RETRY_FLAG_NAME: true});
+        match validate::account_info(body.to_string().as_bytes(), id, TENANT) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.into_iter().map(|(p, _)| p).collect(),
+        }
+    };
+    let refused = [
+        // Required fields: missing (null) or blank.
+        ("companyName", json!(null)),
+        ("country", json!("  ")),
+        ("addressLine1", json!("")),
+        ("city", json!(null)),
+        ("state", json!("")),
+        ("zip", json!(null)),
+        ("firstName", json!("")),
+        ("lastName", json!(null)),
+        ("email", json!("")),
+        ("phone", json!(null)),
+        // Limits, in characters.
+        ("companyName", json!("é".repeat(256))),
+        ("taxId", json!("1".repeat(256))),
+        ("addressLine2", json!("a".repeat(256))),
+        ("zip", json!("1".repeat(31))),
+        ("phone", json!("9".repeat(31))),
+        ("internalIdentifier", json!("r".repeat(256))),
+        // Formats.
+        ("country", json!("pt")),
+        ("country", json!("PRT")),
+        ("country", json!("Portugal")),
+        ("country", json!("XX")),
+        ("country", json!("UK")),
+        ("resellerId", json!("not-a-guid")),
+        ("email", json!("ana.fabrikam.pt")),
+        ("email", json!("ana@fabrikam")),
+        ("email", json!("@fabrikam.pt")),
+        ("email", json!("ana maria@fabrikam.pt")),
+        ("email", json!("ana@fabrikam..pt")),
+        ("taxId", json!(42)),
+        // Provider rules: company name.
+        ("companyName", json!("A")),
+        ("companyName", json!("&&& --")),
+        ("companyName", json!("1 2 3")),
+        ("companyName", json!("LLC")),
+        ("companyName", json!("Inc.")),
+        ("companyName", json!("zzz")),
+        ("companyName", json!("a a a a")),
+        // Provider rules: contact names.
+        ("firstName", json!("A".repeat(41))),
+        ("middleName", json!("b".repeat(41))),
+        ("lastName", json!("Test")),
+        ("firstName", json!("admin")),
+        ("lastName", json!("nobody")),
+        ("firstName", json!("12345")),
+        ("lastName", json!("-- .")),
+        // Provider rules: e-mail.
+        ("email", json!("ana@microsoft.com")),
+        ("email", json!("ana@eu.Microsoft.com")),
+        ("email", json!("ana@portal.cloudcockpit.com")),
+        ("email", json!("ana@CloudCockpit.com")),
+    ];
+    for (field, value) in refused {
+        assert_eq!(verdict(field, value.clone()), [field], "{field} = {value}");
+    }
+    let accepted = [
+        ("companyName", json!("x".repeat(3) + &"y".repeat(252))),
+        ("companyName", json!("AB")),
+        ("companyName", json!("Contoso LLC")),
+        ("companyName", json!("3M")),
+        ("taxId", json!(null)),
+        ("taxId", json!("")),
+        ("country", json!("PT")),
+        ("country", json!("AX")),
+        ("zip", json!("1".repeat(30))),
+        ("phone", json!("9".repeat(30))),
+        ("firstName", json!("Ç".repeat(40))),
+        ("middleName", json!(null)),
+        ("lastName", json!("O'Brien-Smith")),
+        ("email", json!("ana.o'neill+tag@mail.fabrikam.pt")),
+        ("email", json!("ana@notmicrosoft.com")),
+        ("email", json!("ana@cloudcockpit.com.pt")),
+        ("resellerId", json!("3f2504e0-4f89-11d3-9a0c-0305e82c3301")),
+        ("resellerId", json!(null)),
+    ];
+    for (field, value) in accepted {
+        assert!(
+            verdict(field, value.clone()).is_empty(),
+            "{field} = {value}"
+        );
+    }
+}
+
+/// The sandbox's country table and the client's (from the `celes` crate) name the same codes: a
+/// code one accepts and the other refuses would be a row the client lets through and the API
+/// refuses, or the reverse. The one known difference: XK (Kosovo) is a user-assigned code, not
+/// an ISO 3166-1 assignment; the client accepts it and the sandbox, holding to API.md, does not.
+#[test]
+fn the_sandbox_and_the_client_know_the_same_countries() {
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            let code = String::from_utf8(vec![a, b]).unwrap();
+            let client = check(Field::Country, &code, &Rules::default()).is_ok();
+            let sandbox = validate::COUNTRIES.split_whitespace().any(|c| c == code);
+            assert_eq!(client, sandbox || code == "XK", "{code}");
+        }
+    }
 }

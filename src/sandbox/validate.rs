@@ -1,14 +1,14 @@
 //! Checks the body of `PATCH /v1/Customers/{id}/account-info` the way API.md describes it, so a
-//! client that sends a wrong shape, a field over its limit or a blank required field gets the
-//! same 400 it would get from CloudCockpit.
+//! client that sends a wrong shape, a field over its limit, a blank required field or company
+//! info that Microsoft would refuse gets a 400 naming the property.
 //!
-//! Field formats and provider rules come from `crate::customer::check`; this file owns only the
-//! shape of the body and which fields must be present.
+//! The rules are the sandbox's own table ([`FIELDS`]), written from API.md and not taken from
+//! the client (`crate::customer`): a misunderstanding of the API shared by the client and the
+//! sandbox would otherwise pass every test. Provider rules that make a provider customer fail
+//! later on the real API are refused here at once, so a test sees them.
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
-
-use crate::customer::{Field, Rules, check};
 
 /// The retry flag's wire name.
 pub(super) const RETRY_FLAG: &str = "retryFailedProviderCustomersFromCompanyInfo";
@@ -42,9 +42,13 @@ fn shown(value: &str) -> String {
     }
 }
 
-/// Validates an account-info body for the customer `path_id` and returns the customer object to
-/// store (with `id` filled in when the client left it out).
-pub(super) fn account_info(body: &[u8], path_id: Uuid) -> Result<Map<String, Value>, Errors> {
+/// Validates an account-info body for the customer `path_id`, sent with the X-Tenant `tenant`,
+/// and returns the customer object to store (with `id` filled in when the client left it out).
+pub(super) fn account_info(
+    body: &[u8],
+    path_id: Uuid,
+    tenant: &str,
+) -> Result<Map<String, Value>, Errors> {
     let mut errors = Errors::default();
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -69,7 +73,7 @@ pub(super) fn account_info(body: &[u8], path_id: Uuid) -> Result<Map<String, Val
 
     let customer = match top.remove("customer") {
         Some(Value::Object(customer)) => {
-            check_customer(&customer, path_id, &mut errors);
+            check_customer(&customer, path_id, tenant, &mut errors);
             Some(customer)
         }
         None | Some(Value::Null) => {
@@ -88,7 +92,7 @@ pub(super) fn account_info(body: &[u8], path_id: Uuid) -> Result<Map<String, Val
     }
 }
 
-fn check_customer(customer: &Map<String, Value>, path_id: Uuid, errors: &mut Errors) {
+fn check_customer(customer: &Map<String, Value>, path_id: Uuid, tenant: &str, errors: &mut Errors) {
     match customer.get("id") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => match Uuid::try_parse(s) {
@@ -105,22 +109,21 @@ fn check_customer(customer: &Map<String, Value>, path_id: Uuid, errors: &mut Err
         Some(_) => errors.add("id", "id must be a GUID string or null."),
     }
 
-    let rules = Rules::default();
-    for field in Field::ALL {
-        let name = field.wire();
+    for rule in &FIELDS {
+        let name = rule.name;
         match customer.get(name) {
             None | Some(Value::Null) => {
-                if field.required() {
+                if rule.required {
                     errors.add(name, format!("{name} is required."));
                 }
             }
             Some(Value::String(s)) if s.trim().is_empty() => {
-                if field.required() {
+                if rule.required {
                     errors.add(name, format!("{name} must not be empty."));
                 }
             }
             Some(Value::String(s)) => {
-                if let Err(reason) = check(field, s, &rules) {
+                if let Err(reason) = rule.check(s, tenant) {
                     errors.add(name, format!("{} {reason}.", shown(s)));
                 }
             }
@@ -170,4 +173,196 @@ fn with_id(customer: Map<String, Value>, id: Uuid) -> Map<String, Value> {
         }
     }
     stored
+}
+
+/// What API.md says of one string field of the customer view model.
+struct FieldRule {
+    /// The camelCase wire name.
+    name: &'static str,
+    /// A null, missing or blank value is refused.
+    required: bool,
+    /// Maximum length in characters.
+    max: usize,
+    /// The format or provider rule the value must also pass.
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    /// ISO 3166-1 alpha-2, upper case.
+    Country,
+    /// A GUID.
+    Guid,
+    /// An e-mail address, not at microsoft.com nor at the reseller's own domain.
+    Email,
+    /// A company name Partner Center accepts.
+    Company,
+    /// A contact name Partner Center accepts.
+    Person,
+}
+
+const fn rule(name: &'static str, required: bool, max: usize, kind: Kind) -> FieldRule {
+    FieldRule {
+        name,
+        required,
+        max,
+        kind,
+    }
+}
+
+/// The string fields of the customer view model (API.md's table, in its order).
+const FIELDS: [FieldRule; 15] = [
+    rule("companyName", true, 255, Kind::Company),
+    rule("taxId", false, 255, Kind::Text),
+    rule("country", true, 2, Kind::Country),
+    rule("addressLine1", true, 255, Kind::Text),
+    rule("addressLine2", false, 255, Kind::Text),
+    rule("city", true, 255, Kind::Text),
+    rule("state", true, 255, Kind::Text),
+    rule("zip", true, 30, Kind::Text),
+    rule("firstName", true, 255, Kind::Person),
+    rule("middleName", false, 255, Kind::Person),
+    rule("lastName", true, 255, Kind::Person),
+    rule("email", true, 255, Kind::Email),
+    rule("phone", true, 30, Kind::Text),
+    rule("internalIdentifier", false, 255, Kind::Text),
+    rule("resellerId", false, 36, Kind::Guid),
+];
+
+/// Partner Center's limit on a contact's first, middle and last name.
+const PERSON_MAX: usize = 40;
+
+/// Every officially assigned ISO 3166-1 alpha-2 code.
+pub(super) const COUNTRIES: &str = "\
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
+    BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
+    CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ \
+    DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR \
+    GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU \
+    ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ \
+    LA LB LC LI LK LR LS LT LU LV LY \
+    MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ \
+    NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA \
+    RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ \
+    TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ \
+    VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// Legal forms that Partner Center refuses as the whole company name (API.md: LLC, INC, ...).
+const LEGAL_FORMS: &[&str] = &[
+    "llc", "inc", "ltd", "corp", "co", "plc", "gmbh", "ag", "sa", "sarl", "srl", "bv", "nv", "lda",
+];
+
+/// Placeholder contact names that Partner Center refuses (API.md: test, admin, nobody, ...).
+const PLACEHOLDER_NAMES: &[&str] = &[
+    "test",
+    "admin",
+    "administrator",
+    "nobody",
+    "none",
+    "null",
+    "unknown",
+    "user",
+    "n/a",
+    "na",
+];
+
+impl FieldRule {
+    /// Why `value` (not blank) breaks this rule, ready to follow the quoted value.
+    fn check(&self, value: &str, tenant: &str) -> Result<(), String> {
+        // A country is a code from the list: saying "longer than 2 characters" would hide that.
+        if let Kind::Country = self.kind {
+            return match COUNTRIES.split_whitespace().any(|c| c == value) {
+                true => Ok(()),
+                false => Err("is not an ISO 3166-1 alpha-2 country code (like PT)".into()),
+            };
+        }
+        let length = value.chars().count();
+        if length > self.max {
+            return Err(format!("is longer than {} characters", self.max));
+        }
+        match self.kind {
+            Kind::Text | Kind::Country => Ok(()),
+            Kind::Guid => match Uuid::try_parse(value) {
+                Ok(_) => Ok(()),
+                Err(_) => Err("is not a GUID".into()),
+            },
+            Kind::Email => email(value, tenant),
+            Kind::Company => company(value),
+            Kind::Person => person(value, length),
+        }
+    }
+}
+
+fn email(value: &str, tenant: &str) -> Result<(), String> {
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return Err("is not an e-mail address (no @)".into());
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    let shaped = !local.is_empty()
+        && local.len() <= 64
+        && !local.chars().any(|c| c.is_whitespace() || c.is_control())
+        && domain.contains('.')
+        && domain.split('.').all(label_ok);
+    if !shaped {
+        return Err("is not an e-mail address".into());
+    }
+    let domain = domain.to_lowercase();
+    let at_or_under =
+        |name: &str, parent: &str| name == parent || name.ends_with(&format!(".{parent}"));
+    if at_or_under(&domain, "microsoft.com") {
+        return Err("is at microsoft.com".into());
+    }
+    // The reseller's own domain: the portal domain (X-Tenant) or a domain it belongs to.
+    if at_or_under(&tenant.trim().to_lowercase(), &domain) {
+        return Err("is at the reseller's own domain".into());
+    }
+    Ok(())
+}
+
+fn company(value: &str) -> Result<(), String> {
+    let squeezed: Vec<char> = value.chars().filter(|c| !c.is_whitespace()).collect();
+    if squeezed.len() == 1 {
+        return Err("is a single character".into());
+    }
+    if !value.chars().any(char::is_alphanumeric) {
+        return Err("is only special characters or white space".into());
+    }
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.len() > 1 && words.iter().all(|w| w.chars().count() == 1) {
+        return Err("is spaced single characters".into());
+    }
+    let bare: String = value
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    if LEGAL_FORMS.contains(&bare.as_str()) {
+        return Err("is only a legal-form abbreviation".into());
+    }
+    if squeezed.len() >= 3 && squeezed.iter().all(|c| *c == squeezed[0]) {
+        return Err("is one character repeated".into());
+    }
+    Ok(())
+}
+
+fn person(value: &str, length: usize) -> Result<(), String> {
+    if length > PERSON_MAX {
+        return Err(format!(
+            "is longer than {PERSON_MAX} characters, Partner Center's limit for a contact name"
+        ));
+    }
+    if !value.chars().any(char::is_alphabetic) {
+        return Err("is only digits or symbols".into());
+    }
+    if PLACEHOLDER_NAMES.contains(&value.trim().to_lowercase().as_str()) {
+        return Err("is a placeholder name".into());
+    }
+    Ok(())
 }
