@@ -15,9 +15,94 @@ pub const ENTRA_TOKEN_URL: &str =
 /// The scope of API.md.
 pub const ENTRA_SCOPE: &str = "api://b92a36a4-feb8-4f47-a69c-29a180aa6d0a/.default";
 
+/// Environment variables read by update, replay and plan (help and man page).
+pub const ENVIRONMENT: &str = "\
+Environment:
+  CLOUDCOCKPIT_TENANT         portal domain, sent as X-Tenant (--tenant)
+  CLOUDCOCKPIT_TOKEN          a bearer token, used as is
+  CLOUDCOCKPIT_CLIENT_ID      with CLOUDCOCKPIT_CLIENT_SECRET: OAuth2 client credentials,
+  CLOUDCOCKPIT_CLIENT_SECRET    exchanged at --token-url and refreshed before they expire
+  CLOUDCOCKPIT_BASE_URL       API root (--base-url)
+  CLOUDCOCKPIT_TOKEN_URL      where client credentials are exchanged (--token-url)
+  CLOUDCOCKPIT_SCOPE          OAuth2 scope of the token (--scope)
+  HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY
+                              a proxy for the API and token calls, read as curl reads them
+  SSL_CERT_FILE, SSL_CERT_DIR more trusted certificates (a TLS-inspecting proxy)
+  RUST_LOG                    log filter, overrides -q and -v (RUST_LOG=ccbulk=debug)
+  NO_COLOR                    set and not empty: no colour in the logs
+No option takes a token or a secret: it would show in the process list.";
+
+/// Exit codes of update, replay and plan (help and man page).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    every row accepted, unchanged, valid (a dry run) or would-change (plan)
+  1    finished, with some rows failed or invalid (the summary prints the replay command)
+  2    usage or setup error: nothing was sent
+  3    stopped early: authentication refused, token endpoint unreachable, --max-failures or a
+       systematic failure reached, a results or undo file that cannot be written
+  130  interrupted (Ctrl-C or SIGTERM): the summary prints the --resume command";
+
+const UPDATE_EXAMPLES: &str = "\
+Examples:
+  ccbulk update customers.csv --sandbox --overwrite   try it on the built-in simulated API
+  ccbulk update customers.csv --dry-run               check and map every row, send nothing
+  ccbulk update customers.csv                         send; customers.results.csv, .undo.csv
+  ccbulk update customers.csv --rate 5/s --max-failures 5% --summary-json -
+  erp-export | ccbulk update - --results nightly.results.csv --log-format json
+  ccbulk update customers.undo.csv                    put back what a run changed";
+
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  ccbulk replay customers.results.csv       send again the failed and invalid rows (after fixing
+                                            them in the file); writes customers.replay.csv
+  ccbulk replay customers.replay.csv        the next round writes customers.replay-2.csv";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  ccbulk plan customers.csv --sandbox       what would change against the built-in sandbox
+  ccbulk plan customers.csv                 GET every customer; writes customers.plan.csv with
+                                            each row's changes (ccbulk_changed); sends no PATCH";
+
+const SANDBOX_HELP: &str = "\
+Examples:
+  ccbulk sandbox --listen 127.0.0.1:8080
+  ccbulk sandbox --listen 127.0.0.1:0 --throttle 20/s --fail-rate 0.05 --latency 50ms
+The base URL (BASE) is the first line on stdout. Point a run at it with the environment
+  CLOUDCOCKPIT_BASE_URL=BASE CLOUDCOCKPIT_TOKEN_URL=BASE/oauth2/v2.0/token
+  CLOUDCOCKPIT_CLIENT_ID=ccbulk-sandbox CLOUDCOCKPIT_CLIENT_SECRET=sandbox-secret
+  CLOUDCOCKPIT_TENANT=sandbox.cloudcockpit.local
+or run update, replay or plan with --sandbox, which starts one in-process.
+It stops on Ctrl-C or SIGTERM.
+
+Exit codes:
+  0    stopped by Ctrl-C or SIGTERM
+  2    cannot listen on the address";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  ccbulk completions bash > ~/.local/share/bash-completion/completions/ccbulk
+  ccbulk completions zsh > ~/.zfunc/_ccbulk
+  ccbulk completions fish > ~/.config/fish/completions/ccbulk.fish";
+
+const MAN_HELP: &str = "\
+Examples:
+  ccbulk man > ~/.local/share/man/man1/ccbulk.1 && man ccbulk
+  ccbulk man | man -l -";
+
 /// Update the account info of many CloudCockpit customers from one CSV.
+///
+/// ccbulk streams a CSV, turns each row into a PATCH of the customer's account
+/// info, sends the calls paced and concurrently with retries, and writes a results CSV of every
+/// row's outcome that can be fixed and replayed. Credentials come from the environment, never
+/// from an option. Start with `ccbulk update FILE --sandbox` to try it without a tenant.
 #[derive(Parser, Debug)]
-#[command(name = "ccbulk", version, about, propagate_version = true)]
+#[command(
+    name = "ccbulk",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Run 'ccbulk <COMMAND> --help' for a command's options, examples, environment and exit codes."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,13 +111,23 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Send one account-info update per CSV row and write a results CSV.
+    #[command(after_help = format!("{UPDATE_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))]
     Update(RunArgs),
     /// Send again the rows of a results file whose outcome is failed or invalid.
+    #[command(after_help = format!("{REPLAY_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))]
     Replay(RunArgs),
     /// Read-only: GET every customer and show what `update` would change. Sends no PATCH.
-    Plan(RunArgs),
+    #[command(after_help = format!("{PLAN_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))]
+    Plan(PlanArgs),
     /// Serve a local simulated CloudCockpit API.
+    #[command(after_help = SANDBOX_HELP)]
     Sandbox(SandboxArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    #[command(after_help = MAN_HELP)]
+    Man,
 }
 
 /// How a row becomes the customer object that is sent.
@@ -44,9 +139,76 @@ pub enum Mode {
     Replace,
 }
 
-/// Options shared by update, replay and plan.
+/// How log lines on stderr are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Options of update and replay: those of plan, and the ones about sending.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub shared: SharedArgs,
+
+    /// merge: GET, overlay, PATCH if changed; replace: the row alone is the customer.
+    #[arg(long, value_enum, default_value = "merge")]
+    pub mode: Mode,
+
+    /// Check and map every row; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Value of retryFailedProviderCustomersFromCompanyInfo where the row does not say.
+    #[arg(long)]
+    pub retry_provider_customers: bool,
+
+    /// Undo file path (merge mode; default: <input stem>.undo.csv).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_undo")]
+    pub undo: Option<PathBuf>,
+
+    /// Do not write an undo file.
+    #[arg(long)]
+    pub no_undo: bool,
+}
+
+/// The options every command that reads the input and calls the API shares, so `RunArgs`
+/// reads them as its own fields (`args.base_url`): settings and follow-up commands treat
+/// update, replay and plan alike.
+impl std::ops::Deref for RunArgs {
+    type Target = SharedArgs;
+    fn deref(&self) -> &SharedArgs {
+        &self.shared
+    }
+}
+
+/// Options of plan: no --mode (plan always merges), --dry-run or undo file (it sends nothing).
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+impl From<PlanArgs> for RunArgs {
+    /// Plan runs as a merge that sends no PATCH.
+    fn from(p: PlanArgs) -> RunArgs {
+        RunArgs {
+            shared: p.shared,
+            mode: Mode::Merge,
+            dry_run: false,
+            retry_provider_customers: false,
+            undo: None,
+            no_undo: false,
+        }
+    }
+}
+
+/// Options shared by update, replay and plan.
+#[derive(Args, Debug, Clone)]
+pub struct SharedArgs {
     /// A CSV file, or - for standard input (for replay: a results file).
     pub input: String,
 
@@ -67,11 +229,16 @@ pub struct RunArgs {
     pub token_file: Option<PathBuf>,
 
     /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
-    #[arg(long, value_name = "URL", default_value = ENTRA_TOKEN_URL)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CLOUDCOCKPIT_TOKEN_URL",
+        default_value = ENTRA_TOKEN_URL
+    )]
     pub token_url: String,
 
     /// OAuth2 scope for client credentials.
-    #[arg(long, value_name = "S", default_value = ENTRA_SCOPE)]
+    #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE)]
     pub scope: String,
 
     /// API calls per second, GET and PATCH alike (N/s, N/min, N/h, or unlimited).
@@ -94,10 +261,6 @@ pub struct RunArgs {
     #[arg(long, default_value = "30s")]
     pub timeout: humantime::Duration,
 
-    /// merge: GET, overlay, PATCH if changed; replace: the row alone is the customer.
-    #[arg(long, value_enum, default_value = "merge")]
-    pub mode: Mode,
-
     /// Results CSV path (default: beside the input).
     #[arg(long, value_name = "PATH")]
     pub results: Option<PathBuf>,
@@ -109,14 +272,6 @@ pub struct RunArgs {
     /// Replace an existing results file.
     #[arg(long)]
     pub overwrite: bool,
-
-    /// Check and map every row; send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Value of retryFailedProviderCustomersFromCompanyInfo where the row does not say.
-    #[arg(long)]
-    pub retry_provider_customers: bool,
 
     /// Rename a column: 'HEADER=field' (repeatable).
     #[arg(long, value_name = "HEADER=field")]
@@ -142,17 +297,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N|N%")]
     pub max_failures: Option<String>,
 
-    /// Write the final counts as JSON.
+    /// Write the final counts as JSON (- for standard output).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
-
-    /// Undo file path (merge mode; default: <input stem>.undo.csv).
-    #[arg(long, value_name = "PATH", conflicts_with = "no_undo")]
-    pub undo: Option<PathBuf>,
-
-    /// Do not write an undo file.
-    #[arg(long)]
-    pub no_undo: bool,
 
     /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
     #[arg(long)]
@@ -166,6 +313,10 @@ pub struct RunArgs {
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
     /// First retry delay; doubles with each attempt (with jitter).
     #[arg(
         long,
@@ -174,6 +325,13 @@ pub struct RunArgs {
         hide = true
     )]
     pub backoff_base: humantime::Duration,
+}
+
+/// Options of `ccbulk completions`.
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `ccbulk sandbox`.

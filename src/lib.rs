@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod customer;
 pub mod dispatch;
@@ -62,7 +63,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Update(a) => run_job(Config::from_args(Job::Update, a)?).await,
         Command::Replay(a) => run_job(Config::from_args(Job::Replay, a)?).await,
-        Command::Plan(a) => run_job(Config::from_args(Job::Plan, a)?).await,
+        Command::Plan(a) => run_job(Config::from_args(Job::Plan, a.into())?).await,
+        Command::Completions(a) => {
+            cmd::to_stdout(&cmd::completions::script(a.shell))?;
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            cmd::man::write(&mut page)?;
+            cmd::to_stdout(&page)?;
+            Ok(exit::OK)
+        }
     }
 }
 

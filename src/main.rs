@@ -28,27 +28,40 @@ fn main() {
     std::process::exit(code);
 }
 
-/// `-v` logs each row's outcome, `-vv` each call; `RUST_LOG` overrides. Logs go to stderr and
-/// never carry a token: no header or secret is ever a log field.
+/// `-v` logs each row's outcome, `-vv` each call; `RUST_LOG` overrides. Logs go to stderr, above
+/// the progress bar when one is drawn, and never carry a token: no header or secret is ever a
+/// log field.
 fn init_logging(cli: &ccbulk::cli::Cli) {
-    let level = match &cli.command {
-        ccbulk::cli::Command::Update(a)
-        | ccbulk::cli::Command::Replay(a)
-        | ccbulk::cli::Command::Plan(a) => match (a.quiet, a.verbose) {
-            (true, _) => "error",
-            (false, 0) => "warn",
-            (false, 1) => "ccbulk=info",
-            (false, _) => "ccbulk=debug",
-        },
-        ccbulk::cli::Command::Sandbox(_) => "warn",
+    use ccbulk::cli::{Command, LogFormat, SharedArgs};
+    let shared: Option<&SharedArgs> = match &cli.command {
+        Command::Update(a) | Command::Replay(a) => Some(&a.shared),
+        Command::Plan(a) => Some(&a.shared),
+        _ => None,
+    };
+    let level = match shared.map(|a| (a.quiet, a.verbose)) {
+        Some((true, _)) => "error",
+        None | Some((false, 0)) => "warn",
+        Some((false, 1)) => "ccbulk=info",
+        Some((false, _)) => "ccbulk=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal: cron mails and log files stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_writer(ccbulk::report::StderrLogs)
+        .with_target(false);
+    let _ = match shared.map_or(LogFormat::Text, |a| a.log_format) {
+        // Colour codes only on a terminal, and not under NO_COLOR: cron mails and log files stay
+        // plain text.
+        LogFormat::Text => builder
+            .with_ansi(ccbulk::report::colour_on_stderr())
+            .try_init(),
+        // One object per line, the event's fields at the top level beside level and timestamp.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }

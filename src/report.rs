@@ -14,6 +14,63 @@ use tokio_util::sync::CancellationToken;
 use crate::customer::Field;
 use crate::results::{Counters, Outcome, OutcomeKind, Tally};
 
+/// The bar being drawn, if any: log lines are printed above it (the bar cleared, the line
+/// written, the bar drawn again), so no half-drawn progress line is left in the scrollback.
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Writes to stderr, above the progress bar if one is drawn.
+pub fn eprint_above_bar(bytes: &[u8]) {
+    let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let write = || {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(bytes);
+        let _ = err.flush();
+    };
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
+/// Should stderr carry colour codes? Only on a terminal, and not when `NO_COLOR` is set to
+/// anything but the empty string (no-color.org).
+pub fn colour_on_stderr() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
+}
+
+/// The log writer (`tracing_subscriber`'s `MakeWriter`): each log line is gathered, then written
+/// at once through [`eprint_above_bar`].
+pub struct StderrLogs;
+
+/// One log line being formatted.
+pub struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            eprint_above_bar(&self.0);
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StderrLogs {
+    type Writer = LogLine;
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::new())
+    }
+}
+
 /// The live display; stops when dropped or finished.
 pub struct Progress {
     stop: CancellationToken,
@@ -254,8 +311,15 @@ impl Summary {
     /// Writes `--summary-json`: to a temporary file beside it (created 0600), then renamed over
     /// it, so a monitor never reads half a file and a symlink at the path is replaced, not
     /// followed.
+    /// `-` writes it to standard output instead, which nothing else writes to.
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        if path == Path::new("-") {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.write_all(b"\n")?;
+            return out.flush();
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),

@@ -1,6 +1,7 @@
 //! Integration tests: one binary; each module drives the real `ccbulk` binary against a sandbox or
 //! a mock server on loopback and asserts on results files, requests received and exit codes.
 
+mod cli;
 mod common;
 mod hostile;
 mod input_props;

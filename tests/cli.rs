@@ -1,0 +1,312 @@
+//! The tool as people install, script and read it, through the real binary: completion scripts
+//! and the man page that parse, `--help` that names the environment and exit codes, plan's own
+//! options, credentials pointed anywhere through the environment alone, `--summary-json -` on
+//! stdout, JSON log lines, and `NO_COLOR`.
+
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ccbulk::sandbox::SandboxConfig;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// How long any one run of the binary may take before the test fails (and the run is killed).
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `cmd` to completion, killing it and failing the test if it takes longer than [`LIMIT`].
+pub fn bounded(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// [`bounded`] off the async runtime, so an in-process sandbox keeps serving.
+pub async fn bounded_async(cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || bounded(cmd))
+        .await
+        .expect("join")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+/// Is `program` on this machine? (Checks that need a shell or groff run where it is.)
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+const COMMANDS: [&str; 6] = ["update", "replay", "plan", "sandbox", "completions", "man"];
+
+#[test]
+fn completion_scripts_parse_and_name_every_command() {
+    let work = Work::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let mut cmd = work.ccbulk();
+        cmd.args(["completions", shell]);
+        let out = bounded(cmd);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", show(&out));
+        let script = text(&out.stdout);
+        for name in COMMANDS {
+            assert!(script.contains(name), "{shell}: no {name}");
+        }
+        assert!(script.contains("summary-json"), "{shell}: options missing");
+        // The shells that can check a script's syntax without running it.
+        let check = match shell {
+            "bash" => Some("bash"),
+            "zsh" if have("zsh") => Some("zsh"),
+            "fish" if have("fish") => Some("fish"),
+            _ => None,
+        };
+        if let Some(sh) = check {
+            let path = work.write(&format!("completion.{shell}"), &script);
+            let out = Command::new(sh).arg("-n").arg(&path).output().expect(sh);
+            assert!(out.status.success(), "{sh} -n: {}", show(&out));
+        }
+    }
+    // bash also runs it: the completion function is defined and completes the commands.
+    let mut cmd = work.ccbulk();
+    cmd.args(["completions", "bash"]);
+    let script = work.write("c.bash", &text(&bounded(cmd).stdout));
+    let probe = format!(
+        "source {}; COMP_WORDS=(ccbulk pl); COMP_CWORD=1; COMP_LINE='ccbulk pl'; COMP_POINT=9; \
+         _ccbulk ccbulk pl ccbulk; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &probe])
+        .output()
+        .expect("bash");
+    assert_eq!(text(&out.stdout).trim(), "plan", "{}", show(&out));
+}
+
+#[test]
+fn the_man_page_renders_with_every_command() {
+    let work = Work::new();
+    let mut cmd = work.ccbulk();
+    cmd.arg("man");
+    let out = bounded(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let roff = text(&out.stdout);
+    assert!(roff.contains(".TH ccbulk 1"), "a man page title");
+    for name in COMMANDS {
+        assert!(
+            roff.contains(&format!(".SH \"CCBULK {}\"", name.to_uppercase())),
+            "no section for {name}"
+        );
+    }
+    for heading in [".SH \"ENVIRONMENT\"", ".SH \"EXIT STATUS\""] {
+        assert!(roff.contains(heading), "{heading}");
+    }
+    if have("groff") {
+        let page = work.write("ccbulk.1", &roff);
+        // -ww: every warning; a malformed request or escape shows on stderr.
+        // -P-cbou: plain text, without overstruck bold or underline.
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
+            .arg(&page)
+            .output()
+            .expect("groff");
+        assert!(out.status.success(), "{}", show(&out));
+        assert!(out.stderr.is_empty(), "groff warnings: {}", show(&out));
+        let shown = text(&out.stdout);
+        for want in [
+            "CCBULK PLAN",
+            "CLOUDCOCKPIT_TOKEN_URL",
+            "EXIT STATUS",
+            "130",
+        ] {
+            assert!(shown.contains(want), "rendered page lacks {want}");
+        }
+    }
+}
+
+#[test]
+fn help_of_each_command_names_the_environment_and_exit_codes() {
+    let work = Work::new();
+    for command in ["update", "replay", "plan"] {
+        for flag in ["--help", "-h"] {
+            let mut cmd = work.ccbulk();
+            cmd.args([command, flag]);
+            let out = bounded(cmd);
+            assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+            let help = text(&out.stdout);
+            for var in [
+                "CLOUDCOCKPIT_TENANT",
+                "CLOUDCOCKPIT_TOKEN ",
+                "CLOUDCOCKPIT_CLIENT_ID",
+                "CLOUDCOCKPIT_CLIENT_SECRET",
+                "CLOUDCOCKPIT_BASE_URL",
+                "CLOUDCOCKPIT_TOKEN_URL",
+                "CLOUDCOCKPIT_SCOPE",
+                "NO_COLOR",
+                "HTTPS_PROXY",
+            ] {
+                assert!(help.contains(var), "{command} {flag}: no {var}\n{help}");
+            }
+            let codes = help
+                .split("Exit codes:")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{command} {flag}: no exit codes\n{help}"));
+            for code in ["0 ", "1 ", "2 ", "3 ", "130 "] {
+                assert!(
+                    codes.lines().any(|l| l.trim_start().starts_with(code)),
+                    "{command}: exit code {code}\n{help}"
+                );
+            }
+            assert!(help.contains("Examples:"), "{command}");
+            assert!(help.contains(&format!("ccbulk {command} ")), "{command}");
+        }
+    }
+    // plan has its own options: nothing about sending.
+    let mut cmd = work.ccbulk();
+    cmd.args(["plan", "--help"]);
+    let help = text(&bounded(cmd).stdout);
+    for absent in [
+        "--dry-run",
+        "--undo",
+        "--no-undo",
+        "--mode",
+        "--retry-provider",
+    ] {
+        assert!(!help.contains(absent), "plan --help lists {absent}");
+    }
+    assert!(help.contains("--resume") && help.contains("--log-format"));
+    let mut cmd = work.ccbulk();
+    cmd.args(["plan", "in.csv", "--sandbox", "--dry-run"]);
+    let out = bounded(cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("--dry-run"), "{}", show(&out));
+    // The other commands' help carries examples too.
+    for command in ["sandbox", "completions", "man"] {
+        let mut cmd = work.ccbulk();
+        cmd.args([command, "--help"]);
+        let help = text(&bounded(cmd).stdout);
+        assert!(help.contains(&format!("ccbulk {command}")), "{help}");
+        assert!(help.contains("Examples:"), "{help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_url_and_scope_come_from_the_environment() {
+    let cfg = SandboxConfig::default();
+    let sb = sandbox(cfg.clone()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv([1, 2].map(full_row)));
+    let mut cmd = work.against(&sb);
+    cmd.env_remove("CLOUDCOCKPIT_TOKEN")
+        .env("CLOUDCOCKPIT_CLIENT_ID", &cfg.client_id)
+        .env("CLOUDCOCKPIT_CLIENT_SECRET", &cfg.client_secret)
+        .env("CLOUDCOCKPIT_TOKEN_URL", sb.token_url())
+        .env("CLOUDCOCKPIT_SCOPE", "api://staging/.default")
+        .args(REPLACE_UNLIMITED);
+    let out = bounded_async(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let token_calls: Vec<_> = sb
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/oauth2/"))
+        .collect();
+    assert_eq!(token_calls.len(), 1, "one token request, to the sandbox");
+    assert!(
+        token_calls[0]
+            .body
+            .contains("scope=api%3A%2F%2Fstaging%2F.default"),
+        "{}",
+        token_calls[0].body
+    );
+    assert_eq!(patches(&sb).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn summary_json_dash_is_the_only_thing_on_stdout() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv([1, 2, 3].map(full_row)));
+    let mut cmd = work.replace_update(&sb, &["--summary-json", "-", "-v"]);
+    cmd.env("NO_COLOR", "1");
+    let out = bounded_async(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(summary["rows"], 3);
+    assert_eq!(summary["outcomes"]["accepted"], 3);
+    assert_eq!(summary["exit_code"], 0);
+    assert!(!work.path("-").exists(), "no file named -");
+    // The summary for people is still on stderr.
+    assert!(text(&out.stderr).contains("ccbulk update: 3 rows"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_format_json_writes_one_object_per_log_line() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv([1, 2, 3].map(full_row)));
+    // -q: no progress lines; RUST_LOG sets the level (-v and -q conflict).
+    let mut cmd = work.replace_update(&sb, &["--log-format", "json", "-q"]);
+    cmd.env("RUST_LOG", "ccbulk=debug");
+    let out = bounded_async(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = text(&out.stderr);
+    let logs: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let finished: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["message"] == "row finished")
+        .collect();
+    assert_eq!(finished.len(), 3, "{stderr}");
+    for l in &finished {
+        assert_eq!(l["level"], "INFO");
+        assert_eq!(l["outcome"], "accepted");
+        assert!(l["timestamp"].is_string() && l["row"].is_u64(), "{l}");
+    }
+    assert!(
+        logs.iter()
+            .any(|l| l["message"] == "call" && l["level"] == "DEBUG"),
+        "{stderr}"
+    );
+    // Besides the log lines, only the summary (-q: no progress lines).
+    let other: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
+    assert!(
+        other
+            .first()
+            .is_some_and(|l| l.starts_with("ccbulk update: 3 rows")),
+        "{stderr}"
+    );
+}
