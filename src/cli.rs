@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
 
+/// The API root of API.md.
+pub const DEFAULT_BASE_URL: &str = "https://api.cloudcockpit.com";
 /// The Entra token endpoint of API.md.
 pub const ENTRA_TOKEN_URL: &str =
     "https://login.microsoftonline.com/4e806121-ff28-4286-ab4e-3be0a08f9ce0/oauth2/v2.0/token";
@@ -216,7 +218,7 @@ pub struct SharedArgs {
     #[arg(
         long,
         env = "CLOUDCOCKPIT_BASE_URL",
-        default_value = "https://api.cloudcockpit.com"
+        default_value = DEFAULT_BASE_URL
     )]
     pub base_url: String,
 

@@ -199,6 +199,12 @@ impl Config {
         let results = match (&args.results, &source, job) {
             (Some(p), _, _) => p.clone(),
             (None, Source::Stdin, Job::Plan) => PathBuf::from("plan.csv"),
+            // A dry run never takes the name of the real run's results: plan → dry run → update
+            // works without --overwrite.
+            (None, Source::Stdin, _) if args.dry_run => PathBuf::from("dry-run.csv"),
+            (None, Source::Path(p), Job::Update | Job::Replay) if args.dry_run => {
+                input::beside(p, ".dry-run.csv")
+            }
             (None, Source::Stdin, _) => PathBuf::from("results.csv"),
             (None, Source::Path(p), Job::Update) => input::beside(p, ".results.csv"),
             (None, Source::Path(p), Job::Plan) => input::beside(p, ".plan.csv"),
@@ -337,7 +343,7 @@ impl Config {
     /// The command that continues this run.
     pub fn resume_command(&self) -> String {
         let mut words = vec!["ccbulk".to_string(), self.job.name().to_string()];
-        words.extend(self.replayable_flags(true));
+        words.extend(self.follow_up_options(FollowUp::Resume));
         words.push("--results".into());
         words.push(self.results.display().to_string());
         words.push("--resume".into());
@@ -345,23 +351,18 @@ impl Config {
         shell_words::join(words)
     }
 
-    /// The command that puts back what this run changed, from its undo file. The undo file is
-    /// UTF-8 with plain column names, so --encoding and --map are not repeated.
-    pub fn undo_command(&self, undo: &Path) -> String {
-        let a = &self.args;
+    /// After a plan: the `update` that applies it, to the same input read the same way.
+    pub fn apply_command(&self) -> String {
         let mut words = vec!["ccbulk".to_string(), "update".to_string()];
-        if a.sandbox {
-            words.push("--sandbox".into());
-        }
-        if let Some(t) = &a.tenant {
-            words.extend(["--tenant".into(), t.clone()]);
-        }
-        if a.null_marker != "#NULL" {
-            words.extend(["--null-marker".into(), a.null_marker.clone()]);
-        }
-        if let Some(d) = &a.delimiter {
-            words.extend(["--delimiter".into(), d.clone()]);
-        }
+        words.extend(self.follow_up_options(FollowUp::Apply));
+        words.push(self.args.input.clone());
+        shell_words::join(words)
+    }
+
+    /// The command that puts back what this run changed, from its undo file.
+    pub fn undo_command(&self, undo: &Path) -> String {
+        let mut words = vec!["ccbulk".to_string(), "update".to_string()];
+        words.extend(self.follow_up_options(FollowUp::Undo));
         words.push(undo.display().to_string());
         shell_words::join(words)
     }
@@ -369,95 +370,139 @@ impl Config {
     /// The command that sends the failed rows of this run's results again.
     pub fn replay_command(&self) -> String {
         let mut words = vec!["ccbulk".to_string(), "replay".to_string()];
-        words.extend(self.replayable_flags(false));
+        words.extend(self.follow_up_options(FollowUp::Replay));
         words.push(self.results.display().to_string());
         shell_words::join(words)
     }
 
-    /// Flags worth repeating in a follow-up command (never a secret: none is ever a flag): every
-    /// one that changes where rows go or how they are sent, so a resumed run goes on exactly as
-    /// the first did. `resume` adds the ones that belong to this run's input and files only.
-    fn replayable_flags(&self, resume: bool) -> Vec<String> {
+    /// The options a follow-up command repeats (never a secret: none is ever a flag). Every one
+    /// that decides where and how this run ran goes in all of them, so a pasted command talks to
+    /// the same API the same way; the ones that read this run's input (encoding, maps) only in
+    /// those that read it again, never in one that reads a file ccbulk wrote (UTF-8, its own
+    /// header). One line per option: `(flag, value if not the default, which follow-ups)`.
+    fn follow_up_options(&self, to: FollowUp) -> Vec<String> {
+        use FollowUp::{Apply, Replay, Resume, Undo};
+        const ALL: &[FollowUp] = &[Resume, Apply, Replay, Undo];
+        // The same input read again.
+        const INPUT: &[FollowUp] = &[Resume, Apply];
+        // Rows sent as the first run sent them (the undo file is merge mode's own).
+        const ROWS: &[FollowUp] = &[Resume, Apply, Replay];
         let a = &self.args;
-        let mut v = Vec::new();
-        if a.sandbox {
-            v.push("--sandbox".into());
+        let given = |v: String, default: &str| (v != default).then_some(v);
+        let mut w = Words { to, v: Vec::new() };
+        // Where: the API, its tenant and how tokens are had.
+        w.flag("--sandbox", a.sandbox, ALL);
+        w.opt(
+            "--base-url",
+            given(a.base_url.clone(), crate::cli::DEFAULT_BASE_URL).filter(|_| !a.sandbox),
+            ALL,
+        );
+        w.opt("--tenant", a.tenant.clone(), ALL);
+        w.opt(
+            "--token-file",
+            a.token_file.as_ref().map(|p| p.display().to_string()),
+            ALL,
+        );
+        w.opt(
+            "--token-url",
+            given(a.token_url.clone(), crate::cli::ENTRA_TOKEN_URL),
+            ALL,
+        );
+        w.opt(
+            "--scope",
+            given(a.scope.clone(), crate::cli::ENTRA_SCOPE),
+            ALL,
+        );
+        // How: pacing, attempts, time limits, the body's flag.
+        w.opt("--rate", given(a.rate.to_string(), "10/s"), ALL);
+        w.opt("--burst", given(a.burst.to_string(), "1"), ALL);
+        w.opt("--concurrency", given(a.concurrency.to_string(), "8"), ALL);
+        w.opt(
+            "--max-attempts",
+            given(a.max_attempts.to_string(), "5"),
+            ALL,
+        );
+        w.opt("--timeout", given(a.timeout.to_string(), "30s"), ALL);
+        w.flag(
+            "--retry-provider-customers",
+            a.retry_provider_customers,
+            ALL,
+        );
+        w.opt(
+            "--mode",
+            (a.mode == Mode::Replace).then(|| "replace".into()),
+            ROWS,
+        );
+        // Cells: results and undo files keep the input's delimiter and null marker.
+        w.opt("--delimiter", a.delimiter.clone(), ALL);
+        w.opt("--null-marker", given(a.null_marker.clone(), "#NULL"), ALL);
+        // Headers: a results file echoes the input's own column names; the undo file has plain
+        // field names. The encoding is the input's alone: ccbulk writes UTF-8.
+        w.opts("--map", &a.map, ROWS);
+        w.opt(
+            "--map-file",
+            a.map_file.as_ref().map(|p| p.display().to_string()),
+            ROWS,
+        );
+        w.opt("--encoding", a.encoding.clone(), INPUT);
+        // This run's own files and checks.
+        w.flag("--dry-run", a.dry_run, &[Resume]);
+        w.opt(
+            "--undo",
+            a.undo.as_ref().map(|p| p.display().to_string()),
+            &[Resume],
+        );
+        w.flag("--no-undo", a.no_undo, &[Resume, Replay]);
+        w.opt(
+            "--summary-json",
+            a.summary_json.as_ref().map(|p| p.display().to_string()),
+            &[Resume],
+        );
+        // Not for replay: its rows all failed before, and it should try each of them.
+        w.opt("--max-failures", a.max_failures.clone(), INPUT);
+        w.flag("--quiet", a.quiet, &[Resume, Replay]);
+        w.v
+    }
+}
+
+/// What a printed follow-up command does (see [`Config::follow_up_options`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FollowUp {
+    /// The same command on the same input and files, with `--resume`.
+    Resume,
+    /// After a plan: `update` of the same input.
+    Apply,
+    /// `replay` of this run's results file.
+    Replay,
+    /// `update` of this run's undo file.
+    Undo,
+}
+
+/// The words of a follow-up command being built.
+struct Words {
+    to: FollowUp,
+    v: Vec<String>,
+}
+
+impl Words {
+    fn flag(&mut self, flag: &str, on: bool, to: &[FollowUp]) {
+        if on && to.contains(&self.to) {
+            self.v.push(flag.into());
         }
-        if a.mode == Mode::Replace {
-            v.extend(["--mode".into(), "replace".into()]);
-        }
-        if a.dry_run {
-            v.push("--dry-run".into());
-        }
-        if let Some(t) = &a.tenant {
-            v.extend(["--tenant".into(), t.clone()]);
-        }
-        for m in &a.map {
-            v.extend(["--map".into(), m.clone()]);
-        }
-        if let Some(p) = &a.map_file {
-            v.extend(["--map-file".into(), p.display().to_string()]);
-        }
-        if let Some(d) = &a.delimiter {
-            v.extend(["--delimiter".into(), d.clone()]);
-        }
-        // A results file is written in UTF-8, whatever the input's encoding was.
-        if let Some(e) = &a.encoding
-            && resume
+    }
+
+    fn opt(&mut self, flag: &str, value: Option<String>, to: &[FollowUp]) {
+        if let Some(value) = value
+            && to.contains(&self.to)
         {
-            v.extend(["--encoding".into(), e.clone()]);
+            self.v.extend([flag.into(), value]);
         }
-        if a.null_marker != "#NULL" {
-            v.extend(["--null-marker".into(), a.null_marker.clone()]);
+    }
+
+    fn opts(&mut self, flag: &str, values: &[String], to: &[FollowUp]) {
+        for value in values {
+            self.opt(flag, Some(value.clone()), to);
         }
-        if a.rate.to_string() != "10/s" {
-            v.extend(["--rate".into(), a.rate.to_string()]);
-        }
-        // Without these a follow-up could go to another API or send rows differently.
-        if !a.sandbox && a.base_url != "https://api.cloudcockpit.com" {
-            v.extend(["--base-url".into(), a.base_url.clone()]);
-        }
-        if let Some(p) = &a.token_file {
-            v.extend(["--token-file".into(), p.display().to_string()]);
-        }
-        if a.token_url != crate::cli::ENTRA_TOKEN_URL {
-            v.extend(["--token-url".into(), a.token_url.clone()]);
-        }
-        if a.scope != crate::cli::ENTRA_SCOPE {
-            v.extend(["--scope".into(), a.scope.clone()]);
-        }
-        if a.retry_provider_customers {
-            v.push("--retry-provider-customers".into());
-        }
-        let numbers = [
-            ("--burst", a.burst.to_string(), "1"),
-            ("--concurrency", a.concurrency.to_string(), "8"),
-            ("--max-attempts", a.max_attempts.to_string(), "5"),
-            ("--timeout", a.timeout.to_string(), "30s"),
-        ];
-        for (flag, value, default) in numbers {
-            if value != default {
-                v.extend([flag.into(), value]);
-            }
-        }
-        if let Some(m) = &a.max_failures {
-            v.extend(["--max-failures".into(), m.clone()]);
-        }
-        if a.no_undo {
-            v.push("--no-undo".into());
-        }
-        if resume {
-            if let Some(p) = &a.undo {
-                v.extend(["--undo".into(), p.display().to_string()]);
-            }
-            if let Some(p) = &a.summary_json {
-                v.extend(["--summary-json".into(), p.display().to_string()]);
-            }
-        }
-        if a.quiet {
-            v.push("--quiet".into());
-        }
-        v
     }
 }
 
@@ -503,13 +548,27 @@ mod tests {
         let config = Config::from_args(Job::Update, args).unwrap();
         let resume = config.resume_command();
         assert!(
-            resume.starts_with("ccbulk update --sandbox --mode replace ")
+            resume.starts_with("ccbulk update --sandbox ")
+                && resume.contains(" --mode replace ")
                 && resume.ends_with(" --results 'my in.results.csv' --resume 'my in.csv'"),
             "{resume}"
         );
         // The command reads back as the words it was made of.
         let words = shell_words::split(&resume).unwrap();
         assert_eq!(words[words.len() - 2..], ["--resume", "my in.csv"]);
+        // The undo file is merge mode's, UTF-8 with plain names: where and how, nothing that
+        // reads the input.
+        let undo = config.undo_command(Path::new("u.csv"));
+        assert!(
+            undo.starts_with("ccbulk update --sandbox ") && undo.ends_with(" u.csv"),
+            "{undo}"
+        );
+        for flag in ["--concurrency 3", "--timeout 5s", "--rate unlimited"] {
+            assert!(undo.contains(flag), "{flag}: {undo}");
+        }
+        for flag in ["--mode", "--encoding", "--undo", "--results", "--resume"] {
+            assert!(!undo.contains(flag), "{flag}: {undo}");
+        }
         let replay = config.replay_command();
         assert!(replay.ends_with(" 'my in.results.csv'"), "{replay}");
         for flag in [

@@ -39,6 +39,9 @@ pub enum Stop {
         status: u16,
         error: String,
     },
+    /// The run cannot go on: a file it must write (the undo file, before a PATCH) cannot be
+    /// written, or a task failed (a bug). The message says which.
+    Broken(String),
 }
 
 /// The run's one cancellation: the first reason wins; every task watches the token.
@@ -208,11 +211,14 @@ pub struct Dispatcher {
     /// and the systematic-failure rule stop the run before the next row starts (the writer
     /// learns of the row later).
     pub on_outcome: Box<dyn Fn(&Outcome) + Send + Sync>,
+    /// Merge mode's undo file: a row's line is written before its PATCH is sent.
+    pub undo: Option<Arc<crate::undo::Shared>>,
 }
 
 /// The result of one call, after its retries.
 enum Called {
-    /// Interrupted before anything was sent for it.
+    /// The run stopped before the call was sent, or while it waited to retry (after a 429, a 5xx
+    /// or a dropped connection): the row is not recorded, and `--resume` sends it.
     NotSent,
     Done {
         reply: Reply,
@@ -222,8 +228,13 @@ enum Called {
 
 impl Dispatcher {
     /// Runs the worker pool until the input ends or the run stops. Returns when every started row
-    /// has sent its outcome.
-    pub async fn run(self: Arc<Self>, rows: mpsc::Receiver<Row>, out: mpsc::Sender<Outcome>) {
+    /// has sent its outcome; false if a worker panicked (its row's outcome is lost, so the run
+    /// is one stopped early).
+    pub async fn run(
+        self: Arc<Self>,
+        rows: mpsc::Receiver<Row>,
+        out: mpsc::Sender<Outcome>,
+    ) -> bool {
         let rows = Arc::new(Rows::new(rows));
         let workers: Vec<_> = (0..self.settings.concurrency)
             .map(|_| {
@@ -232,9 +243,17 @@ impl Dispatcher {
             })
             .collect();
         drop(out);
+        let mut all_well = true;
         for w in workers {
-            let _ = w.await;
+            if w.await.is_err() {
+                // The others go on with what they hold, but no new row starts.
+                all_well = false;
+                self.stopper.stop(Stop::Broken(
+                    "a worker stopped unexpectedly (a bug in ccbulk)".into(),
+                ));
+            }
         }
+        all_well
     }
 
     /// The one worker loop: a row from the input (or the next of the customer it just did), its
@@ -315,6 +334,13 @@ impl Dispatcher {
                 return Some(Outcome::failed(row, correlation, None, 0, err));
             }
         };
+        // The way back is written out before the change is sent: a crash from here on leaves it.
+        if let Some(undo) = &self.undo
+            && let Err(e) = undo.before_patch(&row, &changes)
+        {
+            self.stopper.stop(Stop::Broken(e));
+            return None;
+        }
         match self
             .call(conn, row.number, id, Some(body.into()), correlation)
             .await
@@ -341,7 +367,7 @@ impl Dispatcher {
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
-            if attempts == 0 && self.stopper.is_stopped() {
+            if self.stopper.is_stopped() {
                 return Called::NotSent;
             }
             // The usual case (no pacing to wait for, a fresh token) takes neither select: each
@@ -349,7 +375,7 @@ impl Dispatcher {
             if !self.pacer.is_open() {
                 tokio::select! {
                     biased;
-                    _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
+                    _ = cancel.cancelled() => return Called::NotSent,
                     _ = self.pacer.wait() => {}
                 }
             }
@@ -359,10 +385,10 @@ impl Dispatcher {
                 // meanwhile must not let this call go out.
                 None => tokio::select! {
                     biased;
-                    _ = cancel.cancelled(), if attempts == 0 => return Called::NotSent,
+                    _ = cancel.cancelled() => return Called::NotSent,
                     t = self.auth.token() => match t {
                         Ok(t) => t,
-                        Err(e) => return self.auth_failed(e, attempts),
+                        Err(e) => return self.auth_failed(e),
                     },
                 },
             };
@@ -402,24 +428,22 @@ impl Dispatcher {
                     if status == Some(429) {
                         self.pacer.pause_for(wait);
                     }
-                    let give_up = if attempts >= self.settings.max_attempts {
-                        Some(format!("{error} (gave up after {attempts} attempts)"))
-                    } else if cancel.is_cancelled() {
-                        Some(format!("{error} (not retried: the run was stopped)"))
-                    } else {
-                        None
-                    };
-                    if let Some(error) = give_up {
+                    if attempts >= self.settings.max_attempts {
                         return Called::Done {
-                            reply: Reply::Fail { status, error },
+                            reply: Reply::Fail {
+                                status,
+                                error: format!("{error} (gave up after {attempts} attempts)"),
+                            },
                             attempts,
                         };
                     }
+                    // A stop now or during the wait leaves the row for `--resume`, which sends
+                    // the retry this call was waiting for.
+                    if cancel.is_cancelled() {
+                        return Called::NotSent;
+                    }
                     tokio::select! {
-                        _ = cancel.cancelled() => return Called::Done {
-                            reply: Reply::Fail { status, error: format!("{error} (not retried: the run was stopped)") },
-                            attempts,
-                        },
+                        _ = cancel.cancelled() => return Called::NotSent,
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
@@ -440,9 +464,8 @@ impl Dispatcher {
                             self.stopper.stop(Stop::AuthRefused(error.clone()));
                             why
                         }
-                        None if cancel.is_cancelled() => {
-                            format!("{error} (not retried: the run was stopped)")
-                        }
+                        // Refused, so not applied: left for `--resume`.
+                        None if cancel.is_cancelled() => return Called::NotSent,
                         None => continue,
                     };
                     return Called::Done {
@@ -463,20 +486,11 @@ impl Dispatcher {
         }
     }
 
-    /// No token could be had: the run stops. A call not yet sent is left for `--resume`.
-    fn auth_failed(&self, e: AuthError, attempts: u32) -> Called {
-        let error = e.to_string();
-        self.stopper.stop(Stop::AuthRefused(error.clone()));
-        if attempts == 0 {
-            return Called::NotSent;
-        }
-        Called::Done {
-            reply: Reply::Fail {
-                status: None,
-                error,
-            },
-            attempts,
-        }
+    /// No token could be had: the run stops. The call was not sent, or waited to retry: either
+    /// way it is left for `--resume`.
+    fn auth_failed(&self, e: AuthError) -> Called {
+        self.stopper.stop(Stop::AuthRefused(e.to_string()));
+        Called::NotSent
     }
 }
 
@@ -748,6 +762,51 @@ mod tests {
             String::from_utf8(body).unwrap(),
             r#"{"customer":{"id":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","companyName":"Fabrikam \"PT\"","taxId":null,"zip":"1000-001"},"retryFailedProviderCustomersFromCompanyInfo":true}"#
         );
+    }
+
+    /// A worker that panics (a bug) loses its row's outcome: the run is told, so it ends as one
+    /// stopped early (exit 3), not as a clean finish or a setup error.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_worker_is_reported_and_stops_the_run() {
+        let sb = crate::sandbox::Sandbox::start(
+            crate::sandbox::SandboxConfig {
+                static_token: Some("t0k".into()),
+                ..crate::sandbox::SandboxConfig::default()
+            },
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
+        .unwrap();
+        let d = Arc::new(Dispatcher {
+            api: Api::new(&sb.base_url(), "t.example", Duration::from_secs(5)).unwrap(),
+            auth: Arc::new(Auth::new(
+                crate::auth::TokenSource::Static("t0k".into()),
+                reqwest::Client::new(),
+            )),
+            pacer: Pacer::new("unlimited".parse().unwrap(), NonZeroU32::MIN),
+            settings: Settings {
+                action: Action::Merge,
+                concurrency: 2,
+                max_attempts: 1,
+                backoff_base: Duration::from_millis(1),
+                retry_provider_default: false,
+            },
+            stopper: Stopper::default(),
+            requests: AtomicU64::new(0),
+            // The 404 below fails the row, and this stands in for a bug on that path.
+            on_outcome: Box::new(|o| assert!(o.kind != OutcomeKind::Failed, "a bug")),
+            undo: None,
+        });
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(first_row(
+            "customerId,city\n6a1f0c2e-1b7d-4c3a-9e55-000000000404,Lisboa\n",
+        ))
+        .await
+        .unwrap();
+        drop(tx);
+        let (out, _keep) = mpsc::channel(4);
+        assert!(!d.clone().run(rx, out).await, "the panic is reported");
+        assert!(matches!(d.stopper.reason(), Some(Stop::Broken(_))));
     }
 
     #[tokio::test]

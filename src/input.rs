@@ -569,7 +569,7 @@ fn shown(value: &str) -> String {
 }
 
 /// A GUID in any of the usual spellings (hyphenated, braced, simple).
-fn parse_guid(s: &str) -> Option<Uuid> {
+pub(crate) fn parse_guid(s: &str) -> Option<Uuid> {
     if s.is_empty() {
         return None;
     }

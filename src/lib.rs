@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod config;
 pub mod customer;
 pub mod dispatch;
+pub mod files;
 pub mod input;
 pub mod lock;
 pub mod rate;
@@ -114,13 +115,50 @@ fn send_from_thread<T>(tx: &tokio::sync::mpsc::Sender<T>, value: T) -> bool {
     }
 }
 
-/// update, replay or plan, from checked settings to exit code.
+/// Paths the run writes, checked before any file is touched: none is a symlink (a link planted
+/// there must not redirect the write), and the summary JSON's folder takes a new file (it is
+/// written only at the end, after rows were sent).
+fn check_paths(config: &Config) -> Result<(), SetupError> {
+    let mut paths = vec![
+        (config.results.clone(), "the results file"),
+        (lock::lock_path(&config.results), "the lock file"),
+    ];
+    if let Some(u) = &config.undo {
+        paths.push((u.clone(), "the undo file"));
+        paths.push((lock::lock_path(u), "the lock file"));
+    }
+    // `-` is standard output. The temporary file has a fresh random name, created exclusively.
+    let summary = config
+        .summary_json
+        .as_ref()
+        .filter(|s| s.as_path() != std::path::Path::new("-"));
+    if let Some(s) = summary {
+        paths.push((s.clone(), "--summary-json"));
+    }
+    for (path, what) in &paths {
+        files::refuse_symlink(path, what).map_err(SetupError)?;
+    }
+    if let Some(s) = summary {
+        files::check_folder_writable(s, "--summary-json").map_err(SetupError)?;
+    }
+    Ok(())
+}
+
+/// update, replay or plan, from checked settings to exit code. Every fallible step of setup
+/// comes before the first file is created (a setup error, exit 2, leaves nothing behind).
 pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let started_wall = SystemTime::now();
     let started = Instant::now();
+    check_paths(&config)?;
     // Before the results file is looked at: a second run on the same results (an overlapping
-    // cron job) is refused with a clear message, not with "already exists" or a mixed file.
+    // cron job) is refused with a clear message, not with "already exists" or a mixed file. The
+    // undo file is locked the same way: two runs with different results but one undo file would
+    // otherwise interleave their lines. (Lock files go with the run, setup errors included.)
     let _lock = lock::ResultsLock::acquire(&config.results).map_err(SetupError)?;
+    let _undo_lock = match &config.undo {
+        Some(u) => Some(lock::ResultsLock::acquire(u).map_err(SetupError)?),
+        None => None,
+    };
 
     // The built-in sandbox stands in for the API, with its own credentials.
     let _sandbox = if config.sandbox && !config.dry_run {
@@ -160,9 +198,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         .into());
     }
 
-    // The results file: never clobbered by accident; on resume, repaired and read back.
+    // The results file: never clobbered by accident; on resume, read back (repaired later).
     let exists = config.results.exists();
-    let mut done = std::collections::HashSet::new();
+    let mut done = results::RowSet::default();
     // Failed and invalid rows an interrupted run already recorded: they still decide the exit
     // code and the replay hint of the run that finishes the job.
     let mut prior_unsuccessful = 0u64;
@@ -196,51 +234,35 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         .map(|&i| input.columns.names[i].clone())
         .collect();
     let append = exists && config.resume;
+    let mut prior = None;
     if append {
-        let prior = results::read_prior(&config.results, input.delimiter).map_err(|e| {
-            SetupError(format!(
-                "cannot resume from {}: {e}",
-                config.results.display()
-            ))
-        })?;
-        if prior.input_columns != echo_names {
+        let p =
+            results::read_prior(&config.results, input.delimiter, &echo_names).map_err(|e| {
+                SetupError(format!(
+                    "cannot resume from {}: {e}",
+                    config.results.display()
+                ))
+            })?;
+        if !p.header_torn && p.input_columns != echo_names {
             return Err(SetupError(format!(
                 "cannot resume: the columns of {} ({}) do not match those of {} ({}); is it the same input?",
                 config.results.display(),
-                prior.input_columns.join(", "),
+                p.input_columns.join(", "),
                 input.name,
                 echo_names.join(", ")
             ))
             .into());
         }
         // Resuming a dry run's or a plan's file for real would skip rows that were never sent.
-        if prior.not_sent > 0 && !config.dry_run && config.job != Job::Plan {
+        if p.not_sent > 0 && !config.dry_run && config.job != Job::Plan {
             return Err(SetupError(format!(
                 "cannot resume: {} records a dry run or a plan ({} rows marked valid or would-change, never sent); start again with --overwrite",
                 config.results.display(),
-                prior.not_sent
+                p.not_sent
             ))
             .into());
         }
-        // Only now that the resume goes ahead: a refused one leaves the file untouched.
-        results::repair(&config.results, &prior)
-            .map_err(|e| SetupError(format!("cannot repair {}: {e}", config.results.display())))?;
-        if prior.torn_bytes > 0 && !config.quiet {
-            eprintln!(
-                "ccbulk: repaired {}: cut a torn last line ({} bytes) left by an interrupted write",
-                config.results.display(),
-                prior.torn_bytes
-            );
-        }
-        if !config.quiet {
-            eprintln!(
-                "ccbulk: resuming: skipping the {} rows {} already records",
-                prior.done.len(),
-                config.results.display()
-            );
-        }
-        prior_unsuccessful = prior.unsuccessful;
-        done = prior.done;
+        prior = Some(p);
     }
     let writer_setup = WriterSetup {
         path: config.results.clone(),
@@ -249,18 +271,49 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         delimiter: input.delimiter,
         append,
     };
-    // The first token before anything is written or sent: wrong credentials or an unreachable
-    // token endpoint stop the run here, at once, saying what to check (exit 3).
+    // The connection (proxy, base URL) and the first token before anything is written or sent:
+    // an unusable proxy or URL is a setup error, and wrong credentials or an unreachable token
+    // endpoint stop the run here, at once, saying what to check (exit 3).
     let online = if config.dry_run {
         None
     } else {
+        let api =
+            api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
         let http = api::token_client(config.sandbox).map_err(SetupError)?;
         let auth = Arc::new(auth::Auth::new(config.token.clone(), http.clone()));
         if let Err(e) = auth.token().await {
             return Ok(refused_at_start(&config, &e, started_wall, started));
         }
-        Some(auth)
+        Some((api, auth))
     };
+
+    // Setup is done: from here on files are written.
+    if let Some(p) = prior {
+        // Only now that the resume goes ahead: a refused one leaves the file untouched.
+        results::repair(&config.results, &p)
+            .map_err(|e| SetupError(format!("cannot repair {}: {e}", config.results.display())))?;
+        if p.torn_bytes > 0 && !config.quiet {
+            let what = if p.header_torn {
+                "a torn header"
+            } else {
+                "a torn last line"
+            };
+            eprintln!(
+                "ccbulk: repaired {}: cut {what} ({} bytes) left by an interrupted write",
+                config.results.display(),
+                p.torn_bytes
+            );
+        }
+        if !config.quiet {
+            eprintln!(
+                "ccbulk: resuming: skipping the {} rows {} already records",
+                p.done.len(),
+                config.results.display()
+            );
+        }
+        prior_unsuccessful = p.unsuccessful;
+        done = p.done;
+    }
     let undo = match undo_checked {
         Some(c) => Some(c.open().map_err(SetupError)?),
         None => None,
@@ -276,24 +329,14 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             );
         }
     };
+    let undo = undo.map(|u| Arc::new(undo::Shared::new(u)));
 
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
-    count_rows_in_background(
-        &config,
-        counters.clone(),
-        input.delimiter,
-        done.len() as u64,
-    );
+    count_rows_in_background(&config, counters.clone(), input.delimiter, done.len());
 
     let (out_tx, out_rx) = mpsc::channel::<Outcome>(1024);
-    let writer = results::spawn_writer(
-        file,
-        writer_setup.echo.clone(),
-        out_rx,
-        counters.clone(),
-        undo,
-    );
+    let writer = results::spawn_writer(file, writer_setup.echo.clone(), out_rx, counters.clone());
     let on_outcome = {
         let (limit, stopper, counters) = (config.max_failures, stopper.clone(), counters.clone());
         let failed = std::sync::atomic::AtomicU64::new(0);
@@ -324,9 +367,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
 
     // Dispatcher and workers (not for dry runs: no network at all).
     let (row_tx, row_rx) = mpsc::channel(1024);
-    let dispatcher = if let Some(auth) = online {
-        let api =
-            api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
+    let dispatcher = if let Some((api, auth)) = online {
         let d = Arc::new(Dispatcher {
             api,
             auth,
@@ -345,6 +386,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             stopper: stopper.clone(),
             requests: std::sync::atomic::AtomicU64::new(0),
             on_outcome: Box::new(on_outcome),
+            undo: undo.clone(),
         });
         let task = tokio::spawn(d.clone().run(row_rx, out_tx.clone()));
         Some((d, task))
@@ -368,7 +410,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
                 {
                     continue;
                 }
-                if done.contains(&row.number) {
+                if done.contains(row.number) {
                     continue;
                 }
                 if let Ok(m) = &row.mapped {
@@ -392,32 +434,49 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             Ok(repeats)
         });
 
-    let read_result = reader.await?;
-    let mut requests = 0;
-    if let Some((d, task)) = dispatcher {
-        task.await?;
-        requests = d.requests.load(Ordering::Relaxed);
-    }
-    let written = writer.await?;
-    progress.finish().await;
-    signals.abort();
-    // The writer failed (a full disk): the workers stopped when it stopped taking outcomes, but
-    // rows had been sent, so this is a run stopped early, not a setup error.
-    let tally = match written {
-        Ok(tally) => tally,
-        Err(e) => {
-            let undo = match &config.undo {
-                Some(u) => format!(" or the undo file {}", u.display()),
-                None => String::new(),
-            };
-            eprintln!(
-                "ccbulk: stopped: cannot write the results file {}{undo}: {e}; rows whose line is \
-                 missing there may have been sent (--resume would send them again)",
-                config.results.display()
-            );
-            return Ok(exit::STOPPED);
+    // From here on rows may have been sent: whatever happens ends in a summary (and
+    // `--summary-json`) and an exit code, never in a setup error. A task that panicked (a bug)
+    // lost rows' outcomes: a run stopped early (exit 3).
+    let mut broken: Vec<String> = Vec::new();
+    let read_result = match reader.await {
+        Ok(r) => r,
+        Err(_) => {
+            stopper.stop(Stop::Broken("the input reader stopped unexpectedly".into()));
+            Ok(input::Repeats::default())
         }
     };
+    let mut requests = 0;
+    if let Some((d, task)) = dispatcher {
+        if !matches!(task.await, Ok(true)) {
+            broken.push("a worker stopped unexpectedly (a bug in ccbulk)".into());
+        }
+        requests = d.requests.load(Ordering::Relaxed);
+    }
+    let tally = match writer.await {
+        Ok((tally, Ok(()))) => tally,
+        Ok((tally, Err(e))) => {
+            broken.push(format!(
+                "cannot write the results file {}: {e}; rows whose line is missing there may have been sent (--resume would send them again)",
+                config.results.display()
+            ));
+            tally
+        }
+        Err(_) => {
+            broken.push(format!(
+                "the writer of {} stopped unexpectedly (a bug in ccbulk); rows whose line is missing there may have been sent",
+                config.results.display()
+            ));
+            results::Tally::default()
+        }
+    };
+    let (undo_lines, undo_earlier) = undo.as_ref().map_or((0, 0), |u| u.lines());
+    if let Some(u) = &undo
+        && let Err(e) = u.finish()
+    {
+        broken.push(e);
+    }
+    progress.finish().await;
+    signals.abort();
 
     let mut stop = stopper.reason();
     let (repeats, read_error) = match read_result {
@@ -427,7 +486,11 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     if let Some(e) = &read_error {
         eprintln!("ccbulk: stopped reading the input: {e}");
     }
+    for why in &broken {
+        eprintln!("ccbulk: stopped: {why}");
+    }
     let code = match (&stop, &read_error) {
+        _ if !broken.is_empty() => exit::STOPPED,
         (Some(Stop::Interrupted), _) => exit::INTERRUPTED,
         (Some(_), _) | (None, Some(_)) => exit::STOPPED,
         (None, None) if tally.unsuccessful() + prior_unsuccessful > 0 => exit::SOME_FAILED,
@@ -445,14 +508,18 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     );
     summary.exit_code = code;
     summary.customers_on_several_rows_exact = repeats.exact();
-    if let Some(path) = &config.undo {
+    // Only a file that holds a way back is worth a line (not "0 rows").
+    if let Some(path) = &config.undo
+        && undo_lines + undo_earlier > 0
+    {
         summary.undo = Some(report::UndoSummary {
             path: path.display().to_string(),
-            rows: tally.undo_lines,
+            rows: undo_lines + undo_earlier,
             command: config.undo_command(path),
         });
     }
     summary.stopped = match stop.take() {
+        _ if !broken.is_empty() => Some(broken.join("; ")),
         Some(Stop::Interrupted) => Some("interrupted".to_string()),
         Some(Stop::AuthRefused(why)) => Some(format!(
             "authentication failed: {why}; {}; no further rows were sent",
@@ -464,16 +531,22 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             &error,
             config.mode == Mode::Replace,
         )),
+        Some(Stop::Broken(why)) => Some(format!(
+            "{why}; the rows left were not sent (--resume sends them)"
+        )),
         None => read_error.map(|e| e.to_string()),
     };
     if code == exit::INTERRUPTED || code == exit::STOPPED {
         summary.resume_command = Some(config.resume_command());
     }
-    if tally.unsuccessful() + prior_unsuccessful > 0 && !config.dry_run {
+    if tally.unsuccessful() + prior_unsuccessful > 0 && !config.dry_run && config.job != Job::Plan {
         summary.replay_command = Some(config.replay_command());
     }
     if config.job == Job::Plan {
         eprint!("{}", tally.diff.render(tally.total()));
+        if tally.count(OutcomeKind::WouldChange) > 0 && code != exit::INTERRUPTED {
+            summary.apply_command = Some(config.apply_command());
+        }
     }
     eprint!("{}", summary.render());
     if let Some(path) = &config.summary_json

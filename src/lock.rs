@@ -1,9 +1,9 @@
-//! The lock beside the results file (`<results>.lock`): two runs writing the same results never
-//! overlap, so cron needs no `flock` wrapper. It is an OS advisory lock (`File::try_lock`), so
+//! The lock beside the results file (`<results>.lock`) and the undo file (`<undo>.lock`): two
+//! runs writing the same file never overlap, so cron needs no `flock` wrapper. It is an OS advisory lock (`File::try_lock`), so
 //! the kernel drops it when the process dies, even by `kill -9`: a stale lock file left behind
 //! never blocks the next run. The file holds the owner's process id, for the refusal message.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -22,18 +22,16 @@ pub fn lock_path(results: &Path) -> PathBuf {
 }
 
 impl ResultsLock {
-    /// Takes the lock for `results`, or says why not in a message meant for the user.
+    /// Takes the lock for `results` (or any file a run writes), or says why not in a message
+    /// meant for the user.
     pub fn acquire(results: &Path) -> Result<ResultsLock, String> {
         let path = lock_path(results);
         // A run that ends removes its lock file; if another run removed it between our open and
         // our lock, we would hold a lock on a file nobody else can find. Try again then.
         for _ in 0..5 {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
+            // Owner-only and never through a symlink: a link planted at the lock's path must not
+            // get its target truncated and overwritten with a process id.
+            let mut file = crate::files::open_or_create(&path)
                 .map_err(|e| format!("cannot create the lock file {}: {e}", path.display()))?;
             match file.try_lock() {
                 Ok(()) => {}

@@ -4,6 +4,7 @@
 use clap::Parser;
 
 fn main() {
+    ignore_file_size_signal();
     let cli = ccbulk::cli::Cli::parse();
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -26,6 +27,18 @@ fn main() {
     // Do not wait for lingering tasks (an idle sandbox, a stuck connection) at shutdown.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     std::process::exit(code);
+}
+
+/// A file-size limit (`ulimit -f`) would kill the process with SIGXFSZ, silently, mid-write.
+/// Ignored, the write fails with EFBIG instead and takes the documented path: a message naming
+/// the file, the summary, exit 3.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN at startup, before any thread exists,
+    // installs no handler code and touches no Rust state.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// `-v` logs each row's outcome, `-vv` each call; `RUST_LOG` overrides. Logs go to stderr, above

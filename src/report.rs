@@ -182,6 +182,8 @@ pub struct Summary {
     pub exit_code: i32,
     pub resume_command: Option<String>,
     pub replay_command: Option<String>,
+    /// After a plan: the `update` that applies it.
+    pub apply_command: Option<String>,
     /// The undo file of a merge-mode update, if one was written.
     pub undo: Option<UndoSummary>,
 }
@@ -237,6 +239,7 @@ impl Summary {
             exit_code: 0,
             resume_command: None,
             replay_command: None,
+            apply_command: None,
             undo: None,
         }
     }
@@ -296,6 +299,9 @@ impl Summary {
                 "  to send the failed and invalid rows again after fixing them: {cmd}\n"
             ));
         }
+        if let Some(cmd) = &self.apply_command {
+            s.push_str(&format!("  to apply this plan: {cmd}\n"));
+        }
         if let Some(u) = &self.undo {
             s.push_str(&format!(
                 "  undo: {} ({} {}; to put the changes back: {})\n",
@@ -312,6 +318,7 @@ impl Summary {
     /// it, so a monitor never reads half a file and a symlink at the path is replaced, not
     /// followed.
     /// `-` writes it to standard output instead, which nothing else writes to.
+    /// (A symlink at the path is refused before the run starts: `lib::check_paths`.)
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         if path == Path::new("-") {

@@ -3,7 +3,7 @@
 //! results file back for `--resume` (which rows are done; repairing a torn last line).
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 use crate::customer::Change;
 use crate::input::{self, Row};
+
+mod rowset;
+pub use rowset::RowSet;
 
 /// The columns ccbulk appends to every input column.
 pub const RESULT_COLUMNS: [&str; 8] = [
@@ -175,12 +178,14 @@ pub struct WriterSetup {
 /// Creates (or opens for append) the results file and writes the header if new.
 pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
     let file = if setup.append {
-        OpenOptions::new().append(true).open(&setup.path)?
+        crate::files::append(&setup.path)?
     } else {
-        File::create(&setup.path)?
+        crate::files::create(&setup.path)?
     };
+    // A resumed file whose torn header was cut is empty: it gets its header again.
+    let new = !setup.append || file.metadata()?.len() == 0;
     let mut w = input::csv_writer(file, setup.delimiter);
-    if !setup.append {
+    if new {
         let mut header = ByteRecord::new();
         for n in &setup.echo_names {
             header.push_field(n.as_bytes());
@@ -220,79 +225,77 @@ const LINGER_BELOW: usize = 256;
 
 /// Runs the writer on a blocking thread until every sender is gone. Each received outcome is
 /// written at once; the file is flushed whenever no other outcome is waiting and synced to disk
-/// at least every second while there is unsynced data.
+/// at least every second while there is unsynced data. The tally comes back also when writing
+/// failed (a full disk), for the summary of the run that stopped.
 pub fn spawn_writer(
-    mut w: csv::Writer<File>,
+    w: csv::Writer<File>,
     echo: Vec<usize>,
-    mut rx: mpsc::Receiver<Outcome>,
+    rx: mpsc::Receiver<Outcome>,
     counters: Arc<Counters>,
-    mut undo: Option<crate::undo::UndoWriter>,
-) -> tokio::task::JoinHandle<io::Result<Tally>> {
+) -> tokio::task::JoinHandle<(Tally, io::Result<()>)> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut tally = Tally::default();
-        let mut record = Scratch::default();
-        // Records written out go back to the reader for reuse (see `input::recycle`).
-        let mut used = Vec::new();
-        let mut last_sync = Instant::now();
-        let mut dirty = false;
-        loop {
-            let next = if dirty {
-                let left = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
-                match handle.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
-                    Ok(o) => o.map(Some),
-                    Err(_) => Some(None),
-                }
-            } else {
-                rx.blocking_recv().map(Some)
-            };
-            let Some(first) = next else { break };
-            if let Some(o) = first {
-                // The undo line goes first, flushed: a crash may lose a results line, never the
-                // way back from a change the API accepted.
-                if let Some(u) = undo.as_mut() {
-                    u.write(&o)?;
-                }
-                write_one(&mut w, &echo, &o, &mut record)?;
-                count(&mut tally, &counters, &o);
-                let mut batch = 1;
-                used.push(o.row.record);
-                while let Ok(o) = rx.try_recv() {
-                    if let Some(u) = undo.as_mut() {
-                        u.write(&o)?;
-                    }
-                    write_one(&mut w, &echo, &o, &mut record)?;
-                    count(&mut tally, &counters, &o);
-                    batch += 1;
-                    used.push(o.row.record);
-                }
-                input::recycle(&mut used);
-                w.flush()?;
-                dirty = true;
-                // A writer that keeps up would sleep and be woken for every row: two futex calls
-                // and a write per row. A short pause after a small batch lets the next rows
-                // gather in the channel (BENCHMARKS.md). Every line written is already flushed;
-                // only the pick-up waits, and at most LINGER.
-                if batch < LINGER_BELOW {
-                    std::thread::sleep(LINGER);
-                }
-            }
-            if dirty && last_sync.elapsed() >= Duration::from_secs(1) {
-                if let Some(u) = undo.as_mut() {
-                    u.sync()?;
-                }
-                w.get_ref().sync_data()?;
-                last_sync = Instant::now();
-                dirty = false;
-            }
-        }
-        if let Some(u) = undo {
-            tally.undo_lines = u.finish()?;
-        }
-        w.flush()?;
-        w.get_ref().sync_all()?;
-        Ok(tally)
+        let written = write_all(w, &echo, rx, &counters, &handle, &mut tally);
+        (tally, written)
     })
+}
+
+/// The writer's loop (see [`spawn_writer`]).
+fn write_all(
+    mut w: csv::Writer<File>,
+    echo: &[usize],
+    mut rx: mpsc::Receiver<Outcome>,
+    counters: &Counters,
+    handle: &tokio::runtime::Handle,
+    tally: &mut Tally,
+) -> io::Result<()> {
+    let mut record = Scratch::default();
+    // Records written out go back to the reader for reuse (see `input::recycle`).
+    let mut used = Vec::new();
+    let mut last_sync = Instant::now();
+    let mut dirty = false;
+    loop {
+        let next = if dirty {
+            let left = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
+            match handle.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+                Ok(o) => o.map(Some),
+                Err(_) => Some(None),
+            }
+        } else {
+            rx.blocking_recv().map(Some)
+        };
+        let Some(first) = next else { break };
+        if let Some(o) = first {
+            write_one(&mut w, echo, &o, &mut record)?;
+            count(tally, counters, &o);
+            let mut batch = 1;
+            used.push(o.row.record);
+            while let Ok(o) = rx.try_recv() {
+                write_one(&mut w, echo, &o, &mut record)?;
+                count(tally, counters, &o);
+                batch += 1;
+                used.push(o.row.record);
+            }
+            input::recycle(&mut used);
+            w.flush()?;
+            dirty = true;
+            // A writer that keeps up would sleep and be woken for every row: two futex calls
+            // and a write per row. A short pause after a small batch lets the next rows
+            // gather in the channel (BENCHMARKS.md). Every line written is already flushed;
+            // only the pick-up waits, and at most LINGER.
+            if batch < LINGER_BELOW {
+                std::thread::sleep(LINGER);
+            }
+        }
+        if dirty && last_sync.elapsed() >= Duration::from_secs(1) {
+            w.get_ref().sync_data()?;
+            last_sync = Instant::now();
+            dirty = false;
+        }
+    }
+    w.flush()?;
+    w.get_ref().sync_all()
 }
 
 fn count(tally: &mut Tally, counters: &Counters, o: &Outcome) {
@@ -416,7 +419,10 @@ fn write_one(
 #[derive(Debug, Default)]
 pub struct Prior {
     /// Row numbers already recorded.
-    pub done: std::collections::HashSet<u64>,
+    pub done: RowSet,
+    /// The file ends inside its header (a crash while it was written): it is emptied by
+    /// [`repair`] and the header written again.
+    pub header_torn: bool,
     /// The file's input columns (every column but `ccbulk_*`), as written.
     pub input_columns: Vec<String>,
     /// Bytes of a torn last line (a crash mid-write), to cut with [`repair`] before appending.
@@ -433,20 +439,47 @@ fn invalid_data(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
+/// The header line of a new results file for these input columns, as written.
+fn header_bytes(echo_names: &[String], delimiter: u8) -> io::Result<Vec<u8>> {
+    let mut w = input::csv_writer(Vec::new(), delimiter);
+    let header: ByteRecord = echo_names
+        .iter()
+        .map(String::as_str)
+        .chain(RESULT_COLUMNS)
+        .map(str::as_bytes)
+        .collect();
+    w.write_byte_record(&header)?;
+    w.into_inner().map_err(|e| e.into_error())
+}
+
 /// Reads an existing results file, changing nothing: which rows it records, and whether its last
 /// line is torn (a crash mid-write). Only the last line can be torn (the file is only ever
 /// appended to); a bad line before it is an error rather than a reason to cut everything after
-/// it.
-pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
-    let file = File::open(path)?;
+/// it. A file that ends inside its header (or is empty) holds no row: if what is there is the
+/// start of the header this input gets (`echo_names`), it is repaired like a torn last line.
+pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Result<Prior> {
+    let file = crate::files::read(path)?;
     let len = file.metadata()?.len();
     let mut rdr = input::csv_reader(io::BufReader::new(file), delimiter);
     let mut header = ByteRecord::new();
-    if !rdr
+    let read = rdr
         .read_byte_record(&mut header)
-        .map_err(io::Error::other)?
-    {
-        return Err(invalid_data(format!("{} is empty", path.display())));
+        .map_err(io::Error::other)?;
+    if !read || (rdr.position().byte() >= len && !ends_cleanly(path, 0, len)?) {
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut crate::files::read(path)?, &mut text)?;
+        let text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&text);
+        if header_bytes(echo_names, delimiter)?.starts_with(text) {
+            return Ok(Prior {
+                header_torn: true,
+                torn_bytes: len,
+                ..Prior::default()
+            });
+        }
+        return Err(invalid_data(format!(
+            "{} ends inside its header line, which is not the header of this input's results; it records no row: delete it, or start again with --overwrite",
+            path.display()
+        )));
     }
     // A spreadsheet that saved the file may have added a BOM.
     let names: Vec<String> = header
@@ -515,6 +548,7 @@ pub fn read_prior(path: &Path, delimiter: u8) -> io::Result<Prior> {
         start = end;
     }
     prior.good_len = len - prior.torn_bytes;
+    prior.done.seal();
     Ok(prior)
 }
 
@@ -524,7 +558,7 @@ pub fn repair(path: &Path, prior: &Prior) -> io::Result<()> {
     if prior.torn_bytes == 0 {
         return Ok(());
     }
-    let f = OpenOptions::new().write(true).open(path)?;
+    let f = crate::files::append(path)?;
     f.set_len(prior.good_len)?;
     f.sync_all()
 }
@@ -533,7 +567,7 @@ pub fn repair(path: &Path, prior: &Prior) -> io::Result<()> {
 /// quotes? (Inside a quoted field the quotes seen so far are odd in number: the opening one
 /// plus doubled pairs.) A cut that happens to fall on a newline inside a quoted last cell would
 /// otherwise pass for a whole line.
-fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool> {
+pub(crate) fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool> {
     if len <= start {
         return Ok(false);
     }
@@ -551,7 +585,7 @@ mod tests {
 
     fn append_raw(path: &Path, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        let mut f = OpenOptions::new().append(true).open(path)?;
+        let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
         f.write_all(bytes)
     }
 
@@ -587,8 +621,8 @@ mod tests {
                     b,Porto,1,failed,500,5,y,e,t,\n";
         std::fs::write(&p, good).unwrap();
         append_raw(&p, b"c,Faro,3,acc").unwrap();
-        let prior = read_prior(&p, b',').unwrap();
-        assert_eq!(prior.done, [1, 2].into_iter().collect());
+        let prior = read_prior(&p, b',', &[]).unwrap();
+        assert!(prior.done.contains(1) && prior.done.contains(2) && prior.done.len() == 2);
         assert_eq!(prior.input_columns, vec!["id", "city"]);
         assert_eq!(prior.torn_bytes, 12);
         assert_eq!(
@@ -599,7 +633,7 @@ mod tests {
         repair(&p, &prior).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
         // A clean file is left alone.
-        let again = read_prior(&p, b',').unwrap();
+        let again = read_prior(&p, b',', &[]).unwrap();
         assert_eq!(again.torn_bytes, 0);
         repair(&p, &again).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
@@ -615,9 +649,9 @@ mod tests {
         let good = format!("{HEADER}a,1,accepted,\"city: \"\"x\"\" → y\"\n");
         // Every cell is there and the file ends in a newline, but the quote is still open.
         std::fs::write(&p, format!("{good}b,2,accepted,\"street: a\n")).unwrap();
-        let prior = read_prior(&p, b',').unwrap();
+        let prior = read_prior(&p, b',', &[]).unwrap();
         assert_eq!(prior.input_columns, vec!["id"], "BOM dropped");
-        assert_eq!(prior.done, [1].into_iter().collect());
+        assert!(prior.done.contains(1) && prior.done.len() == 1);
         repair(&p, &prior).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
     }
@@ -628,8 +662,8 @@ mod tests {
         let p = dir.path().join("r.csv");
         let good = format!("{HEADER}a,1,valid,\n");
         std::fs::write(&p, format!("{good}\0\0\0\0\0\0")).unwrap();
-        let prior = read_prior(&p, b',').unwrap();
-        assert_eq!(prior.done, [1].into_iter().collect());
+        let prior = read_prior(&p, b',', &[]).unwrap();
+        assert!(prior.done.contains(1) && prior.done.len() == 1);
         assert_eq!((prior.torn_bytes, prior.not_sent), (6, 1));
         repair(&p, &prior).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
@@ -641,7 +675,7 @@ mod tests {
         let p = dir.path().join("r.csv");
         let text = format!("{HEADER}a,1,accepted,\nb,x,accepted,\nc,3,accepted,\n");
         std::fs::write(&p, &text).unwrap();
-        let err = read_prior(&p, b',').unwrap_err().to_string();
+        let err = read_prior(&p, b',', &[]).unwrap_err().to_string();
         assert!(
             err.contains("line 3") && err.contains("ccbulk_row"),
             "{err}"
@@ -649,7 +683,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
         let text = format!("{HEADER}a,1,accepted\nc,3,accepted,\n");
         std::fs::write(&p, &text).unwrap();
-        let err = read_prior(&p, b',').unwrap_err().to_string();
+        let err = read_prior(&p, b',', &[]).unwrap_err().to_string();
         assert!(err.contains("3 cells where the header has 4"), "{err}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
     }

@@ -1,8 +1,9 @@
-//! The undo file: for every row a merge-mode update changed, a line in the input's own column
-//! layout that puts the changed fields back (`ccbulk update X.undo.csv`). It is owned by the one
-//! results writer task, and each line is written and flushed before the row's results line, so a
-//! crash can lose a results line (the row is then sent again on resume and finds nothing left to
-//! change) but never the way back for a change the API accepted.
+//! The undo file: for every row a merge-mode update changes, a line in the input's own column
+//! layout that puts the changed fields back (`ccbulk update X.undo.csv`). The worker that is
+//! about to send a row's PATCH writes its line and flushes it to the operating system first
+//! ([`Shared::before_patch`]), so a crash at any moment never loses the way back from a change the
+//! API accepted. A line whose PATCH then fails is harmless: merge mode finds nothing to change
+//! when it is applied.
 //!
 //! A customer on several rows gets only its first prior value of each field: the undo file is
 //! applied in file order, so a later line repeating a field would restore an in-between value.
@@ -11,16 +12,15 @@
 
 mod recorded;
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
-use uuid::Uuid;
 
+use crate::customer::Change;
 use crate::customer::{FIELD_COUNT, Field};
-use crate::input::{self, Columns};
-use crate::results::{Outcome, OutcomeKind};
+use crate::input::{self, Columns, Row};
 use recorded::Recorded;
 
 /// What one column of the undo file holds.
@@ -87,6 +87,8 @@ pub struct UndoWriter {
     record: ByteRecord,
     /// Lines written by this run.
     pub lines: u64,
+    /// Lines an earlier run wrote (this run resumes it).
+    pub earlier: u64,
     /// True when this run created the file (so a failed setup can remove it again).
     pub created: bool,
     path: PathBuf,
@@ -99,8 +101,10 @@ pub struct Checked {
     setup: UndoSetup,
     append: bool,
     recorded: Recorded,
-    /// On resume, the length to cut the file to when its last line is torn.
+    /// On resume, the length to cut the file to when its last line (or its header) is torn.
     cut_to: Option<u64>,
+    /// Whole lines the file already holds.
+    earlier: u64,
 }
 
 impl UndoWriter {
@@ -116,6 +120,7 @@ impl UndoWriter {
     /// (tests use a tiny one).
     fn check_capped(setup: UndoSetup, cap: usize) -> Result<Checked, String> {
         let path = &setup.path;
+        crate::files::refuse_symlink(path, "the undo file")?;
         let exists = path.exists();
         if exists && !setup.resume && !setup.overwrite {
             return Err(format!(
@@ -130,17 +135,18 @@ impl UndoWriter {
             _ => Path::new("."),
         };
         let mut recorded = Recorded::new(dir, cap);
-        let cut_to = if append {
+        let (cut_to, earlier) = if append {
             read_back(path, &setup, &mut recorded)
                 .map_err(|e| format!("cannot resume the undo file {}: {e}", path.display()))?
         } else {
-            None
+            (None, 0)
         };
         Ok(Checked {
             setup,
             append,
             recorded,
             cut_to,
+            earlier,
         })
     }
 }
@@ -153,15 +159,16 @@ impl Checked {
             append,
             recorded,
             cut_to,
+            earlier,
         } = self;
         let path = &setup.path;
         let fail = |e: &dyn std::fmt::Display| {
             format!("cannot write the undo file {}: {e}", path.display())
         };
         let file = if append {
-            OpenOptions::new().append(true).open(path)
+            crate::files::append(path)
         } else {
-            File::create(path)
+            crate::files::create(path)
         }
         .map_err(|e| fail(&e))?;
         if let Some(len) = cut_to {
@@ -170,7 +177,8 @@ impl Checked {
                 .map_err(|e| fail(&e))?;
         }
         let mut w = input::csv_writer(file, setup.delimiter);
-        if !append {
+        // A header torn by a crash was cut whole: it is written again.
+        if !append || cut_to == Some(0) {
             let header: ByteRecord = setup.layout.header.iter().map(String::as_bytes).collect();
             w.write_byte_record(&header)
                 .and_then(|()| w.flush().map_err(csv::Error::from))
@@ -183,6 +191,7 @@ impl Checked {
             recorded,
             record: ByteRecord::new(),
             lines: 0,
+            earlier,
             created: !append,
             path: setup.path,
         })
@@ -190,17 +199,16 @@ impl Checked {
 }
 
 impl UndoWriter {
-    /// Writes and flushes the line that undoes `o`, if it is an accepted row that changed
-    /// something not already restored by an earlier line.
-    pub fn write(&mut self, o: &Outcome) -> io::Result<()> {
-        if o.kind != OutcomeKind::Accepted || o.changes.is_empty() {
+    /// Writes and flushes the line that undoes `changes` of `row`, if they change something not
+    /// already restored by an earlier line.
+    pub fn write(&mut self, row: &Row, changes: &[Change]) -> io::Result<()> {
+        if changes.is_empty() {
             return Ok(());
         }
-        let Ok(mapped) = &o.row.mapped else {
+        let Ok(mapped) = &row.mapped else {
             return Ok(());
         };
-        let changed = o
-            .changes
+        let changed = changes
             .iter()
             .fold(0u16, |bits, c| bits | 1 << c.field.index());
         // One lookup that also records: the fields this line restores are the changed ones not
@@ -210,8 +218,7 @@ impl UndoWriter {
             return Ok(());
         }
         let mut prior: [Option<&str>; FIELD_COUNT] = [None; FIELD_COUNT];
-        for c in o
-            .changes
+        for c in changes
             .iter()
             .filter(|c| (seen & (1 << c.field.index())) == 0)
         {
@@ -220,7 +227,7 @@ impl UndoWriter {
         self.record.clear();
         for slot in &self.slots {
             let cell: &[u8] = match *slot {
-                Slot::CustomerId(col) => o.row.record.get(col).unwrap_or_default(),
+                Slot::CustomerId(col) => row.record.get(col).unwrap_or_default(),
                 Slot::Field(f) => prior[f.index()].unwrap_or_default().as_bytes(),
                 Slot::Empty => b"",
             };
@@ -230,12 +237,6 @@ impl UndoWriter {
         self.w.flush()?;
         self.lines += 1;
         Ok(())
-    }
-
-    /// Pushes written lines to the disk (called before the results file is synced).
-    pub fn sync(&mut self) -> io::Result<()> {
-        self.w.flush()?;
-        self.w.get_ref().sync_data()
     }
 
     /// Flushes and syncs for the last time; returns the lines this run wrote.
@@ -255,20 +256,92 @@ impl UndoWriter {
     }
 }
 
+/// The undo file as the workers share it: each writes its row's line just before the PATCH.
+pub struct Shared {
+    writer: std::sync::Mutex<Option<UndoWriter>>,
+    path: PathBuf,
+}
+
+impl Shared {
+    pub fn new(writer: UndoWriter) -> Shared {
+        Shared {
+            path: writer.path.clone(),
+            writer: std::sync::Mutex::new(Some(writer)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<UndoWriter>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes and flushes the line that undoes `changes` before the row's PATCH is sent. A plain
+    /// blocking write under a mutex, from the worker: a few hundred bytes into the page cache at
+    /// the API's pace, cheaper than a hop to another thread. An error (a full disk) is a message
+    /// for the user, and the PATCH must then not be sent.
+    pub fn before_patch(&self, row: &Row, changes: &[Change]) -> Result<(), String> {
+        let mut guard = self.lock();
+        let Some(w) = guard.as_mut() else {
+            return Err(format!("the undo file {} is closed", self.path.display()));
+        };
+        w.write(row, changes)
+            .map_err(|e| format!("cannot write the undo file {}: {e}", self.path.display()))
+    }
+
+    /// Syncs the file for the last time; returns the lines this run wrote.
+    pub fn finish(&self) -> Result<u64, String> {
+        match self.lock().take() {
+            Some(w) => w
+                .finish()
+                .map_err(|e| format!("cannot write the undo file {}: {e}", self.path.display())),
+            None => Ok(0),
+        }
+    }
+
+    /// The lines written so far (by this run, and by the run it resumes).
+    pub fn lines(&self) -> (u64, u64) {
+        self.lock()
+            .as_ref()
+            .map_or((0, 0), |w| (w.lines, w.earlier))
+    }
+}
+
+/// The header line of a new undo file, as written.
+fn header_bytes(setup: &UndoSetup) -> io::Result<Vec<u8>> {
+    let mut w = input::csv_writer(Vec::new(), setup.delimiter);
+    let header: ByteRecord = setup.layout.header.iter().map(String::as_bytes).collect();
+    w.write_byte_record(&header)?;
+    w.into_inner().map_err(|e| e.into_error())
+}
+
 /// Reads an existing undo file for resume: checks its header against this input's layout,
 /// adds which fields of which customers it already restores to `recorded`, and finds where a torn
-/// last line starts (the length to cut the file to).
-fn read_back(path: &Path, setup: &UndoSetup, recorded: &mut Recorded) -> io::Result<Option<u64>> {
+/// last line starts (the length to cut the file to); also counts its whole lines. The rule is the
+/// results file's: the file is only ever appended to, so only its last line can be torn by a
+/// crash; a bad line before it is an error, never a reason to cut the good lines after it.
+fn read_back(
+    path: &Path,
+    setup: &UndoSetup,
+    recorded: &mut Recorded,
+) -> io::Result<(Option<u64>, u64)> {
     let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
-    let file = File::open(path)?;
+    let file = crate::files::read(path)?;
     let len = file.metadata()?.len();
     let mut rdr = input::csv_reader(io::BufReader::new(file), setup.delimiter);
     let mut header = ByteRecord::new();
-    if !rdr
+    let read = rdr
         .read_byte_record(&mut header)
-        .map_err(io::Error::other)?
-    {
-        return Err(bad("it is empty".into()));
+        .map_err(io::Error::other)?;
+    if !read || (rdr.position().byte() >= len && !crate::results::ends_cleanly(path, 0, len)?) {
+        // A crash while the header was being written: the file holds part of one line. If it
+        // is the start of this input's header, it is cut and written again.
+        let mut text = Vec::new();
+        crate::files::read(path)?.read_to_end(&mut text)?;
+        if header_bytes(setup)?.starts_with(&text) {
+            return Ok((Some(0), 0));
+        }
+        return Err(bad(
+            "its first line is cut short and is not this input's header; delete the file (it holds no undo line) or choose another with --undo PATH".into(),
+        ));
     }
     let names: Vec<String> = header
         .iter()
@@ -281,23 +354,17 @@ fn read_back(path: &Path, setup: &UndoSetup, recorded: &mut Recorded) -> io::Res
             setup.layout.header.join(", ")
         )));
     }
-    let ends_with_newline = {
-        let mut f = File::open(path)?;
-        let mut last = [0u8; 1];
-        len > 0 && {
-            f.seek(SeekFrom::Start(len - 1))?;
-            f.read_exact(&mut last)?;
-            last[0] == b'\n'
-        }
-    };
-    let mut good_end = rdr.position().byte();
+    let mut lines = 0;
     let mut record = ByteRecord::new();
-    while let Ok(true) = rdr.read_byte_record(&mut record) {
-        let end = rdr.position().byte();
-        if record.len() != names.len() || (end >= len && !ends_with_newline) {
+    loop {
+        let start = rdr.position().byte();
+        if !rdr
+            .read_byte_record(&mut record)
+            .map_err(io::Error::other)?
+        {
             break;
         }
-        good_end = end;
+        let end = rdr.position().byte();
         let mut id = None;
         let mut bits = 0u16;
         for (slot, cell) in setup.layout.slots.iter().zip(record.iter()) {
@@ -305,24 +372,45 @@ fn read_back(path: &Path, setup: &UndoSetup, recorded: &mut Recorded) -> io::Res
                 Slot::CustomerId(_) => {
                     id = std::str::from_utf8(cell)
                         .ok()
-                        .and_then(|s| Uuid::try_parse(s.trim()).ok());
+                        .and_then(|s| input::parse_guid(s.trim()));
                 }
                 Slot::Field(f) if !cell.trim_ascii().is_empty() => bits |= 1 << f.index(),
                 _ => {}
             }
         }
+        let problem = if record.len() != names.len() {
+            Some(format!(
+                "{} cells where the header has {}",
+                record.len(),
+                names.len()
+            ))
+        } else if id.is_none() {
+            Some("no customerId".to_string())
+        } else {
+            None
+        };
+        if end >= len && (problem.is_some() || !crate::results::ends_cleanly(path, start, len)?) {
+            return Ok((Some(start), lines));
+        }
+        if let Some(problem) = problem {
+            let line = record.position().map_or(0, |p| p.line());
+            return Err(bad(format!(
+                "line {line}: {problem}; fix or delete that line, or start a new undo file with --undo PATH"
+            )));
+        }
         if let Some(id) = id {
             recorded.add(id, bits)?;
         }
+        lines += 1;
     }
-    Ok((good_end < len).then_some(good_end))
+    Ok((None, lines))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::customer::Change;
     use crate::input::{Input, InputOptions};
+    use crate::results::{Outcome, OutcomeKind};
 
     const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
     const B: &str = "{3f2504e0-4f89-11d3-9a0c-0305e82c3302}";
@@ -404,7 +492,7 @@ mod tests {
             ],
         );
         for o in [&o1, &o2, &o3] {
-            u.write(o).unwrap();
+            u.write(&o.row, &o.changes).unwrap();
         }
         assert_eq!(u.finish().unwrap(), 1, "o3 had nothing new to restore");
         assert_eq!(
@@ -437,13 +525,55 @@ mod tests {
                 change(Field::Zip, Some("1000"), "4000"),
             ],
         );
-        u.write(&o).unwrap();
+        u.write(&o.row, &o.changes).unwrap();
         u.finish().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             format!("id,city,zip\n{A},Lisboa,\n{A},,1000\n"),
             "torn line cut, no second header, city already restored by the earlier run"
         );
+    }
+
+    #[test]
+    fn resume_refuses_a_bad_middle_line_and_never_cuts_the_good_lines_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        let input = open_input(&format!("id,city,zip\n{A},Porto,4000\n"), vec![]);
+        for bad in ["not-a-guid,Lisboa,", "{A},Lisboa"] {
+            let text = format!(
+                "id,city,zip\n{A},Lisboa,\n{}\n{B},Faro,8000\n",
+                bad.replace("{A}", A)
+            );
+            std::fs::write(&path, &text).unwrap();
+            let err = UndoWriter::check(setup(path.clone(), &input, true))
+                .err()
+                .unwrap();
+            assert!(err.contains("line 3"), "{err}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "nothing cut");
+        }
+    }
+
+    #[test]
+    fn resume_rewrites_a_header_torn_by_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        let mut input = open_input(&format!("id,city,zip\n{A},Porto,4000\n"), vec![]);
+        std::fs::write(&path, "id,ci").unwrap();
+        let mut u = open(setup(path.clone(), &input, true)).unwrap();
+        let o = accepted(&mut input, vec![change(Field::City, Some("X"), "Porto")]);
+        u.write(&o.row, &o.changes).unwrap();
+        u.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("id,city,zip\n{A},X,\n")
+        );
+        // A cut first line that is not this input's header is not ours to cut.
+        std::fs::write(&path, "name,pho").unwrap();
+        let err = UndoWriter::check(setup(path.clone(), &input, true))
+            .err()
+            .unwrap();
+        assert!(err.contains("cut short"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "name,pho");
     }
 
     #[test]
@@ -465,10 +595,10 @@ mod tests {
             &mut input,
             vec![change(Field::City, Some("Lisboa"), "Porto")],
         );
-        u.write(&o).unwrap();
+        u.write(&o.row, &o.changes).unwrap();
         for _ in 0..10 {
             let o = accepted(&mut input, vec![change(Field::City, Some("Beja"), "Faro")]);
-            u.write(&o).unwrap();
+            u.write(&o.row, &o.changes).unwrap();
         }
         assert!(u.recorded.get(A.parse().unwrap()).unwrap() != 0);
         let o = accepted(
@@ -478,7 +608,7 @@ mod tests {
                 change(Field::Zip, Some("1000"), "4700"),
             ],
         );
-        u.write(&o).unwrap();
+        u.write(&o.row, &o.changes).unwrap();
         assert_eq!(u.finish().unwrap(), 12);
         let mut want = format!("id,city,zip,state\n{A},Lisboa,,\n");
         for n in 0..10 {
@@ -503,7 +633,7 @@ mod tests {
                 change(Field::State, None, "Algarve"),
             ],
         );
-        u.write(&o).unwrap();
+        u.write(&o.row, &o.changes).unwrap();
         assert_eq!(u.finish().unwrap(), 1);
         want += &format!("{A},,,#NULL\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), want);

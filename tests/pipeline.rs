@@ -589,7 +589,11 @@ async fn dry_run_sends_nothing() {
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(sb.requests().is_empty(), "a dry run sends nothing");
-    let rows = work.rows("in.results.csv");
+    assert!(
+        !work.path("in.results.csv").exists(),
+        "the real run's name stays free"
+    );
+    let rows = work.rows("in.dry-run.csv");
     assert_each_row_once(&rows, 3);
     let outcomes: Vec<&str> = rows.iter().map(|r| r["ccbulk_outcome"].as_str()).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == "valid").count(), 2);

@@ -617,7 +617,13 @@ async fn an_existing_results_file_is_never_overwritten_by_accident() {
 
     for v in [
         vec!["update", "in.csv"],
-        vec!["update", "in.csv", "--dry-run"],
+        vec![
+            "update",
+            "in.csv",
+            "--dry-run",
+            "--results",
+            "in.results.csv",
+        ],
         vec!["replay", "in.results.csv"],
     ] {
         let mut cmd = work.against(&sb);
@@ -666,8 +672,15 @@ async fn resume_counts_the_failures_already_recorded_and_refuses_a_dry_runs_file
 
     // --resume with no results file yet simply starts the run.
     let mut cmd = work.against(&sb);
-    cmd.args(["update", "in.csv", "--resume", "--dry-run"])
-        .args(args);
+    cmd.args([
+        "update",
+        "in.csv",
+        "--resume",
+        "--dry-run",
+        "--results",
+        "in.results.csv",
+    ])
+    .args(args);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(sb.requests().is_empty());

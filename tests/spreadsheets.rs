@@ -294,7 +294,7 @@ async fn windows_1252_file_arrives_as_utf8() {
     cmd.args(["update", "legacy.csv", "--dry-run"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let rows = rows_sep(&work.path("legacy.results.csv"), b',');
+    let rows = rows_sep(&work.path("legacy.dry-run.csv"), b',');
     assert_eq!(rows[0]["ccbulk_outcome"], "invalid");
     assert!(
         rows[0]["ccbulk_error"].contains("--encoding windows-1252"),
@@ -437,7 +437,7 @@ async fn line_numbers_hold_with_lone_cr_and_blank_lines() {
         cmd.args(["update", &format!("{name}.csv"), "--dry-run"]);
         let out = run(cmd).await;
         assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-        let rows = work.rows(&format!("{name}.results.csv"));
+        let rows = work.rows(&format!("{name}.dry-run.csv"));
         assert_each_row_once(&rows, 3);
         for (n, line) in [(1, lines[0]), (3, lines[1])] {
             let err = &row(&rows, n)["ccbulk_error"];
@@ -608,7 +608,7 @@ async fn bad_file_matrix() {
             "{}: a dry run sends nothing",
             c.name
         );
-        let results = work.path(&format!("{}.results.csv", c.name));
+        let results = work.path(&format!("{}.dry-run.csv", c.name));
         if c.code == 2 {
             let err = String::from_utf8_lossy(&out.stderr);
             for s in &c.says {
@@ -616,7 +616,7 @@ async fn bad_file_matrix() {
             }
             assert!(!results.exists(), "{}: no results file", c.name);
         } else {
-            let rows = work.rows(&format!("{}.results.csv", c.name));
+            let rows = work.rows(&format!("{}.dry-run.csv", c.name));
             for s in &c.says {
                 assert!(rows[0]["ccbulk_error"].contains(s), "{}: {rows:?}", c.name);
             }

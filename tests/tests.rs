@@ -8,5 +8,6 @@ mod input_props;
 mod pipeline;
 mod plan_undo;
 mod resume;
+mod seams;
 mod spreadsheets;
 mod unattended;

@@ -867,12 +867,12 @@ async fn a_results_file_that_cannot_be_written_stops_the_run_with_exit_3() {
     work.write("in.csv", &full_csv((1..=400).map(full_row)));
     let bin = assert_cmd::cargo::cargo_bin!("ccbulk");
     let mut cmd = Command::new("bash");
-    // Ignore SIGXFSZ so that writing past the limit fails with EFBIG instead of killing ccbulk.
+    // No `trap '' XFSZ`: ccbulk ignores SIGXFSZ itself, so the write fails with EFBIG.
     cmd.current_dir(work.path(""))
-        .args(["-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\""])
+        .args(["-c", "ulimit -f 16; exec \"$0\" \"$@\""])
         .arg(bin)
         .args(REPLACE_UNLIMITED)
-        .arg("--no-undo")
+        .args(["--no-undo", "--summary-json", "s.json"])
         .env("CLOUDCOCKPIT_TOKEN", TOKEN)
         .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
         .env("CLOUDCOCKPIT_BASE_URL", sb.base_url())
@@ -885,5 +885,15 @@ async fn a_results_file_that_cannot_be_written_stops_the_run_with_exit_3() {
     assert!(
         !customer_calls(&sb).is_empty(),
         "rows were sent before the disk filled"
+    );
+    // The summary JSON is written on this exit too, saying why the run stopped.
+    let summary: serde_json::Value =
+        serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    assert_eq!(summary["exit_code"], 3, "{summary}");
+    assert!(
+        summary["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("in.results.csv")),
+        "{summary}"
     );
 }

@@ -1,0 +1,681 @@
+//! The seams around the core run, end to end through the binary: the undo file survives kill -9
+//! (its line is out before the PATCH), is locked like the results file; every printed follow-up
+//! command runs as printed and does what it says; the README's plan → dry run → update sequence;
+//! files are owner-only and never written through a symlink; a setup error leaves no file; a
+//! torn results header is repaired; a stop during a 429 pause leaves the rows for `--resume`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufRead;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use ccbulk::customer::{Field, current_text};
+use ccbulk::sandbox::{SandboxConfig, made_up_customer};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::common::*;
+
+/// Customer of row `n`, clear of the ids the sandbox answers 403 and 404 for.
+fn cid(n: u32) -> Uuid {
+    guid(n + 0x20_0000)
+}
+
+/// Waits up to `limit` for `child`; kills it and panics if it is still running.
+async fn wait_child(mut child: Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ccbulk did not exit within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `cmd` with a time limit; exit code and stderr.
+async fn run_limited(mut cmd: Command, limit: Duration) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err_path = dir.path().join("stderr");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    cmd.stdout(Stdio::null()).stderr(err);
+    let child = cmd.spawn().expect("spawn ccbulk");
+    let status = wait_child(child, limit).await;
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    (status.code(), stderr)
+}
+
+/// The text after `label` on the summary line that has it.
+fn after<'a>(stderr: &'a str, label: &str) -> &'a str {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once(label).map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("no \"{label}\" in:\n{stderr}"))
+}
+
+/// A printed command line, split as a shell would, run with the test binary for `ccbulk` and
+/// nothing from the environment but the client credentials: whatever it needs, it must carry.
+fn as_printed(work: &Work, line: &str) -> Command {
+    let words = shell_words::split(line).unwrap_or_else(|e| panic!("not shell words: {line}: {e}"));
+    assert_eq!(words.first().map(String::as_str), Some("ccbulk"), "{line}");
+    let mut cmd = work.ccbulk();
+    cmd.args(&words[1..])
+        .env("CLOUDCOCKPIT_CLIENT_ID", "ccbulk-sandbox")
+        .env("CLOUDCOCKPIT_CLIENT_SECRET", "sandbox-secret")
+        .env("CCBULK_BACKOFF_BASE", "50ms");
+    cmd
+}
+
+fn city(c: &serde_json::Map<String, Value>) -> Option<String> {
+    current_text(c, Field::City)
+}
+
+/// The files in the work directory.
+fn files(work: &Work) -> BTreeSet<String> {
+    std::fs::read_dir(work.path(""))
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_again_and_again_in_merge_mode_never_loses_the_way_back() {
+    const N: u32 = 1500;
+    let sb = sandbox(SandboxConfig {
+        latency: Duration::from_millis(10),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    let mut input = String::from("customerId,city\n");
+    for n in 1..=N {
+        input.push_str(&format!("{},Porto {n}\n", cid(n)));
+    }
+    work.write("in.csv", &input);
+    let args = [
+        "update",
+        "in.csv",
+        "--rate",
+        "unlimited",
+        "--concurrency",
+        "8",
+    ];
+    let mut kills = 0;
+    let mut finished = false;
+    for round in 0..20 {
+        let mut cmd = work.against(&sb);
+        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        if round > 0 {
+            cmd.arg("--resume");
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        if round < 8 {
+            tokio::time::sleep(Duration::from_millis(200 + fastrand::u64(0..400))).await;
+            if child.try_wait().expect("try_wait").is_none() {
+                child.kill().expect("kill -9");
+                let _ = child.wait();
+                kills += 1;
+                continue;
+            }
+        }
+        let status = wait_child(child, Duration::from_secs(120)).await;
+        if status.code() == Some(0) {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished, "the run finished");
+    assert!(kills >= 3, "only {kills} kills landed mid-run");
+    assert_each_row_once(&work.rows("in.results.csv"), u64::from(N));
+
+    // Every customer the server changed has one undo line, holding the value it had before.
+    let mut undo: HashMap<String, Vec<String>> = HashMap::new();
+    for r in work.rows("in.undo.csv") {
+        undo.entry(r["customerId"].clone())
+            .or_default()
+            .push(r["city"].clone());
+    }
+    let mut changed = 0;
+    for n in 1..=N {
+        let id = cid(n);
+        let was = city(&made_up_customer(id));
+        if city(&sb.customer(id)) == was {
+            continue;
+        }
+        changed += 1;
+        let want = was.unwrap_or_else(|| "#NULL".into());
+        assert_eq!(
+            undo.get(&id.to_string()),
+            Some(&vec![want]),
+            "row {n}: changed at the server, so its prior city must be in the undo file once \
+             ({kills} kills)"
+        );
+    }
+    assert_eq!(changed, N, "every customer ends with the sheet's city");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_undo_file_is_locked_like_the_results_file() {
+    let sb = sandbox(SandboxConfig {
+        latency: Duration::from_millis(40),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    let mut input = String::from("customerId,city\n");
+    for n in 1..=40 {
+        input.push_str(&format!("{},Faro {n}\n", cid(n)));
+    }
+    work.write("a.csv", &input);
+    work.write("b.csv", &input);
+    let mut first = work.against(&sb);
+    first
+        .args([
+            "update",
+            "a.csv",
+            "--concurrency",
+            "1",
+            "--rate",
+            "unlimited",
+        ])
+        .args(["--undo", "shared.undo.csv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let first = first.spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(work.path("a.results.csv")).map_or(0, |s| s.lines().count()) < 3 {
+        assert!(Instant::now() < deadline, "the first run never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = std::fs::read(work.path("shared.undo.csv")).expect("undo file");
+    let mut second = work.against(&sb);
+    second.args(["update", "b.csv", "--rate", "unlimited", "--overwrite"]);
+    second.args(["--undo", "shared.undo.csv"]);
+    let (code, stderr) = run_limited(second, Duration::from_secs(60)).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("shared.undo.csv") && stderr.contains("another ccbulk run"),
+        "{stderr}"
+    );
+    assert!(
+        !work.path("b.results.csv").exists(),
+        "the refused run wrote nothing"
+    );
+    assert!(
+        std::fs::read(work.path("shared.undo.csv"))
+            .expect("undo")
+            .len()
+            >= before.len(),
+        "the undo file was not replaced"
+    );
+    let status = wait_child(first, Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(0));
+    let lines = work.rows("shared.undo.csv");
+    assert_eq!(
+        lines.len(),
+        40,
+        "every prior value of the first run is there"
+    );
+    assert!(!work.path("shared.undo.csv.lock").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_are_owner_only_whatever_the_umask() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &format!("customerId,city\n{},Sines\n", cid(1)));
+    // An earlier results file, world-readable, replaced with --overwrite.
+    work.write("in.results.csv", "old\n");
+    std::fs::set_permissions(
+        work.path("in.results.csv"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let bin = assert_cmd::cargo::cargo_bin!("ccbulk");
+    let cmd = work.against(&sb);
+    let mut sh = Command::new("sh");
+    sh.current_dir(work.path(""))
+        .args(["-c", "umask 022; exec \"$0\" \"$@\""])
+        .arg(bin)
+        .args(["update", "in.csv", "--rate", "unlimited", "--overwrite"])
+        .args(["--summary-json", "s.json"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let (code, stderr) = run_limited(sh, Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    for name in ["in.results.csv", "in.undo.csv", "s.json"] {
+        let mode = std::fs::metadata(work.path(name))
+            .expect(name)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_where_a_file_goes_is_refused_and_its_target_untouched() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &format!("customerId,city\n{},Sines\n", cid(1)));
+    work.write("victim.txt", "precious\n");
+    let cases: [(&str, &[&str]); 5] = [
+        ("in.results.csv", &[]),
+        ("in.results.csv.lock", &[]),
+        ("in.undo.csv", &[]),
+        ("in.undo.csv.lock", &[]),
+        ("s.json", &["--summary-json", "s.json"]),
+    ];
+    for (link, extra) in cases {
+        std::os::unix::fs::symlink(work.path("victim.txt"), work.path(link)).expect("symlink");
+        let mut cmd = work.against(&sb);
+        cmd.args(["update", "in.csv", "--rate", "unlimited"])
+            .args(extra);
+        let (code, stderr) = run_limited(cmd, Duration::from_secs(60)).await;
+        assert_eq!(code, Some(2), "{link}: {stderr}");
+        assert!(
+            stderr.contains(link) && stderr.contains("symbolic link"),
+            "{link}: {stderr}"
+        );
+        assert_eq!(work.read("victim.txt"), "precious\n", "{link}");
+        let left: BTreeSet<String> = ["in.csv", "victim.txt", link]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(files(&work), left, "{link}: nothing else written");
+        std::fs::remove_file(work.path(link)).expect("rm link");
+    }
+    assert!(sb.requests().is_empty(), "nothing sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_setup_error_leaves_no_file_behind() {
+    let work = Work::new();
+    work.write("in.csv", &format!("customerId,city\n{},Sines\n", cid(1)));
+    // Neither is ever reached: the run stops while setting up, before any connection.
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 2] = [
+        (
+            &["--base-url", "https://api.cloudcockpit.invalid"],
+            Some(("HTTPS_PROXY", "socks5://127.0.0.1:9")),
+            "not an http:// proxy",
+        ),
+        (
+            &["--base-url", "http://127.0.0.1:9/?x=1"],
+            None,
+            "without a query",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let mut cmd = work.ccbulk();
+        cmd.args(["update", "in.csv", "--tenant", "t.example"])
+            .args(args)
+            .args(["--summary-json", "s.json"])
+            .env("CLOUDCOCKPIT_TOKEN", TOKEN);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let (code, stderr) = run_limited(cmd, Duration::from_secs(60)).await;
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(
+            files(&work),
+            BTreeSet::from(["in.csv".to_string()]),
+            "{args:?}: no results, undo, lock or summary file"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_changed_nothing_prints_no_undo_line() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let same = city(&made_up_customer(cid(1))).expect("a city");
+    work.write("in.csv", &format!("customerId,city\n{},{same}\n", cid(1)));
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "in.csv", "--rate", "unlimited"]);
+    let (code, stderr) = run_limited(cmd, Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("unchanged 1"), "{stderr}");
+    assert!(
+        !stderr.contains("undo:"),
+        "no \"0 rows\" undo line: {stderr}"
+    );
+}
+
+/// Every follow-up command is run exactly as printed, split like a shell splits it, with no
+/// CLOUDCOCKPIT_BASE_URL or tenant in the environment: each must carry where and how.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let missing = guid(0x404);
+    let mut input = String::from("Firma;customerId;city;country\n");
+    for n in 1..=8 {
+        let id = if n == 5 { missing } else { cid(n) };
+        let country = if n == 3 { "Portugal" } else { "PT" };
+        input.push_str(&format!("Nova {n} Lda;{id};Braga {n};{country}\n"));
+    }
+    work.write("in.csv", &input);
+    let base = [
+        "--base-url".to_string(),
+        sb.base_url(),
+        "--token-url".to_string(),
+        sb.token_url(),
+        "--tenant".to_string(),
+        "portal.reseller.example".to_string(),
+    ];
+    let mut first = as_printed(&work, "ccbulk update in.csv");
+    first
+        .args(&base)
+        .args(["--rate", "unlimited", "--concurrency", "1"])
+        .args(["--map", "Firma=companyName", "--max-failures", "1"])
+        .args(["--summary-json", "s1.json"]);
+    let (code, stderr) = run_limited(first, Duration::from_secs(60)).await;
+    assert_eq!(
+        code,
+        Some(3),
+        "stopped by --max-failures at row 5\n{stderr}"
+    );
+    let summary: Value = serde_json::from_str(&work.read("s1.json")).expect("summary");
+    let resume = after(&stderr, "to continue:");
+    assert_eq!(summary["resume_command"], resume);
+    assert_eq!(
+        summary["replay_command"],
+        after(&stderr, "after fixing them:")
+    );
+    let undo_line = after(&stderr, "to put the changes back:").trim_end_matches(')');
+    assert_eq!(summary["undo"]["command"], undo_line);
+    assert!(
+        resume.contains(&sb.base_url()) && resume.contains(&sb.token_url()),
+        "{resume}"
+    );
+    for n in 6..=8 {
+        assert_eq!(city(&sb.customer(cid(n))), city(&made_up_customer(cid(n))));
+    }
+
+    // Resume: the rows not yet sent, as the first run would have sent them.
+    let (code, stderr) = run_limited(as_printed(&work, resume), Duration::from_secs(60)).await;
+    assert_eq!(code, Some(1), "rows 3 and 5 stay unsuccessful\n{stderr}");
+    assert_each_row_once(&semicolon_rows(&work, "in.results.csv"), 8);
+    for n in 6..=8 {
+        let c = sb.customer(cid(n));
+        assert_eq!(city(&c).as_deref(), Some(format!("Braga {n}").as_str()));
+        assert_eq!(
+            c["companyName"],
+            format!("Nova {n} Lda").as_str(),
+            "--map carried"
+        );
+    }
+    let replay = after(&stderr, "after fixing them:").to_string();
+    let undo_line = after(&stderr, "to put the changes back:")
+        .trim_end_matches(')')
+        .to_string();
+
+    // Replay, after fixing the invalid row in the results file: exactly rows 3 and 5 go again.
+    let fixed = work.read("in.results.csv").replace(";Portugal;", ";PT;");
+    work.write("in.results.csv", &fixed);
+    let (code, stderr) = run_limited(as_printed(&work, &replay), Duration::from_secs(60)).await;
+    assert_eq!(code, Some(1), "row 5's customer does not exist\n{stderr}");
+    let replayed = semicolon_rows(&work, "in.replay.csv");
+    let outcomes: Vec<(&str, &str)> = replayed
+        .iter()
+        .map(|r| (r["ccbulk_row"].as_str(), r["ccbulk_outcome"].as_str()))
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(outcomes.contains(&("3", "accepted")) && outcomes.contains(&("5", "failed")));
+    assert_eq!(sb.customer(cid(3))["companyName"], "Nova 3 Lda");
+    let replay_undo = after(&stderr, "to put the changes back:")
+        .trim_end_matches(')')
+        .to_string();
+
+    // Undo, newest first: every customer is back as it was.
+    for line in [&replay_undo, &undo_line] {
+        let (code, stderr) = run_limited(as_printed(&work, line), Duration::from_secs(60)).await;
+        assert_eq!(code, Some(0), "{line}\n{stderr}");
+    }
+    for n in [1, 2, 3, 4, 6, 7, 8] {
+        let (now, was) = (sb.customer(cid(n)), made_up_customer(cid(n)));
+        for f in [Field::City, Field::CompanyName, Field::Country] {
+            assert_eq!(current_text(&now, f), current_text(&was, f), "row {n}");
+        }
+    }
+
+    // Plan, then the update it offers (and no replay of the plan's file).
+    work.write(
+        "plan-in.csv",
+        &format!(
+            "Firma;customerId\nPlanned Lda;{}\nBad;not-a-guid\n",
+            cid(20)
+        ),
+    );
+    let mut plan = as_printed(&work, "ccbulk plan plan-in.csv");
+    plan.args(&base)
+        .args(["--rate", "unlimited", "--map", "Firma=companyName"]);
+    let (code, stderr) = run_limited(plan, Duration::from_secs(60)).await;
+    assert_eq!(code, Some(1), "one invalid row\n{stderr}");
+    assert!(!stderr.contains("ccbulk replay"), "{stderr}");
+    let apply = after(&stderr, "to apply this plan:").to_string();
+    assert!(apply.starts_with("ccbulk update "), "{apply}");
+    let (code, stderr) = run_limited(as_printed(&work, &apply), Duration::from_secs(60)).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(sb.customer(cid(20))["companyName"], "Planned Lda");
+    let applied = semicolon_rows(&work, "plan-in.results.csv");
+    assert_eq!(applied.len(), 2);
+    assert!(applied.iter().any(|r| r["ccbulk_outcome"] == "accepted"));
+}
+
+/// The rows of a `;`-separated CSV as header → value maps.
+fn semicolon_rows(work: &Work, name: &str) -> Vec<HashMap<String, String>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_path(work.path(name))
+        .expect("open csv");
+    let headers = rdr.headers().expect("header").clone();
+    rdr.records()
+        .map(|r| {
+            headers
+                .iter()
+                .zip(r.expect("record").iter())
+                .map(|(h, v)| (h.into(), v.into()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The README's "Everyday use" sequence, verbatim, against a `ccbulk sandbox` process on
+/// loopback; only `--base-url` and `--token-url` are added to point at it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_sequence_plan_dry_run_update_works_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let block = readme
+        .split("```sh")
+        .find(|b| b.contains("ccbulk plan customers.csv"))
+        .and_then(|b| b.split("```").next())
+        .expect("the everyday-use block");
+    let lines: Vec<&str> = block
+        .lines()
+        .filter(|l| l.starts_with("ccbulk "))
+        .map(|l| l.split('#').next().unwrap_or(l).trim())
+        .collect();
+    assert!(
+        lines.len() >= 3 && lines[0].starts_with("ccbulk plan"),
+        "{lines:?}"
+    );
+
+    let work = Work::new();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/samples/customers.csv"),
+        work.path("customers.csv"),
+    )
+    .expect("sample");
+    let mut server = work.ccbulk();
+    server
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut server = server.spawn().expect("spawn sandbox");
+    let stdout = server.stdout.take().expect("stdout");
+    let url = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line.trim().to_string())
+    });
+    let url = tokio::time::timeout(Duration::from_secs(30), url)
+        .await
+        .expect("the sandbox printed its URL")
+        .expect("join")
+        .expect("read");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let token_url = format!("{}/oauth2/v2.0/token", url.trim_end_matches('/'));
+
+    let mut outcomes = Vec::new();
+    for line in &lines {
+        let mut cmd = as_printed(&work, line);
+        cmd.args(["--base-url", &url, "--token-url", &token_url])
+            .env("CLOUDCOCKPIT_TENANT", "portal.contoso.com");
+        let (code, stderr) = run_limited(cmd, Duration::from_secs(120)).await;
+        outcomes.push((line.to_string(), code, stderr));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    for (line, code, stderr) in &outcomes {
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "{line}: exit {code:?}\n{stderr}"
+        );
+    }
+    for name in [
+        "customers.plan.csv",
+        "customers.dry-run.csv",
+        "customers.results.csv",
+        "customers.undo.csv",
+    ] {
+        assert!(work.path(name).exists(), "{name}");
+    }
+    let rows = work.rows("customers.results.csv");
+    assert!(
+        rows.iter().any(|r| r["ccbulk_outcome"] == "accepted"),
+        "the update sent rows"
+    );
+    let dry = work.rows("customers.dry-run.csv");
+    assert!(dry.iter().all(|r| r["ccbulk_outcome"] != "accepted"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_results_file_torn_inside_its_header_is_repaired_on_resume() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=5).map(full_row)));
+    let header = format!(
+        "{FULL_HEADER},ccbulk_row,ccbulk_outcome,ccbulk_http_status,ccbulk_attempts,\
+         ccbulk_correlation_id,ccbulk_error,ccbulk_finished_at,ccbulk_changed\n"
+    );
+    for keep in [0, 12, header.len() - 40, header.len() - 4, header.len() - 1] {
+        work.write("in.results.csv", &header[..keep]);
+        let (code, stderr) = run_limited(
+            work.replace_update(&sb, &["--resume"]),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(code, Some(0), "{keep} bytes kept: {stderr}");
+        let text = work.read("in.results.csv");
+        assert!(text.starts_with(&header), "{keep}: {text}");
+        assert_each_row_once(&work.rows("in.results.csv"), 5);
+        std::fs::remove_file(work.path("in.results.csv")).expect("rm");
+    }
+    // A cut first line that is not this input's header: refused, saying what to do.
+    work.write("in.results.csv", "name,email,pho");
+    let (code, stderr) = run_limited(
+        work.replace_update(&sb, &["--resume"]),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("header") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(work.read("in.results.csv"), "name,email,pho");
+}
+
+/// Ctrl-C while a 429 holds every worker back: the rows waiting for their (first or next) call
+/// are not recorded as failed but left for `--resume`, which sends them; the summary JSON is
+/// written on the way out (exit 130).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_a_429_pause_leaves_the_waiting_rows_for_resume() {
+    const N: u32 = 40;
+    let sb = sandbox(SandboxConfig {
+        throttle: Some("10/s".parse().expect("rate")),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    let mut input = String::from("customerId,city\n");
+    for n in 1..=N {
+        input.push_str(&format!("{},Tavira {n}\n", cid(n)));
+    }
+    work.write("in.csv", &input);
+    let args = [
+        "update",
+        "in.csv",
+        "--rate",
+        "unlimited",
+        "--summary-json",
+        "s.json",
+    ];
+    let mut cmd = work.against(&sb);
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    let child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sb.requests().iter().any(|r| r.status == 429) {
+        assert!(Instant::now() < deadline, "no 429 came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+    let status = wait_child(child, Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(130));
+    let summary: Value = serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    assert_eq!(summary["exit_code"], 130);
+    let rows = work.rows("in.results.csv");
+    assert!(
+        (rows.len() as u32) < N,
+        "the stop came mid-run: {} rows",
+        rows.len()
+    );
+    for r in &rows {
+        assert!(
+            matches!(r["ccbulk_outcome"].as_str(), "accepted" | "unchanged"),
+            "a row stopped while it waited is left for --resume, not recorded: {r:?}"
+        );
+    }
+
+    let mut cmd = work.against(&sb);
+    cmd.args(args).arg("--resume");
+    let (code, stderr) = run_limited(cmd, Duration::from_secs(120)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, u64::from(N));
+    for n in 1..=N {
+        assert_eq!(
+            city(&sb.customer(cid(n))).as_deref(),
+            Some(format!("Tavira {n}").as_str()),
+            "row {n} was applied"
+        );
+    }
+}
