@@ -173,14 +173,21 @@ fn text(record: &ByteRecord, col: usize) -> &str {
     record
         .get(col)
         .and_then(|b| std::str::from_utf8(b).ok())
-        .map_or("", trim)
+        .map_or("", value)
+}
+
+/// What a cell stands for: trimmed, and without the `'` ccbulk puts before a value a
+/// spreadsheet would take for a formula (`formula`), so a file ccbulk wrote reads back as the
+/// values it was written from.
+fn value(s: &str) -> &str {
+    crate::formula::unguard(trim(s))
 }
 
 /// A cell as trimmed text, cut from `all`, the whole record's bytes already checked as UTF-8
 /// (`None` if they are not: then the cell is checked alone).
 fn cell_text<'a>(record: &'a ByteRecord, all: Option<&'a str>, col: usize) -> &'a str {
     match (all, record.range(col)) {
-        (Some(all), Some(range)) => all.get(range).map_or("", trim),
+        (Some(all), Some(range)) => all.get(range).map_or("", value),
         _ => text(record, col),
     }
 }
@@ -228,6 +235,9 @@ pub struct Input {
     pub columns: Columns,
     /// The delimiter in use (sniffed or forced); results files use it too.
     pub delimiter: u8,
+    /// The input began with a byte-order mark: the files written from it get one too, so a
+    /// spreadsheet that needed it to read the input reads them the same way.
+    pub bom: bool,
     reader: csv::Reader<LineTracker<Box<dyn Read + Send>>>,
     options: InputOptions,
     record: ByteRecord,
@@ -301,6 +311,7 @@ impl Input {
         }
         let prefix = &prefix[..got];
         let utf16 = prefix.starts_with(&[0xFF, 0xFE]) || prefix.starts_with(&[0xFE, 0xFF]);
+        let bom = utf16 || prefix.starts_with(&[0xEF, 0xBB, 0xBF]);
         // Decoding "UTF-8" would replace bad bytes with U+FFFD and send them; reading the bytes
         // as they are lets the row that holds them be refused instead.
         let encoding = options.encoding.filter(|e| *e != encoding_rs::UTF_8);
@@ -360,6 +371,7 @@ impl Input {
             name: name.to_string(),
             columns,
             delimiter,
+            bom,
             reader,
             options,
             record: ByteRecord::new(),
@@ -472,7 +484,7 @@ impl Input {
                 return Ok(cell_text(record, all, col));
             }
             let bytes = record.get(col).unwrap_or_default();
-            std::str::from_utf8(bytes).map(trim).map_err(|e| {
+            std::str::from_utf8(bytes).map(value).map_err(|e| {
                 format!(
                     "{}: {} is not valid UTF-8 (byte {} of the cell); if the file is a legacy export, try --encoding windows-1252",
                     at(col),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod customer;
 pub mod dispatch;
 pub mod files;
+pub mod formula;
 pub mod input;
 pub mod lock;
 pub mod rate;
@@ -222,6 +223,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
                 null_marker: config.input_options.null_marker.clone(),
                 resume: config.resume,
                 overwrite: config.overwrite,
+                bom: input.bom,
             })
             .map_err(SetupError)?,
         ),
@@ -270,6 +272,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         echo: input.columns.echo.clone(),
         delimiter: input.delimiter,
         append,
+        bom: input.bom,
     };
     // The connection (proxy, base URL) and the first token before anything is written or sent:
     // an unusable proxy or URL is a setup error, and wrong credentials or an unreachable token

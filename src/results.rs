@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,9 @@ use crate::input::{self, Row};
 
 mod rowset;
 pub use rowset::RowSet;
+
+/// The UTF-8 byte-order mark.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The columns ccbulk appends to every input column.
 pub const RESULT_COLUMNS: [&str; 8] = [
@@ -173,6 +176,8 @@ pub struct WriterSetup {
     pub delimiter: u8,
     /// Append to an existing, already repaired file (resume) instead of creating one.
     pub append: bool,
+    /// Begin a new file with a UTF-8 byte-order mark (the input had one).
+    pub bom: bool,
 }
 
 /// Creates (or opens for append) the results file and writes the header if new.
@@ -184,6 +189,9 @@ pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
     };
     // A resumed file whose torn header was cut is empty: it gets its header again.
     let new = !setup.append || file.metadata()?.len() == 0;
+    if setup.bom && new {
+        (&file).write_all(UTF8_BOM)?;
+    }
     let mut w = input::csv_writer(file, setup.delimiter);
     if new {
         let mut header = ByteRecord::new();
@@ -383,8 +391,11 @@ fn write_one(
     }
     let record = &mut scratch.record;
     record.clear();
+    // Input cells as they came, but never as a formula a spreadsheet would evaluate (`formula`).
     for &i in echo {
-        record.push_field(o.row.record.get(i).unwrap_or_default());
+        record.push_field(&crate::formula::reguard_bytes(
+            o.row.record.get(i).unwrap_or_default(),
+        ));
     }
     let mut num = itoa::Buffer::new();
     record.push_field(num.format(o.row.number).as_bytes());
@@ -403,10 +414,11 @@ fn write_one(
     }
     // Most rows have no error and no change list: no allocation for them.
     let error = o.error.trim();
+    // It quotes the API and the input, so it is guarded too.
     if error.contains(['\r', '\n']) {
-        record.push_field(crate::api::one_line(error).as_bytes());
+        record.push_field(crate::formula::guard(&crate::api::one_line(error)).as_bytes());
     } else {
-        record.push_field(error.as_bytes());
+        record.push_field(crate::formula::guard(error).as_bytes());
     }
     record.push_field(scratch.stamp.as_bytes());
     describe_changes_into(&o.changes, &mut scratch.changed);
@@ -468,8 +480,9 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
     if !read || (rdr.position().byte() >= len && !ends_cleanly(path, 0, len)?) {
         let mut text = Vec::new();
         io::Read::read_to_end(&mut crate::files::read(path)?, &mut text)?;
-        let text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&text);
-        if header_bytes(echo_names, delimiter)?.starts_with(text) {
+        // With or without a BOM (written when the input had one), itself perhaps cut short.
+        let header = header_bytes(echo_names, delimiter)?;
+        if header.starts_with(&text) || [UTF8_BOM, &header].concat().starts_with(&text) {
             return Ok(Prior {
                 header_torn: true,
                 torn_bytes: len,

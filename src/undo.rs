@@ -12,8 +12,9 @@
 
 mod recorded;
 
+use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -75,6 +76,8 @@ pub struct UndoSetup {
     pub resume: bool,
     /// Replace an existing undo file.
     pub overwrite: bool,
+    /// Begin a new file with a UTF-8 byte-order mark (the input had one).
+    pub bom: bool,
 }
 
 /// The open undo file.
@@ -176,9 +179,15 @@ impl Checked {
                 .and_then(|()| file.sync_all())
                 .map_err(|e| fail(&e))?;
         }
-        let mut w = input::csv_writer(file, setup.delimiter);
         // A header torn by a crash was cut whole: it is written again.
-        if !append || cut_to == Some(0) {
+        let new = !append || cut_to == Some(0);
+        if setup.bom && new {
+            (&file)
+                .write_all(crate::results::UTF8_BOM)
+                .map_err(|e| fail(&e))?;
+        }
+        let mut w = input::csv_writer(file, setup.delimiter);
+        if new {
             let header: ByteRecord = setup.layout.header.iter().map(String::as_bytes).collect();
             w.write_byte_record(&header)
                 .and_then(|()| w.flush().map_err(csv::Error::from))
@@ -226,12 +235,16 @@ impl UndoWriter {
         }
         self.record.clear();
         for slot in &self.slots {
-            let cell: &[u8] = match *slot {
-                Slot::CustomerId(col) => row.record.get(col).unwrap_or_default(),
-                Slot::Field(f) => prior[f.index()].unwrap_or_default().as_bytes(),
-                Slot::Empty => b"",
+            let cell: Cow<'_, [u8]> = match *slot {
+                Slot::CustomerId(col) => Cow::Borrowed(row.record.get(col).unwrap_or_default()),
+                // Values from the API, never a formula for the spreadsheet that opens the
+                // file; `update` reads them back unguarded (`formula`).
+                Slot::Field(f) => {
+                    crate::formula::guard_bytes(prior[f.index()].unwrap_or_default().as_bytes())
+                }
+                Slot::Empty => Cow::Borrowed(b""),
             };
-            self.record.push_field(cell);
+            self.record.push_field(&cell);
         }
         self.w.write_byte_record(&self.record)?;
         self.w.flush()?;
@@ -307,7 +320,12 @@ impl Shared {
 
 /// The header line of a new undo file, as written.
 fn header_bytes(setup: &UndoSetup) -> io::Result<Vec<u8>> {
-    let mut w = input::csv_writer(Vec::new(), setup.delimiter);
+    let start = if setup.bom {
+        crate::results::UTF8_BOM.to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut w = input::csv_writer(start, setup.delimiter);
     let header: ByteRecord = setup.layout.header.iter().map(String::as_bytes).collect();
     w.write_byte_record(&header)?;
     w.into_inner().map_err(|e| e.into_error())
@@ -343,9 +361,13 @@ fn read_back(
             "its first line is cut short and is not this input's header; delete the file (it holds no undo line) or choose another with --undo PATH".into(),
         ));
     }
+    // Written with a BOM when the input had one (or saved by a spreadsheet that added it).
     let names: Vec<String> = header
         .iter()
-        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .map(|b| {
+            let n = String::from_utf8_lossy(b);
+            n.trim_start_matches('\u{feff}').trim().to_string()
+        })
         .collect();
     if names != setup.layout.header {
         return Err(bad(format!(
@@ -458,6 +480,7 @@ mod tests {
             null_marker: "#NULL".into(),
             resume,
             overwrite: false,
+            bom: false,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod excel;
 mod hostile;
 mod input_props;
 mod pipeline;
