@@ -626,6 +626,20 @@ mod tests {
     }
 
     #[test]
+    fn a_header_torn_after_or_inside_its_bom_is_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let names = vec!["id".to_string()];
+        for torn in [&b"\xEF\xBB"[..], b"\xEF\xBB\xBFid,ccbulk_r", b"id,ccb"] {
+            std::fs::write(&p, torn).unwrap();
+            let prior = read_prior(&p, b',', &names).unwrap();
+            assert!(prior.header_torn, "{torn:?}");
+        }
+        std::fs::write(&p, b"\xEF\xBB\xBFother,ccb").unwrap();
+        assert!(read_prior(&p, b',', &names).is_err());
+    }
+
+    #[test]
     fn torn_last_line_is_cut_and_done_rows_are_read() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.csv");
