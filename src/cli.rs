@@ -243,9 +243,18 @@ pub struct SharedArgs {
     #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE)]
     pub scope: String,
 
-    /// API calls per second, GET and PATCH alike (N/s, N/min, N/h, or unlimited).
+    /// API calls per second at most, GET and PATCH alike (N/s, N/min, N/h, or unlimited); a 429
+    /// lowers the pace below it, which then probes back up.
     #[arg(long, default_value = "10/s")]
     pub rate: Rate,
+
+    /// Keep --rate as given: no lowering after a 429 (its Retry-After still pauses every call).
+    #[arg(long)]
+    pub no_adapt: bool,
+
+    /// The longest Retry-After honoured as given; a longer one is cut to this.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub max_retry_after: humantime::Duration,
 
     /// Calls that may go at once after idle time.
     #[arg(long, default_value = "1", value_parser = at_least_one::<NonZeroU32>)]

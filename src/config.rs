@@ -92,6 +92,9 @@ pub struct Config {
     pub token: TokenSource,
     pub rate: Rate,
     pub burst: std::num::NonZeroU32,
+    /// Learn the API's limit from its 429s (not with `--no-adapt`).
+    pub adapt: bool,
+    pub max_retry_after: Duration,
     pub concurrency: usize,
     pub max_attempts: u32,
     pub timeout: Duration,
@@ -318,6 +321,8 @@ impl Config {
             token,
             rate: args.rate,
             burst: args.burst,
+            adapt: !args.no_adapt,
+            max_retry_after: args.max_retry_after.into(),
             concurrency: args.concurrency.get(),
             max_attempts: args.max_attempts.get(),
             timeout: args.timeout.into(),
@@ -426,6 +431,12 @@ impl Config {
         w.flag(
             "--retry-provider-customers",
             a.retry_provider_customers,
+            ALL,
+        );
+        w.flag("--no-adapt", a.no_adapt, ALL);
+        w.opt(
+            "--max-retry-after",
+            given(a.max_retry_after.to_string(), "5m"),
             ALL,
         );
         w.opt(
@@ -541,6 +552,9 @@ mod tests {
             "--retry-provider-customers",
             "--rate",
             "unlimited",
+            "--no-adapt",
+            "--max-retry-after",
+            "1m",
         ]);
         let crate::cli::Command::Update(args) = cli.command else {
             panic!("update")
@@ -577,6 +591,8 @@ mod tests {
             "--max-attempts 2",
             "--retry-provider-customers",
             "--rate unlimited",
+            "--no-adapt",
+            "--max-retry-after 1m",
         ] {
             assert!(
                 resume.contains(flag) && replay.contains(flag),

@@ -1,13 +1,12 @@
-//! Turning rows into calls: one pacing point for every call (GET, PATCH and retries alike), a
-//! fixed pool of workers running one worker loop, retries with backoff and `Retry-After`, a shared
-//! pause after a 429, and per-customer order (rows of one customer run one after another, in file
+//! Turning rows into calls: through the one pacing point ([`crate::pacer`]) for every call (GET,
+//! PATCH and retries alike), a fixed pool of workers running one worker loop, retries with backoff
+//! and `Retry-After`, a shared pause after a 429, and per-customer order (rows of one customer run one after another, in file
 //! order, never two at a time).
 
 use std::collections::{HashMap, VecDeque, hash_map::Entry};
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -18,11 +17,9 @@ use crate::api::{Api, Connection, Reply};
 use crate::auth::{Auth, AuthError};
 use crate::customer::{self, Cell, Change};
 use crate::input::Row;
-use crate::rate::Rate;
+use crate::pacer::Pacer;
 use crate::results::{Outcome, OutcomeKind};
 
-/// The longest `Retry-After` honoured as given; longer ones are cut to this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// The longest backoff between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Rows parked behind a busy customer before the workers stop reading input.
@@ -73,103 +70,6 @@ impl Stopper {
     }
 }
 
-/// The single pacing point. Waiters take turns (a fair async mutex) so that one at a time waits
-/// for the next slot: no thundering herd when a slot frees. A 429 moves a shared "not before"
-/// instant that every call honours.
-///
-/// The schedule is a GCRA (governor's algorithm) that keeps each call's due time rather than the
-/// moment its timer fired: a timer fires up to a millisecond or so late, and carrying that into
-/// the schedule made `--rate 200/s` send 195/s (BENCHMARKS.md). Lateness up to [`MAX_SLACK`]
-/// (at most one interval) is made up by the next call; longer gaps are idle time and restart
-/// the schedule, so after idle time at most `burst` calls go at once.
-pub struct Pacer {
-    /// Time between calls; `None` when unlimited.
-    interval: Option<Duration>,
-    /// Calls that may start together after idle time.
-    burst: u32,
-    /// When the next call is due (`None` before the first); the lock is the turn.
-    turn: tokio::sync::Mutex<Option<Instant>>,
-    start: Instant,
-    not_before_ms: AtomicU64,
-}
-
-/// The most lateness of one call that the next one makes up for.
-const MAX_SLACK: Duration = Duration::from_millis(5);
-
-impl Pacer {
-    pub fn new(rate: Rate, burst: NonZeroU32) -> Pacer {
-        Pacer {
-            interval: rate
-                .count
-                .map(|n| (rate.per / n.get()).max(Duration::from_nanos(1))),
-            burst: burst.get(),
-            turn: tokio::sync::Mutex::new(None),
-            start: Instant::now(),
-            not_before_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn not_before(&self) -> Instant {
-        self.start + Duration::from_millis(self.not_before_ms.load(Ordering::Acquire))
-    }
-
-    /// Holds every caller back until `delay` from now.
-    pub fn pause_for(&self, delay: Duration) {
-        let until = (Instant::now() + delay)
-            .duration_since(self.start)
-            .as_millis();
-        self.not_before_ms
-            .fetch_max(u64::try_from(until).unwrap_or(u64::MAX), Ordering::AcqRel);
-    }
-
-    /// True when a call may start now without waiting: unlimited rate and no 429 pause.
-    pub fn is_open(&self) -> bool {
-        self.interval.is_none() && Instant::now() >= self.not_before()
-    }
-
-    /// Waits until the next call may start.
-    pub async fn wait(&self) {
-        let Some(interval) = self.interval else {
-            // Unlimited: a timer only during a 429 pause, not one per call.
-            let nb = self.not_before();
-            if Instant::now() < nb {
-                tokio::time::sleep_until(nb.into()).await;
-            }
-            return;
-        };
-        // Cancel-safe: the schedule moves only when a call is let go.
-        let mut due = self.turn.lock().await;
-        let ahead = interval.saturating_mul(self.burst - 1);
-        loop {
-            let now = Instant::now();
-            let nb = self.not_before();
-            if now < nb {
-                tokio::time::sleep_until(nb.into()).await;
-                continue;
-            }
-            let tat = due.unwrap_or(now);
-            // A burst lets a call start up to `burst - 1` intervals before it is due.
-            if let Some(earliest) = tat.checked_sub(ahead)
-                && now < earliest
-            {
-                tokio::time::sleep_until(earliest.into()).await;
-                continue;
-            }
-            *due = Some(next_due(tat, now, interval));
-            return;
-        }
-    }
-}
-
-/// When the call after one let go at `now` is due, if this one was due at `tat`: one interval
-/// after `tat` if the call was late by at most the slack (a late timer), else after `now` (idle
-/// time).
-fn next_due(tat: Instant, now: Instant, interval: Duration) -> Instant {
-    let slack = interval.min(MAX_SLACK);
-    let base = if now <= tat + slack { tat } else { now };
-    base + interval
-}
-
 /// The exponential backoff before attempt `attempt + 1`, with jitter in [d/2, d].
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
@@ -196,6 +96,8 @@ pub struct Settings {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub retry_provider_default: bool,
+    /// The longest `Retry-After` honoured as given (`--max-retry-after`); longer ones are cut.
+    pub max_retry_after: Duration,
 }
 
 /// Everything a worker needs.
@@ -205,8 +107,6 @@ pub struct Dispatcher {
     pub pacer: Pacer,
     pub settings: Settings,
     pub stopper: Stopper,
-    /// Calls sent (attempts), for the summary.
-    pub requests: AtomicU64,
     /// Called by the worker for each finished row before it takes another, so `--max-failures`
     /// and the systematic-failure rule stop the run before the next row starts (the writer
     /// learns of the row later).
@@ -392,8 +292,8 @@ impl Dispatcher {
                     },
                 },
             };
+            let sent = self.pacer.sent(attempts > 0);
             attempts += 1;
-            self.requests.fetch_add(1, Ordering::Relaxed);
             let reply = match &body {
                 None => self.api.get_customer(conn, id, &token, correlation).await,
                 Some(b) => {
@@ -402,6 +302,7 @@ impl Dispatcher {
                         .await
                 }
             };
+            self.pacer.answered(sent, status_of(&reply));
             tracing::debug!(row, customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
             // An answer past authentication proves the token (a 5xx or timeout proves nothing).
             if matches!(
@@ -423,10 +324,10 @@ impl Dispatcher {
                 } => {
                     let wait = after.map_or_else(
                         || backoff(self.settings.backoff_base, attempts),
-                        |a| a.min(MAX_RETRY_AFTER),
+                        |a| a.min(self.settings.max_retry_after),
                     );
                     if status == Some(429) {
-                        self.pacer.pause_for(wait);
+                        self.pacer.throttled(sent, wait);
                     }
                     if attempts >= self.settings.max_attempts {
                         return Called::Done {
@@ -629,6 +530,16 @@ fn correlation_id() -> Uuid {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
 }
 
+/// The HTTP status of a reply, `None` when no answer came.
+fn status_of(reply: &Reply) -> Option<u16> {
+    match reply {
+        Reply::Customer(_) => Some(200),
+        Reply::Accepted(s) => Some(*s),
+        Reply::Unauthorized(_) => Some(401),
+        Reply::Retry { status, .. } | Reply::Fail { status, .. } => *status,
+    }
+}
+
 /// A one-word view of a reply for debug logs (never a body or a header).
 fn short(reply: &Reply) -> String {
     match reply {
@@ -783,16 +694,20 @@ mod tests {
                 crate::auth::TokenSource::Static("t0k".into()),
                 reqwest::Client::new(),
             )),
-            pacer: Pacer::new("unlimited".parse().unwrap(), NonZeroU32::MIN),
+            pacer: Pacer::new(crate::pacer::PaceSettings {
+                rate: "unlimited".parse().unwrap(),
+                burst: std::num::NonZeroU32::MIN,
+                adapt: true,
+            }),
             settings: Settings {
                 action: Action::Merge,
                 concurrency: 2,
                 max_attempts: 1,
                 backoff_base: Duration::from_millis(1),
                 retry_provider_default: false,
+                max_retry_after: Duration::from_secs(300),
             },
             stopper: Stopper::default(),
-            requests: AtomicU64::new(0),
             // The 404 below fails the row, and this stands in for a bug on that path.
             on_outcome: Box::new(|o| assert!(o.kind != OutcomeKind::Failed, "a bug")),
             undo: None,
@@ -890,60 +805,5 @@ mod tests {
                 String::from_utf8(expected).unwrap()
             );
         }
-    }
-
-    #[test]
-    fn late_timers_do_not_slow_the_schedule() {
-        let (t0, ms) = (Instant::now(), Duration::from_millis);
-        // On time, then 3 ms late: the schedule stays on its 10 ms steps.
-        assert_eq!(next_due(t0, t0, ms(10)), t0 + ms(10));
-        assert_eq!(next_due(t0 + ms(10), t0 + ms(13), ms(10)), t0 + ms(20));
-        // Later than the slack is idle time: the schedule restarts from now.
-        assert_eq!(next_due(t0 + ms(20), t0 + ms(40), ms(10)), t0 + ms(50));
-        // The slack is at most one interval.
-        assert_eq!(next_due(t0, t0 + ms(3), ms(2)), t0 + ms(5));
-    }
-
-    #[tokio::test]
-    async fn pacer_allows_the_burst_after_idle_time_and_no_more() {
-        let pacer = Pacer::new("5/s".parse().unwrap(), NonZeroU32::new(3).unwrap());
-        let t = Instant::now();
-        for _ in 0..3 {
-            pacer.wait().await;
-        }
-        assert!(
-            t.elapsed() < Duration::from_millis(150),
-            "{:?}",
-            t.elapsed()
-        );
-        pacer.wait().await;
-        assert!(
-            t.elapsed() >= Duration::from_millis(190),
-            "{:?}",
-            t.elapsed()
-        );
-    }
-
-    #[tokio::test]
-    async fn pacer_spaces_calls_and_honours_pause() {
-        let pacer = Pacer::new("20/s".parse().unwrap(), NonZeroU32::new(1).unwrap());
-        let t = Instant::now();
-        for _ in 0..5 {
-            pacer.wait().await;
-        }
-        // First call is free; four more at 50 ms each.
-        assert!(
-            t.elapsed() >= Duration::from_millis(190),
-            "{:?}",
-            t.elapsed()
-        );
-        pacer.pause_for(Duration::from_millis(300));
-        let t = Instant::now();
-        pacer.wait().await;
-        assert!(
-            t.elapsed() >= Duration::from_millis(290),
-            "{:?}",
-            t.elapsed()
-        );
     }
 }

@@ -16,6 +16,7 @@ pub mod files;
 pub mod formula;
 pub mod input;
 pub mod lock;
+pub mod pacer;
 pub mod rate;
 pub mod report;
 pub mod results;
@@ -374,7 +375,11 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         let d = Arc::new(Dispatcher {
             api,
             auth,
-            pacer: dispatch::Pacer::new(config.rate, config.burst),
+            pacer: pacer::Pacer::new(pacer::PaceSettings {
+                rate: config.rate,
+                burst: config.burst,
+                adapt: config.adapt,
+            }),
             settings: dispatch::Settings {
                 action: match (config.job, config.mode) {
                     (Job::Plan, _) => Action::Plan,
@@ -385,9 +390,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
                 max_attempts: config.max_attempts,
                 backoff_base: config.backoff_base,
                 retry_provider_default: config.retry_provider_default,
+                max_retry_after: config.max_retry_after,
             },
             stopper: stopper.clone(),
-            requests: std::sync::atomic::AtomicU64::new(0),
             on_outcome: Box::new(on_outcome),
             undo: undo.clone(),
         });
@@ -448,12 +453,13 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             Ok(input::Repeats::default())
         }
     };
-    let mut requests = 0;
+    let mut calls = report::CallCounts::default();
     if let Some((d, task)) = dispatcher {
         if !matches!(task.await, Ok(true)) {
             broken.push("a worker stopped unexpectedly (a bug in ccbulk)".into());
         }
-        requests = d.requests.load(Ordering::Relaxed);
+        calls = report::CallCounts::new(&d.pacer.stats());
+        calls.out_of_reach = d.pacer.out_of_reach(config.rate, config.concurrency);
     }
     let tally = match writer.await {
         Ok((tally, Ok(()))) => tally,
@@ -506,7 +512,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         started_wall,
         started.elapsed(),
         &tally,
-        requests,
+        calls,
         repeats.count(),
     );
     summary.exit_code = code;
@@ -597,7 +603,7 @@ fn refused_at_start(
         started_wall,
         started.elapsed(),
         &results::Tally::default(),
-        0,
+        report::CallCounts::default(),
         0,
     );
     summary.exit_code = exit::STOPPED;

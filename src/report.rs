@@ -171,7 +171,9 @@ pub struct Summary {
     pub duration_seconds: f64,
     pub rows: u64,
     pub rows_per_second: f64,
-    pub requests: u64,
+    /// `calls`, `retries`, `http_429`, `paused_seconds`, `calls_per_second`.
+    #[serde(flatten)]
+    pub calls: CallCounts,
     pub outcomes: BTreeMap<String, u64>,
     pub http_status: BTreeMap<String, u64>,
     pub customers_on_several_rows: u64,
@@ -186,6 +188,74 @@ pub struct Summary {
     pub apply_command: Option<String>,
     /// The undo file of a merge-mode update, if one was written.
     pub undo: Option<UndoSummary>,
+}
+
+/// What the calls did, for the summary (SPEC.md, "Results CSV").
+#[derive(Debug, Default, Serialize)]
+pub struct CallCounts {
+    /// Calls sent, retries included.
+    pub calls: u64,
+    /// Calls that repeated an earlier attempt.
+    pub retries: u64,
+    /// Answers with status 429 (too many requests).
+    pub http_429: u64,
+    /// Time every call was held back by a 429's `Retry-After`.
+    pub paused_seconds: f64,
+    /// The rate achieved, from the first call to the last: what to compare with `--rate`.
+    pub calls_per_second: f64,
+    /// In words only: the rate the API was found to accept, if a 429 lowered the pace.
+    #[serde(skip)]
+    pub accepted_rate: Option<f64>,
+    /// In words only: why `--rate` was not reached, if it was not.
+    #[serde(skip)]
+    pub out_of_reach: Option<String>,
+}
+
+impl CallCounts {
+    pub fn new(s: &crate::pacer::PaceStats) -> CallCounts {
+        CallCounts {
+            calls: s.calls,
+            retries: s.retries,
+            http_429: s.http_429,
+            paused_seconds: (s.paused.as_secs_f64() * 1000.0).round() / 1000.0,
+            calls_per_second: (s.calls_per_second * 10.0).round() / 10.0,
+            accepted_rate: s.accepted_rate,
+            out_of_reach: None,
+        }
+    }
+
+    /// The summary's lines about the calls.
+    fn render(&self) -> String {
+        let mut s = String::new();
+        if self.calls == 0 {
+            return s;
+        }
+        s.push_str(&format!(
+            "  calls: {} at {} calls/s, {} {}, {} answered 429",
+            self.calls,
+            self.calls_per_second,
+            self.retries,
+            plural(self.retries, "retry", "retries"),
+            self.http_429
+        ));
+        if self.paused_seconds > 0.0 {
+            s.push_str(&format!(
+                " (all calls paused {:.1} s for Retry-After)",
+                self.paused_seconds
+            ));
+        }
+        s.push('\n');
+        if let Some(r) = self.accepted_rate.filter(|_| self.http_429 > 0) {
+            s.push_str(&format!(
+                "  429 answers lowered the pace: the API took about {r:.1} calls/s; a --rate a \
+                 little under that avoids them\n"
+            ));
+        }
+        if let Some(why) = &self.out_of_reach {
+            s.push_str(&format!("  {why}\n"));
+        }
+        s
+    }
 }
 
 /// The undo file in the summary.
@@ -208,7 +278,7 @@ impl Summary {
         started: SystemTime,
         elapsed: Duration,
         tally: &Tally,
-        requests: u64,
+        calls: CallCounts,
         duplicates: u64,
     ) -> Summary {
         let rows = tally.total();
@@ -226,7 +296,7 @@ impl Summary {
             } else {
                 0.0
             },
-            requests,
+            calls,
             outcomes: OutcomeKind::ALL
                 .iter()
                 .map(|k| (k.as_str().to_string(), tally.count(*k)))
@@ -257,8 +327,8 @@ impl Summary {
                 .join(", ")
         };
         s.push_str(&format!(
-            "ccbulk {}: {} rows in {:.1}s ({} rows/s, {} requests): {outcomes}\n",
-            self.command, self.rows, self.duration_seconds, self.rows_per_second, self.requests
+            "ccbulk {}: {} rows in {:.1}s ({} rows/s, {} calls): {outcomes}\n",
+            self.command, self.rows, self.duration_seconds, self.rows_per_second, self.calls.calls
         ));
         if !self.http_status.is_empty() {
             let st = self
@@ -287,6 +357,7 @@ impl Summary {
                 )
             ));
         }
+        s.push_str(&self.calls.render());
         s.push_str(&format!("  results: {}\n", self.results));
         if let Some(why) = &self.stopped {
             s.push_str(&format!("  stopped early: {why}\n"));
@@ -476,7 +547,15 @@ mod tests {
             SystemTime::UNIX_EPOCH,
             Duration::from_secs(2),
             &tally,
-            5,
+            CallCounts {
+                calls: 6,
+                retries: 2,
+                http_429: 1,
+                paused_seconds: 1.0,
+                calls_per_second: 3.1,
+                accepted_rate: Some(2.5),
+                out_of_reach: None,
+            },
             0,
         );
         assert_eq!(s.rows, 4);
@@ -484,6 +563,25 @@ mod tests {
         let text = s.render();
         assert!(text.contains("accepted 3, failed 1"), "{text}");
         assert!(text.contains("202: 3"), "{text}");
+        assert!(
+            text.contains(
+                "calls: 6 at 3.1 calls/s, 2 retries, 1 answered 429 (all calls paused 1.0 s"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("the API took about 2.5 calls/s"), "{text}");
+        // SPEC's names, at the top level of the JSON; the words-only fields stay out.
+        let json = serde_json::to_value(&s).unwrap();
+        for (key, value) in [
+            ("calls", 6.0),
+            ("retries", 2.0),
+            ("http_429", 1.0),
+            ("paused_seconds", 1.0),
+            ("calls_per_second", 3.1),
+        ] {
+            assert_eq!(json[key].as_f64(), Some(value), "{key}: {json}");
+        }
+        assert!(json.get("accepted_rate").is_none() && json.get("requests").is_none());
     }
 
     #[cfg(unix)]
@@ -502,7 +600,7 @@ mod tests {
             SystemTime::UNIX_EPOCH,
             Duration::from_secs(1),
             &Tally::default(),
-            0,
+            CallCounts::default(),
             0,
         );
         s.write_json(&path).unwrap();

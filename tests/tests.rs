@@ -6,6 +6,7 @@ mod common;
 mod excel;
 mod hostile;
 mod input_props;
+mod pacing;
 mod pipeline;
 mod plan_undo;
 mod resume;

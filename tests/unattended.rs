@@ -684,7 +684,7 @@ async fn summary_json_holds_counts_times_paths_and_exit_code() {
         s["http_status"],
         serde_json::json!({"202": 5, "403": 1, "404": 1})
     );
-    assert_eq!(s["requests"], 7);
+    assert_eq!(s["calls"], 7);
     assert!(s["stopped"].is_null());
     assert!(
         s["replay_command"]

@@ -1,0 +1,494 @@
+//! The single pacing point of every API call (GET, PATCH and retries alike), and what it learns
+//! about the API's own limit.
+//!
+//! Two parts:
+//! - the schedule: each call gets a due instant one interval after the previous one's, and goes
+//!   as soon as it is due. Timers fire a millisecond or so late (tokio's granularity), so a call
+//!   that finds itself behind goes at once and the ones after it catch up: the schedule, not the
+//!   timer, sets the rate, and `--rate 2000/s` sends 2000 calls a second at the default burst.
+//!   A gap longer than [`SLACK`] is idle time and restarts the schedule, so after idle time at
+//!   most `--burst` calls go at once.
+//! - the learner ([`Learner`]): `--rate` is the ceiling; a 429 pauses every call for its
+//!   `Retry-After` and then lowers the pace below the rate the API was found to accept, and the
+//!   pace climbs back and probes above it along a cubic curve, the shape of TCP CUBIC and of the
+//!   AWS SDKs' adaptive retry mode: fast while far below the last limit, flat near it, then
+//!   faster again, so a limit that rises is found too. `--no-adapt` keeps `--rate` as given.
+//!
+//! All time comes from `tokio::time`, so the tests run on a paused clock.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::rate::Rate;
+
+/// Lateness of a call that the calls after it make up for; a longer gap is idle time.
+const SLACK: Duration = Duration::from_millis(10);
+/// After a 429 the pace resumes at this fraction of the rate the API was found to accept.
+const BETA: f64 = 0.9;
+/// Seconds the cubic curve takes to climb back to the rate the API accepted (then flat, then up).
+const CLIMB_SECS: f64 = 2.0;
+/// The slowest pace the learner goes down to (calls a second), unless `--rate` is slower.
+const FLOOR: f64 = 0.5;
+/// Under `--rate unlimited` calls start at this rate and double every [`DOUBLING`] until the
+/// first 429 or [`OPEN`] (TCP's slow start): a limit is then met at a rate near it, with a
+/// call or two in flight, rather than with every worker sending at once.
+const SLOW_START: f64 = 100.0;
+const DOUBLING: Duration = Duration::from_millis(20);
+/// A pace this fast is no pace: the pacer stands aside.
+const OPEN: f64 = 100_000.0;
+/// The shortest window over which the accepted rate is measured: a server that lets a second's
+/// worth of calls through at once must not look twice as fast as it is.
+const MIN_WINDOW: f64 = 1.0;
+
+/// How the pacer is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct PaceSettings {
+    /// `--rate`: the ceiling.
+    pub rate: Rate,
+    /// `--burst`: calls that may go at once after idle time.
+    pub burst: NonZeroU32,
+    /// Learn the API's limit from its 429s (false with `--no-adapt`).
+    pub adapt: bool,
+}
+
+/// The pace: the ceiling and what the 429s taught. Pure: time is passed in.
+#[derive(Debug)]
+struct Learner {
+    /// `--rate` in calls a second, infinite when unlimited.
+    ceiling: f64,
+    adapt: bool,
+    /// When the first call went: the start of the slow start and of the first measurement.
+    first: Option<Instant>,
+    /// The curve after the last 429 that lowered the pace.
+    curve: Option<Curve>,
+    /// When the last 429 that lowered the pace came: 429s of calls sent before it belong to it.
+    last_event: Option<Instant>,
+    /// The rate the API was last measured to accept (a storm measures nothing), and the one
+    /// before: a storm's first window may measure only its own start.
+    measured: Option<f64>,
+    measured_before: Option<f64>,
+    /// Start of the current measurement: the first call, the last event or the end of a storm.
+    since: Option<Instant>,
+    /// Nothing got through between the last two events.
+    storm: bool,
+}
+
+/// After a 429: the rate to climb back to, when the pause ended (the curve's start), and the
+/// scale of the climb beyond.
+#[derive(Clone, Copy, Debug)]
+struct Curve {
+    w_max: f64,
+    epoch: Instant,
+    /// At least `w_max`; the last measured limit after a storm took the pace far below it, so
+    /// that the pace finds it again in seconds once calls get through.
+    scale: f64,
+}
+
+impl Curve {
+    /// `BETA · w_max` when the pause ends, `w_max` after [`CLIMB_SECS`] (`K`) along
+    /// `w_max · (1 + c·(t − K)³)`, flat around it, then faster and faster:
+    /// `w_max + c · scale · (t − K)³`.
+    fn rate(&self, now: Instant) -> f64 {
+        let t = now.saturating_duration_since(self.epoch).as_secs_f64() - CLIMB_SECS;
+        let c = (1.0 - BETA) / CLIMB_SECS.powi(3);
+        let scale = if t < 0.0 { self.w_max } else { self.scale };
+        self.w_max + c * scale * t.powi(3)
+    }
+}
+
+impl Learner {
+    fn new(settings: &PaceSettings) -> Learner {
+        Learner {
+            ceiling: settings.rate.per_second(),
+            adapt: settings.adapt,
+            first: None,
+            curve: None,
+            last_event: None,
+            measured: None,
+            measured_before: None,
+            since: None,
+            storm: false,
+        }
+    }
+
+    /// Calls a second allowed at `now`; infinite when nothing holds calls back.
+    fn rate(&self, now: Instant) -> f64 {
+        let r = if !self.adapt {
+            self.ceiling
+        } else if let Some(curve) = &self.curve {
+            curve.rate(now).max(FLOOR)
+        } else if self.ceiling.is_infinite() {
+            let t = self
+                .first
+                .map_or(0.0, |f| now.saturating_duration_since(f).as_secs_f64());
+            SLOW_START * (t / DOUBLING.as_secs_f64()).exp2()
+        } else {
+            self.ceiling
+        };
+        if r >= OPEN { f64::INFINITY } else { r }.min(self.ceiling)
+    }
+
+    /// Whether a 429 for a call sent at `sent` may lower the pace: not when the call went before
+    /// the last lowering (it is part of that event).
+    fn is_new_event(&self, sent: Instant) -> bool {
+        self.adapt && self.last_event.is_none_or(|e| sent > e)
+    }
+
+    /// A 429 at `now` for a call sent at `sent`; the pause it caused ends at `resume`.
+    /// `accepted` and `sent_calls` were answered (not with a 429) and sent since the previous
+    /// event (or the first call). Returns whether it lowered the pace; 429s of calls sent
+    /// before the last lowering are part of that event and change nothing.
+    fn throttled(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        resume: Instant,
+        accepted: u64,
+        sent_calls: u64,
+    ) -> bool {
+        if !self.is_new_event(sent) {
+            return false;
+        }
+        let since = self.since.or(self.first).unwrap_or(now);
+        // Between two 429s the API's allowance went from empty to empty: what it accepted in
+        // between is its rate, however large its burst. The first window starts with the
+        // allowance full, hence the minimum length.
+        let secs = now
+            .saturating_duration_since(since)
+            .as_secs_f64()
+            .max(MIN_WINDOW);
+        let rate_now = self.rate(now);
+        let w_max = if accepted > 0 {
+            let m = (accepted as f64 / secs).min(rate_now);
+            self.measured_before = self.measured.replace(m);
+            m
+        } else {
+            // Nothing got through (a storm): come down from the rate the calls came at.
+            let came = if rate_now.is_finite() {
+                rate_now
+            } else {
+                sent_calls as f64 / secs
+            };
+            BETA * came
+        };
+        let w_max = w_max.max(FLOOR).min(self.ceiling);
+        self.curve = Some(Curve {
+            w_max,
+            epoch: resume,
+            scale: self.measured.unwrap_or(w_max).max(w_max),
+        });
+        self.last_event = Some(now);
+        self.since = Some(now);
+        self.storm = accepted == 0;
+        true
+    }
+
+    /// A call got through after a storm: the pace goes back to below the limit last measured
+    /// (the storm measured nothing about it) and a new measurement starts.
+    fn recovered(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.storm) {
+            return;
+        }
+        self.since = Some(now);
+        let best = match (self.measured, self.measured_before) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(m) = best {
+            self.curve = Some(Curve {
+                w_max: m.min(self.ceiling),
+                epoch: now,
+                scale: m,
+            });
+        }
+    }
+}
+
+/// What the summary reports about the calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PaceStats {
+    /// Calls sent, retries included.
+    pub calls: u64,
+    /// Calls that repeated an earlier attempt.
+    pub retries: u64,
+    /// Answers with status 429.
+    pub http_429: u64,
+    /// Time every call was held back by a 429's pause.
+    pub paused: Duration,
+    /// Achieved: calls less one over the time from the first call to the last (0 below two).
+    pub calls_per_second: f64,
+    /// Mean time from sending a call to its answer.
+    pub mean_latency: Option<Duration>,
+    /// The rate the API was last found to accept, if a 429 lowered the pace.
+    pub accepted_rate: Option<f64>,
+}
+
+/// The single pacing point. Waiters take turns (a fair async mutex) so that one at a time waits
+/// for the next slot: no thundering herd when a slot frees. A 429 moves a shared "not before"
+/// instant that every call honours, and teaches the learner.
+pub struct Pacer {
+    burst: u32,
+    /// When the next call is due (`None` before the first); the lock is the turn.
+    turn: tokio::sync::Mutex<Option<Instant>>,
+    learner: Mutex<Learner>,
+    /// Nothing to pace (unlimited, slow start over, no 429 since): calls skip the turn.
+    open: AtomicBool,
+    /// The learner is in a storm: the next accepted answer ends it.
+    storm: AtomicBool,
+    start: Instant,
+    /// Nanoseconds after `start` before which no call starts (a 429's pause).
+    not_before: AtomicU64,
+    calls: AtomicU64,
+    retries: AtomicU64,
+    http_429: AtomicU64,
+    /// Accepted and sent since the last 429 that lowered the pace, for the learner.
+    accepted_since: AtomicU64,
+    sent_since: AtomicU64,
+    paused_ns: AtomicU64,
+    answered: AtomicU64,
+    latency_ns: AtomicU64,
+    /// Nanoseconds after `start` plus one of the first and the last call (0: none yet).
+    first_call: AtomicU64,
+    last_call: AtomicU64,
+}
+
+impl Pacer {
+    pub fn new(settings: PaceSettings) -> Pacer {
+        let learner = Learner::new(&settings);
+        let open = learner.ceiling.is_infinite() && !settings.adapt;
+        Pacer {
+            burst: settings.burst.get(),
+            turn: tokio::sync::Mutex::new(None),
+            learner: Mutex::new(learner),
+            open: AtomicBool::new(open),
+            storm: AtomicBool::new(false),
+            start: Instant::now(),
+            not_before: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            http_429: AtomicU64::new(0),
+            accepted_since: AtomicU64::new(0),
+            sent_since: AtomicU64::new(0),
+            paused_ns: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            latency_ns: AtomicU64::new(0),
+            first_call: AtomicU64::new(0),
+            last_call: AtomicU64::new(0),
+        }
+    }
+
+    fn learner(&self) -> std::sync::MutexGuard<'_, Learner> {
+        // The learner's fields stay consistent between statements: a poisoned lock is usable.
+        self.learner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn not_before(&self) -> Instant {
+        self.start + Duration::from_nanos(self.not_before.load(Ordering::Acquire))
+    }
+
+    /// Holds every caller back until `delay` from now; returns when the pause ends.
+    pub fn pause_for(&self, delay: Duration) -> Instant {
+        let now = Instant::now();
+        let until = self.nanos(now + delay);
+        let before = self.not_before.fetch_max(until, Ordering::AcqRel);
+        // Only the part that lengthens the pause counts, so overlapping pauses count once.
+        let from = before.max(self.nanos(now));
+        self.paused_ns
+            .fetch_add(until.saturating_sub(from), Ordering::Relaxed);
+        self.not_before()
+    }
+
+    /// True when a call may start now without waiting its turn.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire) && Instant::now() >= self.not_before()
+    }
+
+    /// Waits until the next call may start.
+    pub async fn wait(&self) {
+        if self.open.load(Ordering::Acquire) {
+            // Unlimited: a timer only during a 429 pause, not one per call.
+            let nb = self.not_before();
+            if Instant::now() < nb {
+                tokio::time::sleep_until(nb).await;
+            }
+            return;
+        }
+        // Cancel-safe: the schedule moves only when a call is let go.
+        let mut due = self.turn.lock().await;
+        loop {
+            let now = Instant::now();
+            let nb = self.not_before();
+            if now < nb {
+                tokio::time::sleep_until(nb).await;
+                continue;
+            }
+            let rate = {
+                let mut learner = self.learner();
+                learner.first.get_or_insert(now);
+                learner.rate(now)
+            };
+            if rate.is_infinite() {
+                self.open.store(true, Ordering::Release);
+                *due = None;
+                return;
+            }
+            let interval = Duration::from_secs_f64(1.0 / rate);
+            // Behind by up to the slack: keep the schedule (the calls after catch up); more is
+            // idle time, and the schedule starts again from now.
+            let tat = match *due {
+                Some(t) if now <= t + SLACK => t,
+                _ => now,
+            };
+            // A burst lets a call start up to `burst - 1` intervals before it is due.
+            let ahead = interval.saturating_mul(self.burst - 1);
+            if let Some(earliest) = tat.checked_sub(ahead)
+                && now < earliest
+            {
+                tokio::time::sleep_until(earliest).await;
+                continue;
+            }
+            *due = Some(tat + interval);
+            return;
+        }
+    }
+
+    /// A call is being sent now (`retry`: it repeats an earlier attempt). Returns the instant to
+    /// hand back with its answer.
+    pub fn sent(&self, retry: bool) -> Instant {
+        let now = Instant::now();
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if retry {
+            self.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sent_since.fetch_add(1, Ordering::Relaxed);
+        let at = self.nanos(now) + 1;
+        let _ = self
+            .first_call
+            .compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_call.fetch_max(at, Ordering::Relaxed);
+        now
+    }
+
+    /// The call sent at `sent` was answered with `status` (`None`: no answer came, a transport
+    /// error or a timeout). A 429 also goes to [`Pacer::throttled`].
+    pub fn answered(&self, sent: Instant, status: Option<u16>) {
+        let took = self.nanos(Instant::now()).saturating_sub(self.nanos(sent));
+        self.answered.fetch_add(1, Ordering::Relaxed);
+        self.latency_ns.fetch_add(took, Ordering::Relaxed);
+        match status {
+            Some(429) => {
+                self.http_429.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(_) => {
+                if self.storm.swap(false, Ordering::AcqRel) {
+                    let mut learner = self.learner();
+                    learner.recovered(Instant::now());
+                    self.accepted_since.store(0, Ordering::Relaxed);
+                    self.sent_since.store(0, Ordering::Relaxed);
+                }
+                self.accepted_since.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {}
+        }
+    }
+
+    /// The call sent at `sent` was answered 429: every call pauses for `pause` (its
+    /// `Retry-After`, or the backoff), and the learner lowers the pace.
+    pub fn throttled(&self, sent: Instant, pause: Duration) {
+        let resume = self.pause_for(pause);
+        let mut learner = self.learner();
+        let now = Instant::now();
+        // A 429 that is part of an event already counted leaves the measurement running.
+        if learner.is_new_event(sent) {
+            let accepted = self.accepted_since.swap(0, Ordering::Relaxed);
+            let sent_calls = self.sent_since.swap(0, Ordering::Relaxed);
+            if learner.throttled(now, sent, resume, accepted, sent_calls) {
+                let open = learner.rate(resume).is_infinite();
+                self.open.store(open, Ordering::Release);
+                self.storm.store(learner.storm, Ordering::Release);
+            }
+        }
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> PaceStats {
+        let calls = self.calls.load(Ordering::Relaxed);
+        let (first, last) = (
+            self.first_call.load(Ordering::Relaxed),
+            self.last_call.load(Ordering::Relaxed),
+        );
+        let span = last.saturating_sub(first) as f64 / 1e9;
+        let calls_per_second = if calls >= 2 && span > 0.0 {
+            (calls - 1) as f64 / span
+        } else {
+            0.0
+        };
+        // A pause that reaches past now has not been spent yet.
+        let ahead = self
+            .not_before
+            .load(Ordering::Acquire)
+            .saturating_sub(self.nanos(Instant::now()));
+        let answered = self.answered.load(Ordering::Relaxed);
+        let learner = self.learner();
+        PaceStats {
+            calls,
+            retries: self.retries.load(Ordering::Relaxed),
+            http_429: self.http_429.load(Ordering::Relaxed),
+            paused: Duration::from_nanos(
+                self.paused_ns.load(Ordering::Relaxed).saturating_sub(ahead),
+            ),
+            calls_per_second,
+            mean_latency: (answered > 0)
+                .then(|| Duration::from_nanos(self.latency_ns.load(Ordering::Relaxed) / answered)),
+            accepted_rate: learner.curve.map(|c| c.w_max),
+        }
+    }
+
+    /// A line for the user when `--rate` was out of reach: no 429 held the pace back, yet the
+    /// calls went more than 2% slower than asked over at least a second. Says whether
+    /// `--concurrency` was the limit (calls in flight ÷ time per call), else the machine's.
+    pub fn out_of_reach(&self, rate: Rate, concurrency: usize) -> Option<String> {
+        let s = self.stats();
+        let asked = rate.per_second();
+        let span = if s.calls_per_second > 0.0 {
+            (s.calls - 1) as f64 / s.calls_per_second
+        } else {
+            0.0
+        };
+        if !asked.is_finite() || s.http_429 > 0 || s.calls < 20 || span < 1.0 {
+            return None;
+        }
+        if s.calls_per_second >= asked * 0.98 {
+            return None;
+        }
+        let mut line = format!(
+            "--rate {rate} was out of reach: {:.0} calls/s achieved",
+            s.calls_per_second
+        );
+        let bound = s
+            .mean_latency
+            .filter(|l| !l.is_zero())
+            .map(|l| concurrency as f64 / l.as_secs_f64());
+        match (bound, s.mean_latency) {
+            (Some(b), Some(l)) if b < asked * 0.98 => line.push_str(&format!(
+                "; a call took {:.1} ms on average, so --concurrency {concurrency} allows about \
+                 {b:.0}/s: raise --concurrency to go faster",
+                l.as_secs_f64() * 1000.0
+            )),
+            _ => line
+                .push_str("; this machine (or the input, if it came slowly) could not go faster"),
+        }
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests;

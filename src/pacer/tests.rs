@@ -1,0 +1,381 @@
+//! The pacer on a paused clock: the schedule's rate and bursts, and the learner against a
+//! simulated API with a token bucket of its own.
+
+use std::sync::Arc;
+
+use super::*;
+
+fn pacer(rate: &str, burst: u32, adapt: bool) -> Arc<Pacer> {
+    Arc::new(Pacer::new(PaceSettings {
+        rate: rate.parse().unwrap(),
+        burst: NonZeroU32::new(burst).unwrap(),
+        adapt,
+    }))
+}
+
+/// `calls` calls through the pacer from `workers` tasks; returns when each was let go.
+async fn let_go(p: &Arc<Pacer>, workers: usize, calls: usize) -> Vec<Instant> {
+    let left = Arc::new(AtomicU64::new(calls as u64));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (p, left) = (p.clone(), left.clone());
+            tokio::spawn(async move {
+                let mut times = Vec::new();
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    p.wait().await;
+                    times.push(p.sent(false));
+                }
+                times
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    all
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_rates_are_kept_at_the_default_burst() {
+    // Above 1000/s the timer (1 ms) fires after several calls were due: they go together.
+    for (rate, per_s) in [("500/s", 500.0), ("2000/s", 2000.0), ("5000/s", 5000.0)] {
+        let p = pacer(rate, 1, false);
+        let n = (per_s * 2.0) as usize;
+        let times = let_go(&p, 8, n).await;
+        let span = (times[n - 1] - times[0]).as_secs_f64();
+        let achieved = (n - 1) as f64 / span;
+        assert!(
+            (achieved / per_s - 1.0).abs() < 0.02,
+            "{rate}: {achieved:.0} calls/s"
+        );
+        assert!(
+            (p.stats().calls_per_second - achieved).abs() < 1.0,
+            "{:?}",
+            p.stats()
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pacer_allows_the_burst_after_idle_time_and_no_more() {
+    let p = pacer("5/s", 3, false);
+    let t = Instant::now();
+    let times = let_go(&p, 4, 4).await;
+    assert!(times[2] - t < Duration::from_millis(1), "{times:?}");
+    assert!(times[3] - t >= Duration::from_millis(199), "{times:?}");
+    // After idle time, the burst again, then the rate.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let t = Instant::now();
+    let times = let_go(&p, 4, 5).await;
+    assert!(times[2] - t < Duration::from_millis(1), "{times:?}");
+    assert!(times[3] - t >= Duration::from_millis(199), "{times:?}");
+    assert!(times[4] - t >= Duration::from_millis(399), "{times:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_holds_every_call_back_and_is_counted_once() {
+    let p = pacer("20/s", 1, false);
+    let t = Instant::now();
+    let times = let_go(&p, 2, 5).await;
+    // The first call is free; four more at 50 ms each.
+    assert!(times[4] - t >= Duration::from_millis(199));
+    // Two overlapping pauses: 300 ms and 200 ms from now.
+    p.pause_for(Duration::from_millis(300));
+    p.pause_for(Duration::from_millis(200));
+    let t = Instant::now();
+    let times = let_go(&p, 2, 1).await;
+    assert!(times[0] - t >= Duration::from_millis(300));
+    assert_eq!(p.stats().paused, Duration::from_millis(300));
+    // A pause not yet over counts only the part spent.
+    p.pause_for(Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(p.stats().paused, Duration::from_millis(1300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn unlimited_without_adapting_never_waits() {
+    let p = pacer("unlimited", 1, false);
+    assert!(p.is_open());
+    let t = Instant::now();
+    let_go(&p, 4, 1000).await;
+    assert_eq!(Instant::now(), t);
+}
+
+/// A simulated API: a token bucket of `limit` calls a second that holds a second's worth, a
+/// 429 with `Retry-After: 1` when it is empty, answers after `latency`.
+struct Api {
+    bucket: Mutex<(f64, Instant)>,
+    limit: Mutex<f64>,
+    latency: Duration,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Api {
+    fn new(limit: f64, latency: Duration) -> Arc<Api> {
+        Arc::new(Api {
+            bucket: Mutex::new((limit, Instant::now())),
+            limit: Mutex::new(limit),
+            latency,
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    fn set_limit(&self, limit: f64) {
+        *self.limit.lock().unwrap() = limit;
+    }
+
+    fn admit(&self) -> bool {
+        let limit = *self.limit.lock().unwrap();
+        let mut b = self.bucket.lock().unwrap();
+        let now = Instant::now();
+        b.0 = (b.0 + limit * (now - b.1).as_secs_f64()).min(limit.max(1.0));
+        b.1 = now;
+        let ok = b.0 >= 1.0;
+        if ok {
+            b.0 -= 1.0;
+            self.accepted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+}
+
+/// The dispatcher's loop for `rows` rows on `workers` workers: each row's call through the pacer
+/// until the API accepts it, a 429 pausing everyone for its Retry-After (1 s).
+async fn run_rows(p: &Arc<Pacer>, api: &Arc<Api>, workers: usize, rows: u64) -> Duration {
+    let t = Instant::now();
+    let left = Arc::new(AtomicU64::new(rows));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (p, api, left) = (p.clone(), api.clone(), left.clone());
+            tokio::spawn(async move {
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let mut attempt = 0;
+                    loop {
+                        if !p.is_open() {
+                            p.wait().await;
+                        }
+                        let sent = p.sent(attempt > 0);
+                        attempt += 1;
+                        let ok = api.admit();
+                        tokio::time::sleep(api.latency).await;
+                        if ok {
+                            p.answered(sent, Some(202));
+                            break;
+                        }
+                        p.answered(sent, Some(429));
+                        p.throttled(sent, Duration::from_secs(1));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    t.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn converges_under_a_fixed_limit_with_few_429s() {
+    for (limit, rows) in [(20.0, 400), (200.0, 4000)] {
+        // Eight workers at 20 ms a call can send 400/s.
+        for latency in [Duration::from_millis(1), Duration::from_millis(20)] {
+            let api = Api::new(limit, latency);
+            let p = pacer("unlimited", 1, true);
+            let took = run_rows(&p, &api, 8, rows).await.as_secs_f64();
+            let ideal = rows as f64 / limit;
+            let s = p.stats();
+            let refused = api.refused.load(Ordering::Relaxed);
+            let case = format!(
+                "limit {limit}/s, latency {latency:?}: {took:.1} s for {ideal} s ideal, {refused} 429s, {s:?}"
+            );
+            eprintln!("{case}");
+            assert_eq!(s.http_429, refused, "{case}");
+            assert!(took <= ideal * 1.1, "{case}");
+            assert!(refused as f64 <= rows as f64 * 0.05, "{case}");
+            let learned = s.accepted_rate.expect("a 429 came");
+            assert!(learned > limit * 0.8 && learned < limit * 1.25, "{case}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_adapting_the_rate_stays_and_429s_pile_up() {
+    let api = Api::new(20.0, Duration::from_millis(1));
+    let p = pacer("unlimited", 1, false);
+    run_rows(&p, &api, 8, 200).await;
+    // Every pause ends with all eight workers sending at once.
+    assert!(api.refused.load(Ordering::Relaxed) > 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_under_the_limit_meets_no_429() {
+    let api = Api::new(50.0, Duration::from_millis(30));
+    let p = pacer("45/s", 1, true);
+    let took = run_rows(&p, &api, 8, 450).await;
+    assert_eq!(api.refused.load(Ordering::Relaxed), 0);
+    assert!(took >= Duration::from_secs(9), "{took:?}");
+}
+
+/// Calls the API accepted during `secs` seconds from now while `rows` are sent in the background.
+async fn accepted_during(api: &Arc<Api>, secs: u64) -> u64 {
+    let before = api.accepted.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    api.accepted.load(Ordering::Relaxed) - before
+}
+
+#[tokio::test(start_paused = true)]
+async fn backs_off_in_a_429_storm_and_recovers_after_the_limit_rises() {
+    let api = Api::new(100.0, Duration::from_millis(20));
+    let p = pacer("unlimited", 1, true);
+    let run = {
+        let (p, api) = (p.clone(), api.clone());
+        tokio::spawn(async move { run_rows(&p, &api, 8, 1_000_000).await })
+    };
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let settled = p.learner().rate(Instant::now());
+    assert!(settled > 70.0 && settled < 200.0, "{settled}");
+
+    // A storm: the API refuses everything for 20 s.
+    api.set_limit(0.0);
+    let refused = api.refused.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let storm = api.refused.load(Ordering::Relaxed) - refused;
+    // One call a pause (Retry-After: 1) at most, and the pace comes down.
+    assert!(storm <= 20 + 8, "{storm} 429s");
+    let low = p.learner().rate(Instant::now());
+    assert!(low < settled / 4.0, "{low} vs {settled}");
+
+    // Back to 100/s, then up to 300/s: the pace climbs back and finds the new limit.
+    api.set_limit(100.0);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let got = accepted_during(&api, 10).await;
+    assert!(got >= 900, "{got} calls in 10 s at 100/s");
+    api.set_limit(300.0);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let before = api.refused.load(Ordering::Relaxed);
+    let got = accepted_during(&api, 10).await;
+    assert!(got >= 2700, "{got} calls in 10 s at 300/s");
+    let refused = api.refused.load(Ordering::Relaxed) - before;
+    assert!(refused <= 10, "{refused} 429s in 10 s");
+    run.abort();
+}
+
+#[test]
+fn the_curve_climbs_back_flattens_then_probes() {
+    let t0 = Instant::now();
+    let c = Curve {
+        w_max: 100.0,
+        epoch: t0,
+        scale: 100.0,
+    };
+    let at = |s: f64| c.rate(t0 + Duration::from_secs_f64(s));
+    assert!((at(0.0) - 100.0 * BETA).abs() < 1e-9);
+    assert!((at(CLIMB_SECS) - 100.0).abs() < 1e-9);
+    assert!(at(0.5) < at(1.0) && at(1.0) < at(CLIMB_SECS));
+    // Flat around the limit, then faster and faster.
+    assert!(at(CLIMB_SECS + 1.0) < 103.0);
+    assert!(at(CLIMB_SECS + 6.0) > 200.0);
+}
+
+#[test]
+fn a_storm_without_anything_accepted_comes_down_from_the_current_pace() {
+    let settings = PaceSettings {
+        rate: "unlimited".parse().unwrap(),
+        burst: NonZeroU32::MIN,
+        adapt: true,
+    };
+    let mut l = Learner::new(&settings);
+    let t0 = Instant::now();
+    l.first = Some(t0);
+    let s = |x: f64| t0 + Duration::from_secs_f64(x);
+    // 100 accepted over the first 2 s: 50/s.
+    assert!(l.throttled(s(2.0), s(1.9), s(3.0), 100, 120));
+    assert_eq!(l.curve.unwrap().w_max, 50.0);
+    // A 429 of a call sent before that event belongs to it.
+    assert!(!l.throttled(s(2.1), s(1.95), s(3.1), 0, 0));
+    // Nothing accepted since: down from the pace the call came at.
+    let pace = l.rate(s(3.0));
+    assert!(l.throttled(s(3.0), s(3.0), s(4.0), 0, 1));
+    assert!((l.curve.unwrap().w_max - BETA * pace).abs() < 1e-9);
+    // The ceiling bounds everything; the floor holds unless the ceiling is lower.
+    let mut slow = Learner::new(&PaceSettings {
+        rate: "6/min".parse().unwrap(),
+        ..settings
+    });
+    assert_eq!(slow.rate(t0), 0.1);
+    slow.throttled(t0, t0, t0, 0, 1);
+    assert_eq!(slow.rate(t0 + Duration::from_secs(100)), 0.1);
+}
+
+#[test]
+fn unlimited_starts_slow_and_opens() {
+    let settings = PaceSettings {
+        rate: "unlimited".parse().unwrap(),
+        burst: NonZeroU32::MIN,
+        adapt: true,
+    };
+    let mut l = Learner::new(&settings);
+    let t0 = Instant::now();
+    l.first = Some(t0);
+    assert_eq!(l.rate(t0), SLOW_START);
+    assert_eq!(l.rate(t0 + DOUBLING * 3), SLOW_START * 8.0);
+    assert!(l.rate(t0 + Duration::from_secs(1)).is_infinite());
+}
+
+/// `n` calls `every` apart, each answered after `took`.
+async fn calls_at(p: &Pacer, n: u32, every: Duration, took: Duration) {
+    for _ in 0..n {
+        let sent = p.sent(false);
+        tokio::time::sleep(took).await;
+        p.answered(sent, Some(202));
+        tokio::time::sleep(every.saturating_sub(took)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_out_of_reach_is_said_with_the_reason() {
+    let rate: Rate = "100/s".parse().unwrap();
+    // 50 calls/s, each taking 20 ms: eight workers could do 400/s, so the machine is the limit.
+    let p = pacer("100/s", 1, true);
+    calls_at(
+        &p,
+        100,
+        Duration::from_millis(20),
+        Duration::from_millis(20),
+    )
+    .await;
+    let line = p.out_of_reach(rate, 8).expect("out of reach");
+    assert!(
+        line.contains("--rate 100/s was out of reach: 50 calls/s"),
+        "{line}"
+    );
+    assert!(line.contains("could not go faster"), "{line}");
+    // One worker at 20 ms a call: --concurrency is the limit (50/s).
+    let line = p.out_of_reach(rate, 1).expect("out of reach");
+    assert!(line.contains("raise --concurrency"), "{line}");
+    // Reached: nothing to say; nor when 429s held the pace back, nor for a short run.
+    let p = pacer("100/s", 1, true);
+    calls_at(&p, 200, Duration::from_millis(10), Duration::from_millis(1)).await;
+    assert_eq!(p.out_of_reach(rate, 8), None);
+    let p = pacer("100/s", 1, true);
+    calls_at(&p, 100, Duration::from_millis(20), Duration::from_millis(1)).await;
+    p.answered(Instant::now(), Some(429));
+    assert_eq!(p.out_of_reach(rate, 8), None);
+    let p = pacer("100/s", 1, true);
+    calls_at(&p, 10, Duration::from_millis(20), Duration::from_millis(1)).await;
+    assert_eq!(p.out_of_reach(rate, 8), None);
+}
