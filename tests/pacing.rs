@@ -191,18 +191,20 @@ async fn a_rate_under_the_limit_meets_no_429() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_adapt_keeps_the_pace_and_meets_429s_at_every_pause() {
-    // The same API as above, without learning: every pause ends with all eight workers at once.
-    let (url, seen) = bucket_server(20.0, 20.0, "1").await;
+    // Without learning, every pause ends with all eight workers at once. (A slow limit, so that
+    // even a loaded machine sends faster.)
+    let (url, seen) = bucket_server(5.0, 5.0, "1").await;
     let work = Work::new();
-    work.write("in.csv", &full_csv((1..=60).map(full_row)));
+    work.write("in.csv", &full_csv((1..=20).map(full_row)));
     let out = run_within(
         replace_against(&work, &url, &["--rate", "unlimited", "--no-adapt"]),
         Duration::from_secs(60),
     )
     .await;
     let refused = seen.refused.load(Ordering::SeqCst);
-    check_run(&work, &out, 60, refused);
-    assert!(refused > 6, "{refused} 429s for 60 rows");
+    check_run(&work, &out, 20, refused);
+    // More than the 5% the adaptive pace stays under.
+    assert!(refused > 1, "{refused} 429s for 20 rows");
 }
 
 #[tokio::test(flavor = "multi_thread")]
