@@ -368,9 +368,14 @@ pub struct SandboxArgs {
     #[arg(long, default_value = "3599s")]
     pub token_ttl: humantime::Duration,
 
-    /// Seed for the simulated faults.
+    /// Seed for the simulated faults and the made-up customers' ids.
     #[arg(long, default_value = "0")]
     pub seed: u64,
+
+    /// Make up N customers at start for the list call (internal identifiers ERP-000001, …).
+    #[arg(long, value_name = "N", default_value = "0",
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub customers: u64,
 }
 
 /// A count that must be at least 1 (`--concurrency`, `--burst`, `--max-attempts`), with a

@@ -59,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 throttle: a.throttle,
                 token_ttl: a.token_ttl.into(),
                 seed: a.seed,
+                customers: usize::try_from(a.customers).unwrap_or(usize::MAX),
                 ..sandbox::SandboxConfig::default()
             };
             sandbox::serve_cli(config, a.listen).await?;

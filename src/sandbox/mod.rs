@@ -10,6 +10,7 @@
 //! `made_up.rs` invents customers from their id, `validate.rs` checks PATCH bodies, `server.rs`
 //! holds the routes, recording, authentication and faults; this file is the public handle.
 
+mod list;
 mod made_up;
 mod server;
 mod validate;
@@ -51,6 +52,9 @@ pub struct SandboxConfig {
     pub client_secret: String,
     /// A bearer token that is always accepted, as if it came from `CLOUDCOCKPIT_TOKEN`.
     pub static_token: Option<String>,
+    /// Customers made up at start for the list call (`--customers N`), with ids drawn from
+    /// `seed` and internal identifiers `ERP-000001`, `ERP-000002`, …
+    pub customers: usize,
 }
 
 impl Default for SandboxConfig {
@@ -64,6 +68,7 @@ impl Default for SandboxConfig {
             client_id: "ccbulk-sandbox".to_string(),
             client_secret: "sandbox-secret".to_string(),
             static_token: None,
+            customers: 0,
         }
     }
 }
@@ -181,6 +186,17 @@ impl Sandbox {
     /// The customer as a GET would return it now: the last accepted PATCH, or the made-up one.
     pub fn customer(&self, id: Uuid) -> Map<String, Value> {
         self.inner.state.customer(id)
+    }
+
+    /// Stores a customer as if a PATCH had been accepted (it is then listed too): tests use it
+    /// to give customers the data they need, shared references for instance.
+    pub fn put_customer(&self, id: Uuid, customer: Map<String, Value>) {
+        self.inner.state.put(id, customer);
+    }
+
+    /// The ids the list call serves, in its order.
+    pub fn listed(&self) -> Vec<Uuid> {
+        self.inner.state.listed()
     }
 
     /// How many tokens the token endpoint has issued.

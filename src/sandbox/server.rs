@@ -35,6 +35,8 @@ pub(super) struct State {
     tokens: Mutex<HashMap<String, Instant>>,
     issued: AtomicUsize,
     customers: Mutex<HashMap<Uuid, Map<String, Value>>>,
+    /// The customers the list call serves, in the order they came to be (list.rs).
+    pub(super) held: Mutex<super::list::Held>,
     requests: Mutex<Vec<RecordedRequest>>,
     /// How many times each method + path has been answered, for fault decisions.
     calls: Mutex<HashMap<String, u64>>,
@@ -42,7 +44,7 @@ pub(super) struct State {
 
 /// Locks a mutex even if a panicking thread poisoned it: the data are plain maps and lists that
 /// stay consistent between statements.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -56,13 +58,14 @@ impl State {
             rate.quota(burst).map(DefaultDirectRateLimiter::direct)
         });
         State {
-            config,
             limiter,
             tokens: Mutex::new(HashMap::new()),
             issued: AtomicUsize::new(0),
             customers: Mutex::new(HashMap::new()),
+            held: Mutex::new(super::list::Held::made_up(config.customers, config.seed)),
             requests: Mutex::new(Vec::new()),
             calls: Mutex::new(HashMap::new()),
+            config,
         }
     }
 
@@ -71,10 +74,20 @@ impl State {
     }
 
     pub fn customer(&self, id: Uuid) -> Map<String, Value> {
-        lock(&self.customers)
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| made_up_customer(id))
+        if let Some(c) = lock(&self.customers).get(&id) {
+            return c.clone();
+        }
+        let mut c = made_up_customer(id);
+        if let Some(reference) = lock(&self.held).reference(id) {
+            c.insert("internalIdentifier".into(), Value::String(reference));
+        }
+        c
+    }
+
+    /// Stores `customer` as `id`'s current state, and lists it from now on.
+    pub fn put(&self, id: Uuid, customer: Map<String, Value>) {
+        lock(&self.customers).insert(id, customer);
+        lock(&self.held).hold(id);
     }
 
     pub fn tokens_issued(&self) -> usize {
@@ -123,7 +136,7 @@ impl State {
 }
 
 /// splitmix64's finaliser.
-fn mix(mut z: u64) -> u64 {
+pub(super) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -134,6 +147,7 @@ fn mix(mut z: u64) -> u64 {
 pub(super) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/oauth2/v2.0/token", post(token))
+        .route("/v1/Customers", get(super::list::list_customers))
         .route("/v1/Customers/{id}", get(get_customer))
         .route("/v1/Customers/{id}/account-info", patch(patch_customer))
         .fallback(not_found)
@@ -202,7 +216,7 @@ async fn record(Shared(state): Shared<Arc<State>>, req: Request, next: Next) -> 
 }
 
 /// The documented error body (API.md), for 400, 500 and the other errors this sandbox makes.
-fn error(
+pub(super) fn error(
     status: StatusCode,
     kind: &str,
     description: &str,
@@ -317,20 +331,28 @@ async fn token(
 }
 
 /// A customer call that passed every check common to GET and PATCH.
-struct Admitted {
-    id: Uuid,
-    correlation: String,
+pub(super) struct Admitted {
+    pub id: Uuid,
+    pub correlation: String,
     /// The X-Tenant header: the reseller's portal domain.
-    tenant: String,
+    pub tenant: String,
+}
+
+/// What a call is about: one customer (its id as it came in the path), or the list.
+#[derive(Clone, Copy)]
+pub(super) enum Target<'a> {
+    Customer(&'a str),
+    /// The list call, with its query (faults are decided per page).
+    List(&'a str),
 }
 
 /// What GET and PATCH check alike, in the order a gateway would: throttle, then (after the
 /// configured latency) token, tenant, correlation id, simulated faults, and the path's GUID.
-async fn admit(
+pub(super) async fn admit(
     state: &State,
     method: &Method,
     headers: &HeaderMap,
-    raw_id: &str,
+    target: Target<'_>,
 ) -> Result<Admitted, Response> {
     // Decide at arrival, so the throttle sees arrival times, not arrival plus latency.
     let throttled = state.limiter.as_ref().is_some_and(|l| l.check().is_err());
@@ -392,9 +414,12 @@ async fn admit(
         ));
     }
 
-    let path = match method {
-        &Method::PATCH => format!("/v1/Customers/{raw_id}/account-info"),
-        _ => format!("/v1/Customers/{raw_id}"),
+    let (path, raw_id) = match (target, method) {
+        (Target::List(query), _) => (format!("/v1/Customers?{query}"), None),
+        (Target::Customer(raw_id), &Method::PATCH) => {
+            (format!("/v1/Customers/{raw_id}/account-info"), Some(raw_id))
+        }
+        (Target::Customer(raw_id), _) => (format!("/v1/Customers/{raw_id}"), Some(raw_id)),
     };
     if let Some(status) = state.fault(method, &path) {
         return Err(if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -415,6 +440,13 @@ async fn admit(
         });
     }
 
+    let Some(raw_id) = raw_id else {
+        return Ok(Admitted {
+            id: Uuid::nil(),
+            correlation,
+            tenant,
+        });
+    };
     let Ok(id) = Uuid::try_parse(raw_id) else {
         return Err(bad(
             "customerId",
@@ -486,7 +518,7 @@ async fn get_customer(
     Path(raw_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match admit(&state, &method, &headers, &raw_id).await {
+    match admit(&state, &method, &headers, Target::Customer(&raw_id)).await {
         Ok(call) => (StatusCode::OK, axum::Json(state.customer(call.id))).into_response(),
         Err(response) => response,
     }
@@ -500,7 +532,7 @@ async fn patch_customer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let call = match admit(&state, &method, &headers, &raw_id).await {
+    let call = match admit(&state, &method, &headers, Target::Customer(&raw_id)).await {
         Ok(call) => call,
         Err(response) => return response,
     };
@@ -517,7 +549,7 @@ async fn patch_customer(
     }
     match validate::account_info(&body, call.id, &call.tenant) {
         Ok(customer) => {
-            lock(&state.customers).insert(call.id, customer);
+            state.put(call.id, customer);
             StatusCode::ACCEPTED.into_response()
         }
         Err(errors) => error(
