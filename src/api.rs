@@ -43,6 +43,8 @@ pub enum Reply {
     Customer(Map<String, Value>),
     /// PATCH 2xx.
     Accepted(u16),
+    /// List 200: one page's body, parsed by its reader (`cmd/export.rs`).
+    Page(Bytes),
     /// 429, 5xx of the retried kind, a timeout or a dropped connection: try again.
     Retry {
         status: Option<u16>,
@@ -57,6 +59,8 @@ pub enum Reply {
 
 /// The largest answer read; a customer is a few kilobytes.
 const MAX_BODY: usize = 8 << 20;
+/// The largest list page read: 2,000 customers of a few kilobytes each, with room to spare.
+const MAX_PAGE_BODY: usize = 64 << 20;
 
 /// How long opening a connection (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -225,7 +229,7 @@ impl Api {
             }
         };
         let req = self.request(Method::GET, target, token, correlation, None);
-        match self.exchange(conn, req).await {
+        match self.exchange(conn, req, MAX_BODY).await {
             Err(e) => transport(&e),
             Ok(a) if a.status == 200 => match serde_json::from_slice::<Value>(&a.body) {
                 Ok(Value::Object(m)) => Reply::Customer(m),
@@ -257,18 +261,46 @@ impl Api {
             }
         };
         let req = self.request(Method::PATCH, target, token, correlation, Some(body));
-        match self.exchange(conn, req).await {
+        match self.exchange(conn, req, MAX_BODY).await {
             Err(e) => transport(&e),
             Ok(a) if (200..300).contains(&a.status) => Reply::Accepted(a.status),
             Ok(a) => classify(a, "PATCH"),
         }
     }
 
-    /// Sends `req` on the worker's connection and reads the whole answer, within `--timeout`.
+    /// `GET /v1/Customers?{query}`: one page of the list call (`query` already encoded).
+    pub async fn list_customers(
+        &self,
+        conn: &mut Connection,
+        query: &str,
+        token: &Token,
+        correlation: Uuid,
+    ) -> Reply {
+        let path = format!("{}?{query}", self.prefix.trim_end_matches('/'));
+        let target = match Uri::try_from(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Reply::Fail {
+                    status: None,
+                    error: format!("cannot build the request path: {e}"),
+                };
+            }
+        };
+        let req = self.request(Method::GET, target, token, correlation, None);
+        match self.exchange(conn, req, MAX_PAGE_BODY).await {
+            Err(e) => transport(&e),
+            Ok(a) if a.status == 200 => Reply::Page(a.body),
+            Ok(a) => classify(a, "GET"),
+        }
+    }
+
+    /// Sends `req` on the worker's connection and reads the whole answer (up to `limit` bytes),
+    /// within `--timeout`.
     async fn exchange(
         &self,
         conn: &mut Connection,
         req: Request<Full<Bytes>>,
+        limit: usize,
     ) -> Result<Answer, Transport> {
         let now = tokio::time::Instant::now();
         // A `--timeout` too long to add is as good as none (what `tokio::time::timeout` does).
@@ -281,7 +313,7 @@ impl Api {
         timer.as_mut().reset(deadline);
         let sent = tokio::select! {
             biased;
-            sent = self.send(&mut conn.sender, req) => sent,
+            sent = self.send(&mut conn.sender, req, limit) => sent,
             () = timer.as_mut() => Err(Transport::Timeout),
         };
         if sent.is_err() {
@@ -295,6 +327,7 @@ impl Api {
         &self,
         sender: &mut Option<SendRequest<Full<Bytes>>>,
         mut req: Request<Full<Bytes>>,
+        limit: usize,
     ) -> Result<Answer, Transport> {
         // A kept-alive connection the server has just closed gives the request back unsent:
         // it then goes once more on a new connection (not an attempt: nothing reached the API).
@@ -332,7 +365,7 @@ impl Api {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = Limited::new(resp.into_body(), MAX_BODY)
+        let body = Limited::new(resp.into_body(), limit)
             .collect()
             .await
             .map_err(|_| Transport::Body)?

@@ -65,6 +65,21 @@ Examples:
   ccbulk plan customers.csv                 GET every customer; writes customers.plan.csv with
                                             each row's changes (ccbulk_changed); sends no PATCH";
 
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  ccbulk export                             every customer into customers.csv (UTF-8, BOM)
+  ccbulk export --output - | head           to standard output
+  ccbulk export --search-field InternalIdentifier --search-value ERP-1 --output erp.csv
+The file is the layout update reads: edit it, then ccbulk plan FILE and ccbulk update FILE.";
+
+const EXPORT_EXIT_CODES: &str = "\
+Exit codes:
+  0    every page read and the file written
+  2    usage or setup error: nothing was sent, no file written
+  3    stopped: authentication refused, a page that kept failing, the file cannot be written
+       (nothing is left at --output)
+  130  interrupted (Ctrl-C or SIGTERM): nothing is left at --output";
+
 const SANDBOX_HELP: &str = "\
 Examples:
   ccbulk sandbox --listen 127.0.0.1:8080
@@ -121,6 +136,9 @@ pub enum Command {
     /// Read-only: GET every customer and show what `update` would change. Sends no PATCH.
     #[command(after_help = format!("{PLAN_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))]
     Plan(PlanArgs),
+    /// Read-only: page through the tenant's customers and write them as a CSV update reads.
+    #[command(after_help = format!("{EXPORT_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXPORT_EXIT_CODES}"))]
+    Export(ExportArgs),
     /// Serve a local simulated CloudCockpit API.
     #[command(after_help = SANDBOX_HELP)]
     Sandbox(SandboxArgs),
@@ -376,6 +394,136 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "N", default_value = "0",
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub customers: u64,
+}
+
+/// The list call's documented search fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SearchField {
+    #[value(name = "Company.Name")]
+    CompanyName,
+    #[value(name = "Domain")]
+    Domain,
+    #[value(name = "InternalIdentifier")]
+    InternalIdentifier,
+    #[value(name = "ProviderCustomerId")]
+    ProviderCustomerId,
+}
+
+impl SearchField {
+    /// The value of the `searchField` parameter.
+    pub fn wire(self) -> &'static str {
+        match self {
+            SearchField::CompanyName => "Company.Name",
+            SearchField::Domain => "Domain",
+            SearchField::InternalIdentifier => "InternalIdentifier",
+            SearchField::ProviderCustomerId => "ProviderCustomerId",
+        }
+    }
+}
+
+/// Options of `ccbulk export`: where to write, what to list, and the connection options of
+/// update (the same names, defaults and environment variables; `SharedArgs` also holds the
+/// input, which export has not).
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Where to write the CSV (- for standard output).
+    #[arg(long, short = 'o', value_name = "PATH", default_value = "customers.csv")]
+    pub output: String,
+
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// List only the customers whose FIELD matches --search-value (as the API matches it).
+    #[arg(long, value_enum, value_name = "FIELD", requires = "search_value")]
+    pub search_field: Option<SearchField>,
+
+    /// The value to search for in --search-field.
+    #[arg(long, value_name = "V", requires = "search_field")]
+    pub search_value: Option<String>,
+
+    /// List only the customers of this reseller.
+    #[arg(long, value_name = "GUID")]
+    pub reseller_id: Option<uuid::Uuid>,
+
+    /// API root.
+    #[arg(
+        long,
+        env = "CLOUDCOCKPIT_BASE_URL",
+        default_value = "https://api.cloudcockpit.com"
+    )]
+    pub base_url: String,
+
+    /// Portal domain, sent as X-Tenant.
+    #[arg(long, env = "CLOUDCOCKPIT_TENANT")]
+    pub tenant: Option<String>,
+
+    /// A file holding the bearer token (re-read when a 401 comes back).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CLOUDCOCKPIT_TOKEN_URL",
+        default_value = ENTRA_TOKEN_URL
+    )]
+    pub token_url: String,
+
+    /// OAuth2 scope for client credentials.
+    #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE)]
+    pub scope: String,
+
+    /// API calls per second (N/s, N/min, N/h, or unlimited): the ceiling; a 429 lowers the
+    /// pace below it, which then probes back up.
+    #[arg(long, default_value = "10/s")]
+    pub rate: Rate,
+
+    /// Keep --rate as given: no lowering after a 429 (its Retry-After still pauses every call).
+    #[arg(long)]
+    pub no_adapt: bool,
+
+    /// The longest Retry-After honoured as given; a longer one is cut to this.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub max_retry_after: humantime::Duration,
+
+    /// Calls that may go at once after idle time.
+    #[arg(long, default_value = "1", value_parser = at_least_one::<NonZeroU32>)]
+    pub burst: NonZeroU32,
+
+    /// Attempts per page, the first included.
+    #[arg(long, default_value = "5", value_parser = at_least_one::<NonZeroU32>)]
+    pub max_attempts: NonZeroU32,
+
+    /// One attempt's time limit (500ms, 30s, 2m).
+    #[arg(long, default_value = "30s")]
+    pub timeout: humantime::Duration,
+
+    /// Write the final counts as JSON (- for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Less on stderr: only errors and the summary.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More on stderr (-v: each page, -vv: every request).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// First retry delay; doubles with each attempt (with jitter).
+    #[arg(
+        long,
+        env = "CCBULK_BACKOFF_BASE",
+        default_value = "500ms",
+        hide = true
+    )]
+    pub backoff_base: humantime::Duration,
 }
 
 /// A count that must be at least 1 (`--concurrency`, `--burst`, `--max-attempts`), with a

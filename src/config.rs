@@ -190,6 +190,39 @@ fn parse_maps(args: &RunArgs) -> Result<Vec<(String, String)>, SetupError> {
         .collect()
 }
 
+/// Where tokens come from, in order of precedence: `--token-file`, `CLOUDCOCKPIT_TOKEN`, client
+/// credentials from the environment (exchanged at `token_url` for `scope`).
+pub fn token_source(
+    token_file: Option<&Path>,
+    token_url: &str,
+    scope: &str,
+) -> Result<TokenSource, SetupError> {
+    if let Some(path) = token_file {
+        return Ok(TokenSource::File(path.to_path_buf()));
+    }
+    if let Some(t) = env("CLOUDCOCKPIT_TOKEN") {
+        return Ok(TokenSource::Static(SecretString::from(t)));
+    }
+    match (
+        env("CLOUDCOCKPIT_CLIENT_ID"),
+        env("CLOUDCOCKPIT_CLIENT_SECRET"),
+    ) {
+        (Some(id), Some(secret)) => Ok(TokenSource::Client {
+            id,
+            secret: SecretString::from(secret),
+            token_url: token_url.to_string(),
+            scope: scope.to_string(),
+        }),
+        (Some(_), None) | (None, Some(_)) => Err(SetupError(
+            "client credentials need both CLOUDCOCKPIT_CLIENT_ID and CLOUDCOCKPIT_CLIENT_SECRET"
+                .into(),
+        )),
+        (None, None) => Err(SetupError(
+            "no credentials: set CLOUDCOCKPIT_TOKEN, or CLOUDCOCKPIT_CLIENT_ID and CLOUDCOCKPIT_CLIENT_SECRET, or give --token-file PATH (or try --sandbox)".into(),
+        )),
+    }
+}
+
 impl Config {
     /// Validates the arguments of update, replay or plan.
     pub fn from_args(job: Job, args: RunArgs) -> Result<Config, SetupError> {
@@ -256,34 +289,10 @@ impl Config {
                 ));
             }
         };
-        let token = if !online {
-            TokenSource::None
-        } else if let Some(path) = &args.token_file {
-            TokenSource::File(path.clone())
-        } else if let Some(t) = env("CLOUDCOCKPIT_TOKEN") {
-            TokenSource::Static(SecretString::from(t))
+        let token = if online {
+            token_source(args.token_file.as_deref(), &args.token_url, &args.scope)?
         } else {
-            match (
-                env("CLOUDCOCKPIT_CLIENT_ID"),
-                env("CLOUDCOCKPIT_CLIENT_SECRET"),
-            ) {
-                (Some(id), Some(secret)) => TokenSource::Client {
-                    id,
-                    secret: SecretString::from(secret),
-                    token_url: args.token_url.clone(),
-                    scope: args.scope.clone(),
-                },
-                (Some(_), None) | (None, Some(_)) => {
-                    return Err(SetupError(
-                        "client credentials need both CLOUDCOCKPIT_CLIENT_ID and CLOUDCOCKPIT_CLIENT_SECRET".into(),
-                    ));
-                }
-                (None, None) => {
-                    return Err(SetupError(
-                        "no credentials: set CLOUDCOCKPIT_TOKEN, or CLOUDCOCKPIT_CLIENT_ID and CLOUDCOCKPIT_CLIENT_SECRET, or give --token-file PATH (or try --sandbox)".into(),
-                    ));
-                }
-            }
+            TokenSource::None
         };
         if online {
             let url = reqwest::Url::parse(&args.base_url).map_err(|e| {

@@ -115,6 +115,14 @@ pub struct Dispatcher {
     pub undo: Option<Arc<crate::undo::Shared>>,
 }
 
+/// What one call asks of the API.
+enum Call {
+    Get,
+    Patch(bytes::Bytes),
+    /// A page of the list call, with its encoded query.
+    List(String),
+}
+
 /// The result of one call, after its retries.
 enum Called {
     /// The run stopped before the call was sent, or while it waited to retry (after a 429, a 5xx
@@ -199,11 +207,13 @@ impl Dispatcher {
         let (body, changes) = match self.settings.action {
             Action::Replace => (Ok(replace_body(&row, id, retry_flag)), Vec::new()),
             Action::Merge | Action::Plan => {
-                let (reply, attempts) =
-                    match self.call(conn, row.number, id, None, correlation).await {
-                        Called::NotSent => return None,
-                        Called::Done { reply, attempts } => (reply, attempts),
-                    };
+                let (reply, attempts) = match self
+                    .call(conn, row.number, id, Call::Get, correlation)
+                    .await
+                {
+                    Called::NotSent => return None,
+                    Called::Done { reply, attempts } => (reply, attempts),
+                };
                 let mut customer = match reply {
                     Reply::Customer(c) => c,
                     other => return Some(finish(row, correlation, other, attempts, Vec::new())),
@@ -242,7 +252,7 @@ impl Dispatcher {
             return None;
         }
         match self
-            .call(conn, row.number, id, Some(body.into()), correlation)
+            .call(conn, row.number, id, Call::Patch(body.into()), correlation)
             .await
         {
             // Stopped before the PATCH went (a merge row's GET only read): recording it as
@@ -254,13 +264,30 @@ impl Dispatcher {
         }
     }
 
-    /// One call with its retries: GET when `body` is `None`, else PATCH. `row` is for the logs.
+    /// One page of the list call (`query` encoded) with the retries, pacing and token handling
+    /// of every call; `None` if the run was stopped before it was sent.
+    pub async fn list_page(
+        &self,
+        conn: &mut Connection,
+        query: String,
+        correlation: Uuid,
+    ) -> Option<(Reply, u32)> {
+        match self
+            .call(conn, 0, Uuid::nil(), Call::List(query), correlation)
+            .await
+        {
+            Called::NotSent => None,
+            Called::Done { reply, attempts } => Some((reply, attempts)),
+        }
+    }
+
+    /// One call with its retries. `row` is for the logs.
     async fn call(
         &self,
         conn: &mut Connection,
         row: u64,
         id: Uuid,
-        body: Option<bytes::Bytes>,
+        what: Call,
         correlation: Uuid,
     ) -> Called {
         let cancel = &self.stopper.token;
@@ -294,13 +321,14 @@ impl Dispatcher {
             };
             let sent = self.pacer.sent(attempts > 0);
             attempts += 1;
-            let reply = match &body {
-                None => self.api.get_customer(conn, id, &token, correlation).await,
-                Some(b) => {
+            let reply = match &what {
+                Call::Get => self.api.get_customer(conn, id, &token, correlation).await,
+                Call::Patch(b) => {
                     self.api
                         .patch_account_info(conn, id, b.clone(), &token, correlation)
                         .await
                 }
+                Call::List(q) => self.api.list_customers(conn, q, &token, correlation).await,
             };
             self.pacer.answered(sent, status_of(&reply));
             tracing::debug!(row, customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
@@ -308,6 +336,7 @@ impl Dispatcher {
             if matches!(
                 reply,
                 Reply::Customer(_)
+                    | Reply::Page(_)
                     | Reply::Accepted(_)
                     | Reply::Fail {
                         status: Some(_),
@@ -533,7 +562,7 @@ fn correlation_id() -> Uuid {
 /// The HTTP status of a reply, `None` when no answer came.
 fn status_of(reply: &Reply) -> Option<u16> {
     match reply {
-        Reply::Customer(_) => Some(200),
+        Reply::Customer(_) | Reply::Page(_) => Some(200),
         Reply::Accepted(s) => Some(*s),
         Reply::Unauthorized(_) => Some(401),
         Reply::Retry { status, .. } | Reply::Fail { status, .. } => *status,
@@ -543,7 +572,7 @@ fn status_of(reply: &Reply) -> Option<u16> {
 /// A one-word view of a reply for debug logs (never a body or a header).
 fn short(reply: &Reply) -> String {
     match reply {
-        Reply::Customer(_) => "200".into(),
+        Reply::Customer(_) | Reply::Page(_) => "200".into(),
         Reply::Accepted(s) => s.to_string(),
         Reply::Retry { status, error, .. } => status.map_or(error.clone(), |s| s.to_string()),
         Reply::Unauthorized(_) => "401".into(),
@@ -620,7 +649,7 @@ fn finish(
 ) -> Outcome {
     let (kind, status, error) = match reply {
         Reply::Accepted(s) => (OutcomeKind::Accepted, Some(s), String::new()),
-        Reply::Customer(_) => (OutcomeKind::Accepted, Some(200), String::new()),
+        Reply::Customer(_) | Reply::Page(_) => (OutcomeKind::Accepted, Some(200), String::new()),
         Reply::Fail { status, error } | Reply::Retry { status, error, .. } => {
             (OutcomeKind::Failed, status, error)
         }

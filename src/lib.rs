@@ -78,6 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             cmd::to_stdout(&page)?;
             Ok(exit::OK)
         }
+        Command::Export(a) => cmd::export::run(a).await,
     }
 }
 
@@ -627,7 +628,7 @@ fn refused_at_start(
 
 /// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
 /// (every finished row is already written and flushed).
-fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
     // Made once, here, before any row is sent: a stream made after a signal does not see it, so
     // re-making them per signal could miss a second Ctrl-C that came in between.
     let signals = signals::Signals::new();

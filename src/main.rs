@@ -51,7 +51,13 @@ fn init_logging(cli: &ccbulk::cli::Cli) {
         Command::Plan(a) => Some(&a.shared),
         _ => None,
     };
-    let level = match shared.map(|a| (a.quiet, a.verbose)) {
+    let logs = shared
+        .map(|a| (a.quiet, a.verbose, a.log_format))
+        .or(match &cli.command {
+            Command::Export(a) => Some((a.quiet, a.verbose, a.log_format)),
+            _ => None,
+        });
+    let level = match logs.map(|(quiet, verbose, _)| (quiet, verbose)) {
         Some((true, _)) => "error",
         None | Some((false, 0)) => "warn",
         Some((false, 1)) => "ccbulk=info",
@@ -63,7 +69,7 @@ fn init_logging(cli: &ccbulk::cli::Cli) {
         .with_env_filter(filter)
         .with_writer(ccbulk::report::StderrLogs)
         .with_target(false);
-    let _ = match shared.map_or(LogFormat::Text, |a| a.log_format) {
+    let _ = match logs.map_or(LogFormat::Text, |(_, _, format)| format) {
         // Colour codes only on a terminal, and not under NO_COLOR: cron mails and log files stay
         // plain text.
         LogFormat::Text => builder

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod excel;
+mod export;
 mod hostile;
 mod input_props;
 mod pacing;

@@ -1,6 +1,7 @@
 //! One file per command that is more than a call into the pipeline.
 
 pub mod completions;
+pub mod export;
 pub mod man;
 
 use std::io::Write;

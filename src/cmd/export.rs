@@ -1,0 +1,742 @@
+//! `ccbulk export`: page through `GET /v1/Customers` and write every customer as a CSV in the
+//! layout `update` reads (`customerId` then the fifteen customer fields), the start of a
+//! migration: export → edit in a spreadsheet → plan → update → replay → undo.
+//!
+//! Pages go one after another through the dispatcher's call (the same connection, token,
+//! pacing, retries and `Retry-After` handling as update's GET and PATCH). Each page is parsed
+//! into just the sixteen columns (everything else in an item is skipped unparsed) and written at
+//! once, so memory holds one page, whatever the tenant's size. The file is written to a
+//! temporary file beside the output and renamed over it only when the last page is in: an
+//! interrupted or failed export leaves no half file that could pass for a whole one.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use uuid::Uuid;
+
+use crate::api::{self, Connection, Reply};
+use crate::auth::{Auth, TokenSource};
+use crate::cli::{ExportArgs, SearchField};
+use crate::config::{SetupError, token_source};
+use crate::customer::{FIELD_COUNT, Field};
+use crate::dispatch::{self, Action, Dispatcher, Stop, Stopper};
+use crate::exit;
+use crate::report::{self, Progress, Summary};
+use crate::results::{Counters, Tally};
+
+/// The page size asked for: the largest the API serves (API.md), so the fewest calls.
+pub const PAGE_SIZE: usize = 2000;
+
+/// Where the CSV goes.
+enum Output {
+    Stdout,
+    File(PathBuf),
+}
+
+/// The export's settings, checked.
+struct Settings {
+    output: Output,
+    overwrite: bool,
+    search: Option<(SearchField, String)>,
+    reseller: Option<Uuid>,
+    base_url: String,
+    tenant: String,
+    token: TokenSource,
+    args: ExportArgs,
+}
+
+impl Settings {
+    fn from_args(args: ExportArgs) -> Result<Settings, SetupError> {
+        let tenant = match &args.tenant {
+            Some(t) if !t.trim().is_empty() => t.trim().to_string(),
+            _ => {
+                return Err(SetupError(
+                    "no tenant: give --tenant DOMAIN or set CLOUDCOCKPIT_TENANT (the portal domain sent as X-Tenant)".into(),
+                ));
+            }
+        };
+        let token = token_source(args.token_file.as_deref(), &args.token_url, &args.scope)?;
+        let output = match args.output.as_str() {
+            "-" => Output::Stdout,
+            p => Output::File(PathBuf::from(p)),
+        };
+        if matches!(output, Output::Stdout) && args.summary_json.as_deref() == Some(Path::new("-"))
+        {
+            return Err(SetupError(
+                "--output - and --summary-json - would both write to standard output: send one of them to a file".into(),
+            ));
+        }
+        let search = match (&args.search_field, &args.search_value) {
+            (Some(f), Some(v)) if !v.trim().is_empty() => Some((*f, v.trim().to_string())),
+            (Some(_), _) => {
+                return Err(SetupError(
+                    "--search-value is empty: give the value to search for".into(),
+                ));
+            }
+            _ => None,
+        };
+        Ok(Settings {
+            output,
+            overwrite: args.overwrite,
+            search,
+            reseller: args.reseller_id,
+            base_url: args.base_url.trim_end_matches('/').to_string(),
+            tenant,
+            token,
+            args,
+        })
+    }
+
+    fn output_name(&self) -> String {
+        match &self.output {
+            Output::Stdout => "stdout".into(),
+            Output::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// How the summary names what was exported.
+    fn source(&self) -> String {
+        let mut s = "GET /v1/Customers".to_string();
+        if let Some((f, v)) = &self.search {
+            s.push_str(&format!(" ({} matching {v:?})", f.wire()));
+        }
+        if let Some(r) = self.reseller {
+            s.push_str(&format!(" (reseller {r})"));
+        }
+        s
+    }
+}
+
+/// The query of page `number` (from 1).
+fn query(number: u64, search: Option<&(SearchField, String)>, reseller: Option<Uuid>) -> String {
+    let mut q = format!("pageNumber={number}&pageSize={PAGE_SIZE}");
+    if let Some((field, value)) = search {
+        q.push_str("&searchField=");
+        q.push_str(&encode(field.wire()));
+        q.push_str("&searchValue=");
+        q.push_str(&encode(value));
+    }
+    if let Some(r) = reseller {
+        q.push_str(&format!("&resellerId={r}"));
+    }
+    q
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// One customer of a page: its id and the fifteen fields, as text. Parsed straight from the
+/// page, field by field, so the parts of an item ccbulk does not write (providerCustomers,
+/// customerAssociations, anything undocumented) are skipped without being built in memory.
+#[derive(Debug, Default, PartialEq)]
+pub struct Item {
+    /// `id`, as it came (a GUID, normally).
+    pub id: Option<String>,
+    pub fields: [Option<String>; FIELD_COUNT],
+}
+
+/// A page of the list call. Only `items` is required: the rest is used when present (API.md
+/// documents it; a missing one falls back, see [`Page::has_next`]).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    #[serde(alias = "Items")]
+    pub items: Vec<Item>,
+    #[serde(default, alias = "TotalCount")]
+    pub total_count: Option<u64>,
+    #[serde(default, alias = "TotalPages")]
+    pub total_pages: Option<u64>,
+    #[serde(default, alias = "HasNextPage")]
+    pub has_next_page: Option<bool>,
+}
+
+impl Page {
+    /// Whether another page follows page `number`: `hasNextPage` when given, else `totalPages`,
+    /// else whether this page was full.
+    pub fn has_next(&self, number: u64) -> bool {
+        match (self.has_next_page, self.total_pages) {
+            (Some(next), _) => next,
+            (None, Some(pages)) => number < pages,
+            (None, None) => self.items.len() >= PAGE_SIZE,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = Item;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a customer object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+                let mut item = Item::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = if key.eq_ignore_ascii_case("id") {
+                        Some(&mut item.id)
+                    } else {
+                        Field::ALL
+                            .iter()
+                            .find(|f| f.wire().eq_ignore_ascii_case(&key))
+                            .map(|f| &mut item.fields[f.index()])
+                    };
+                    match slot {
+                        Some(slot) => *slot = map.next_value::<Loose>()?.0,
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(item)
+            }
+        }
+        d.deserialize_map(ItemVisitor)
+    }
+}
+
+/// A field's value as text, whatever JSON type it came as: a string as it is, a number or a
+/// boolean as written, null as none. An object or array (not a documented shape for these
+/// fields) counts as none rather than failing the page.
+struct Loose(Option<String>);
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Loose, D::Error> {
+        struct LooseVisitor;
+        impl<'de> Visitor<'de> for LooseVisitor {
+            type Value = Loose;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a text, a number, a boolean or null")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
+                Ok(Loose(Some(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+                Ok(Loose(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+                Ok(Loose(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Loose(None))
+            }
+        }
+        d.deserialize_any(LooseVisitor)
+    }
+}
+
+/// Customers already written, to write each once when the tenant changes while it is paged.
+///
+/// Pages are offsets into a list that may move under us. A customer added before the current
+/// offset pushes the rest one place on, so the last item of one page comes again as the first of
+/// the next; k additions repeat the last k. Remembering the ids of the page before and of the
+/// current one therefore catches every repeat from up to a whole page (2,000 customers) of
+/// additions between two calls, and a page that repeats itself: far more than a tenant changes
+/// in the second between two pages. Memory stays at two pages of ids (~100 KB) however many
+/// customers there are, where remembering every id would grow with the tenant. (A customer
+/// removed meanwhile pulls the rest back one place, so one customer can be missed: no paging
+/// can see that; the summary's count against the API's totalCount shows it.)
+#[derive(Default)]
+struct Seen {
+    previous: HashSet<Uuid>,
+    current: HashSet<Uuid>,
+}
+
+impl Seen {
+    /// True the first time `id` is seen within the last two pages.
+    fn first_time(&mut self, id: Uuid) -> bool {
+        !self.previous.contains(&id) && self.current.insert(id)
+    }
+
+    /// The current page is done: it becomes the previous one.
+    fn next_page(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+}
+
+/// The CSV being written: a temporary file beside the output, or standard output.
+enum Sink {
+    Temp {
+        w: csv::Writer<io::BufWriter<tempfile::NamedTempFile>>,
+        target: PathBuf,
+    },
+    Stdout(csv::Writer<io::BufWriter<io::Stdout>>),
+}
+
+impl Sink {
+    /// Checks the output (no symlink, no clobbering without --overwrite) and opens the
+    /// temporary file beside it (created owner-only, never through a link), with the BOM and the
+    /// header already written.
+    fn open(settings: &Settings) -> Result<Sink, SetupError> {
+        let header = std::iter::once("customerId").chain(Field::ALL.iter().map(|f| f.wire()));
+        let bom = |w: &mut dyn Write| w.write_all("\u{feff}".as_bytes());
+        match &settings.output {
+            Output::Stdout => {
+                let mut out = io::BufWriter::new(io::stdout());
+                let go = || -> io::Result<csv::Writer<io::BufWriter<io::Stdout>>> {
+                    bom(&mut out)?;
+                    let mut w = crate::input::csv_writer(out, b',');
+                    w.write_record(header)?;
+                    Ok(w)
+                };
+                go().map(Sink::Stdout)
+                    .map_err(|e| SetupError(format!("cannot write to standard output: {e}")))
+            }
+            Output::File(target) => {
+                check_target(target, settings.overwrite)?;
+                let dir = match target.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let name = target
+                    .file_name()
+                    .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+                let cannot = |e: io::Error| {
+                    SetupError(format!(
+                        "cannot write {} (a temporary file in {}): {e}",
+                        target.display(),
+                        dir.display()
+                    ))
+                };
+                // tempfile creates the file exclusively and owner-only (0600): no umask or
+                // planted link decides who can read customers' personal data.
+                let tmp = tempfile::Builder::new()
+                    .prefix(&format!(".{name}."))
+                    .suffix(".tmp")
+                    .tempfile_in(&dir)
+                    .map_err(cannot)?;
+                let mut out = io::BufWriter::with_capacity(256 * 1024, tmp);
+                bom(&mut out).map_err(cannot)?;
+                let mut w = crate::input::csv_writer(out, b',');
+                w.write_record(header).map_err(|e| cannot(e.into()))?;
+                Ok(Sink::Temp {
+                    w,
+                    target: target.clone(),
+                })
+            }
+        }
+    }
+
+    fn write(&mut self, item: &Item) -> csv::Result<()> {
+        let cells = std::iter::once(&item.id)
+            .chain(item.fields.iter())
+            .map(|v| v.as_deref().unwrap_or(""));
+        match self {
+            Sink::Temp { w, .. } => w.write_record(cells),
+            Sink::Stdout(w) => w.write_record(cells),
+        }
+    }
+
+    /// Flushes, syncs and renames the temporary file over the output.
+    fn finish(self, overwrite: bool) -> io::Result<()> {
+        match self {
+            Sink::Stdout(mut w) => w.flush(),
+            Sink::Temp { w, target } => {
+                let tmp = w
+                    .into_inner()
+                    .map_err(|e| io::Error::other(e.to_string()))?
+                    .into_inner()
+                    .map_err(|e| e.into_error())?;
+                tmp.as_file().sync_all()?;
+                // Checked again: a link or file planted while the export ran is not replaced.
+                check_target(&target, overwrite).map_err(|e| io::Error::other(e.0))?;
+                let done = if overwrite {
+                    tmp.persist(&target)
+                } else {
+                    tmp.persist_noclobber(&target)
+                };
+                done.map_err(|e| e.error)?;
+                if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The output may not be a symlink, nor (without --overwrite) an existing file.
+fn check_target(target: &Path, overwrite: bool) -> Result<(), SetupError> {
+    match std::fs::symlink_metadata(target) {
+        Ok(m) if m.file_type().is_symlink() => Err(SetupError(format!(
+            "{} is a symbolic link: ccbulk does not write customers' data through one; give the real path",
+            target.display()
+        ))),
+        Ok(m) if m.is_dir() => Err(SetupError(format!(
+            "{} is a directory: give a file name with --output",
+            target.display()
+        ))),
+        Ok(_) if !overwrite => Err(SetupError(format!(
+            "{} already exists: add --overwrite to replace it, or choose --output PATH",
+            target.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// How the paging ended.
+enum End {
+    Complete,
+    Stopped(String),
+    Interrupted,
+}
+
+/// `ccbulk export`, from arguments to exit code.
+pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
+    let started_wall = SystemTime::now();
+    let started = Instant::now();
+    let settings = Settings::from_args(args)?;
+    let a = &settings.args;
+    let api = api::Api::new(&settings.base_url, &settings.tenant, a.timeout.into())
+        .map_err(SetupError)?;
+    // Before the first call: a bad output path is a setup error with nothing sent.
+    if let Output::File(target) = &settings.output {
+        check_target(target, settings.overwrite)?;
+    }
+    let http = api::token_client(false).map_err(SetupError)?;
+    let auth = Arc::new(Auth::new(settings.token.clone(), http));
+    if let Err(e) = auth.token().await {
+        let why = format!(
+            "authentication failed before the first page: {e}; {}; nothing was exported",
+            settings.token.what_to_check()
+        );
+        eprintln!("ccbulk: {why}");
+        let mut summary = summary(
+            &settings,
+            started_wall,
+            started,
+            0,
+            report::CallCounts::default(),
+        );
+        summary.exit_code = exit::STOPPED;
+        summary.stopped = Some(why);
+        write_summary_json(&settings, &summary);
+        return Ok(exit::STOPPED);
+    }
+    let mut sink = Sink::open(&settings)?;
+
+    let stopper = Stopper::default();
+    let d = Dispatcher {
+        api,
+        auth,
+        pacer: crate::pacer::Pacer::new(crate::pacer::PaceSettings {
+            rate: a.rate,
+            burst: a.burst,
+            adapt: !a.no_adapt,
+        }),
+        settings: dispatch::Settings {
+            action: Action::Plan,
+            concurrency: 1,
+            max_attempts: a.max_attempts.get(),
+            backoff_base: a.backoff_base.into(),
+            retry_provider_default: false,
+            max_retry_after: a.max_retry_after.into(),
+        },
+        stopper: stopper.clone(),
+        on_outcome: Box::new(|_| {}),
+    };
+    let counters = Arc::new(Counters::default());
+    let signals = crate::spawn_signal_handler(stopper.clone(), a.quiet);
+    let progress = Progress::start(counters.clone(), a.quiet, Duration::from_secs(5));
+
+    let mut conn = Connection::default();
+    let mut seen = Seen::default();
+    let mut written = 0u64;
+    let mut total = None;
+    let mut number = 1u64;
+    let end = loop {
+        let q = query(number, settings.search.as_ref(), settings.reseller);
+        let correlation = Uuid::new_v4();
+        let reply = d.list_page(&mut conn, q, correlation).await;
+        let (body, attempts) = match reply {
+            None => break End::Interrupted,
+            Some((Reply::Page(body), attempts)) => (body, attempts),
+            Some((other, attempts)) => {
+                let error = match other {
+                    Reply::Fail { error, .. }
+                    | Reply::Retry { error, .. }
+                    | Reply::Unauthorized(error) => error,
+                    _ => "an answer that is not a page".into(),
+                };
+                break match stopper.reason() {
+                    Some(Stop::Interrupted) => End::Interrupted,
+                    _ => End::Stopped(format!(
+                        "page {number} could not be read: {error} ({attempts} {}, correlation id {correlation})",
+                        if attempts == 1 { "attempt" } else { "attempts" }
+                    )),
+                };
+            }
+        };
+        let page: Page = match serde_json::from_slice(&body) {
+            Ok(p) => p,
+            Err(e) => {
+                break End::Stopped(format!(
+                    "page {number}: the answer is not a list page ({e}; correlation id {correlation})"
+                ));
+            }
+        };
+        drop(body);
+        if let Some(t) = page.total_count {
+            total = Some(t);
+            counters.total.store(t, Ordering::Relaxed);
+        }
+        let mut fresh = 0usize;
+        let mut failed = None;
+        for item in &page.items {
+            let id = item
+                .id
+                .as_deref()
+                .and_then(|s| Uuid::try_parse(s.trim()).ok());
+            // An item without a usable id cannot be told apart from another: written as it is
+            // (update will call its row invalid, naming the cell).
+            if let Some(id) = id
+                && !seen.first_time(id)
+            {
+                continue;
+            }
+            fresh += 1;
+            if let Err(e) = sink.write(item) {
+                failed = Some(e);
+                break;
+            }
+            written += 1;
+            counters.done.fetch_add(1, Ordering::Relaxed);
+            counters.ok.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(e) = failed {
+            break End::Stopped(format!("cannot write {}: {e}", settings.output_name()));
+        }
+        tracing::info!(
+            page = number,
+            items = page.items.len(),
+            new = fresh,
+            attempts,
+            "page"
+        );
+        seen.next_page();
+        if !page.has_next(number) || page.items.is_empty() {
+            break End::Complete;
+        }
+        if fresh == 0 {
+            break End::Stopped(format!(
+                "page {number} held only customers already written: the API seems to serve the same page again, so the export stops rather than loop"
+            ));
+        }
+        if stopper.is_stopped() {
+            break End::Interrupted;
+        }
+        number += 1;
+    };
+    let end = match end {
+        End::Complete => match sink.finish(settings.overwrite) {
+            Ok(()) => End::Complete,
+            Err(e) => End::Stopped(format!("cannot write {}: {e}", settings.output_name())),
+        },
+        // Dropping the sink deletes the temporary file: no partial export is left.
+        other => other,
+    };
+    progress.finish().await;
+    signals.abort();
+
+    let mut summary = summary(
+        &settings,
+        started_wall,
+        started,
+        written,
+        report::CallCounts::new(&d.pacer.stats()),
+    );
+    let code = match &end {
+        End::Complete => exit::OK,
+        End::Stopped(_) => exit::STOPPED,
+        End::Interrupted => exit::INTERRUPTED,
+    };
+    summary.exit_code = code;
+    summary.stopped = match end {
+        End::Complete => None,
+        End::Stopped(why) => Some(format!(
+            "{why}; nothing was written to {}",
+            settings.output_name()
+        )),
+        End::Interrupted => Some(match stopper.reason() {
+            Some(Stop::AuthRefused(why)) => format!(
+                "authentication failed: {why}; {}; nothing was written",
+                settings.token.what_to_check()
+            ),
+            _ => "interrupted; nothing was written".into(),
+        }),
+    };
+    if let Some(Stop::AuthRefused(_)) = stopper.reason() {
+        summary.exit_code = exit::STOPPED;
+    }
+    let mut text = summary.render();
+    if code == exit::OK
+        && let Some(t) = total
+        && t != written
+    {
+        text.push_str(&format!(
+            "  the API counted {t} customers and {written} were written: the tenant changed while it was paged, or the count is approximate\n"
+        ));
+    }
+    eprint!("{text}");
+    write_summary_json(&settings, &summary);
+    Ok(summary.exit_code)
+}
+
+fn summary(
+    settings: &Settings,
+    started_wall: SystemTime,
+    started: Instant,
+    written: u64,
+    calls: report::CallCounts,
+) -> Summary {
+    let elapsed = started.elapsed();
+    let output = PathBuf::from(settings.output_name());
+    let mut s = Summary::new(
+        "export",
+        &settings.source(),
+        &output,
+        started_wall,
+        elapsed,
+        &Tally::default(),
+        calls,
+        0,
+    );
+    s.rows = written;
+    let secs = elapsed.as_secs_f64();
+    s.rows_per_second = if secs > 0.0 {
+        ((written as f64 / secs) * 10.0).round() / 10.0
+    } else {
+        0.0
+    };
+    if written > 0 {
+        s.outcomes.insert("exported".into(), written);
+    }
+    s
+}
+
+fn write_summary_json(settings: &Settings, summary: &Summary) {
+    let Some(path) = &settings.args.summary_json else {
+        return;
+    };
+    if let Err(e) = summary.write_json(path) {
+        eprintln!(
+            "ccbulk: cannot write --summary-json {}: {e}",
+            path.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_read_tolerantly() {
+        let page: Page = serde_json::from_str(
+            r#"{"items":[
+                {"id":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","companyName":"Contoso","zip":1234,
+                 "providerCustomers":{"x":{"deep":[1,2,{"a":null}]}},"newField":true,
+                 "middleName":null,"phone":{"odd":1},"Email":"a@b.pt"},
+                {"companyName":"no id"}],
+               "totalCount":7,"hasNextPage":false,"continuationToken":null}"#,
+        )
+        .unwrap();
+        assert_eq!(page.items.len(), 2);
+        let a = &page.items[0];
+        assert_eq!(
+            a.id.as_deref(),
+            Some("3f2504e0-4f89-11d3-9a0c-0305e82c3301")
+        );
+        assert_eq!(
+            a.fields[Field::CompanyName.index()].as_deref(),
+            Some("Contoso")
+        );
+        assert_eq!(a.fields[Field::Zip.index()].as_deref(), Some("1234"));
+        assert_eq!(a.fields[Field::MiddleName.index()], None);
+        assert_eq!(a.fields[Field::Phone.index()], None);
+        assert_eq!(a.fields[Field::Email.index()].as_deref(), Some("a@b.pt"));
+        assert_eq!(a.fields[Field::City.index()], None, "missing is empty");
+        assert_eq!(page.items[1].id, None);
+        assert_eq!(page.total_count, Some(7));
+        assert!(!page.has_next(1));
+        assert!(serde_json::from_str::<Page>(r#"{"totalCount":1}"#).is_err());
+    }
+
+    #[test]
+    fn next_page_falls_back_to_total_pages_then_a_full_page() {
+        let page = |json: &str| serde_json::from_str::<Page>(json).unwrap();
+        assert!(page(r#"{"items":[],"totalPages":3}"#).has_next(2));
+        assert!(!page(r#"{"items":[],"totalPages":3}"#).has_next(3));
+        assert!(!page(r#"{"items":[{}]}"#).has_next(1));
+        let full = format!(r#"{{"items":[{}]}}"#, vec!["{}"; PAGE_SIZE].join(","));
+        assert!(page(&full).has_next(1));
+    }
+
+    #[test]
+    fn seen_remembers_two_pages() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+        let mut seen = Seen::default();
+        assert!(seen.first_time(ids[0]) && seen.first_time(ids[1]));
+        assert!(!seen.first_time(ids[1]), "twice on one page");
+        seen.next_page();
+        assert!(!seen.first_time(ids[1]), "again on the next page");
+        assert!(seen.first_time(ids[2]));
+        seen.next_page();
+        seen.next_page();
+        assert!(
+            seen.first_time(ids[1]),
+            "forgotten two pages on: memory is bounded"
+        );
+    }
+
+    #[test]
+    fn queries_are_encoded() {
+        let q = query(
+            3,
+            Some(&(SearchField::CompanyName, "Contoso & Sons Lda".into())),
+            None,
+        );
+        assert_eq!(
+            q,
+            "pageNumber=3&pageSize=2000&searchField=Company.Name&searchValue=Contoso%20%26%20Sons%20Lda"
+        );
+    }
+}

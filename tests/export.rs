@@ -1,0 +1,488 @@
+//! `ccbulk export` against the sandbox's list call and against an independent wiremock server
+//! serving hand-written pages in API.md's shape; and the round trip export → edit → plan →
+//! update.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use ccbulk::customer::{Field, current_text};
+use ccbulk::sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::common::*;
+
+/// The export's columns, in order.
+const COLUMNS: [&str; 16] = [
+    "customerId",
+    "companyName",
+    "taxId",
+    "country",
+    "addressLine1",
+    "addressLine2",
+    "city",
+    "state",
+    "zip",
+    "firstName",
+    "middleName",
+    "lastName",
+    "email",
+    "phone",
+    "internalIdentifier",
+    "resellerId",
+];
+
+/// Runs the command with a time limit: a hang fails the test instead of stalling it.
+pub async fn run_timed(mut cmd: Command) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn ccbulk");
+    let pid = child.id();
+    let waited = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await;
+    match waited {
+        Ok(out) => out.expect("join").expect("wait for ccbulk"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("ccbulk did not finish within 180 s");
+        }
+    }
+}
+
+/// The header of a CSV file, BOM checked and removed.
+fn header_of(text: &str) -> Vec<String> {
+    let text = text
+        .strip_prefix('\u{feff}')
+        .expect("the export starts with a BOM");
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+/// `export` against the sandbox with the static token.
+fn export(work: &Work, sb: &Sandbox) -> Command {
+    let mut cmd = work.against(sb);
+    cmd.args(["export", "--rate", "unlimited"]);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_of_5000_sandbox_customers_writes_each_once_with_the_right_columns() {
+    let sb = sandbox(SandboxConfig {
+        customers: 5000,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    let out = run_timed(export(&work, &sb)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = work.read("customers.csv");
+    assert_eq!(header_of(&text), COLUMNS);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(work.path("customers.csv"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "customers' data is owner-only");
+    }
+    let rows = read_rows(&work.path("customers.csv"));
+    assert_eq!(rows.len(), 5000);
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .map(|r| Uuid::parse_str(&r["customerId"]).expect("a GUID"))
+        .collect();
+    assert_eq!(ids, sb.listed(), "every customer once, in the API's order");
+    for (row, id) in rows.iter().zip(&ids).step_by(97) {
+        let c = sb.customer(*id);
+        for f in Field::ALL {
+            assert_eq!(
+                row[f.wire()],
+                current_text(&c, f).unwrap_or_default(),
+                "{id} {}",
+                f.wire()
+            );
+        }
+    }
+    let lists: Vec<String> = sb
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        lists,
+        (1..=3)
+            .map(|n| format!("/v1/Customers?pageNumber={n}&pageSize=2000"))
+            .collect::<Vec<_>>()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ccbulk export: 5000 rows"), "{stderr}");
+    // No temporary file is left beside the output.
+    let names: Vec<String> = std::fs::read_dir(work.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["customers.csv"]);
+}
+
+/// Customer `n` of the hand-written pages, in API.md's shape (with what a list item may or may
+/// not carry: a null, a number where a text is expected, an undocumented field).
+fn item(n: u32) -> Value {
+    json!({
+        "id": guid(n).to_string(),
+        "companyName": format!("Company {n}, \"Quoted\" Lda"),
+        "taxId": null,
+        "country": "PT",
+        "addressLine1": format!("Rua {n}\nBloco B"),
+        "city": "Lisboa",
+        "state": "Lisboa",
+        "zip": if n.is_multiple_of(2) { json!(format!("0{n:03}-100")) } else { json!(1000 + n) },
+        "firstName": "Ana",
+        "lastName": "Silva",
+        "email": format!("ana{n}@fabrikam.pt"),
+        "phone": "+351 21 000 0000",
+        "internalIdentifier": format!("ERP-{n:05}"),
+        "resellerId": null,
+        "providerCustomers": {"x": {"providerCustomerId": "p", "margin": 0.1}},
+        "somethingNew": [1, 2, 3],
+    })
+}
+
+/// A page of the hand-written tenant of `total` customers; `repeat_last` puts the previous
+/// page's last customer first again, as when a customer was added meanwhile.
+fn page_body(number: u32, total: u32, repeat_last: bool) -> Value {
+    let size = 2000u32;
+    let first = (number - 1) * size + 1;
+    let last = (number * size).min(total);
+    let mut items: Vec<Value> = (first..=last).map(item).collect();
+    if repeat_last {
+        items.insert(0, item(first - 1));
+    }
+    let pages = total.div_ceil(size);
+    json!({
+        "items": items,
+        "paginationParameters": {"pageNumber": number, "pageSize": size},
+        "totalPages": pages,
+        "totalCount": total,
+        "hasPreviousPage": number > 1,
+        "hasNextPage": number < pages,
+        "continuationToken": null,
+    })
+}
+
+/// Answers 503 the first `fail` times, then the page.
+struct Flaky {
+    fail: usize,
+    calls: std::sync::atomic::AtomicUsize,
+    body: Value,
+}
+
+impl Respond for Flaky {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.fail {
+            ResponseTemplate::new(503).set_body_string("busy")
+        } else {
+            ResponseTemplate::new(200).set_body_json(&self.body)
+        }
+    }
+}
+
+async fn mock_tenant(server: &MockServer, total: u32, fail_page_2: usize) {
+    for n in 1..=total.div_ceil(2000) {
+        let body = page_body(n, total, n == 3);
+        let responder = Flaky {
+            fail: if n == 2 { fail_page_2 } else { 0 },
+            calls: Default::default(),
+            body,
+        };
+        Mock::given(method("GET"))
+            .and(path("/v1/Customers"))
+            .and(query_param("pageNumber", n.to_string()))
+            .and(query_param("pageSize", "2000"))
+            .respond_with(responder)
+            .mount(server)
+            .await;
+    }
+}
+
+fn export_from(work: &Work, server: &MockServer) -> Command {
+    let mut cmd = work.ccbulk();
+    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
+        .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
+        .env("CCBULK_BACKOFF_BASE", "10ms")
+        .args(["export", "--rate", "unlimited", "--base-url", &server.uri()]);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hand_written_pages_with_a_page_failing_twice_are_exported_once_each() {
+    let server = MockServer::start().await;
+    mock_tenant(&server, 5000, 2).await;
+    let work = Work::new();
+    let out = run_timed(export_from(&work, &server)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    let rows = read_rows(&work.path("customers.csv"));
+    let ids: Vec<String> = rows.iter().map(|r| r["customerId"].clone()).collect();
+    let want: Vec<String> = (1..=5000).map(|n| guid(n).to_string()).collect();
+    assert_eq!(
+        ids, want,
+        "every customer exactly once, the repeated one too"
+    );
+    let r = &rows[6];
+    assert_eq!(r["companyName"], "Company 7, \"Quoted\" Lda");
+    assert_eq!(r["addressLine1"], "Rua 7\nBloco B");
+    assert_eq!(r["zip"], "1007", "a number where a text was expected");
+    assert_eq!(
+        rows[7]["zip"], "0008-100",
+        "text exactly, leading zero kept"
+    );
+    assert_eq!(r["taxId"], "", "null is an empty cell");
+    assert_eq!(r["middleName"], "", "a missing field is an empty cell");
+    assert_eq!(r["internalIdentifier"], "ERP-00007");
+    assert_eq!(header_of(&work.read("customers.csv")), COLUMNS);
+
+    let received = server.received_requests().await.unwrap();
+    let pages: Vec<String> = received
+        .iter()
+        .map(|r| r.url.query().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "pageNumber=1&pageSize=2000",
+            "pageNumber=2&pageSize=2000",
+            "pageNumber=2&pageSize=2000",
+            "pageNumber=2&pageSize=2000",
+            "pageNumber=3&pageSize=2000",
+        ],
+        "page 2 retried after its two 503s; nothing else twice"
+    );
+    for r in &received {
+        assert_eq!(r.headers["authorization"], format!("Bearer {TOKEN}"));
+        assert_eq!(r.headers["x-tenant"], "portal.reseller.example");
+        assert!(Uuid::parse_str(r.headers["x-correlation-id"].to_str().unwrap()).is_ok());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_keeps_failing_stops_the_export_and_leaves_no_file() {
+    let server = MockServer::start().await;
+    mock_tenant(&server, 3000, 100).await;
+    let work = Work::new();
+    let summary = work.path("summary.json");
+    let mut cmd = export_from(&work, &server);
+    cmd.args(["--max-attempts", "3", "--summary-json"])
+        .arg(&summary);
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("page 2 could not be read: GET 503") && stderr.contains("3 attempts"),
+        "{stderr}"
+    );
+    assert!(!work.path("customers.csv").exists());
+    let left: Vec<_> = std::fs::read_dir(work.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        [std::ffi::OsString::from("summary.json")],
+        "no temporary file left"
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(json["exit_code"], 3);
+    assert_eq!(json["command"], "export");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_and_reseller_are_sent_and_the_output_is_never_clobbered() {
+    let server = MockServer::start().await;
+    let reseller = Uuid::new_v4();
+    Mock::given(method("GET"))
+        .and(path("/v1/Customers"))
+        .and(query_param("searchField", "Company.Name"))
+        .and(query_param("searchValue", "Contoso & Sons"))
+        .and(query_param("resellerId", reseller.to_string()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [item(1)], "totalCount": 1, "hasNextPage": false
+        })))
+        .mount(&server)
+        .await;
+    let work = Work::new();
+    work.write("customers.csv", "mine\n");
+    let args = [
+        "--search-field",
+        "Company.Name",
+        "--search-value",
+        "Contoso & Sons",
+        "--reseller-id",
+    ];
+    let mut cmd = export_from(&work, &server);
+    cmd.args(args).arg(reseller.to_string());
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(work.read("customers.csv"), "mine\n");
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing sent"
+    );
+
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(work.path("customers.csv"), work.path("link.csv")).unwrap();
+        let mut cmd = export_from(&work, &server);
+        cmd.args(args)
+            .arg(reseller.to_string())
+            .args(["--output", "link.csv", "--overwrite"]);
+        let out = run_timed(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
+        assert_eq!(work.read("customers.csv"), "mine\n");
+    }
+
+    let mut cmd = export_from(&work, &server);
+    cmd.args(args)
+        .arg(reseller.to_string())
+        .args(["--output", "-"]);
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(header_of(&stdout), COLUMNS);
+    assert!(stdout.contains(&guid(1).to_string()), "{stdout}");
+
+    let mut cmd = export_from(&work, &server);
+    cmd.args(args).arg(reseller.to_string()).arg("--overwrite");
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(read_rows(&work.path("customers.csv")).len(), 1);
+}
+
+/// Replaces the cell of `column` in data row `row` (0-based) of a parsed CSV.
+fn edit(rows: &mut [Vec<String>], header: &[String], row: usize, column: &str, value: &str) {
+    let col = header.iter().position(|h| h == column).expect("column");
+    rows[row][col] = value.to_string();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them() {
+    let sb = sandbox(SandboxConfig {
+        customers: 50,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    let out = run_timed(export(&work, &sb)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // An unedited export plans as all unchanged.
+    let mut plan = work.against(&sb);
+    plan.args(["plan", "customers.csv", "--rate", "unlimited"]);
+    let out = run_timed(plan).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let planned = work.rows("customers.plan.csv");
+    assert_eq!(planned.len(), 50);
+    assert!(
+        planned.iter().all(|r| r["ccbulk_outcome"] == "unchanged"),
+        "{}",
+        show(&out)
+    );
+
+    // Ten cells edited, as in a spreadsheet: the file is read and written back whole.
+    let text = work.read("customers.csv");
+    let mut rdr = csv::Reader::from_reader(text.strip_prefix('\u{feff}').unwrap().as_bytes());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let mut rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let edits: [(usize, &str, &str); 10] = [
+        (0, "city", "Braga"),
+        (1, "phone", "+351 912 000 001"),
+        (2, "zip", "01234"),
+        (3, "email", "new.contact@fabrikam.example"),
+        (4, "companyName", "Renamed Trading Lda"),
+        (10, "addressLine2", "Piso 3"),
+        (20, "internalIdentifier", "ERP-NEW-20"),
+        (30, "taxId", "PT999999990"),
+        (40, "lastName", "Moreira"),
+        (40, "firstName", "Joana"),
+    ];
+    for (row, column, value) in edits {
+        edit(&mut rows, &header, row, column, value);
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    let edited = String::from_utf8(w.into_inner().unwrap()).unwrap();
+    work.write("edited.csv", &format!("\u{feff}{edited}"));
+
+    let mut plan = work.against(&sb);
+    plan.args(["plan", "edited.csv", "--rate", "unlimited"]);
+    let out = run_timed(plan).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let planned = work.rows("edited.plan.csv");
+    let mut changed: Vec<(String, String)> = Vec::new();
+    for r in &planned {
+        let id = &r["customerId"];
+        if r["ccbulk_outcome"] == "unchanged" {
+            assert_eq!(r["ccbulk_changed"], "");
+            continue;
+        }
+        assert_eq!(r["ccbulk_outcome"], "would-change");
+        for change in r["ccbulk_changed"].split("; ") {
+            changed.push((id.clone(), change.split(':').next().unwrap().to_string()));
+        }
+    }
+    let id_col = 0;
+    let mut want: Vec<(String, String)> = edits
+        .iter()
+        .map(|(row, column, _)| (rows[*row][id_col].clone(), column.to_string()))
+        .collect();
+    changed.sort();
+    want.sort();
+    assert_eq!(changed, want, "exactly the ten edited cells would change");
+
+    let mut update = work.against(&sb);
+    update.args(["update", "edited.csv", "--rate", "unlimited"]);
+    let out = run_timed(update).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let results = work.rows("edited.results.csv");
+    let outcomes: HashMap<&str, usize> = results.iter().fold(HashMap::new(), |mut m, r| {
+        *m.entry(r["ccbulk_outcome"].as_str()).or_default() += 1;
+        m
+    });
+    assert_eq!(
+        outcomes,
+        HashMap::from([("accepted", 9), ("unchanged", 41)])
+    );
+    for (row, column, value) in edits {
+        let id = Uuid::parse_str(&rows[row][id_col]).unwrap();
+        let field = Field::ALL.into_iter().find(|f| f.wire() == column).unwrap();
+        assert_eq!(
+            current_text(&sb.customer(id), field).as_deref(),
+            Some(value)
+        );
+    }
+    let patched: HashSet<String> = patches(&sb).into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        patched.len(),
+        9,
+        "one PATCH per edited customer, none for the rest"
+    );
+}
