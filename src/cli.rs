@@ -390,7 +390,7 @@ pub struct SandboxArgs {
     #[arg(long, default_value = "0")]
     pub seed: u64,
 
-    /// Make up N customers at start for the list call (internal identifiers ERP-000001, …).
+    /// Make up N customers at start for the list call (internal identifiers ERP-000001 and on).
     #[arg(long, value_name = "N", default_value = "0",
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub customers: u64,
@@ -427,7 +427,12 @@ impl SearchField {
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Where to write the CSV (- for standard output).
-    #[arg(long, short = 'o', value_name = "PATH", default_value = "customers.csv")]
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "PATH",
+        default_value = "customers.csv"
+    )]
     pub output: String,
 
     /// Replace an existing output file.

@@ -70,7 +70,15 @@ fn have(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-const COMMANDS: [&str; 6] = ["update", "replay", "plan", "sandbox", "completions", "man"];
+const COMMANDS: [&str; 7] = [
+    "update",
+    "replay",
+    "plan",
+    "export",
+    "sandbox",
+    "completions",
+    "man",
+];
 
 #[test]
 fn completion_scripts_parse_and_name_every_command() {
