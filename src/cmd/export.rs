@@ -472,6 +472,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         },
         stopper: stopper.clone(),
         on_outcome: Box::new(|_| {}),
+        undo: None,
     };
     let counters = Arc::new(Counters::default());
     let signals = crate::spawn_signal_handler(stopper.clone(), a.quiet);
