@@ -140,7 +140,7 @@ async fn export_of_5000_sandbox_customers_writes_each_once_with_the_right_column
 fn item(n: u32) -> Value {
     json!({
         "id": guid(n).to_string(),
-        "companyName": format!("Company {n}, \"Quoted\" Lda"),
+        "companyName": if n == 9 { "=HYPERLINK(\"http://x\")".to_string() } else { format!("Company {n}, \"Quoted\" Lda") },
         "taxId": null,
         "country": "PT",
         "addressLine1": format!("Rua {n}\nBloco B"),
@@ -251,6 +251,10 @@ async fn hand_written_pages_with_a_page_failing_twice_are_exported_once_each() {
     assert_eq!(r["taxId"], "", "null is an empty cell");
     assert_eq!(r["middleName"], "", "a missing field is an empty cell");
     assert_eq!(r["internalIdentifier"], "ERP-00007");
+    assert_eq!(
+        rows[8]["companyName"], "'=HYPERLINK(\"http://x\")",
+        "a formula is guarded as update reads it back"
+    );
     assert_eq!(header_of(&work.read("customers.csv")), COLUMNS);
 
     let received = server.received_requests().await.unwrap();

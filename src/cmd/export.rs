@@ -355,10 +355,13 @@ impl Sink {
         }
     }
 
+    /// One customer's line. A value a spreadsheet would evaluate as a formula gets the guard
+    /// `'` that `update` takes off again (`formula.rs`), so the file is safe to open and still
+    /// round-trips exactly.
     fn write(&mut self, item: &Item) -> csv::Result<()> {
         let cells = std::iter::once(&item.id)
             .chain(item.fields.iter())
-            .map(|v| v.as_deref().unwrap_or(""));
+            .map(|v| crate::formula::guard_bytes(v.as_deref().unwrap_or("").as_bytes()));
         match self {
             Sink::Temp { w, .. } => w.write_record(cells),
             Sink::Stdout(w) => w.write_record(cells),
