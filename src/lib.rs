@@ -368,7 +368,33 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         }
     };
 
-    let signals = spawn_signal_handler(stopper.clone(), config.quiet);
+    // A second Ctrl-C quits at once; the summary JSON is still written, from the live counts.
+    let on_quit = {
+        let (config, counters) = (config.clone(), counters.clone());
+        move || {
+            let Some(path) = &config.summary_json else {
+                return;
+            };
+            let mut summary = report::Summary::new(
+                config.job.name(),
+                &config.source.display(),
+                &config.results,
+                started_wall,
+                started.elapsed(),
+                &counters.tally(),
+                report::CallCounts::default(),
+                0,
+            );
+            summary.exit_code = exit::INTERRUPTED;
+            summary.stopped = Some(
+                "interrupted twice: quit at once; the rows in flight are not recorded (--resume sends them)"
+                    .into(),
+            );
+            summary.resume_command = Some(config.resume_command());
+            let _ = summary.write_json(path);
+        }
+    };
+    let signals = spawn_signal_handler_then(stopper.clone(), config.quiet, Box::new(on_quit));
     let progress = report::Progress::start(counters.clone(), config.quiet, Duration::from_secs(5));
 
     // Dispatcher and workers (not for dry runs: no network at all).
@@ -629,6 +655,16 @@ fn refused_at_start(
 /// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
 /// (every finished row is already written and flushed).
 pub(crate) fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
+    spawn_signal_handler_then(stopper, quiet, Box::new(|| {}))
+}
+
+/// [`spawn_signal_handler`], with `on_quit` run before a second signal quits the process (the
+/// summary JSON of an update).
+fn spawn_signal_handler_then(
+    stopper: Stopper,
+    quiet: bool,
+    on_quit: Box<dyn FnOnce() + Send>,
+) -> tokio::task::JoinHandle<()> {
     // Made once, here, before any row is sent: a stream made after a signal does not see it, so
     // re-making them per signal could miss a second Ctrl-C that came in between.
     let signals = signals::Signals::new();
@@ -645,6 +681,7 @@ pub(crate) fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task
         }
         signals.next().await;
         eprintln!("\nccbulk: quitting at once; rows already written are kept");
+        on_quit();
         std::process::exit(exit::INTERRUPTED);
     })
 }

@@ -139,6 +139,23 @@ pub struct Counters {
     pub invalid: AtomicU64,
     /// Rows in the input, once known (0 until then).
     pub total: AtomicU64,
+    /// Rows by outcome (`OutcomeKind as usize`), for a summary written without the writer's
+    /// tally (a second Ctrl-C quits at once).
+    pub by_kind: [AtomicU64; 6],
+}
+
+impl Counters {
+    /// The outcome counts so far, as a tally.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        for kind in OutcomeKind::ALL {
+            let n = self.by_kind[kind as usize].load(Ordering::Relaxed);
+            if n > 0 {
+                tally.by_outcome.insert(kind, n);
+            }
+        }
+        tally
+    }
 }
 
 /// Final tallies, owned by the writer and handed back at the end.
@@ -323,6 +340,7 @@ fn count(tally: &mut Tally, counters: &Counters, o: &Outcome) {
         }
     }
     counters.done.fetch_add(1, Ordering::Relaxed);
+    counters.by_kind[o.kind as usize].fetch_add(1, Ordering::Relaxed);
     match o.kind {
         OutcomeKind::Failed => {
             counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -338,7 +338,7 @@ async fn second_sigint_quits_at_once_keeping_what_is_written() {
     .await;
     let work = Work::new();
     work.write("in.csv", &full_input(20));
-    let cmd = work.replace_update(&sb, &[]);
+    let cmd = work.replace_update(&sb, &["--summary-json", "s.json"]);
     let running = Running::spawn(cmd);
     let deadline = Instant::now() + Duration::from_secs(20);
     while patches(&sb).len() < 8 {
@@ -361,6 +361,11 @@ async fn second_sigint_quits_at_once_keeping_what_is_written() {
     let rows = work.rows("in.results.csv");
     assert!(rows.is_empty(), "{rows:?}");
     assert!(work.read("in.results.csv").starts_with(FULL_HEADER));
+    // The summary JSON is written on this exit too.
+    let summary: serde_json::Value =
+        serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    assert_eq!(summary["exit_code"], 130, "{summary}");
+    assert!(summary["resume_command"].as_str().is_some(), "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
