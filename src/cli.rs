@@ -322,6 +322,11 @@ pub struct SharedArgs {
     #[arg(long, value_name = "S", default_value = "#NULL")]
     pub null_marker: String,
 
+    /// Which column names the customer: customerId, or internalIdentifier (the reseller's own
+    /// reference, looked up through the list call).
+    #[arg(long, value_enum, default_value = "customerId")]
+    pub key: Key,
+
     /// Stop after N failed rows, or N% of the rows finished (exit 3).
     #[arg(long, value_name = "N|N%")]
     pub max_failures: Option<String>,
@@ -394,6 +399,17 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "N", default_value = "0",
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub customers: u64,
+}
+
+/// Which column names a row's customer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Key {
+    /// The customer's GUID.
+    #[value(name = "customerId")]
+    CustomerId,
+    /// The reseller's own reference, resolved to the customer through the list call.
+    #[value(name = "internalIdentifier")]
+    InternalIdentifier,
 }
 
 /// The list call's documented search fields.

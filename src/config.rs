@@ -318,6 +318,7 @@ impl Config {
             },
             prior_numbers: job == Job::Replay,
             required_cells: args.mode == Mode::Replace && job != Job::Plan,
+            keyed: args.key == crate::cli::Key::InternalIdentifier,
         };
         Ok(Config {
             job,
@@ -465,6 +466,12 @@ impl Config {
             ROWS,
         );
         w.opt("--encoding", a.encoding.clone(), INPUT);
+        // The undo file names customers by customerId, whatever named them in the input.
+        w.opt(
+            "--key",
+            (a.key == crate::cli::Key::InternalIdentifier).then(|| "internalIdentifier".into()),
+            ROWS,
+        );
         // This run's own files and checks.
         w.flag("--dry-run", a.dry_run, &[Resume]);
         w.opt(

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::api::{Api, Connection, Reply};
 use crate::auth::{Auth, AuthError};
-use crate::customer::{self, Cell, Change};
+use crate::customer::{self, Cell, Change, Field};
 use crate::input::Row;
 use crate::pacer::Pacer;
 use crate::results::{Outcome, OutcomeKind};
@@ -195,7 +195,53 @@ impl Dispatcher {
 
     /// One row from start to outcome; `None` if the run was stopped before the row's PATCH was
     /// sent (it changed nothing, so it stays out of the results and `--resume` sends it).
-    async fn process(&self, conn: &mut Connection, row: Row) -> Option<Outcome> {
+    async fn process(&self, conn: &mut Connection, mut row: Row) -> Option<Outcome> {
+        if let Ok(m) = &mut row.mapped
+            && m.keyed
+        {
+            // One correlation id for the lookup and the row's own calls.
+            let correlation = *m.correlation_id.get_or_insert_with(correlation_id);
+            let reference = match row.cell(Field::InternalIdentifier) {
+                Cell::Set(r) => r.to_string(),
+                _ => String::new(),
+            };
+            let (resolved, attempts) = match self
+                .resolve(conn, row.number, &reference, correlation)
+                .await
+            {
+                Called::NotSent => return None,
+                Called::Done { reply, attempts } => (reply, attempts),
+            };
+            let error = match resolved {
+                Reply::Customer(found) => match found.get("id").and_then(|v| v.as_str()) {
+                    Some(id) => match (Uuid::try_parse(id), &mut row.mapped) {
+                        (Ok(id), Ok(m)) => {
+                            m.customer_id = id;
+                            m.keyed = false;
+                            None
+                        }
+                        _ => Some(format!(
+                            "the list call gave {id:?} as the id of the customer with internalIdentifier {reference:?}, which is not a GUID"
+                        )),
+                    },
+                    None => Some(format!("no customer has internalIdentifier {reference:?}")),
+                },
+                Reply::Fail {
+                    status: None,
+                    error,
+                } if error.starts_with("ambiguous") => Some(error),
+                other => return Some(finish(row, correlation, other, attempts, Vec::new())),
+            };
+            if let Some(error) = error {
+                return Some(Outcome {
+                    http_status: Some(200),
+                    attempts,
+                    correlation_id: Some(correlation),
+                    error,
+                    ..Outcome::new(row)
+                });
+            }
+        }
         let Ok(mapped) = &row.mapped else {
             return Some(Outcome::invalid(row));
         };
@@ -278,6 +324,127 @@ impl Dispatcher {
         {
             Called::NotSent => None,
             Called::Done { reply, attempts } => Some((reply, attempts)),
+        }
+    }
+
+    /// The customer whose internalIdentifier is exactly `reference`, through the list call
+    /// searched by that field. The search's matching rule is undocumented (exact? substring?
+    /// case?), so every page it returns is read and each item's field compared here, as is or
+    /// trimmed (the row's cell is trimmed too). One lookup a row, not an index of the tenant
+    /// built up front: memory stays flat whatever the tenant's size, a nightly file of a few
+    /// hundred rows costs a few hundred calls rather than a full listing, and each row sees the
+    /// tenant as it is when the row runs. A full migration keyed by reference costs one call
+    /// more a row than one keyed by customerId (BENCHMARKS.md's export shows the listing's pace).
+    ///
+    /// Comes back as `Reply::Customer({"id": …})` for one match, `Reply::Customer({})` for none,
+    /// `Reply::Fail { status: None, error: "ambiguous: …" }` for several, or the failed call.
+    async fn resolve(
+        &self,
+        conn: &mut Connection,
+        row: u64,
+        reference: &str,
+        correlation: Uuid,
+    ) -> Called {
+        /// Pages read at most for one reference: a search that matches more than this many
+        /// customers (by its own rule) is not a lookup of one.
+        const MAX_PAGES: u64 = 25;
+        let value = crate::cmd::export::encode(reference);
+        let mut ids: Vec<Uuid> = Vec::new();
+        let mut total_attempts = 0;
+        for number in 1..=MAX_PAGES {
+            let query = format!(
+                "pageNumber={number}&pageSize={}&searchField=InternalIdentifier&searchValue={value}",
+                crate::cmd::export::PAGE_SIZE
+            );
+            let (reply, attempts) = match self
+                .call(conn, row, Uuid::nil(), Call::List(query), correlation)
+                .await
+            {
+                Called::NotSent => return Called::NotSent,
+                Called::Done { reply, attempts } => (reply, attempts),
+            };
+            total_attempts += attempts;
+            let body = match reply {
+                Reply::Page(body) => body,
+                other => {
+                    return Called::Done {
+                        reply: other,
+                        attempts: total_attempts,
+                    };
+                }
+            };
+            let page: crate::cmd::export::Page = match serde_json::from_slice(&body) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Called::Done {
+                        reply: Reply::Fail {
+                            status: Some(200),
+                            error: format!(
+                                "looking up internalIdentifier {reference:?}: the answer is not a list page ({e})"
+                            ),
+                        },
+                        attempts: total_attempts,
+                    };
+                }
+            };
+            for item in &page.items {
+                let theirs = item.fields[Field::InternalIdentifier.index()].as_deref();
+                if theirs.is_some_and(|v| v == reference || v.trim() == reference) {
+                    match item.id.as_deref().map(|s| Uuid::try_parse(s.trim())) {
+                        Some(Ok(id)) if !ids.contains(&id) => ids.push(id),
+                        Some(Ok(_)) => {}
+                        _ => {
+                            return Called::Done {
+                                reply: Reply::Fail {
+                                    status: Some(200),
+                                    error: format!(
+                                        "the list call gave a customer with internalIdentifier {reference:?} but no usable id"
+                                    ),
+                                },
+                                attempts: total_attempts,
+                            };
+                        }
+                    }
+                }
+            }
+            if !page.has_next(number) || page.items.is_empty() {
+                let reply = match ids.as_slice() {
+                    [] => Reply::Customer(serde_json::Map::new()),
+                    [id] => {
+                        let mut m = serde_json::Map::new();
+                        m.insert("id".into(), serde_json::Value::String(id.to_string()));
+                        Reply::Customer(m)
+                    }
+                    several => Reply::Fail {
+                        status: None,
+                        error: format!(
+                            "ambiguous: {} customers have internalIdentifier {reference:?} ({}); name the row's customer by customerId instead",
+                            several.len(),
+                            several
+                                .iter()
+                                .take(3)
+                                .map(Uuid::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                                + if several.len() > 3 { ", …" } else { "" }
+                        ),
+                    },
+                };
+                return Called::Done {
+                    reply,
+                    attempts: total_attempts,
+                };
+            }
+        }
+        Called::Done {
+            reply: Reply::Fail {
+                status: Some(200),
+                error: format!(
+                    "looking up internalIdentifier {reference:?}: the search matched more than {} pages of customers",
+                    MAX_PAGES
+                ),
+            },
+            attempts: total_attempts,
         }
     }
 

@@ -72,6 +72,8 @@ pub struct InputOptions {
     pub prior_numbers: bool,
     /// Replace mode: the row is the whole customer, so an empty required cell would blank it.
     pub required_cells: bool,
+    /// `--key internalIdentifier`: rows name their customer by that column, resolved later.
+    pub keyed: bool,
 }
 
 impl Default for InputOptions {
@@ -84,6 +86,7 @@ impl Default for InputOptions {
             rules: Rules::default(),
             prior_numbers: false,
             required_cells: false,
+            keyed: false,
         }
     }
 }
@@ -121,7 +124,12 @@ enum Slot {
 /// A row that passed every check.
 #[derive(Clone, Debug)]
 pub struct Mapped {
+    /// The customer's GUID. With `--key internalIdentifier` it stands, until the reference is
+    /// resolved, for the reference itself (a fingerprint, so rows of one reference keep their
+    /// order), and `keyed` is set.
     pub customer_id: Uuid,
+    /// The customer is named by its internalIdentifier cell, still to be resolved.
+    pub keyed: bool,
     slots: [Slot; FIELD_COUNT],
     pub retry_provider: Option<bool>,
     pub correlation_id: Option<Uuid>,
@@ -366,7 +374,7 @@ impl Input {
             .iter()
             .map(|b| String::from_utf8_lossy(b).trim().to_string())
             .collect();
-        let columns = Columns::match_header(names, &options.maps, name)?;
+        let columns = Columns::match_header(names, &options.maps, name, options.keyed)?;
         Ok(Input {
             name: name.to_string(),
             columns,
@@ -494,7 +502,18 @@ impl Input {
             })
         };
         let id_text = cell(cols.customer_id)?;
-        let customer_id = parse_guid(id_text).ok_or_else(|| {
+        if self.options.keyed && (id_text.is_empty() || id_text == self.options.null_marker) {
+            return Err(format!(
+                "{}: is empty; with --key internalIdentifier every row needs the reseller's reference",
+                at(cols.customer_id)
+            ));
+        }
+        let customer_id = if self.options.keyed {
+            Some(reference_fingerprint(id_text))
+        } else {
+            parse_guid(id_text)
+        };
+        let customer_id = customer_id.ok_or_else(|| {
             if id_text.is_empty() {
                 format!(
                     "{}: is empty; a customerId is required",
@@ -549,6 +568,7 @@ impl Input {
             .transpose()?;
         Ok(Mapped {
             customer_id,
+            keyed: self.options.keyed,
             slots,
             retry_provider,
             correlation_id,
@@ -578,6 +598,19 @@ fn shown(value: &str) -> String {
     }
     s.push('"');
     s
+}
+
+/// A stand-in id for a reference not yet resolved: the same for the same reference, so the
+/// workers keep rows of one reference in file order; never sent anywhere.
+fn reference_fingerprint(reference: &str) -> Uuid {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        reference.hash(&mut h);
+        h.finish()
+    };
+    Uuid::from_u64_pair(half(1), half(2))
 }
 
 /// A GUID in any of the usual spellings (hyphenated, braced, simple).

@@ -276,6 +276,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         delimiter: input.delimiter,
         append,
         bom: input.bom,
+        customer_ids: input.columns.keyed,
     };
     // The connection (proxy, base URL) and the first token before anything is written or sent:
     // an unusable proxy or URL is a setup error, and wrong credentials or an unreachable token
@@ -342,7 +343,13 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     count_rows_in_background(&config, counters.clone(), input.delimiter, done.len());
 
     let (out_tx, out_rx) = mpsc::channel::<Outcome>(1024);
-    let writer = results::spawn_writer(file, writer_setup.echo.clone(), out_rx, counters.clone());
+    let writer = results::spawn_writer(
+        file,
+        writer_setup.echo.clone(),
+        writer_setup.customer_ids,
+        out_rx,
+        counters.clone(),
+    );
     let on_outcome = {
         let (limit, stopper, counters) = (config.max_failures, stopper.clone(), counters.clone());
         let failed = std::sync::atomic::AtomicU64::new(0);

@@ -195,7 +195,13 @@ pub struct WriterSetup {
     pub append: bool,
     /// Begin a new file with a UTF-8 byte-order mark (the input had one).
     pub bom: bool,
+    /// `--key internalIdentifier`: a last column, `ccbulk_customer_id`, says which customer each
+    /// row's reference resolved to.
+    pub customer_ids: bool,
 }
+
+/// The column a keyed run adds after [`RESULT_COLUMNS`].
+pub const CUSTOMER_ID_COLUMN: &str = "ccbulk_customer_id";
 
 /// Creates (or opens for append) the results file and writes the header if new.
 pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
@@ -217,6 +223,9 @@ pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
         }
         for c in RESULT_COLUMNS {
             header.push_field(c.as_bytes());
+        }
+        if setup.customer_ids {
+            header.push_field(CUSTOMER_ID_COLUMN.as_bytes());
         }
         w.write_byte_record(&header)?;
         w.flush()?;
@@ -255,13 +264,18 @@ const LINGER_BELOW: usize = 256;
 pub fn spawn_writer(
     w: csv::Writer<File>,
     echo: Vec<usize>,
+    customer_ids: bool,
     rx: mpsc::Receiver<Outcome>,
     counters: Arc<Counters>,
 ) -> tokio::task::JoinHandle<(Tally, io::Result<()>)> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut tally = Tally::default();
-        let written = write_all(w, &echo, rx, &counters, &handle, &mut tally);
+        let scratch = Scratch {
+            customer_ids,
+            ..Scratch::default()
+        };
+        let written = write_all(w, &echo, scratch, rx, &counters, &handle, &mut tally);
         (tally, written)
     })
 }
@@ -270,12 +284,12 @@ pub fn spawn_writer(
 fn write_all(
     mut w: csv::Writer<File>,
     echo: &[usize],
+    mut record: Scratch,
     mut rx: mpsc::Receiver<Outcome>,
     counters: &Counters,
     handle: &tokio::runtime::Handle,
     tally: &mut Tally,
 ) -> io::Result<()> {
-    let mut record = Scratch::default();
     // Records written out go back to the reader for reuse (see `input::recycle`).
     let mut used = Vec::new();
     let mut last_sync = Instant::now();
@@ -367,6 +381,8 @@ fn count(tally: &mut Tally, counters: &Counters, o: &Outcome) {
 /// (rows finish many to a second, and formatting the time was a visible part of a dry run).
 #[derive(Default)]
 struct Scratch {
+    /// Write `ccbulk_customer_id` (a keyed run).
+    customer_ids: bool,
     record: ByteRecord,
     stamp_secs: Option<u64>,
     stamp: String,
@@ -441,6 +457,17 @@ fn write_one(
     record.push_field(scratch.stamp.as_bytes());
     describe_changes_into(&o.changes, &mut scratch.changed);
     record.push_field(scratch.changed.as_bytes());
+    if scratch.customer_ids {
+        // The customer the row was applied to (or looked at): none while its reference is
+        // unresolved (a row found invalid before or by the lookup).
+        match &o.row.mapped {
+            Ok(m) if !m.keyed => {
+                let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                record.push_field(m.customer_id.hyphenated().encode_lower(&mut buf).as_bytes());
+            }
+            _ => record.push_field(b""),
+        }
+    }
     w.write_byte_record(record)?;
     Ok(())
 }

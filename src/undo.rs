@@ -29,6 +29,9 @@ use recorded::Recorded;
 enum Slot {
     /// The row's customerId cell, as written.
     CustomerId(usize),
+    /// The customerId a keyed row's reference resolved to (the input has no such cell): the
+    /// undo file names customers by customerId, so it is applied without `--key`.
+    ResolvedId,
     /// The field's value before the row changed it.
     Field(Field),
     /// Always empty: "leave as is" (correlationId, the retry flag, unnamed columns).
@@ -46,16 +49,21 @@ impl Layout {
     /// The input's echoed (non-`ccbulk_*`) columns, in order, with header cells that read back
     /// without `--map`.
     pub fn of(columns: &Columns) -> Layout {
-        let id = columns.customer_id_column();
-        let mut header = Vec::with_capacity(columns.echo.len());
-        let mut slots = Vec::with_capacity(columns.echo.len());
+        // Keyed, the "id" column is the internalIdentifier column: a field like the others.
+        let id = (!columns.keyed).then(|| columns.customer_id_column());
+        let mut header = Vec::with_capacity(columns.echo.len() + 1);
+        let mut slots = Vec::with_capacity(columns.echo.len() + 1);
+        if columns.keyed {
+            header.push("customerId".to_string());
+            slots.push(Slot::ResolvedId);
+        }
         for &col in &columns.echo {
             header.push(columns.plain_name(col));
             let field = Field::ALL
                 .into_iter()
                 .find(|f| columns.field_column(*f) == Some(col));
             slots.push(match field {
-                _ if col == id => Slot::CustomerId(col),
+                _ if Some(col) == id => Slot::CustomerId(col),
                 Some(f) => Slot::Field(f),
                 None => Slot::Empty,
             });
@@ -237,6 +245,9 @@ impl UndoWriter {
         for slot in &self.slots {
             let cell: Cow<'_, [u8]> = match *slot {
                 Slot::CustomerId(col) => Cow::Borrowed(row.record.get(col).unwrap_or_default()),
+                Slot::ResolvedId => {
+                    Cow::Owned(mapped.customer_id.hyphenated().to_string().into_bytes())
+                }
                 // Values from the API, never a formula for the spreadsheet that opens the
                 // file; `update` reads them back unguarded (`formula`).
                 Slot::Field(f) => {
@@ -391,7 +402,7 @@ fn read_back(
         let mut bits = 0u16;
         for (slot, cell) in setup.layout.slots.iter().zip(record.iter()) {
             match *slot {
-                Slot::CustomerId(_) => {
+                Slot::CustomerId(_) | Slot::ResolvedId => {
                     id = std::str::from_utf8(cell)
                         .ok()
                         .and_then(|s| input::parse_guid(s.trim()));

@@ -490,3 +490,139 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
         "one PATCH per edited customer, none for the rest"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_references() {
+    let sb = sandbox(SandboxConfig {
+        customers: 30,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let listed = sb.listed();
+    // Two customers share a reference: a lookup by it is ambiguous.
+    for id in &listed[4..6] {
+        let mut c = sb.customer(*id);
+        c.insert("internalIdentifier".into(), Value::String("DUP-7".into()));
+        sb.put_customer(*id, c);
+    }
+    let work = Work::new();
+    // ERP-000001 is also a substring of ERP-000010 … ERP-000019, which the sandbox's search
+    // returns too: only the exact one may be taken.
+    work.write(
+        "in.csv",
+        "internalIdentifier,city\nERP-000001,Braga\nNOPE-404,Faro\nDUP-7,Porto\n ERP-000002 ,\n",
+    );
+    let keyed = ["--key", "internalIdentifier", "--rate", "unlimited"];
+
+    let mut plan = work.against(&sb);
+    plan.args(["plan", "in.csv"]).args(keyed);
+    let out = run_timed(plan).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let planned = work.rows("in.plan.csv");
+    let planned: Vec<_> = (1..=4)
+        .map(|n| {
+            planned
+                .iter()
+                .find(|r| r["ccbulk_row"] == n.to_string())
+                .expect("every row once")
+        })
+        .collect();
+    assert_eq!(planned[0]["ccbulk_outcome"], "would-change");
+    assert_eq!(planned[0]["ccbulk_customer_id"], listed[0].to_string());
+
+    let mut update = work.against(&sb);
+    update.args(["update", "in.csv"]).args(keyed);
+    let out = run_timed(update).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--key internalIdentifier in.results.csv"),
+        "the replay command reads the file the same way: {stderr}"
+    );
+    let undo_line = stderr
+        .lines()
+        .find(|l| l.contains("undo: in.undo.csv"))
+        .unwrap();
+    assert!(
+        !undo_line.contains("--key"),
+        "the undo file names customers by customerId: {undo_line}"
+    );
+    let mut rows = work.rows("in.results.csv");
+    rows.sort_by_key(|r| r["ccbulk_row"].parse::<u32>().unwrap());
+    let summary: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ccbulk_outcome"].as_str(),
+                r["ccbulk_customer_id"].as_str(),
+                r["ccbulk_error"].as_str(),
+            )
+        })
+        .collect();
+    let first = listed[0].to_string();
+    let second = listed[1].to_string();
+    assert_eq!(summary[0], ("accepted", first.as_str(), ""));
+    assert_eq!(
+        summary[1],
+        (
+            "invalid",
+            "",
+            "no customer has internalIdentifier \"NOPE-404\""
+        )
+    );
+    assert_eq!(summary[2].0, "invalid");
+    assert_eq!(summary[2].1, "");
+    assert!(
+        summary[2]
+            .2
+            .starts_with("ambiguous: 2 customers have internalIdentifier \"DUP-7\""),
+        "{}",
+        summary[2].2
+    );
+    assert_eq!(summary[3], ("unchanged", second.as_str(), ""));
+    assert_eq!(
+        current_text(&sb.customer(listed[0]), Field::City).as_deref(),
+        Some("Braga")
+    );
+    assert_eq!(
+        patches(&sb).len(),
+        1,
+        "only the resolved, changed row is sent"
+    );
+
+    // The undo file names the customer by customerId: applied without --key.
+    let undo = work.rows("in.undo.csv");
+    assert_eq!(undo.len(), 1);
+    assert_eq!(undo[0]["customerId"], first);
+    let before = ccbulk::sandbox::made_up_customer(listed[0]);
+    let mut back = work.against(&sb);
+    back.args(["update", "in.undo.csv", "--rate", "unlimited"]);
+    let out = run_timed(back).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        current_text(&sb.customer(listed[0]), Field::City),
+        current_text(&before, Field::City)
+    );
+
+    // The missing reference appears in the tenant; replaying the results resolves it.
+    let late = listed[20];
+    let mut c = sb.customer(late);
+    c.insert(
+        "internalIdentifier".into(),
+        Value::String("NOPE-404".into()),
+    );
+    sb.put_customer(late, c);
+    let mut replay = work.against(&sb);
+    replay.args(["replay", "in.results.csv"]).args(keyed);
+    let out = run_timed(replay).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let replayed = work.rows("in.replay.csv");
+    assert_eq!(replayed.len(), 2, "the two invalid rows, sent again");
+    let found = replayed.iter().find(|r| r["ccbulk_row"] == "2").unwrap();
+    assert_eq!(found["ccbulk_outcome"], "accepted");
+    assert_eq!(found["ccbulk_customer_id"], late.to_string());
+    assert_eq!(
+        current_text(&sb.customer(late), Field::City).as_deref(),
+        Some("Faro")
+    );
+}

@@ -135,6 +135,8 @@ pub struct Columns {
     pub echo: Vec<usize>,
     /// A row must have at least this many cells (trailing columns with empty headers may be missing).
     pub(super) needed: usize,
+    /// `--key internalIdentifier`: `customer_id` is then the internalIdentifier column.
+    pub keyed: bool,
 }
 
 impl Columns {
@@ -143,6 +145,7 @@ impl Columns {
         names: Vec<String>,
         maps: &[(String, String)],
         file: &str,
+        keyed: bool,
     ) -> Result<Columns, InputError> {
         let mut problems = Vec::new();
         // A ready-made fix for the unknown columns: the suggestions as --map flags.
@@ -220,9 +223,23 @@ impl Columns {
             }
             *slot = Some(i);
         }
-        if customer_id.is_none() {
-            problems.push("no customerId (or id) column: it is required".to_string());
-        }
+        // Keyed by the reseller's reference, that column names the customer; a customerId
+        // column, if any, is then one more column the run does not use to find the customer.
+        let reference = fields[Field::InternalIdentifier.index()];
+        let customer_id = match (keyed, customer_id, reference) {
+            (true, _, Some(col)) => Some(col),
+            (true, _, None) => {
+                problems.push(
+                    "no internalIdentifier column: --key internalIdentifier needs it".to_string(),
+                );
+                None
+            }
+            (false, None, _) => {
+                problems.push("no customerId (or id) column: it is required".to_string());
+                None
+            }
+            (false, id, _) => id,
+        };
         match (customer_id, problems.is_empty()) {
             (Some(customer_id), true) => Ok(Columns {
                 names,
@@ -234,6 +251,7 @@ impl Columns {
                 prior_outcome,
                 echo,
                 needed,
+                keyed,
             }),
             _ => Err(InputError::Header(format!(
                 "{file}: the header cannot be used:\n  {}\nvalid columns: {}; columns starting with ccbulk_ are ignored; rename others with --map 'HEADER=field'{}",
@@ -266,7 +284,7 @@ impl Columns {
     /// in the input's layout (the undo file) use it so they read back with no flags.
     pub fn plain_name(&self, col: usize) -> String {
         let written = self.names.get(col).cloned().unwrap_or_default();
-        let target = if col == self.customer_id {
+        let target = if col == self.customer_id && !self.keyed {
             Some(Target::CustomerId)
         } else if self.retry == Some(col) {
             Some(Target::Retry)
