@@ -122,10 +122,11 @@ struct Answer {
 impl Api {
     /// `base` is the API root (`http` or `https`, no query, no user name or password).
     pub fn new(base: &str, tenant: &str, timeout: Duration) -> Result<Api, String> {
+        let shown = redact_url(base);
         let tenant = HeaderValue::from_str(tenant)
             .map_err(|_| format!("--tenant \"{tenant}\" cannot be sent as a header"))?;
         let url = reqwest::Url::parse(base)
-            .map_err(|e| format!("--base-url \"{base}\" is not a URL: {e}"))?;
+            .map_err(|e| format!("--base-url \"{shown}\" is not a URL: {e}"))?;
         let scheme = url.scheme();
         let host = url.host_str().unwrap_or_default();
         if !matches!(scheme, "http" | "https")
@@ -136,7 +137,7 @@ impl Api {
             || url.password().is_some()
         {
             return Err(format!(
-                "--base-url \"{base}\" must be http(s)://host[:port][/path], without a query or credentials"
+                "--base-url \"{shown}\" must be http(s)://host[:port][/path], without a query or credentials"
             ));
         }
         let authority = match url.port() {
@@ -146,9 +147,9 @@ impl Api {
         let port = url.port_or_known_default().unwrap_or(443);
         let origin = format!("{scheme}://{host}:{port}")
             .parse::<Uri>()
-            .map_err(|e| format!("--base-url \"{base}\": {e}"))?;
+            .map_err(|e| format!("--base-url \"{shown}\": {e}"))?;
         let host = HeaderValue::from_str(&authority)
-            .map_err(|_| format!("--base-url \"{base}\": the host cannot be sent as a header"))?;
+            .map_err(|_| format!("--base-url \"{shown}\": the host cannot be sent as a header"))?;
         let prefix = format!("{}/v1/Customers/", url.path().trim_end_matches('/'));
         let mut headers = HeaderMap::with_capacity(8);
         headers.insert(header::HOST, host);
@@ -491,7 +492,10 @@ fn connector(dial: Dial) -> Result<HttpsConnector<Dial>, String> {
 pub fn token_client(sandbox: bool) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("ccbulk/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT);
+        .connect_timeout(CONNECT_TIMEOUT)
+        // A redirect would post the client secret again to an address nobody configured
+        // (auth.rs says where it pointed instead).
+        .redirect(reqwest::redirect::Policy::none());
     if sandbox {
         builder = builder.no_proxy();
     }
@@ -597,6 +601,19 @@ pub fn error_text(status: u16, body: &[u8], what: &str) -> String {
     one_line(&text)
 }
 
+/// A URL as messages may show it: a user name or password in it replaced by `***` (it is
+/// found as text, so a URL that does not parse is redacted too).
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
+    }
+}
+
 /// Folds line breaks so an error stays one CSV-friendly line.
 pub fn one_line(s: &str) -> String {
     s.split(['\r', '\n'])
@@ -645,9 +662,29 @@ mod tests {
             "not a url",
         ] {
             let err = Api::new(base, "t", Duration::ZERO).err();
-            assert!(err.is_some_and(|e| e.contains(base)), "{base}");
+            assert!(err.is_some_and(|e| e.contains(&redact_url(base))), "{base}");
         }
         assert!(Api::new("http://h/", "bad\ntenant", Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn credentials_in_urls_are_never_shown() {
+        for (url, shown) in [
+            (
+                "https://user:PW1@login.example/t/token",
+                "https://***@login.example/t/token",
+            ),
+            ("http://u:PW1@h:badport/x", "http://***@h:badport/x"),
+            ("u:PW1@h/x", "***@h/x"),
+            ("https://h/a@b", "https://h/a@b"),
+            ("https://h:1/?x=@", "https://h:1/?x=@"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let err = Api::new("http://u:PW1@h/", "t", Duration::ZERO)
+            .err()
+            .unwrap();
+        assert!(!err.contains("PW1"), "{err}");
     }
 
     #[test]

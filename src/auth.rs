@@ -2,6 +2,12 @@
 //! grant), when they are refreshed (before expiry and once after a 401), and how all workers share
 //! one refresh instead of stampeding the token endpoint. Tokens and secrets are `SecretString`s:
 //! their Debug is redacted, and they are exposed only to build a request header.
+//!
+//! The token endpoint is as untrusted as the API: every token request is bounded by `--timeout`
+//! and retried like an API call, its answer is read up to [`MAX_TOKEN_ANSWER`], and a redirect is
+//! never followed (it would post the client secret to another address). A refresh before expiry
+//! is made by one caller while the others go on with the current token, so a token endpoint that
+//! hangs stalls no worker until the token actually runs out.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -52,8 +58,33 @@ impl TokenSource {
 pub enum AuthError {
     #[error("{0}")]
     Refused(String),
-    #[error("{0} (after several tries)")]
+    /// The token endpoint did not answer usefully (timeouts, refused connections, 5xx, 429) on
+    /// any attempt; the text names it.
+    #[error("{0}")]
     Unavailable(String),
+}
+
+/// The largest token answer read: a real one is a few KiB even with many group claims.
+pub const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+
+/// How token requests are made: like API calls, each attempt bounded by `--timeout`, up to
+/// `--max-attempts` of them with the same backoff.
+#[derive(Clone, Copy, Debug)]
+pub struct Patience {
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+}
+
+impl Default for Patience {
+    /// The defaults of `--timeout`, `--max-attempts` and the backoff.
+    fn default() -> Self {
+        Patience {
+            timeout: Duration::from_secs(30),
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(500),
+        }
+    }
 }
 
 /// A token with the generation that identifies it, so a worker that saw it fail can ask for a
@@ -95,8 +126,7 @@ pub struct Auth {
     /// means the API still refuses after a refresh, whichever worker sees it: the run stops
     /// instead of each worker refreshing once in turn.
     unproven: std::sync::atomic::AtomicU64,
-    /// First pause between token requests when the endpoint is unavailable; doubles each time.
-    retry_base: Duration,
+    patience: Patience,
 }
 
 #[derive(serde::Deserialize)]
@@ -117,8 +147,15 @@ impl Auth {
             fetched: std::sync::atomic::AtomicU64::new(0),
             failed: std::sync::OnceLock::new(),
             unproven: std::sync::atomic::AtomicU64::new(0),
-            retry_base: Duration::from_millis(500),
+            patience: Patience::default(),
         }
+    }
+
+    /// Token requests bounded and retried as `patience` says (the run's `--timeout`,
+    /// `--max-attempts` and backoff).
+    pub fn with_patience(mut self, patience: Patience) -> Auth {
+        self.patience = patience;
+        self
     }
 
     /// How many tokens were fetched or read so far.
@@ -139,10 +176,35 @@ impl Auth {
         })
     }
 
-    /// The token to use now: the current one, or a new one if it is due for refresh.
+    /// The current token while the API still accepts it (a few seconds before expiry at most),
+    /// even if it is due for refresh.
+    fn still_valid(&self) -> Option<Token> {
+        let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let cur = guard.as_ref()?;
+        if cur
+            .expires_at
+            .is_some_and(|t| Instant::now() + EXPIRY_SAFETY >= t)
+        {
+            return None;
+        }
+        Some(Token {
+            bearer: cur.bearer.clone(),
+            generation: cur.generation,
+        })
+    }
+
+    /// The token to use now: the current one, or a new one if it is due for refresh. While the
+    /// current one is still valid, one caller refreshes it and the others go on using it: a
+    /// token endpoint that hangs holds up that one caller, not every worker.
     pub async fn token(&self) -> Result<Token, AuthError> {
         if let Some(t) = self.fresh() {
             return Ok(t);
+        }
+        if let Some(t) = self.still_valid() {
+            return match self.refreshing.try_lock() {
+                Ok(turn) => self.refresh_in_turn(turn, None).await,
+                Err(_) => Ok(t),
+            };
         }
         self.refresh(None).await
     }
@@ -150,7 +212,16 @@ impl Auth {
     /// A new token. With `stale` set, a refresh happens only if the current token is still that
     /// generation: concurrent callers that saw the same 401 share one refresh.
     pub async fn refresh(&self, stale: Option<u64>) -> Result<Token, AuthError> {
-        let _one_at_a_time = self.refreshing.lock().await;
+        let turn = self.refreshing.lock().await;
+        self.refresh_in_turn(turn, stale).await
+    }
+
+    /// [`Auth::refresh`] once the caller holds the refresh turn (kept until it returns).
+    async fn refresh_in_turn(
+        &self,
+        _turn: tokio::sync::MutexGuard<'_, ()>,
+        stale: Option<u64>,
+    ) -> Result<Token, AuthError> {
         if let Some(t) = self.fresh()
             && stale != Some(t.generation)
         {
@@ -259,6 +330,9 @@ impl Auth {
         }
     }
 
+    /// The client-credentials grant: up to `--max-attempts` token requests, each bounded by
+    /// `--timeout`, retried on what an API call is retried on (429, 5xx, timeouts, connection
+    /// failures) with the same backoff and `Retry-After`.
     async fn client_credentials(
         &self,
         id: &str,
@@ -266,34 +340,72 @@ impl Auth {
         token_url: &str,
         scope: &str,
     ) -> Result<(SecretString, Option<Duration>), AuthError> {
+        let endpoint = format!("the token endpoint {}", crate::api::redact_url(token_url));
+        let Patience {
+            timeout,
+            max_attempts,
+            backoff_base,
+        } = self.patience;
         let mut last = String::new();
-        for attempt in 0..4u32 {
-            if attempt > 0 {
-                tokio::time::sleep(self.retry_base * (1 << attempt)).await;
+        let mut wait = None;
+        let mut attempts = 0;
+        while attempts < max_attempts.max(1) {
+            if attempts > 0 {
+                let pause = wait
+                    .take()
+                    .map_or_else(|| crate::dispatch::backoff(backoff_base, attempts), |w| w);
+                tokio::time::sleep(pause.min(MAX_TOKEN_WAIT)).await;
             }
+            attempts += 1;
             let form = [
                 ("client_id", id),
                 ("client_secret", secret.expose_secret()),
                 ("grant_type", "client_credentials"),
                 ("scope", scope),
             ];
-            let resp = match self.http.post(token_url).form(&form).send().await {
+            let sent = self
+                .http
+                .post(token_url)
+                .timeout(timeout)
+                .form(&form)
+                .send()
+                .await;
+            let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    last = format!(
-                        "the token endpoint {token_url}: {}",
-                        crate::api::describe_transport(&e)
-                    );
+                    last = format!("{endpoint}: {}", crate::api::describe_transport(&e));
                     continue;
                 }
             };
             let status = resp.status();
+            if status.is_redirection() {
+                return Err(AuthError::Refused(redirected(&endpoint, &resp)));
+            }
             if status.is_server_error() || status.as_u16() == 429 {
-                last = format!("the token endpoint {token_url} answered {status}");
+                wait = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| crate::api::parse_retry_after(v, std::time::SystemTime::now()));
+                last = format!("{endpoint} answered {status}");
                 continue;
             }
+            let body = match read_limited(resp).await {
+                Ok(body) => body,
+                Err(Body::TooLarge) => {
+                    return Err(AuthError::Refused(format!(
+                        "{endpoint} answered {status} with more than {} KiB, far more than any \
+                         token: is --token-url the OAuth2 token endpoint?",
+                        MAX_TOKEN_ANSWER / 1024
+                    )));
+                }
+                Err(Body::Broken(e)) => {
+                    last = format!("{endpoint}: {}", crate::api::describe_transport(&e));
+                    continue;
+                }
+            };
             if !status.is_success() {
-                let body = resp.text().await.unwrap_or_default();
+                let body = String::from_utf8_lossy(&body);
                 let reason = serde_json::from_str::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| {
@@ -308,18 +420,75 @@ impl Auth {
                     format!(": {}", crate::api::one_line(&reason))
                 };
                 return Err(AuthError::Refused(format!(
-                    "the token endpoint {token_url} answered {status}{reason}"
+                    "{endpoint} answered {status}{reason}"
                 )));
             }
-            let reply: TokenReply = resp.json().await.map_err(|_| {
-                AuthError::Refused(format!(
-                    "the token endpoint {token_url} answered without an access_token"
-                ))
+            let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| {
+                AuthError::Refused(format!("{endpoint} answered without an access_token"))
             })?;
             let lifetime = reply.expires_in.map(Duration::from_secs);
             return Ok((SecretString::from(reply.access_token), lifetime));
         }
-        Err(AuthError::Unavailable(last))
+        Err(AuthError::Unavailable(format!(
+            "{last} (gave up after {attempts} attempts)"
+        )))
+    }
+}
+
+/// A token endpoint is never trusted with the last seconds of a token's life: the API may see
+/// the token a moment after it was sent.
+const EXPIRY_SAFETY: Duration = Duration::from_secs(5);
+
+/// The longest pause between token requests (a `Retry-After` of an hour is not waited out).
+const MAX_TOKEN_WAIT: Duration = Duration::from_secs(60);
+
+/// Why a token answer's body could not be had.
+enum Body {
+    TooLarge,
+    Broken(reqwest::Error),
+}
+
+/// The body of a token answer, read up to [`MAX_TOKEN_ANSWER`] (an endless or huge body is not
+/// read on).
+async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, Body> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_TOKEN_ANSWER as u64)
+    {
+        return Err(Body::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Body::Broken)? {
+        if body.len() + chunk.len() > MAX_TOKEN_ANSWER {
+            return Err(Body::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The token endpoint answered a redirect: following it would post the client secret to an
+/// address nobody configured. Says where it pointed, so the user can set --token-url to it if
+/// that is right.
+fn redirected(endpoint: &str, resp: &reqwest::Response) -> String {
+    let to = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .map(|l| crate::api::one_line(&crate::api::redact_url(&l)))
+        .map(|l| l.chars().take(200).collect::<String>());
+    match to {
+        Some(to) => format!(
+            "{endpoint} answered {} redirecting to {to}: ccbulk never follows a redirect of the \
+             token request (it would send the client secret to another address); if {to} is the \
+             token endpoint to use, give it as --token-url",
+            resp.status()
+        ),
+        None => format!(
+            "{endpoint} answered {} (a redirect without a Location): ccbulk never follows a \
+             redirect of the token request; give the token endpoint itself as --token-url",
+            resp.status()
+        ),
     }
 }
 
@@ -458,7 +627,7 @@ mod tests {
             },
             reqwest::Client::new(),
         );
-        auth.retry_base = Duration::from_millis(1);
+        auth.patience.backoff_base = Duration::from_millis(1);
         let first = auth.token().await.unwrap();
         sb.shutdown();
         sb.stopped().await;
@@ -478,6 +647,83 @@ mod tests {
         // Once failed, every caller gets the failure without asking the endpoint again.
         due(&auth);
         assert!(auth.token().await.is_err());
+    }
+
+    /// A token endpoint that accepts connections and never answers.
+    async fn hung_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        (url, task)
+    }
+
+    /// While one caller's refresh before expiry hangs on the token endpoint, every other caller
+    /// goes on with the current token: no lock is held across the request for them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_hung_refresh_before_expiry_holds_up_no_other_caller() {
+        let (url, _server) = hung_endpoint().await;
+        let auth = std::sync::Arc::new(Auth::new(
+            TokenSource::Client {
+                id: "app".into(),
+                secret: SecretString::from("s".to_string()),
+                token_url: url,
+                scope: "s".into(),
+            },
+            reqwest::Client::new(),
+        ));
+        *auth.current.lock().unwrap() = Some(Current {
+            bearer: bearer(&SecretString::from("current".to_string())),
+            generation: 1,
+            refresh_at: Some(Instant::now()),
+            expires_at: Some(Instant::now() + Duration::from_secs(600)),
+        });
+        let refresher = {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.token().await })
+        };
+        // Until the refresher holds the turn, a caller may still take it itself.
+        while auth.refreshing.try_lock().is_ok() {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..3 {
+            let t = auth.token().await.unwrap();
+            assert_eq!(t.generation, 1);
+        }
+        assert!(!refresher.is_finished(), "the refresh is still hanging");
+        refresher.abort();
+    }
+
+    /// Each token request ends at the timeout, and is tried `max_attempts` times: then the
+    /// endpoint is named as unavailable.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_hung_token_request_ends_at_the_timeout_and_is_retried() {
+        let (url, _server) = hung_endpoint().await;
+        let auth = Auth::new(
+            TokenSource::Client {
+                id: "app".into(),
+                secret: SecretString::from("s".to_string()),
+                token_url: url.clone(),
+                scope: "s".into(),
+            },
+            reqwest::Client::new(),
+        )
+        .with_patience(Patience {
+            timeout: Duration::from_millis(100),
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(1),
+        });
+        let Err(AuthError::Unavailable(why)) = auth.token().await else {
+            panic!("unavailable")
+        };
+        assert_eq!(
+            why,
+            format!("the token endpoint {url}: timed out (gave up after 3 attempts)")
+        );
     }
 
     #[tokio::test]

@@ -226,6 +226,8 @@ pub fn token_source(
 impl Config {
     /// Validates the arguments of update, replay or plan.
     pub fn from_args(job: Job, args: RunArgs) -> Result<Config, SetupError> {
+        no_credentials_in("--base-url", &args.base_url)?;
+        no_credentials_in("--token-url", &args.token_url)?;
         let source = Source::parse(&args.input);
         if job == Job::Replay && source == Source::Stdin {
             return Err(SetupError(
@@ -295,16 +297,12 @@ impl Config {
             TokenSource::None
         };
         if online {
-            let url = reqwest::Url::parse(&args.base_url).map_err(|e| {
-                SetupError(format!(
-                    "--base-url \"{}\" is not a URL: {e}",
-                    args.base_url
-                ))
-            })?;
+            let shown = crate::api::redact_url(&args.base_url);
+            let url = reqwest::Url::parse(&args.base_url)
+                .map_err(|e| SetupError(format!("--base-url \"{shown}\" is not a URL: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(SetupError(format!(
-                    "--base-url \"{}\" must be http or https",
-                    args.base_url
+                    "--base-url \"{shown}\" must be http or https"
                 )));
             }
         }
@@ -533,6 +531,21 @@ impl Words {
     }
 }
 
+/// A user name or password in a URL flag is refused, and the message shows the URL without it:
+/// it would be in the process list, and echoed by every message that names the URL. (Parsed
+/// leniently: a URL that does not parse is looked at as text.)
+fn no_credentials_in(flag: &str, url: &str) -> Result<(), SetupError> {
+    let shown = crate::api::redact_url(url);
+    if shown == url {
+        return Ok(());
+    }
+    Err(SetupError(format!(
+        "{flag} \"{shown}\" holds a user name or password: ccbulk takes none in a URL (it would \
+         show in the process list and in messages); give the address alone, and client \
+         credentials in CLOUDCOCKPIT_CLIENT_ID and CLOUDCOCKPIT_CLIENT_SECRET"
+    )))
+}
+
 /// Do two paths name the same file (or would they, once the second exists)?
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
@@ -622,6 +635,31 @@ mod tests {
                 resume.contains(flag) && !replay.contains(flag),
                 "{flag}: {resume} / {replay}"
             );
+        }
+    }
+
+    #[test]
+    fn credentials_in_url_flags_are_refused_and_not_echoed() {
+        use clap::Parser;
+        for (flag, url) in [
+            (
+                "--token-url",
+                "https://app:PW-token-9@login.example/t/token",
+            ),
+            ("--base-url", "http://u:PW-base-9@127.0.0.1:1/"),
+            ("--base-url", "http://u:PW-base-9@h:notaport/"),
+        ] {
+            let cli = crate::cli::Cli::parse_from([
+                "ccbulk", "update", "in.csv", "--tenant", "t", flag, url,
+            ]);
+            let crate::cli::Command::Update(args) = cli.command else {
+                panic!("update")
+            };
+            let err = Config::from_args(Job::Update, args)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(flag) && err.contains("***@"), "{err}");
+            assert!(!err.contains("PW-"), "{err}");
         }
     }
 

@@ -30,6 +30,8 @@ const MAX_PARKED: usize = 10_000;
 pub enum Stop {
     Interrupted,
     AuthRefused(String),
+    /// The token endpoint did not answer (the text names it).
+    TokenEndpoint(String),
     MaxFailures(u64),
     /// The first rows that got an answer all failed with this same 4xx (systematic.rs).
     Systematic {
@@ -550,7 +552,15 @@ impl Dispatcher {
                     let refused = if refreshed {
                         Some(format!("{error} (still refused after a token refresh)"))
                     } else {
-                        match self.auth.refresh(Some(token.generation)).await {
+                        // Refused, so not applied: a stop during the refresh leaves the row
+                        // for `--resume`.
+                        let refresh = self.auth.refresh(Some(token.generation));
+                        let refreshed = tokio::select! {
+                            biased;
+                            _ = cancel.cancelled() => return Called::NotSent,
+                            r = refresh => r,
+                        };
+                        match refreshed {
                             Ok(_) => None,
                             Err(e) => Some(format!("{error} ({e})")),
                         }
@@ -586,7 +596,10 @@ impl Dispatcher {
     /// No token could be had: the run stops. The call was not sent, or waited to retry: either
     /// way it is left for `--resume`.
     fn auth_failed(&self, e: AuthError) -> Called {
-        self.stopper.stop(Stop::AuthRefused(e.to_string()));
+        self.stopper.stop(match &e {
+            AuthError::Refused(_) => Stop::AuthRefused(e.to_string()),
+            AuthError::Unavailable(_) => Stop::TokenEndpoint(e.to_string()),
+        });
         Called::NotSent
     }
 }

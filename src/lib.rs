@@ -287,7 +287,13 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         let api =
             api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
         let http = api::token_client(config.sandbox).map_err(SetupError)?;
-        let auth = Arc::new(auth::Auth::new(config.token.clone(), http.clone()));
+        let patience = auth::Patience {
+            timeout: config.timeout,
+            max_attempts: config.max_attempts,
+            backoff_base: config.backoff_base,
+        };
+        let auth =
+            Arc::new(auth::Auth::new(config.token.clone(), http.clone()).with_patience(patience));
         if let Err(e) = auth.token().await {
             return Ok(refused_at_start(&config, &e, started_wall, started));
         }
@@ -569,6 +575,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
             "authentication failed: {why}; {}; no further rows were sent",
             config.token.what_to_check()
         )),
+        Some(Stop::TokenEndpoint(why)) => Some(format!(
+            "cannot get a new token: {why}; check --token-url and the network (and proxy variables); no further rows were sent"
+        )),
         Some(Stop::MaxFailures(n)) => Some(format!("--max-failures reached ({n} rows failed)")),
         Some(Stop::Systematic { status, error }) => Some(systematic_message(
             status,
@@ -642,10 +651,15 @@ fn refused_at_start(
         0,
     );
     summary.exit_code = exit::STOPPED;
-    let why = format!(
-        "authentication failed before the first row: {e}; {}; nothing was sent",
-        config.token.what_to_check()
-    );
+    let why = match e {
+        auth::AuthError::Refused(_) => format!(
+            "authentication failed before the first row: {e}; {}; nothing was sent",
+            config.token.what_to_check()
+        ),
+        auth::AuthError::Unavailable(_) => format!(
+            "no token before the first row: {e}; check --token-url and the network (and proxy variables); nothing was sent"
+        ),
+    };
     eprintln!("ccbulk: {why}");
     summary.stopped = Some(why);
     if let Some(path) = &config.summary_json

@@ -187,3 +187,281 @@ async fn a_replay_is_not_stopped_by_the_systematic_rule() {
     assert_each_row_once(&work.rows("in.replay.csv"), 25);
     assert_eq!(patches_received(&server).await, 50);
 }
+
+/// What a scripted loopback server does with its n-th request (counted from 0).
+#[derive(Clone, Debug)]
+enum Act {
+    /// 200 with a token of this lifetime (seconds) that the test sandboxes accept.
+    Token(u64),
+    /// Reads the request and never answers, holding the connection open.
+    Hang,
+    /// 200 and a body that never ends (until the client goes away).
+    Endless,
+    /// A redirect to this address.
+    Redirect(String),
+    /// 202 and a body that stops after a few bytes, the connection held open.
+    AcceptedThenStall,
+    /// 200 and a body of this many bytes (a JSON string padded out), as fast as it is read.
+    Huge(usize),
+    /// 200 with this JSON body.
+    Json(String),
+}
+
+/// A loopback HTTP/1.1 server: request `n` (one per connection) is answered as `script(n)`
+/// says. Returns its base URL and the heads of the requests it read.
+async fn scripted(
+    script: impl Fn(usize) -> Act + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    let script = std::sync::Arc::new(script);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (kept, script) = (kept.clone(), script.clone());
+            tokio::spawn(async move {
+                // The head, then as many body bytes as it announces.
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&req[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while req.len() < head_end + length {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let n = {
+                    let mut heads = kept.lock().expect("lock");
+                    heads.push(head);
+                    heads.len() - 1
+                };
+                let reply = |status: &str, extra: &str, body: &str| {
+                    format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+                        body.len()
+                    )
+                };
+                match script(n) {
+                    Act::Token(ttl) => {
+                        let body = format!(
+                            r#"{{"token_type":"Bearer","expires_in":{ttl},"access_token":"{TOKEN}"}}"#
+                        );
+                        let _ = sock.write_all(reply("200 OK", "", &body).as_bytes()).await;
+                    }
+                    Act::Hang => tokio::time::sleep(Duration::from_secs(120)).await,
+                    Act::Endless => {
+                        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                        if sock.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let chunk = format!("4000\r\n{}\r\n", "a".repeat(0x4000));
+                        while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+                    }
+                    Act::Redirect(to) => {
+                        let extra = format!("location: {to}\r\n");
+                        let _ = sock
+                            .write_all(reply("307 Temporary Redirect", &extra, "").as_bytes())
+                            .await;
+                    }
+                    Act::AcceptedThenStall => {
+                        let head = "HTTP/1.1 202 Accepted\r\ncontent-length: 1000\r\n\r\n{\"a\":";
+                        let _ = sock.write_all(head.as_bytes()).await;
+                        tokio::time::sleep(Duration::from_secs(120)).await;
+                    }
+                    Act::Huge(size) => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+                        );
+                        if sock.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let _ = sock.write_all(b"{\"id\":\"").await;
+                        let chunk = vec![b'x'; 64 * 1024];
+                        let mut left = size.saturating_sub(7);
+                        while left > 0 {
+                            let n = left.min(chunk.len());
+                            if sock.write_all(&chunk[..n]).await.is_err() {
+                                return;
+                            }
+                            left -= n;
+                        }
+                    }
+                    Act::Json(body) => {
+                        let _ = sock.write_all(reply("200 OK", "", &body).as_bytes()).await;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), heads)
+}
+
+/// `update in.csv --mode replace` against `api` with client credentials exchanged at
+/// `token_url`, a short `--timeout` and two attempts a call.
+fn with_token_endpoint(work: &Work, api: &str, token_url: &str, extra: &[&str]) -> Command {
+    let mut cmd = work.ccbulk();
+    cmd.env("CLOUDCOCKPIT_CLIENT_ID", "app")
+        .env("CLOUDCOCKPIT_CLIENT_SECRET", "cc-secret-hostile-31")
+        .env("CCBULK_BACKOFF_BASE", "20ms")
+        .args(["update", "in.csv", "--mode", "replace"])
+        .args(["--tenant", "portal.reseller.example", "--base-url", api])
+        .args(["--token-url", token_url])
+        .args(["--timeout", "500ms", "--max-attempts", "2"])
+        .args(extra);
+    if !extra.contains(&"--rate") {
+        cmd.args(["--rate", "unlimited"]);
+    }
+    cmd
+}
+
+/// A token endpoint that never answers: each token request ends at `--timeout`, is retried like
+/// an API call, and the run stops (exit 3) before anything is sent, naming the endpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_that_never_answers_stops_the_run() {
+    let (token, heads) = scripted(|_| Act::Hang).await;
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    let url = format!("{token}/token");
+    let out = within(60, with_token_endpoint(&work, &sb.base_url(), &url, &[])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the token endpoint {url}: timed out (gave up after 2 attempts)"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        heads.lock().unwrap().len(),
+        2,
+        "retried like a call: 2 attempts"
+    );
+    assert!(sb.requests().is_empty(), "nothing sent");
+    assert!(!work.path("in.results.csv").exists());
+}
+
+/// The endpoint answers the first token (2 s lifetime) and then hangs: the refresh is bounded,
+/// the run stops with exit 3 naming the endpoint instead of stalling, and every row that was
+/// sent is in the results exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_that_stops_answering_mid_run_stops_the_run() {
+    let (token, heads) = scripted(|n| if n == 0 { Act::Token(2) } else { Act::Hang }).await;
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=400).map(full_row)));
+    let url = format!("{token}/token");
+    let cmd = with_token_endpoint(&work, &sb.base_url(), &url, &["--rate", "50/s"]);
+    let out = within(60, cmd).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot get a new token: the token endpoint")
+            && err.contains("timed out (gave up after 2 attempts)")
+            && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(heads.lock().unwrap().len() >= 2, "the refresh was tried");
+    let rows = work.rows("in.results.csv");
+    let sent = sb.requests().len();
+    assert!(!rows.is_empty() && rows.len() < 400, "{} rows", rows.len());
+    assert_eq!(rows.len(), sent, "each row sent is recorded, once");
+    let mut numbers: Vec<u64> = rows
+        .iter()
+        .map(|r| r["ccbulk_row"].parse().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), rows.len(), "no row twice");
+}
+
+/// An endless token answer is read up to 64 KiB and refused; the token is never used.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_token_answer_is_refused() {
+    let (token, _) = scripted(|_| Act::Endless).await;
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    let url = format!("{token}/token");
+    let out = within(60, with_token_endpoint(&work, &sb.base_url(), &url, &[])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(err.contains("with more than 64 KiB"), "{err}");
+    assert!(sb.requests().is_empty(), "nothing sent");
+}
+
+/// A redirect of the token request is not followed: the client secret goes nowhere else, and
+/// the message names the address to configure instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_of_the_token_request_is_not_followed() {
+    let (elsewhere, posted_there) = scripted(|_| Act::Token(3599)).await;
+    let target = format!("{elsewhere}/other/token");
+    let to = target.clone();
+    let (token, _) = scripted(move |_| Act::Redirect(to.clone())).await;
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    let url = format!("{token}/token");
+    let out = within(60, with_token_endpoint(&work, &sb.base_url(), &url, &[])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("redirecting to {target}"))
+            && err.contains(&format!("give it as --token-url")),
+        "{err}"
+    );
+    assert!(
+        posted_there.lock().unwrap().is_empty(),
+        "the secret went nowhere else"
+    );
+    assert!(!err.contains("cc-secret-hostile-31"), "{err}");
+}
+
+/// A user name or password in --token-url or --base-url is refused before anything happens,
+/// and never echoed.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_in_urls_are_refused_and_never_echoed() {
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    for (api, token) in [
+        (
+            "http://127.0.0.1:9",
+            "http://app:Pw-In-Url-77@127.0.0.1:9/token",
+        ),
+        (
+            "http://u:Pw-In-Url-77@127.0.0.1:9",
+            "http://127.0.0.1:9/token",
+        ),
+        (
+            "http://u:Pw-In-Url-77@127.0.0.1:x",
+            "http://127.0.0.1:9/token",
+        ),
+    ] {
+        let out = within(30, with_token_endpoint(&work, api, token, &[])).await;
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let err = stderr(&out);
+        assert!(err.contains("holds a user name or password"), "{err}");
+        assert!(!err.contains("Pw-In-Url-77"), "{err}");
+    }
+}
