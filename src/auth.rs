@@ -353,7 +353,7 @@ impl Auth {
             if attempts > 0 {
                 let pause = wait
                     .take()
-                    .map_or_else(|| crate::dispatch::backoff(backoff_base, attempts), |w| w);
+                    .unwrap_or_else(|| crate::dispatch::backoff(backoff_base, attempts));
                 tokio::time::sleep(pause.min(MAX_TOKEN_WAIT)).await;
             }
             attempts += 1;
