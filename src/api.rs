@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -57,7 +57,7 @@ pub enum Reply {
     Fail { status: Option<u16>, error: String },
 }
 
-/// The largest answer read; a customer is a few kilobytes.
+/// The largest answer read; a customer is a few kilobytes, an error body less.
 const MAX_BODY: usize = 8 << 20;
 /// The largest list page read: 2,000 customers of a few kilobytes each, with room to spare.
 const MAX_PAGE_BODY: usize = 64 << 20;
@@ -112,11 +112,55 @@ impl Transport {
     }
 }
 
-/// An answer: status, `Retry-After` (parsed) and the whole body.
+/// An answer: status, `Retry-After` (parsed) and the body as far as it was read.
 struct Answer {
     status: u16,
     retry_after: Option<Duration>,
     body: Bytes,
+    end: BodyEnd,
+    /// The most of the body that was to be read.
+    limit: usize,
+}
+
+/// How reading an answer's body ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyEnd {
+    Complete,
+    /// Over the limit: reading stopped there.
+    TooLarge,
+    /// The connection dropped, or the body stalled past `--timeout`.
+    BrokeOff,
+}
+
+/// Reads `incoming` into `buf` up to `limit` bytes; whatever was read stays in `buf` even if
+/// the reading is cut short (a timeout drops this future).
+async fn read_capped(
+    incoming: &mut hyper::body::Incoming,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> BodyEnd {
+    loop {
+        match incoming.frame().await {
+            None => return BodyEnd::Complete,
+            Some(Err(_)) => return BodyEnd::BrokeOff,
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if buf.len() + data.len() > limit {
+                    let room = limit - buf.len();
+                    buf.extend_from_slice(&data[..room]);
+                    return BodyEnd::TooLarge;
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
+/// "answer too large (over 8 MiB)": why a body was cut at `limit` bytes.
+fn too_large(limit: usize) -> String {
+    format!("answer too large (over {} MiB)", limit >> 20)
 }
 
 impl Api {
@@ -232,12 +276,21 @@ impl Api {
         let req = self.request(Method::GET, target, token, correlation, None);
         match self.exchange(conn, req, MAX_BODY).await {
             Err(e) => transport(&e),
-            Ok(a) if a.status == 200 => match serde_json::from_slice::<Value>(&a.body) {
-                Ok(Value::Object(m)) => Reply::Customer(m),
-                _ => Reply::Fail {
-                    status: Some(200),
-                    error: "GET answered 200 but the body is not a customer object".into(),
+            Ok(a) if a.status == 200 => match a.end {
+                BodyEnd::Complete => match serde_json::from_slice::<Value>(&a.body) {
+                    Ok(Value::Object(m)) => Reply::Customer(m),
+                    _ => Reply::Fail {
+                        status: Some(200),
+                        error: "GET answered 200 but the body is not a customer object".into(),
+                    },
                 },
+                // The same customer would come back as large again: not retried.
+                BodyEnd::TooLarge => Reply::Fail {
+                    status: Some(200),
+                    error: format!("GET answered 200 but the {}", too_large(MAX_BODY)),
+                },
+                // A GET changes nothing: reading it again is safe.
+                BodyEnd::BrokeOff => transport(&Transport::Body),
             },
             Ok(a) => classify(a, "GET"),
         }
@@ -264,6 +317,7 @@ impl Api {
         let req = self.request(Method::PATCH, target, token, correlation, Some(body));
         match self.exchange(conn, req, MAX_BODY).await {
             Err(e) => transport(&e),
+            // Accepted whatever its body did: sending it again would apply it twice.
             Ok(a) if (200..300).contains(&a.status) => Reply::Accepted(a.status),
             Ok(a) => classify(a, "PATCH"),
         }
@@ -290,13 +344,22 @@ impl Api {
         let req = self.request(Method::GET, target, token, correlation, None);
         match self.exchange(conn, req, MAX_PAGE_BODY).await {
             Err(e) => transport(&e),
-            Ok(a) if a.status == 200 => Reply::Page(a.body),
+            Ok(a) if a.status == 200 => match a.end {
+                BodyEnd::Complete => Reply::Page(a.body),
+                BodyEnd::TooLarge => Reply::Fail {
+                    status: Some(200),
+                    error: format!("GET answered 200 but the {}", too_large(MAX_PAGE_BODY)),
+                },
+                BodyEnd::BrokeOff => transport(&Transport::Body),
+            },
             Ok(a) => classify(a, "GET"),
         }
     }
 
-    /// Sends `req` on the worker's connection and reads the whole answer (up to `limit` bytes),
-    /// within `--timeout`.
+    /// Sends `req` on the worker's connection and reads the answer, all within `--timeout`.
+    /// Once the status line has arrived, it is an answer whatever happens to its body (SPEC):
+    /// a body that breaks off, stalls past the timeout or runs past `limit` bytes is cut, and
+    /// [`Answer::end`] says so.
     async fn exchange(
         &self,
         conn: &mut Connection,
@@ -314,26 +377,53 @@ impl Api {
         timer.as_mut().reset(deadline);
         let sent = tokio::select! {
             biased;
-            sent = self.send(&mut conn.sender, req, limit) => sent,
+            sent = self.send(&mut conn.sender, req) => sent,
             () = timer.as_mut() => Err(Transport::Timeout),
         };
-        if sent.is_err() {
-            // A broken connection, or one whose answer may still come: never reuse it.
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                // A broken connection, or one whose answer may still come: never reuse it.
+                conn.sender = None;
+                return Err(e);
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut incoming = resp.into_body();
+        let mut body = Vec::new();
+        let end = tokio::select! {
+            biased;
+            end = read_capped(&mut incoming, &mut body, limit) => end,
+            () = timer.as_mut() => BodyEnd::BrokeOff,
+        };
+        if end != BodyEnd::Complete {
+            // The rest of that body would still come down this connection.
             conn.sender = None;
         }
-        sent
+        Ok(Answer {
+            status,
+            retry_after,
+            body: body.into(),
+            end,
+            limit,
+        })
     }
 
+    /// Sends `req` and waits for the answer's head.
     async fn send(
         &self,
         sender: &mut Option<SendRequest<Full<Bytes>>>,
         mut req: Request<Full<Bytes>>,
-        limit: usize,
-    ) -> Result<Answer, Transport> {
+    ) -> Result<http::Response<hyper::body::Incoming>, Transport> {
         // A kept-alive connection the server has just closed gives the request back unsent:
         // it then goes once more on a new connection (not an attempt: nothing reached the API).
         let mut fresh = false;
-        let resp = loop {
+        loop {
             let open = match sender.as_mut() {
                 Some(s) if !s.is_closed() => s,
                 _ => {
@@ -350,7 +440,7 @@ impl Api {
                 continue;
             }
             match open.try_send_request(req).await {
-                Ok(resp) => break resp,
+                Ok(resp) => return Ok(resp),
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if !fresh => {
                         *sender = None;
@@ -359,23 +449,7 @@ impl Api {
                     _ => return Err(Transport::Other),
                 },
             }
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = Limited::new(resp.into_body(), limit)
-            .collect()
-            .await
-            .map_err(|_| Transport::Body)?
-            .to_bytes();
-        Ok(Answer {
-            status,
-            retry_after,
-            body,
-        })
+        }
     }
 
     /// Opens a connection to the API and starts its task.
@@ -530,8 +604,13 @@ fn classify(answer: Answer, what: &str) -> Reply {
         status,
         retry_after: after,
         body,
+        end,
+        limit,
     } = answer;
-    let error = error_text(status, &body, what);
+    let mut error = error_text(status, &body, what);
+    if end == BodyEnd::TooLarge {
+        error = format!("{error} ({}, cut)", too_large(limit));
+    }
     match status {
         429 | 500 | 502 | 503 | 504 => Reply::Retry {
             status: Some(status),

@@ -266,6 +266,15 @@ impl Dispatcher {
                     Reply::Customer(c) => c,
                     other => return Some(finish(row, correlation, other, attempts, Vec::new())),
                 };
+                if let Err(error) = same_customer(&customer, id) {
+                    return Some(Outcome::failed(
+                        row,
+                        correlation,
+                        Some(200),
+                        attempts,
+                        error,
+                    ));
+                }
                 let changes = customer::merge(&mut customer, row.cells());
                 let kind = match (changes.is_empty(), self.settings.action) {
                     (true, _) => Some(OutcomeKind::Unchanged),
@@ -601,6 +610,27 @@ impl Dispatcher {
             AuthError::Unavailable(_) => Stop::TokenEndpoint(e.to_string()),
         });
         Called::NotSent
+    }
+}
+
+/// The customer a GET returned must be the one asked for: merge sends its `id` back, and a
+/// server that answered with another customer would have that one overwritten. Compared as
+/// GUIDs (case and braces aside); a customer without an id has nothing to send back wrong.
+fn same_customer(
+    customer: &serde_json::Map<String, serde_json::Value>,
+    id: Uuid,
+) -> Result<(), String> {
+    let Some(got) = customer.get("id").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    match got.as_str().and_then(|s| Uuid::try_parse(s.trim()).ok()) {
+        Some(g) if g == id => Ok(()),
+        _ => {
+            let shown: String = got.to_string().chars().take(60).collect();
+            Err(format!(
+                "GET {id} answered with customer id {shown}: a fault of the server; nothing was sent for this row"
+            ))
+        }
     }
 }
 

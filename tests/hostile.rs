@@ -205,10 +205,12 @@ enum Act {
     Huge(usize),
     /// 200 with this JSON body.
     Json(String),
+    /// 202 with no body.
+    Accepted,
 }
 
 /// A loopback HTTP/1.1 server: request `n` (one per connection) is answered as `script(n)`
-/// says. Returns its base URL and the heads of the requests it read.
+/// says. Returns its base URL and the requests it read (head and body).
 async fn scripted(
     script: impl Fn(usize) -> Act + Send + Sync + 'static,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
@@ -253,7 +255,7 @@ async fn scripted(
                 }
                 let n = {
                     let mut heads = kept.lock().expect("lock");
-                    heads.push(head);
+                    heads.push(String::from_utf8_lossy(&req).into_owned());
                     heads.len() - 1
                 };
                 let reply = |status: &str, extra: &str, body: &str| {
@@ -309,6 +311,11 @@ async fn scripted(
                     }
                     Act::Json(body) => {
                         let _ = sock.write_all(reply("200 OK", "", &body).as_bytes()).await;
+                    }
+                    Act::Accepted => {
+                        let _ = sock
+                            .write_all(reply("202 Accepted", "", "").as_bytes())
+                            .await;
                     }
                 }
             });
@@ -427,8 +434,7 @@ async fn a_redirect_of_the_token_request_is_not_followed() {
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("redirecting to {target}"))
-            && err.contains(&format!("give it as --token-url")),
+        err.contains(&format!("redirecting to {target}")) && err.contains("give it as --token-url"),
         "{err}"
     );
     assert!(
@@ -464,4 +470,170 @@ async fn credentials_in_urls_are_refused_and_never_echoed() {
         assert!(err.contains("holds a user name or password"), "{err}");
         assert!(!err.contains("Pw-In-Url-77"), "{err}");
     }
+}
+
+/// Methods of the requests a scripted server read, in order.
+fn methods(requests: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
+    requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.split(' ').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A 202 whose body stalls past `--timeout`: the status line arrived, so the row is `accepted`
+/// and its PATCH is never sent again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_202_whose_body_stalls_is_accepted_and_sent_once() {
+    let (api, requests) = scripted(|_| Act::AcceptedThenStall).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    let cmd = replace_against(&work, &api, &["--timeout", "300ms", "--concurrency", "1"]);
+    let out = within(60, cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 3);
+    for r in &rows {
+        assert_eq!(r["ccbulk_outcome"], "accepted", "{r:?}");
+        assert_eq!(r["ccbulk_http_status"], "202");
+        assert_eq!(r["ccbulk_attempts"], "1");
+    }
+    assert_eq!(requests.lock().unwrap().len(), 3, "one PATCH a row");
+}
+
+/// A GET answer over the cap fails its row at once ("answer too large"), not a dropped
+/// connection retried until the attempts run out; the other rows go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_get_answer_fails_the_row_once() {
+    let (api, requests) = scripted(|_| Act::Huge(40 << 20)).await;
+    let work = Work::new();
+    work.write("in.csv", &format!("customerId,city\n{},Porto\n", guid(1)));
+    let mut cmd = work.ccbulk();
+    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
+        .args([
+            "update",
+            "in.csv",
+            "--tenant",
+            "t.example",
+            "--base-url",
+            &api,
+        ])
+        .args(["--rate", "unlimited", "--no-undo"]);
+    let out = within(60, cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 1);
+    assert_eq!(rows[0]["ccbulk_outcome"], "failed");
+    assert_eq!(rows[0]["ccbulk_http_status"], "200");
+    assert!(
+        rows[0]["ccbulk_error"].contains("answer too large (over 8 MiB)"),
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(methods(&requests), ["GET"], "not retried, no PATCH");
+}
+
+/// A merge-mode row against a server whose GET answers `customer`; returns the PATCH body sent
+/// (if one was) and the row's results.
+async fn merge_once(
+    customer: String,
+    cell: &str,
+) -> (Option<String>, HashMap<String, String>, Vec<String>) {
+    let get = customer.clone();
+    let (api, requests) = scripted(move |n| {
+        if n == 0 {
+            Act::Json(get.clone())
+        } else {
+            Act::Accepted
+        }
+    })
+    .await;
+    let work = Work::new();
+    work.write("in.csv", &format!("customerId,city\n{},{cell}\n", guid(1)));
+    let mut cmd = work.ccbulk();
+    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
+        .args([
+            "update",
+            "in.csv",
+            "--tenant",
+            "t.example",
+            "--base-url",
+            &api,
+        ])
+        .args(["--rate", "unlimited", "--no-undo", "--max-attempts", "1"]);
+    let out = within(60, cmd).await;
+    let rows = work.rows("in.results.csv");
+    assert_eq!(rows.len(), 1, "{}", show(&out));
+    let sent = requests.lock().unwrap().clone();
+    let patch = sent.iter().find(|r| r.starts_with("PATCH")).map(|r| {
+        let body = &r[r.find("\r\n\r\n").expect("head end") + 4..];
+        body.to_string()
+    });
+    let methods = methods(&requests);
+    (patch, rows.into_iter().next().unwrap(), methods)
+}
+
+/// Numbers the GET returned (in unknown fields and inside providerCustomers) go back in the
+/// PATCH exactly as they came, digit for digit: 17 significant digits, beyond u64, trailing
+/// zeros, exponents.
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_pass_through_merge_exactly() {
+    let numbers = [
+        "0.12345678901234567",
+        "12345678901234567.0",
+        "98765432109876543210",
+        "1.10",
+        // (An exponent goes back with its sign written out, `1e400` as `1e+400`: the same
+        // number, digit for digit.)
+        "1e+400",
+        "-0.0",
+        "3.141592653589793238",
+    ];
+    let unknown: Vec<String> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!(r#""n{i}":{n}"#))
+        .collect();
+    let customer = format!(
+        r#"{{"id":"{}","companyName":"Old","city":"Lisboa",{},"providerCustomers":{{"p":{{"margin":12.345678901234567,"offerTypeMargins":{{"a":0.30000000000000004}}}}}}}}"#,
+        guid(1),
+        unknown.join(",")
+    );
+    let (patch, row, _) = merge_once(customer, "Porto").await;
+    assert_eq!(row["ccbulk_outcome"], "accepted", "{row:?}");
+    // The body as sent: parsing it again here would normalise what it is about.
+    let sent = patch.expect("a PATCH was sent");
+    for n in numbers {
+        assert!(sent.contains(&format!(":{n}")), "{n} in {sent}");
+    }
+    assert!(sent.contains(r#""margin":12.345678901234567"#), "{sent}");
+    assert!(sent.contains(r#""a":0.30000000000000004"#), "{sent}");
+    assert!(sent.contains(r#""city":"Porto""#), "{sent}");
+}
+
+/// A GET that answers with another customer's id fails the row (a server fault) and nothing is
+/// sent; the same GUID written differently (upper case, braces) is the same customer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_answering_another_customer_fails_the_row() {
+    let other = format!(
+        r#"{{"id":"{}","companyName":"Other","city":"Lisboa"}}"#,
+        guid(2)
+    );
+    let (patch, row, methods) = merge_once(other, "Porto").await;
+    assert!(patch.is_none(), "no PATCH for another customer");
+    assert_eq!(methods, ["GET"]);
+    assert_eq!(row["ccbulk_outcome"], "failed");
+    assert!(
+        row["ccbulk_error"].contains("answered with customer id")
+            && row["ccbulk_error"].contains(&guid(2).to_string()),
+        "{row:?}"
+    );
+    let same = format!(
+        r#"{{"id":"{{{}}}","companyName":"Same","city":"Lisboa"}}"#,
+        guid(1).to_string().to_uppercase()
+    );
+    let (patch, row, _) = merge_once(same, "Porto").await;
+    assert_eq!(row["ccbulk_outcome"], "accepted", "{row:?}");
+    assert!(patch.is_some());
 }
