@@ -649,24 +649,26 @@ mod tests {
         assert!(auth.token().await.is_err());
     }
 
-    /// A token endpoint that accepts connections and never answers.
-    async fn hung_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+    /// A token endpoint that accepts connections and never answers; notifies each connection.
+    async fn hung_endpoint() -> (String, tokio::sync::mpsc::UnboundedReceiver<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/token", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
             let mut held = Vec::new();
             while let Ok((sock, _)) = listener.accept().await {
                 held.push(sock);
+                let _ = tx.send(());
             }
         });
-        (url, task)
+        (url, rx)
     }
 
     /// While one caller's refresh before expiry hangs on the token endpoint, every other caller
     /// goes on with the current token: no lock is held across the request for them.
     #[tokio::test(flavor = "multi_thread")]
     async fn a_hung_refresh_before_expiry_holds_up_no_other_caller() {
-        let (url, _server) = hung_endpoint().await;
+        let (url, mut connected) = hung_endpoint().await;
         let auth = std::sync::Arc::new(Auth::new(
             TokenSource::Client {
                 id: "app".into(),
@@ -686,10 +688,8 @@ mod tests {
             let auth = auth.clone();
             tokio::spawn(async move { auth.token().await })
         };
-        // Until the refresher holds the turn, a caller may still take it itself.
-        while auth.refreshing.try_lock().is_ok() {
-            tokio::task::yield_now().await;
-        }
+        // The refresher is at the endpoint (holding the refresh turn) once it has connected.
+        connected.recv().await.unwrap();
         for _ in 0..3 {
             let t = auth.token().await.unwrap();
             assert_eq!(t.generation, 1);
