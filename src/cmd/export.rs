@@ -435,7 +435,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         check_target(target, settings.overwrite)?;
     }
     let http = api::token_client(false).map_err(SetupError)?;
-    let auth = Arc::new(Auth::new(settings.token.clone(), http));
+    let patience = crate::auth::Patience {
+        timeout: a.timeout.into(),
+        max_attempts: a.max_attempts.get(),
+        backoff_base: a.backoff_base.into(),
+    };
+    let auth = Arc::new(Auth::new(settings.token.clone(), http).with_patience(patience));
     if let Err(e) = auth.token().await {
         let why = format!(
             "authentication failed before the first page: {e}; {}; nothing was exported",
@@ -604,10 +609,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
                 "authentication failed: {why}; {}; nothing was written",
                 settings.token.what_to_check()
             ),
+            Some(Stop::TokenEndpoint(why)) => format!(
+                "cannot get a new token: {why}; check --token-url and the network; nothing was written"
+            ),
             _ => "interrupted; nothing was written".into(),
         }),
     };
-    if let Some(Stop::AuthRefused(_)) = stopper.reason() {
+    if let Some(Stop::AuthRefused(_) | Stop::TokenEndpoint(_)) = stopper.reason() {
         summary.exit_code = exit::STOPPED;
     }
     let mut text = summary.render();
