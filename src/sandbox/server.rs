@@ -32,7 +32,8 @@ pub(super) struct State {
     pub config: SandboxConfig,
     limiter: Option<DefaultDirectRateLimiter>,
     /// Issued tokens and when each expires; expired ones stay, to tell "expired" from "unknown".
-    tokens: Mutex<HashMap<String, Instant>>,
+    /// On tokio's clock, so a test can let a token expire on a paused clock.
+    tokens: Mutex<HashMap<String, tokio::time::Instant>>,
     issued: AtomicUsize,
     customers: Mutex<HashMap<Uuid, Map<String, Value>>>,
     /// The customers the list call serves, in the order they came to be (list.rs).
@@ -314,7 +315,7 @@ async fn token(
         .take(48)
         .collect();
     let access_token = format!("sbx.{random}");
-    let expires = Instant::now() + config.token_ttl;
+    let expires = tokio::time::Instant::now() + config.token_ttl;
     lock(&state.tokens).insert(access_token.clone(), expires);
     state.issued.fetch_add(1, Ordering::SeqCst);
     let body = json!({
@@ -499,7 +500,7 @@ fn refuse_token(state: &State, headers: &HeaderMap, cid: Option<&str>) -> Option
     }
     let expiry = lock(&state.tokens).get(token).copied();
     match expiry {
-        Some(expires) if Instant::now() < expires => None,
+        Some(expires) if tokio::time::Instant::now() < expires => None,
         Some(_) => unauthorized(
             "The token has expired.",
             "Bearer error=\"invalid_token\", error_description=\"The token expired\"",

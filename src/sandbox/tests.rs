@@ -18,8 +18,13 @@ async fn start(config: SandboxConfig) -> Sandbox {
     Sandbox::start(config, listen).await.unwrap()
 }
 
+/// Every request has a timeout: a sandbox that hangs fails its test instead of stalling it.
 fn client() -> Client {
-    Client::builder().no_proxy().build().unwrap()
+    Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 fn credentials<'a>(secret: &'a str, grant: &'a str) -> Vec<(&'static str, &'a str)> {
@@ -91,7 +96,8 @@ fn properties(v: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+/// On a paused clock: the sleep past the token's lifetime takes no time.
+#[tokio::test(start_paused = true)]
 async fn tokens_are_issued_and_expire() {
     let sb = start(SandboxConfig {
         token_ttl: Duration::from_secs(1),

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
 
 use ccbulk::sandbox::{Sandbox, SandboxConfig};
 use uuid::Uuid;
@@ -89,11 +90,53 @@ pub fn read_rows(path: &std::path::Path) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
-/// Runs a command to completion off the async runtime (the sandbox keeps serving meanwhile).
-pub async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("run ccbulk"))
+/// How long one run of the binary may take before its test fails: far more than any run here
+/// needs, even on a loaded 2-core machine; it only turns a hang into a failure.
+pub const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs a command to completion off the async runtime (the sandbox keeps serving meanwhile),
+/// killing it and failing the test after [`RUN_LIMIT`].
+pub async fn run(cmd: Command) -> Output {
+    run_with_input(cmd, None).await
+}
+
+/// [`run`], with `input` written to the command's standard input (closed after it).
+pub async fn run_with_input(cmd: Command, input: Option<Vec<u8>>) -> Output {
+    tokio::task::spawn_blocking(move || output_within(cmd, input, RUN_LIMIT))
         .await
         .expect("join")
+}
+
+/// Runs `cmd` to completion, blocking; kills it and panics (with its stderr) after `limit`.
+pub fn output_within(cmd: Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
+    let mut cmd = assert_cmd::Command::from_std(cmd);
+    cmd.timeout(limit);
+    if let Some(input) = input {
+        cmd.write_stdin(input);
+    }
+    let started = Instant::now();
+    let out = cmd.output().expect("run ccbulk");
+    // assert_cmd kills the process at the limit and hands back what it wrote.
+    if out.status.code().is_none() && started.elapsed() >= limit {
+        panic!("still running after {limit:?}, killed\n{}", show(&out));
+    }
+    out
+}
+
+/// Waits (blocking) for a spawned child; kills it and panics after [`RUN_LIMIT`].
+pub fn wait_within(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + RUN_LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {RUN_LIMIT:?}, killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Exit code, stdout and stderr in one string, for assertion messages.
