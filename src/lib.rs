@@ -597,7 +597,9 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     }
     if config.job == Job::Plan {
         eprint!("{}", tally.diff.render(tally.total()));
-        if tally.count(OutcomeKind::WouldChange) > 0 && code != exit::INTERRUPTED {
+        // Only a finished plan is offered for applying; a stopped one is offered its --resume.
+        let finished = code == exit::OK || code == exit::SOME_FAILED;
+        if tally.count(OutcomeKind::WouldChange) > 0 && finished {
             summary.apply_command = Some(config.apply_command());
         }
     }
