@@ -18,6 +18,7 @@ pub mod input;
 pub mod lock;
 pub mod pacer;
 pub mod rate;
+pub mod reasons;
 pub mod report;
 pub mod results;
 pub mod sandbox;

@@ -176,6 +176,8 @@ pub struct Summary {
     pub calls: CallCounts,
     pub outcomes: BTreeMap<String, u64>,
     pub http_status: BTreeMap<String, u64>,
+    /// The most common reasons rows failed or were invalid, most rows first.
+    pub reasons: Vec<crate::reasons::Reason>,
     pub customers_on_several_rows: u64,
     /// False when the input had more distinct customers than are tracked for repeats
     /// (`input::Repeats::LIMIT`): the count above is then a lower bound.
@@ -269,6 +271,9 @@ pub struct UndoSummary {
 }
 
 impl Summary {
+    /// Reasons listed at most.
+    pub const REASONS: usize = 5;
+
     /// Builds the summary from the tallies.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -303,6 +308,7 @@ impl Summary {
                 .filter(|(_, n)| *n > 0)
                 .collect(),
             http_status: tally.by_status.clone(),
+            reasons: tally.reasons.top(Self::REASONS),
             customers_on_several_rows: duplicates,
             customers_on_several_rows_exact: true,
             stopped: None,
@@ -338,6 +344,18 @@ impl Summary {
                 .collect::<Vec<_>>()
                 .join(", ");
             s.push_str(&format!("  HTTP status of the last call: {st}\n"));
+        }
+        if !self.reasons.is_empty() {
+            s.push_str("  most common reasons:\n");
+            for r in &self.reasons {
+                s.push_str(&format!(
+                    "    {} {} {}: {}\n",
+                    r.rows,
+                    plural(r.rows, "row", "rows"),
+                    r.outcome,
+                    r.reason
+                ));
+            }
         }
         if !self.customers_on_several_rows_exact && self.customers_on_several_rows > 0 {
             s.push_str(&format!(

@@ -167,6 +167,8 @@ pub struct Tally {
     pub diff: crate::report::Diff,
     /// Lines this run wrote to the undo file.
     pub undo_lines: u64,
+    /// Why rows failed or were invalid, for the summary.
+    pub reasons: crate::reasons::Reasons,
 }
 
 impl Tally {
@@ -341,6 +343,9 @@ fn count(tally: &mut Tally, counters: &Counters, o: &Outcome) {
     *tally.by_outcome.entry(o.kind).or_default() += 1;
     if o.kind == OutcomeKind::WouldChange {
         tally.diff.add(o);
+    }
+    if !o.kind.is_success() {
+        tally.reasons.add(o.kind.as_str(), &o.error);
     }
     if o.kind != OutcomeKind::Invalid && o.kind != OutcomeKind::Valid {
         // A key is allocated once per distinct status, not once per row.

@@ -318,3 +318,63 @@ async fn log_format_json_writes_one_object_per_log_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_summary_names_the_most_common_reasons() {
+    // Every call fails (500 or 503): after two attempts each sendable row is failed.
+    let sb = sandbox(SandboxConfig {
+        fail_rate: 1.0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    let mut rows: Vec<String> = [1, 2, 3, 4].map(full_row).to_vec();
+    for (n, email) in [(5, "x@"), (6, "not an address"), (7, "@nowhere")] {
+        rows.push(full_row(n).replace(&format!("ana{n}@fabrikam.pt"), email));
+    }
+    rows.push(full_row(8).replace(",PT,", ",Portugal,"));
+    work.write("in.csv", &full_csv(rows));
+    let mut cmd = work.replace_update(&sb, &["--max-attempts", "2", "--summary-json", "-"]);
+    cmd.env("NO_COLOR", "1");
+    let out = bounded_async(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let reasons = summary["reasons"].as_array().expect("reasons");
+    let find = |outcome: &str, start: &str| {
+        reasons
+            .iter()
+            .filter(|r| r["outcome"] == outcome && r["reason"].as_str().unwrap().starts_with(start))
+            .map(|r| r["rows"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(
+        find("invalid", "column \"email\": is not"),
+        3,
+        "{reasons:?}"
+    );
+    assert_eq!(
+        find(
+            "invalid",
+            "column \"country\": is not an ISO 3166-1 alpha-2 code"
+        ),
+        1,
+        "{reasons:?}"
+    );
+    assert_eq!(find("failed", "PATCH 50"), 4, "{reasons:?}");
+    let counts: Vec<u64> = reasons
+        .iter()
+        .map(|r| r["rows"].as_u64().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "most rows first: {counts:?}"
+    );
+    // The terminal summary says the same in words.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("  most common reasons:\n"), "{stderr}");
+    assert!(
+        stderr.contains("    3 rows invalid: column \"email\": is not"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "NO_COLOR: no escape codes");
+}
