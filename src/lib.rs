@@ -17,6 +17,7 @@ pub mod formula;
 pub mod input;
 pub mod lock;
 pub mod pacer;
+pub mod progress;
 pub mod rate;
 pub mod reasons;
 pub mod report;
@@ -409,7 +410,6 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         }
     };
     let signals = spawn_signal_handler_then(stopper.clone(), config.quiet, Box::new(on_quit));
-    let progress = report::Progress::start(counters.clone(), config.quiet, Duration::from_secs(5));
 
     // Dispatcher and workers (not for dry runs: no network at all).
     let (row_tx, row_rx) = mpsc::channel(1024);
@@ -444,6 +444,16 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
         drop(row_rx);
         None
     };
+    let call_stats: Option<progress::CallStats> = dispatcher.as_ref().map(|(d, _)| {
+        let d = d.clone();
+        Box::new(move || d.pacer.stats()) as progress::CallStats
+    });
+    let progress = progress::Progress::start(
+        counters.clone(),
+        call_stats,
+        config.quiet,
+        Duration::from_secs(5),
+    );
 
     // The reader: invalid rows (and, in a dry run, valid ones) go straight to the writer.
     let reader_out = out_tx.clone();

@@ -67,13 +67,13 @@ fn init_logging(cli: &ccbulk::cli::Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(ccbulk::report::StderrLogs)
+        .with_writer(ccbulk::progress::StderrLogs)
         .with_target(false);
     let _ = match logs.map_or(LogFormat::Text, |(_, _, format)| format) {
         // Colour codes only on a terminal, and not under NO_COLOR: cron mails and log files stay
         // plain text.
         LogFormat::Text => builder
-            .with_ansi(ccbulk::report::colour_on_stderr())
+            .with_ansi(ccbulk::progress::colour_on_stderr())
             .try_init(),
         // One object per line, the event's fields at the top level beside level and timestamp.
         LogFormat::Json => builder

@@ -13,4 +13,5 @@ mod plan_undo;
 mod resume;
 mod seams;
 mod spreadsheets;
+mod terminal;
 mod unattended;
