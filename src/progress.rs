@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::pacer::PaceStats;
-use crate::results::Counters;
+use crate::results::{Counters, OutcomeKind};
 
 /// The bar being drawn, if any: log lines are printed above it (the bar cleared, the line
 /// written, the bar drawn again), so no half-drawn progress line is left in the scrollback.
@@ -120,7 +120,10 @@ impl Progress {
                 every
             };
             // Rates start from here, so the first frame shows one.
-            let mut rates = Rates::default();
+            let mut rates = Rates {
+                has_calls: calls.is_some(),
+                ..Rates::default()
+            };
             let stats = calls.as_ref().map(|f| f()).unwrap_or_default();
             rates.add(
                 Instant::now(),
@@ -135,8 +138,8 @@ impl Progress {
                     _ = token.cancelled() => break,
                     _ = interval.tick() => {}
                 }
-                let stats = calls.as_ref().map(|f| f()).unwrap_or_default();
-                let snap = Snapshot::read(&counters, &stats, &mut rates, Instant::now());
+                let stats = calls.as_ref().map(|f| f());
+                let snap = Snapshot::read(&counters, stats.as_ref(), &mut rates, Instant::now());
                 match &bar {
                     Some(bar) => {
                         frame += 1;
@@ -185,6 +188,8 @@ impl Drop for Progress {
 #[derive(Default)]
 struct Rates {
     samples: VecDeque<(Instant, u64, u64)>,
+    /// Calls are counted (there is a source of call counts).
+    has_calls: bool,
 }
 
 impl Rates {
@@ -222,8 +227,13 @@ pub struct Snapshot {
     pub unchanged: u64,
     pub failed: u64,
     pub invalid: u64,
-    /// Rows checked by a dry run or planned (valid, would-change).
+    /// Rows a dry run found valid, and rows a plan found would change.
+    pub valid: u64,
+    pub would_change: u64,
+    /// Rows done that have no outcome of their own (an export's customers).
     pub other: u64,
+    /// Whether calls are counted (not in a dry run).
+    pub has_calls: bool,
     pub calls: u64,
     pub retries: u64,
     pub rows_per_second: f64,
@@ -231,20 +241,30 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn read(counters: &Counters, stats: &PaceStats, rates: &mut Rates, now: Instant) -> Snapshot {
+    fn read(
+        counters: &Counters,
+        stats: Option<&PaceStats>,
+        rates: &mut Rates,
+        now: Instant,
+    ) -> Snapshot {
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let kind = |k: OutcomeKind| load(&counters.by_kind[k as usize]);
         let done = load(&counters.done);
-        let (accepted, unchanged) = (load(&counters.accepted), load(&counters.unchanged));
-        let (failed, invalid) = (load(&counters.failed), load(&counters.invalid));
+        let stats = stats.copied().unwrap_or_default();
         let (rows_per_second, calls_per_second) = rates.add(now, done, stats.calls);
+        let (accepted, unchanged) = (kind(OutcomeKind::Accepted), kind(OutcomeKind::Unchanged));
+        let (valid, would_change) = (kind(OutcomeKind::Valid), kind(OutcomeKind::WouldChange));
         Snapshot {
             done,
             total: load(&counters.total).max(done),
             accepted,
             unchanged,
-            failed,
-            invalid,
-            other: load(&counters.ok).saturating_sub(accepted + unchanged),
+            failed: load(&counters.failed),
+            invalid: load(&counters.invalid),
+            valid,
+            would_change,
+            other: load(&counters.ok).saturating_sub(accepted + unchanged + valid + would_change),
+            has_calls: rates.has_calls,
             calls: stats.calls,
             retries: stats.retries,
             rows_per_second,
@@ -263,7 +283,8 @@ impl Snapshot {
         ))
     }
 
-    /// The counts by outcome, zero failed and invalid left out.
+    /// The counts by outcome: accepted and unchanged always while rows are being sent, the
+    /// others once there are any.
     fn counts(&self, long: bool) -> Vec<String> {
         let mut v = Vec::new();
         let mut push = |n: u64, short: &str, word: &str, always: bool| {
@@ -271,13 +292,23 @@ impl Snapshot {
                 v.push(format!("{} {n}", if long { word } else { short }));
             }
         };
-        let sending = self.accepted + self.unchanged > 0 || self.other == 0;
+        let sending = self.valid + self.would_change + self.other == 0;
         push(self.accepted, "acc", "accepted", sending);
         push(self.unchanged, "unch", "unchanged", sending);
-        push(self.other, "ok", "checked", !sending);
+        push(self.would_change, "chg", "would change", false);
+        push(self.valid, "valid", "valid", false);
         push(self.failed, "fail", "failed", false);
         push(self.invalid, "inv", "invalid", false);
         v
+    }
+
+    /// The rates: rows/s, and calls/s where calls are made.
+    fn rates(&self, sep: &str) -> String {
+        let mut s = format!("{} rows/s", rate(self.rows_per_second));
+        if self.has_calls {
+            s.push_str(&format!("{sep}{} calls/s", rate(self.calls_per_second)));
+        }
+        s
     }
 
     /// The live line for a terminal `width` columns wide: always the rows done and the counts,
@@ -292,11 +323,7 @@ impl Snapshot {
         };
         line.push(' ');
         line.push_str(&self.counts(false).join(" "));
-        let mut optional = vec![format!(
-            " · {} rows/s {} calls/s",
-            rate(self.rows_per_second),
-            rate(self.calls_per_second)
-        )];
+        let mut optional = vec![format!(" · {}", self.rates(" "))];
         if self.retries > 0 {
             optional.push(format!(" · {} retries", self.retries));
         }
@@ -341,11 +368,8 @@ impl Snapshot {
         };
         s.push_str(": ");
         s.push_str(&self.counts(true).join(", "));
-        s.push_str(&format!(
-            "; {} rows/s, {} calls/s",
-            rate(self.rows_per_second),
-            rate(self.calls_per_second)
-        ));
+        s.push_str("; ");
+        s.push_str(&self.rates(", "));
         if self.retries > 0 {
             s.push_str(&format!(", {} retries", self.retries));
         }
@@ -396,6 +420,7 @@ mod tests {
             retries: 17,
             rows_per_second: 24.6,
             calls_per_second: 49.3,
+            has_calls: true,
             ..Snapshot::default()
         }
     }
@@ -463,18 +488,22 @@ mod tests {
             snap(1234, 5000).plain_line(),
             "1234/5000 rows (25%): accepted 1189, unchanged 40, failed 3, invalid 2; 25 rows/s, 49 calls/s, 17 retries; ETA 2m33s"
         );
-        // A dry run: rows checked, no calls.
+        // A dry run: rows found valid, no calls.
         let dry = Snapshot {
             done: 10,
             total: 20,
-            other: 9,
+            valid: 9,
             invalid: 1,
             rows_per_second: 5.0,
             ..Snapshot::default()
         };
         assert_eq!(
             dry.plain_line(),
-            "10/20 rows (50%): checked 9, invalid 1; 5.0 rows/s, 0.0 calls/s; ETA 2s"
+            "10/20 rows (50%): valid 9, invalid 1; 5.0 rows/s; ETA 2s"
+        );
+        assert_eq!(
+            dry.terminal_line(45, 0),
+            "10/20 valid 9 inv 1 · 5.0 rows/s · ETA 2s"
         );
     }
 

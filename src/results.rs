@@ -134,10 +134,7 @@ impl Outcome {
 #[derive(Default, Debug)]
 pub struct Counters {
     pub done: AtomicU64,
-    /// Rows that did what was asked: accepted, unchanged, valid or would-change.
     pub ok: AtomicU64,
-    pub accepted: AtomicU64,
-    pub unchanged: AtomicU64,
     pub failed: AtomicU64,
     pub invalid: AtomicU64,
     /// Rows in the input, once known (0 until then).
@@ -370,13 +367,8 @@ fn count(tally: &mut Tally, counters: &Counters, o: &Outcome) {
         OutcomeKind::Invalid => {
             counters.invalid.fetch_add(1, Ordering::Relaxed);
         }
-        kind => {
+        _ => {
             counters.ok.fetch_add(1, Ordering::Relaxed);
-            match kind {
-                OutcomeKind::Accepted => counters.accepted.fetch_add(1, Ordering::Relaxed),
-                OutcomeKind::Unchanged => counters.unchanged.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
-            };
         }
     }
     tracing::info!(

@@ -28,7 +28,8 @@ use crate::config::{SetupError, token_source};
 use crate::customer::{FIELD_COUNT, Field};
 use crate::dispatch::{self, Action, Dispatcher, Stop, Stopper};
 use crate::exit;
-use crate::report::{self, Progress, Summary};
+use crate::progress::Progress;
+use crate::report::{self, Summary};
 use crate::results::{Counters, Tally};
 
 /// The page size asked for: the largest the API serves (API.md), so the fewest calls.
@@ -484,7 +485,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     };
     let counters = Arc::new(Counters::default());
     let signals = crate::spawn_signal_handler(stopper.clone(), a.quiet);
-    let progress = Progress::start(counters.clone(), a.quiet, Duration::from_secs(5));
+    let progress = Progress::start(counters.clone(), None, a.quiet, Duration::from_secs(5));
 
     let mut conn = Connection::default();
     let mut seen = Seen::default();
