@@ -679,3 +679,49 @@ async fn sigint_during_a_429_pause_leaves_the_waiting_rows_for_resume() {
         );
     }
 }
+
+/// The undo file cannot take the next line (here: it is already past a file-size limit that the
+/// new results file is not): the PATCH it would have undone is not sent, the run stops with
+/// exit 3 naming the undo file, the summary JSON says so, and the row is left for `--resume`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undo_line_that_cannot_be_written_stops_the_run_before_its_patch() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let mut input = String::from("customerId,city\n");
+    for n in 1..=5 {
+        input.push_str(&format!("{},Elvas {n}\n", cid(n)));
+    }
+    work.write("in.csv", &input);
+    // An undo file of an earlier, interrupted run: 24 KB of good lines.
+    let mut undo = String::from("customerId,city\n");
+    for n in 100..800 {
+        undo.push_str(&format!("{},Beja\n", cid(n)));
+    }
+    assert!(undo.len() > 24 * 1024);
+    work.write("in.undo.csv", &undo);
+    let bin = assert_cmd::cargo::cargo_bin!("ccbulk");
+    let mut sh = Command::new("sh");
+    sh.current_dir(work.path(""))
+        .args(["-c", "ulimit -f 16; exec \"$0\" \"$@\""])
+        .arg(bin)
+        .args(["update", "in.csv", "--resume", "--concurrency", "1"])
+        .args(["--rate", "unlimited", "--summary-json", "s.json"]);
+    for (k, v) in work.against(&sb).get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let (code, stderr) = run_limited(sh, Duration::from_secs(60)).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the undo file") && stderr.contains("in.undo.csv"),
+        "{stderr}"
+    );
+    assert!(patches(&sb).is_empty(), "no PATCH without its undo line");
+    assert!(work.rows("in.results.csv").is_empty(), "left for --resume");
+    let summary: Value = serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    assert_eq!(summary["exit_code"], 3);
+    assert!(summary["resume_command"].as_str().is_some(), "{summary}");
+    assert_eq!(work.read("in.undo.csv"), undo, "the undo file is as it was");
+}
