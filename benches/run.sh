@@ -7,7 +7,11 @@
 #   - CPU time (user+sys) per row, and per request for oha and curl;
 #   - peak RSS of a 1M-row --dry-run and of a 200k-row live run;
 #   - --dry-run rows/s on 1M rows;
-#   - the achieved rate at --rate 200/s over 10 seconds.
+#   - pacing: the achieved rate at --rate 200, 500, 2000 and 5000/s (default --burst 1) over
+#     RATE_SECS seconds each; and against the server throttled to THROTTLE calls/s (a token bucket
+#     holding a second's worth, 429 with Retry-After: 1 when empty), THROTTLE_ROWS rows with
+#     --rate unlimited --concurrency 16: the time against the ideal (rows / THROTTLE) and the
+#     429s per row.
 # Request rates are what the server saw: calls / (last call - first call), so process start-up and
 # the load generator's own reporting are left out alike. Each measurement runs REPEAT times; the
 # table shows the median (and the range when REPEAT > 1).
@@ -16,7 +20,10 @@
 #        benches/run.sh --smoke    tiny sizes, no installs, no network beyond loopback; checks only
 #                                  that every run did what it should (never a timing)
 # Environment: ROWS_LIVE (200000) ROWS_MERGE (100000) ROWS_DRY (1000000) ROWS_CURL (5000)
-#   CONCURRENCY (32) RATE (200) RATE_SECS (10) REPEAT (3) OUT (target/bench)
+#   CONCURRENCY (32) RATES ("200 500 2000 5000") RATE_SECS (10) THROTTLE (100) THROTTLE_ROWS (3000)
+#   REPEAT (3) OUT (target/bench)
+#   SCENARIOS ("throughput pacing"): throughput is everything but pacing; pacing alone is about
+#   1.5 minutes a repetition.
 #   WAIT_QUIET=1 waits (up to 30 min) for a 1-minute load average below 0.5 before measuring.
 #   CCBULK_BIN / SERVER_BIN use ready binaries instead of building release ones.
 # Exits non-zero only when a run fails or the server saw other calls than expected.
@@ -28,15 +35,20 @@ SMOKE=0
 if [ "${1:-}" = "--smoke" ]; then SMOKE=1; fi
 if [ $SMOKE = 1 ]; then
     ROWS_LIVE=${ROWS_LIVE:-2000} ROWS_MERGE=${ROWS_MERGE:-500} ROWS_DRY=${ROWS_DRY:-20000}
-    ROWS_CURL=${ROWS_CURL:-64} RATE=${RATE:-200} RATE_SECS=${RATE_SECS:-1} REPEAT=${REPEAT:-1}
+    ROWS_CURL=${ROWS_CURL:-64} RATES=${RATES:-"200 2000"} RATE_SECS=${RATE_SECS:-1} REPEAT=${REPEAT:-1}
+    THROTTLE_ROWS=${THROTTLE_ROWS:-300}
 fi
 ROWS_LIVE=${ROWS_LIVE:-200000}
 ROWS_MERGE=${ROWS_MERGE:-100000}
 ROWS_DRY=${ROWS_DRY:-1000000}
 ROWS_CURL=${ROWS_CURL:-5000}
 CONCURRENCY=${CONCURRENCY:-32}
-RATE=${RATE:-200}
+RATES=${RATES:-200 500 2000 5000}
 RATE_SECS=${RATE_SECS:-10}
+THROTTLE=${THROTTLE:-100}
+THROTTLE_ROWS=${THROTTLE_ROWS:-3000}
+SCENARIOS=${SCENARIOS:-throughput pacing}
+scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 REPEAT=${REPEAT:-3}
 OUT=${OUT:-$ROOT/target/bench}
 mkdir -p "$OUT"
@@ -97,10 +109,15 @@ gen() { # gen ROWS FILE
                 i, i, i, i % 1000, i % 1000, i, i % 10000, i
     }' >"$2"
 }
-gen "$ROWS_LIVE" "$OUT/live.csv"
-gen "$ROWS_MERGE" "$OUT/merge.csv"
-gen "$ROWS_DRY" "$OUT/dry.csv"
-gen "$((RATE * RATE_SECS))" "$OUT/rate.csv"
+if scenario throughput; then
+    gen "$ROWS_LIVE" "$OUT/live.csv"
+    gen "$ROWS_MERGE" "$OUT/merge.csv"
+    gen "$ROWS_DRY" "$OUT/dry.csv"
+fi
+if scenario pacing; then
+    for r in $RATES; do gen "$((r * RATE_SECS))" "$OUT/rate-$r.csv"; done
+    gen "$THROTTLE_ROWS" "$OUT/throttled.csv"
+fi
 # What ccbulk sends for row 1 in replace mode, for oha and curl to send too.
 ID1=6a1f0c2e-1b7d-4c3a-9e55-000000000001
 BODY='{"customer":{"id":"'$ID1'","companyName":"Company 1 Lda","taxId":"PT000000001","country":"PT","addressLine1":"Rua das Flores 1","addressLine2":"2.o Esq.","city":"Lisboa","state":"Lisboa","zip":"1000-001","firstName":"Ana","lastName":"Silva","email":"ana1@fabrikam.pt","phone":"+351 21 000 0001","internalIdentifier":"CUST-1"},"retryFailedProviderCustomersFromCompanyInfo":false}'
@@ -109,14 +126,22 @@ BODY='{"customer":{"id":"'$ID1'","companyName":"Company 1 Lda","taxId":"PT000000
 SERVER_THREADS=${SERVER_THREADS:-$(nproc)}
 "$SERVER_BIN" 0 "$SERVER_THREADS" >"$OUT/server.out" 2>&1 &
 SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    grep -q '^listening on ' "$OUT/server.out" 2>/dev/null && break
-    sleep 0.1
-done
-URL=$(sed -n 's/^listening on //p' "$OUT/server.out")
+# The same server with a limit, for the throttled scenario.
+"$SERVER_BIN" 0 "$SERVER_THREADS" "$THROTTLE" >"$OUT/throttled-server.out" 2>&1 &
+THROTTLED_PID=$!
+trap 'kill "$SERVER_PID" "$THROTTLED_PID" 2>/dev/null || true' EXIT
+listening() { # listening FILE -> URL
+    for _ in $(seq 100); do
+        grep -q '^listening on ' "$1" 2>/dev/null && break
+        sleep 0.1
+    done
+    sed -n 's/^listening on //p' "$1"
+}
+URL=$(listening "$OUT/server.out")
 [ -n "$URL" ] || fail "the bench server did not start: $(cat "$OUT/server.out")"
-say "server $URL ($SERVER_THREADS threads)"
+THROTTLED_URL=$(listening "$OUT/throttled-server.out")
+[ -n "$THROTTLED_URL" ] || fail "the throttled server did not start: $(cat "$OUT/throttled-server.out")"
+say "server $URL ($SERVER_THREADS threads); throttled to $THROTTLE/s: $THROTTLED_URL"
 
 # Tiny HTTP helpers without curl: bash's /dev/tcp.
 HOSTPORT=${URL#http://}
@@ -177,6 +202,7 @@ measure() {
     PATCH=$(stat_field patch "$s")
     GET=$(stat_field get "$s")
     SPAN=$(awk -v a="$(stat_field first_s "$s")" -v b="$(stat_field last_s "$s")" 'BEGIN { printf "%.6f", b - a }')
+    REFUSED=$(stat_field refused "$s")
 }
 
 check() { # check MESSAGE: records a functional failure (never a timing); reported at the end
@@ -197,75 +223,97 @@ CC=("$CCBULK_BIN" update --rate unlimited --concurrency "$CONCURRENCY" --base-ur
 for rep in $(seq "$REPEAT"); do
     say "repetition $rep of $REPEAT"
 
-    # ccbulk, replace mode, unlimited rate.
-    measure replace "${CC[@]}" "$OUT/live.csv" --mode replace --results "$OUT/live.results.csv"
-    [ "$RC" = 0 ] || check "replace run exited $RC: $(tail -3 "$OUT/replace.err")"
-    [ "$PATCH" = "$ROWS_LIVE" ] || check "replace: the server saw $PATCH PATCHes for $ROWS_LIVE rows"
-    REPLACE_RPS=$(per_s "$PATCH" "$SPAN")
-    rec replace_rps "$REPLACE_RPS"
-    rec replace_rows_wall "$(per_s "$ROWS_LIVE" "$WALL")"
-    rec replace_cpu_us_row "$(cpu_per "$ROWS_LIVE")"
-    rec replace_rss_mb "$RSS_MB"
-    rm -f "$OUT/live.results.csv"
+    if scenario throughput; then
+        # ccbulk, replace mode, unlimited rate.
+        measure replace "${CC[@]}" "$OUT/live.csv" --mode replace --results "$OUT/live.results.csv"
+        [ "$RC" = 0 ] || check "replace run exited $RC: $(tail -3 "$OUT/replace.err")"
+        [ "$PATCH" = "$ROWS_LIVE" ] || check "replace: the server saw $PATCH PATCHes for $ROWS_LIVE rows"
+        REPLACE_RPS=$(per_s "$PATCH" "$SPAN")
+        rec replace_rps "$REPLACE_RPS"
+        rec replace_rows_wall "$(per_s "$ROWS_LIVE" "$WALL")"
+        rec replace_cpu_us_row "$(cpu_per "$ROWS_LIVE")"
+        rec replace_rss_mb "$RSS_MB"
+        rm -f "$OUT/live.results.csv"
 
-    # oha: the same PATCH, same concurrency, as fast as it goes.
-    if [ -n "$OHA" ]; then
-        measure oha "$OHA" --no-tui -n "$ROWS_LIVE" -c "$CONCURRENCY" -m PATCH \
-            -H "Authorization: Bearer bench-token" -H "X-Tenant: bench" \
-            -H "X-Correlation-Id: 3f2504e0-4f89-11d3-9a0c-0305e82c3301" \
-            -H "Content-Type: application/json" -d "$BODY" "$URL/v1/Customers/$ID1/account-info"
-        [ "$RC" = 0 ] || check "oha exited $RC: $(tail -3 "$OUT/oha.err")"
-        [ "$PATCH" = "$ROWS_LIVE" ] || check "oha: the server saw $PATCH PATCHes for $ROWS_LIVE requests"
-        rec oha_rps "$(per_s "$PATCH" "$SPAN")"
-        # The two runs of one repetition are back to back, so their ratio is the fairer figure
-        # on a machine whose speed drifts (a VM's neighbours): the table shows its median too.
-        rec ratio_oha "$(awk -v a="$REPLACE_RPS" -v b="$(per_s "$PATCH" "$SPAN")" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')"
-        rec oha_cpu_us_req "$(cpu_per "$ROWS_LIVE")"
+        # oha: the same PATCH, same concurrency, as fast as it goes.
+        if [ -n "$OHA" ]; then
+            measure oha "$OHA" --no-tui -n "$ROWS_LIVE" -c "$CONCURRENCY" -m PATCH \
+                -H "Authorization: Bearer bench-token" -H "X-Tenant: bench" \
+                -H "X-Correlation-Id: 3f2504e0-4f89-11d3-9a0c-0305e82c3301" \
+                -H "Content-Type: application/json" -d "$BODY" "$URL/v1/Customers/$ID1/account-info"
+            [ "$RC" = 0 ] || check "oha exited $RC: $(tail -3 "$OUT/oha.err")"
+            [ "$PATCH" = "$ROWS_LIVE" ] || check "oha: the server saw $PATCH PATCHes for $ROWS_LIVE requests"
+            rec oha_rps "$(per_s "$PATCH" "$SPAN")"
+            # The two runs of one repetition are back to back, so their ratio is the fairer figure
+            # on a machine whose speed drifts (a VM's neighbours): the table shows its median too.
+            rec ratio_oha "$(awk -v a="$REPLACE_RPS" -v b="$(per_s "$PATCH" "$SPAN")" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')"
+            rec oha_cpu_us_req "$(cpu_per "$ROWS_LIVE")"
+        fi
+
+        # The shell way: one curl per row, 32 at a time.
+        if [ -n "$CURL" ]; then
+            seq "$ROWS_CURL" | awk '{ printf "%s/v1/Customers/6a1f0c2e-1b7d-4c3a-9e55-%012x/account-info\n", u, $1 }' u="$URL" >"$OUT/curl.urls"
+            measure curl xargs -P "$CONCURRENCY" -n 1 "$CURL" -s -o /dev/null -X PATCH \
+                -H "Authorization: Bearer bench-token" -H "X-Tenant: bench" \
+                -H "Content-Type: application/json" -d "$BODY" <"$OUT/curl.urls"
+            [ "$RC" = 0 ] || check "xargs curl exited $RC"
+            [ "$PATCH" = "$ROWS_CURL" ] || check "curl: the server saw $PATCH PATCHes for $ROWS_CURL requests"
+            rec curl_rps "$(per_s "$PATCH" "$SPAN")"
+            rec curl_cpu_us_req "$(cpu_per "$ROWS_CURL")"
+        fi
+
+        # ccbulk, merge mode: GET, overlay, PATCH (the server's customer differs in every field).
+        measure merge "${CC[@]}" "$OUT/merge.csv" --mode merge --results "$OUT/merge.results.csv" \
+            --undo "$OUT/merge.undo.csv"
+        [ "$RC" = 0 ] || check "merge run exited $RC: $(tail -3 "$OUT/merge.err")"
+        [ "$GET" = "$ROWS_MERGE" ] && [ "$PATCH" = "$ROWS_MERGE" ] ||
+            check "merge: the server saw $GET GETs and $PATCH PATCHes for $ROWS_MERGE rows"
+        rec merge_rps "$(per_s "$((GET + PATCH))" "$SPAN")"
+        rec merge_rows_s "$(per_s "$ROWS_MERGE" "$SPAN")"
+        rec merge_cpu_us_row "$(cpu_per "$ROWS_MERGE")"
+        rec merge_rss_mb "$RSS_MB"
+        rm -f "$OUT/merge.results.csv" "$OUT/merge.undo.csv"
+
+        # Dry run: read, check and write results; no network.
+        measure dry "$CCBULK_BIN" update "$OUT/dry.csv" --dry-run -q --overwrite --results "$OUT/dry.results.csv"
+        [ "$RC" = 0 ] || check "dry run exited $RC: $(tail -3 "$OUT/dry.err")"
+        lines=$(($(wc -l <"$OUT/dry.results.csv") - 1))
+        [ "$lines" = "$ROWS_DRY" ] || check "dry run: $lines results lines for $ROWS_DRY rows"
+        rec dry_rows_s "$(per_s "$ROWS_DRY" "$WALL")"
+        rec dry_cpu_us_row "$(cpu_per "$ROWS_DRY")"
+        rec dry_rss_mb "$RSS_MB"
+        rm -f "$OUT/dry.results.csv"
     fi
 
-    # The shell way: one curl per row, 32 at a time.
-    if [ -n "$CURL" ]; then
-        seq "$ROWS_CURL" | awk '{ printf "%s/v1/Customers/6a1f0c2e-1b7d-4c3a-9e55-%012x/account-info\n", u, $1 }' u="$URL" >"$OUT/curl.urls"
-        measure curl xargs -P "$CONCURRENCY" -n 1 "$CURL" -s -o /dev/null -X PATCH \
-            -H "Authorization: Bearer bench-token" -H "X-Tenant: bench" \
-            -H "Content-Type: application/json" -d "$BODY" <"$OUT/curl.urls"
-        [ "$RC" = 0 ] || check "xargs curl exited $RC"
-        [ "$PATCH" = "$ROWS_CURL" ] || check "curl: the server saw $PATCH PATCHes for $ROWS_CURL requests"
-        rec curl_rps "$(per_s "$PATCH" "$SPAN")"
-        rec curl_cpu_us_req "$(cpu_per "$ROWS_CURL")"
+    if scenario pacing; then
+        # --rate R/s for RATE_SECS seconds' worth of rows (burst 1, the default).
+        for r in $RATES; do
+            n=$((r * RATE_SECS))
+            measure "rate-$r" "$CCBULK_BIN" update "$OUT/rate-$r.csv" --mode replace --rate "$r/s" \
+                --concurrency "$CONCURRENCY" --base-url "$URL" --tenant bench -q --overwrite \
+                --results "$OUT/rate.results.csv"
+            [ "$RC" = 0 ] || check "rate $r/s run exited $RC: $(tail -3 "$OUT/rate-$r.err")"
+            [ "$PATCH" = "$n" ] || check "rate $r/s: the server saw $PATCH PATCHes for $n rows"
+            # N calls paced at R/s span (N-1)/R seconds.
+            rec "rate_achieved_$r" "$(awk -v n="$PATCH" -v s="$SPAN" 'BEGIN { if (s > 0) printf "%.1f", (n - 1) / s; else print "nan" }')"
+            rm -f "$OUT/rate.results.csv"
+        done
+
+        # A limited API, --rate unlimited: how long against the ideal, and how many 429s.
+        MAIN_HOSTPORT=$HOSTPORT
+        HOSTPORT=${THROTTLED_URL#http://}
+        measure throttled "$CCBULK_BIN" update "$OUT/throttled.csv" --mode replace --rate unlimited \
+            --concurrency 16 --base-url "$THROTTLED_URL" --tenant bench -q --overwrite \
+            --results "$OUT/throttled.results.csv"
+        HOSTPORT=$MAIN_HOSTPORT
+        [ "$RC" = 0 ] || check "throttled run exited $RC: $(tail -3 "$OUT/throttled.err")"
+        [ "$PATCH" = "$THROTTLE_ROWS" ] ||
+            check "throttled: the server accepted $PATCH PATCHes for $THROTTLE_ROWS rows"
+        rec throttled_time_ideal "$(awk -v w="$WALL" -v n="$THROTTLE_ROWS" -v l="$THROTTLE" 'BEGIN { printf "%.3f", w / (n / l) }')"
+        rec throttled_wall_s "$WALL"
+        rec throttled_429_share "$(awk -v r="$REFUSED" -v n="$THROTTLE_ROWS" 'BEGIN { printf "%.4f", r / n }')"
+        rm -f "$OUT/throttled.results.csv"
     fi
-
-    # ccbulk, merge mode: GET, overlay, PATCH (the server's customer differs in every field).
-    measure merge "${CC[@]}" "$OUT/merge.csv" --mode merge --results "$OUT/merge.results.csv" \
-        --undo "$OUT/merge.undo.csv"
-    [ "$RC" = 0 ] || check "merge run exited $RC: $(tail -3 "$OUT/merge.err")"
-    [ "$GET" = "$ROWS_MERGE" ] && [ "$PATCH" = "$ROWS_MERGE" ] ||
-        check "merge: the server saw $GET GETs and $PATCH PATCHes for $ROWS_MERGE rows"
-    rec merge_rps "$(per_s "$((GET + PATCH))" "$SPAN")"
-    rec merge_rows_s "$(per_s "$ROWS_MERGE" "$SPAN")"
-    rec merge_cpu_us_row "$(cpu_per "$ROWS_MERGE")"
-    rec merge_rss_mb "$RSS_MB"
-    rm -f "$OUT/merge.results.csv" "$OUT/merge.undo.csv"
-
-    # Dry run: read, check and write results; no network.
-    measure dry "$CCBULK_BIN" update "$OUT/dry.csv" --dry-run -q --overwrite --results "$OUT/dry.results.csv"
-    [ "$RC" = 0 ] || check "dry run exited $RC: $(tail -3 "$OUT/dry.err")"
-    lines=$(($(wc -l <"$OUT/dry.results.csv") - 1))
-    [ "$lines" = "$ROWS_DRY" ] || check "dry run: $lines results lines for $ROWS_DRY rows"
-    rec dry_rows_s "$(per_s "$ROWS_DRY" "$WALL")"
-    rec dry_cpu_us_row "$(cpu_per "$ROWS_DRY")"
-    rec dry_rss_mb "$RSS_MB"
-    rm -f "$OUT/dry.results.csv"
-
-    # Pacing: --rate RATE/s for RATE_SECS seconds' worth of rows (burst 1, the default).
-    measure rate "$CCBULK_BIN" update "$OUT/rate.csv" --mode replace --rate "$RATE/s" \
-        --concurrency "$CONCURRENCY" --base-url "$URL" --tenant bench -q --overwrite \
-        --results "$OUT/rate.results.csv"
-    [ "$RC" = 0 ] || check "rate run exited $RC: $(tail -3 "$OUT/rate.err")"
-    [ "$PATCH" = "$((RATE * RATE_SECS))" ] || check "rate: the server saw $PATCH PATCHes"
-    # N calls paced at R/s span (N-1)/R seconds.
-    rec rate_achieved "$(awk -v n="$PATCH" -v s="$SPAN" 'BEGIN { if (s > 0) printf "%.2f", (n - 1) / s; else print "nan" }')"
-    rm -f "$OUT/rate.results.csv"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -310,7 +358,10 @@ cat <<EOF
 | --dry-run, $ROWS_DRY rows, rows/s | $(med dry_rows_s) |
 | CPU per row, dry run (µs) | $(med dry_cpu_us_row) |
 | peak RSS, dry run $ROWS_DRY rows (MB) | $(med dry_rss_mb) |
-| --rate $RATE/s over $RATE_SECS s, achieved/s | $(med rate_achieved) |
+$(for r in $RATES; do echo "| --rate $r/s (burst 1) over $RATE_SECS s, achieved/s | $(med "rate_achieved_$r") |"; done)
+| throttled to $THROTTLE/s, $THROTTLE_ROWS rows, --rate unlimited: seconds (ideal $((THROTTLE_ROWS / THROTTLE))) | $(med throttled_wall_s) |
+| throttled: time ÷ ideal | $(med throttled_time_ideal) |
+| throttled: 429s per row (extra calls ÷ calls needed) | $(med throttled_429_share) |
 | noise: CPU s used by other processes during one measurement | $(med other_cpu_s) |
 | noise: CPU s stolen by the hypervisor during one measurement | $(med steal_cpu_s) |
 EOF

@@ -9,10 +9,10 @@
 //!   A gap longer than [`SLACK`] is idle time and restarts the schedule, so after idle time at
 //!   most `--burst` calls go at once.
 //! - the learner ([`Learner`]): `--rate` is the ceiling; a 429 pauses every call for its
-//!   `Retry-After` and then lowers the pace below the rate the API was found to accept, and the
-//!   pace climbs back and probes above it along a cubic curve, the shape of TCP CUBIC and of the
-//!   AWS SDKs' adaptive retry mode: fast while far below the last limit, flat near it, then
-//!   faster again, so a limit that rises is found too. `--no-adapt` keeps `--rate` as given.
+//!   `Retry-After`, then the pace resumes at the rate the API was measured to accept (below the
+//!   rate the 429 came at), stays flat near it and then probes above it faster and faster, along
+//!   a cubic curve, the shape of TCP CUBIC and of the AWS SDKs' adaptive retry mode, so a limit
+//!   that rises is found too. `--no-adapt` keeps `--rate` as given.
 //!
 //! All time comes from `tokio::time`, so the tests run on a paused clock.
 
@@ -27,7 +27,8 @@ use crate::rate::Rate;
 
 /// Lateness of a call that the calls after it make up for; a longer gap is idle time.
 const SLACK: Duration = Duration::from_millis(10);
-/// After a 429 the pace resumes at this fraction of the rate the API was found to accept.
+/// After a 429 the pace resumes at most at this fraction of the rate the 429 came at; after a
+/// storm, at this fraction of the rate last measured.
 const BETA: f64 = 0.9;
 /// Seconds the cubic curve takes to climb back to the rate the API accepted (then flat, then up).
 const CLIMB_SECS: f64 = 2.0;
@@ -36,8 +37,8 @@ const FLOOR: f64 = 0.5;
 /// Under `--rate unlimited` calls start at this rate and double every [`DOUBLING`] until the
 /// first 429 or [`OPEN`] (TCP's slow start): a limit is then met at a rate near it, with a
 /// call or two in flight, rather than with every worker sending at once.
-const SLOW_START: f64 = 100.0;
-const DOUBLING: Duration = Duration::from_millis(20);
+const SLOW_START: f64 = 200.0;
+const DOUBLING: Duration = Duration::from_millis(10);
 /// A pace this fast is no pace: the pacer stands aside.
 const OPEN: f64 = 100_000.0;
 /// The shortest window over which the accepted rate is measured: a server that lets a second's
@@ -82,6 +83,8 @@ struct Learner {
 #[derive(Clone, Copy, Debug)]
 struct Curve {
     w_max: f64,
+    /// The pace when the pause ends: at most `w_max`, and below the rate the 429 came at.
+    start: f64,
     epoch: Instant,
     /// At least `w_max`; the last measured limit after a storm took the pace far below it, so
     /// that the pace finds it again in seconds once calls get through.
@@ -89,14 +92,16 @@ struct Curve {
 }
 
 impl Curve {
-    /// `BETA · w_max` when the pause ends, `w_max` after [`CLIMB_SECS`] (`K`) along
-    /// `w_max · (1 + c·(t − K)³)`, flat around it, then faster and faster:
-    /// `w_max + c · scale · (t − K)³`.
+    /// `start` when the pause ends, `w_max` after [`CLIMB_SECS`] (`K`), climbing fast and then
+    /// slowly (`w_max − (w_max − start)·((K − t)/K)³`), flat around `w_max`, then faster and
+    /// faster beyond it: `w_max + c · scale · (t − K)³`.
     fn rate(&self, now: Instant) -> f64 {
         let t = now.saturating_duration_since(self.epoch).as_secs_f64() - CLIMB_SECS;
+        if t < 0.0 {
+            return self.w_max - (self.w_max - self.start) * (-t / CLIMB_SECS).powi(3);
+        }
         let c = (1.0 - BETA) / CLIMB_SECS.powi(3);
-        let scale = if t < 0.0 { self.w_max } else { self.scale };
-        self.w_max + c * scale * t.powi(3)
+        self.w_max + c * self.scale * t.powi(3)
     }
 }
 
@@ -176,8 +181,11 @@ impl Learner {
             BETA * came
         };
         let w_max = w_max.max(FLOOR).min(self.ceiling);
+        // What the API accepted is a rate it can take: resume there, unless that is not below
+        // the rate the 429 came at.
         self.curve = Some(Curve {
             w_max,
+            start: w_max.min(BETA * rate_now).max(FLOOR.min(w_max)),
             epoch: resume,
             scale: self.measured.unwrap_or(w_max).max(w_max),
         });
@@ -199,8 +207,10 @@ impl Learner {
             (a, b) => a.or(b),
         };
         if let Some(m) = best {
+            let w_max = m.min(self.ceiling);
             self.curve = Some(Curve {
-                w_max: m.min(self.ceiling),
+                w_max,
+                start: BETA * w_max,
                 epoch: now,
                 scale: m,
             });
@@ -232,8 +242,11 @@ pub struct PaceStats {
 /// instant that every call honours, and teaches the learner.
 pub struct Pacer {
     burst: u32,
-    /// When the next call is due (`None` before the first); the lock is the turn.
+    /// When the previous call was due (`None` before the first); the lock is the turn.
     turn: tokio::sync::Mutex<Option<Instant>>,
+    /// Told when the learner changes the pace, so that the call waiting its turn need not wait
+    /// out an interval of the old pace.
+    changed: tokio::sync::Notify,
     learner: Mutex<Learner>,
     /// Nothing to pace (unlimited, slow start over, no 429 since): calls skip the turn.
     open: AtomicBool,
@@ -263,6 +276,7 @@ impl Pacer {
         Pacer {
             burst: settings.burst.get(),
             turn: tokio::sync::Mutex::new(None),
+            changed: tokio::sync::Notify::new(),
             learner: Mutex::new(learner),
             open: AtomicBool::new(open),
             storm: AtomicBool::new(false),
@@ -322,7 +336,7 @@ impl Pacer {
             return;
         }
         // Cancel-safe: the schedule moves only when a call is let go.
-        let mut due = self.turn.lock().await;
+        let mut prev = self.turn.lock().await;
         loop {
             let now = Instant::now();
             let nb = self.not_before();
@@ -330,6 +344,8 @@ impl Pacer {
                 tokio::time::sleep_until(nb).await;
                 continue;
             }
+            // Registered before the rate is read, so a change after this is not missed.
+            let changed = self.changed.notified();
             let rate = {
                 let mut learner = self.learner();
                 learner.first.get_or_insert(now);
@@ -337,14 +353,15 @@ impl Pacer {
             };
             if rate.is_infinite() {
                 self.open.store(true, Ordering::Release);
-                *due = None;
+                *prev = None;
                 return;
             }
             let interval = Duration::from_secs_f64(1.0 / rate);
-            // Behind by up to the slack: keep the schedule (the calls after catch up); more is
-            // idle time, and the schedule starts again from now.
-            let tat = match *due {
-                Some(t) if now <= t + SLACK => t,
+            // Due one interval (at today's rate) after the previous call was. Behind by up to the
+            // slack: keep the schedule (the calls after catch up); more is idle time, and the
+            // schedule starts again from now.
+            let tat = match *prev {
+                Some(p) if now <= p + interval + SLACK => p + interval,
                 _ => now,
             };
             // A burst lets a call start up to `burst - 1` intervals before it is due.
@@ -352,10 +369,14 @@ impl Pacer {
             if let Some(earliest) = tat.checked_sub(ahead)
                 && now < earliest
             {
-                tokio::time::sleep_until(earliest).await;
+                // A new pace (a 429, or calls getting through after a storm) applies at once.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(earliest) => {}
+                    _ = changed => {}
+                }
                 continue;
             }
-            *due = Some(tat + interval);
+            *prev = Some(tat);
             return;
         }
     }
@@ -393,6 +414,7 @@ impl Pacer {
                     learner.recovered(Instant::now());
                     self.accepted_since.store(0, Ordering::Relaxed);
                     self.sent_since.store(0, Ordering::Relaxed);
+                    self.changed.notify_waiters();
                 }
                 self.accepted_since.fetch_add(1, Ordering::Relaxed);
             }
@@ -414,6 +436,7 @@ impl Pacer {
                 let open = learner.rate(resume).is_infinite();
                 self.open.store(open, Ordering::Release);
                 self.storm.store(learner.storm, Ordering::Release);
+                self.changed.notify_waiters();
             }
         }
     }
@@ -483,8 +506,10 @@ impl Pacer {
                  {b:.0}/s: raise --concurrency to go faster",
                 l.as_secs_f64() * 1000.0
             )),
-            _ => line
-                .push_str("; this machine (or the input, if it came slowly) could not go faster"),
+            _ => line.push_str(
+                "; this machine could not go faster, or the calls waited for something else (a \
+                 slow input, rows of one customer going one at a time)",
+            ),
         }
         Some(line)
     }

@@ -279,6 +279,7 @@ fn the_curve_climbs_back_flattens_then_probes() {
     let t0 = Instant::now();
     let c = Curve {
         w_max: 100.0,
+        start: 100.0 * BETA,
         epoch: t0,
         scale: 100.0,
     };
