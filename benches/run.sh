@@ -70,13 +70,14 @@ SERVER_BIN=${SERVER_BIN:-$ROOT/target/release/examples/bench_server}
 
 OHA=$(command -v oha || true)
 if [ -z "$OHA" ] && [ -x "$HOME/.cargo/bin/oha" ]; then OHA=$HOME/.cargo/bin/oha; fi
-if [ -z "$OHA" ] && [ $SMOKE = 0 ]; then
+# oha and curl are for the throughput comparison only.
+if [ -z "$OHA" ] && [ $SMOKE = 0 ] && scenario throughput; then
     say "installing oha from the crate registry (once; later runs reuse it)"
     cargo install oha --locked >&2
     OHA=$HOME/.cargo/bin/oha
 fi
 CURL=$(command -v curl || true)
-if [ -z "$CURL" ] && [ $SMOKE = 0 ]; then
+if [ -z "$CURL" ] && [ $SMOKE = 0 ] && scenario throughput; then
     say "installing curl"
     if [ "$(id -u)" = 0 ]; then apt-get install -y curl >&2 || true; else sudo apt-get install -y curl >&2 || true; fi
     CURL=$(command -v curl || true)
@@ -330,16 +331,9 @@ med() {
 mednum() { med "$1" | cut -d' ' -f1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
 
-cat <<EOF
-## Benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)
-
-- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average before: $LOAD_BEFORE, after: $LOAD_AFTER
-- ccbulk: $CCBULK_BIN; tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted changes)'); $(rustc --version)
-- oha: $([ -n "$OHA" ] && "$OHA" --version 2>/dev/null | head -1 || echo 'not available'); curl: $([ -n "$CURL" ] && "$CURL" --version | head -1 | cut -d' ' -f1-2 || echo 'not available')
-- Server: benches/server.rs, $SERVER_THREADS threads; concurrency $CONCURRENCY; median of $REPEAT (range in brackets)
-
-| measurement | result |
-|---|---|
+# The table's rows of each scenario (none when it did not run: an empty line would end the table).
+throughput_rows() {
+    cat <<ROWS
 | ccbulk replace, $ROWS_LIVE rows, requests/s | $(med replace_rps) |
 | oha, same PATCH, requests/s | $(med oha_rps) |
 | ccbulk / oha (ratio of the medians) | $(ratio "$(mednum replace_rps)" "$(mednum oha_rps)") |
@@ -358,10 +352,28 @@ cat <<EOF
 | --dry-run, $ROWS_DRY rows, rows/s | $(med dry_rows_s) |
 | CPU per row, dry run (µs) | $(med dry_cpu_us_row) |
 | peak RSS, dry run $ROWS_DRY rows (MB) | $(med dry_rss_mb) |
-$(for r in $RATES; do echo "| --rate $r/s (burst 1) over $RATE_SECS s, achieved/s | $(med "rate_achieved_$r") |"; done)
+ROWS
+}
+pacing_rows() {
+    for r in $RATES; do echo "| --rate $r/s (burst 1) over $RATE_SECS s, achieved/s | $(med "rate_achieved_$r") |"; done
+    cat <<ROWS
 | throttled to $THROTTLE/s, $THROTTLE_ROWS rows, --rate unlimited: seconds (ideal $((THROTTLE_ROWS / THROTTLE))) | $(med throttled_wall_s) |
 | throttled: time ÷ ideal | $(med throttled_time_ideal) |
 | throttled: 429s per row (extra calls ÷ calls needed) | $(med throttled_429_share) |
+ROWS
+}
+
+cat <<EOF
+## Benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average before: $LOAD_BEFORE, after: $LOAD_AFTER
+- ccbulk: $CCBULK_BIN; tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted changes)'); $(rustc --version)
+- oha: $([ -n "$OHA" ] && "$OHA" --version 2>/dev/null | head -1 || echo 'not available'); curl: $([ -n "$CURL" ] && "$CURL" --version | head -1 | cut -d' ' -f1-2 || echo 'not available')
+- Server: benches/server.rs, $SERVER_THREADS threads; concurrency $CONCURRENCY; median of $REPEAT (range in brackets)
+
+| measurement | result |
+|---|---|
+$({ scenario throughput && throughput_rows; scenario pacing && pacing_rows; } | grep .)
 | noise: CPU s used by other processes during one measurement | $(med other_cpu_s) |
 | noise: CPU s stolen by the hypervisor during one measurement | $(med steal_cpu_s) |
 EOF
