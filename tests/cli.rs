@@ -378,3 +378,70 @@ async fn the_summary_names_the_most_common_reasons() {
     );
     assert!(!stderr.contains('\u{1b}'), "NO_COLOR: no escape codes");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_summary_counts_retries_and_429s_with_their_reasons() {
+    // Above 20 calls/s the sandbox answers 429 (Retry-After: 1); a fifth of the calls fail
+    // with 500 or 503. Two attempts a call: some rows fail, most get through on a retry.
+    let sb = sandbox(SandboxConfig {
+        throttle: Some("20/s".parse().expect("rate")),
+        fail_rate: 0.2,
+        seed: 7,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=40).map(full_row)));
+    let mut cmd = work.against(&sb);
+    cmd.args([
+        "update",
+        "in.csv",
+        "--mode",
+        "replace",
+        "--rate",
+        "50/s",
+        "--max-attempts",
+        "2",
+        "--summary-json",
+        "-",
+    ]);
+    let out = bounded_async(cmd).await;
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("{k}: {summary}"));
+    let (calls, retries, throttled) = (n("calls"), n("retries"), n("http_429"));
+    let sent: Vec<_> = sb
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1/Customers/"))
+        .collect();
+    assert_eq!(calls, sent.len() as u64, "every call counted: {summary}");
+    assert_eq!(calls, 40 + retries, "one call a row, and the retries: {summary}");
+    let answered_429 = sent.iter().filter(|r| r.status == 429).count() as u64;
+    assert_eq!(throttled, answered_429, "{summary}");
+    assert!(throttled > 0 && retries > 0, "{summary}");
+    let failed = summary["outcomes"]["failed"].as_u64().unwrap_or(0);
+    let reasons = summary["reasons"].as_array().expect("reasons");
+    let failed_reasons: u64 = reasons
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .map(|r| r["rows"].as_u64().expect("rows"))
+        .sum();
+    assert_eq!(failed_reasons, failed, "every failed row under a reason: {summary}");
+    assert_eq!(
+        out.status.code(),
+        Some(if failed > 0 { 1 } else { 0 }),
+        "{}",
+        show(&out)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{retries} {}, {throttled} answered 429",
+            if retries == 1 { "retry" } else { "retries" }
+        )),
+        "{stderr}"
+    );
+    if failed > 0 {
+        assert!(stderr.contains("most common reasons:"), "{stderr}");
+    }
+}
