@@ -708,13 +708,14 @@ fn spawn_signal_handler_then(
         };
         signals.next().await;
         stopper.stop(Stop::Interrupted);
+        // Above the progress line, which goes on while the rows in flight finish.
         if !quiet {
-            eprintln!(
-                "\nccbulk: interrupted: finishing the rows in flight (press Ctrl-C again to quit at once)"
+            progress::eprint_above_bar(
+                b"\nccbulk: interrupted: finishing the rows in flight (press Ctrl-C again to quit at once)\n",
             );
         }
         signals.next().await;
-        eprintln!("\nccbulk: quitting at once; rows already written are kept");
+        progress::eprint_above_bar(b"\nccbulk: quitting at once; rows already written are kept\n");
         on_quit();
         std::process::exit(exit::INTERRUPTED);
     })

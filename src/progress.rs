@@ -256,7 +256,11 @@ impl Snapshot {
         let (valid, would_change) = (kind(OutcomeKind::Valid), kind(OutcomeKind::WouldChange));
         Snapshot {
             done,
-            total: load(&counters.total).max(done),
+            // 0 stays "not known" (standard input): no made-up bar or estimate.
+            total: match load(&counters.total) {
+                0 => 0,
+                total => total.max(done),
+            },
             accepted,
             unchanged,
             failed: load(&counters.failed),
@@ -480,6 +484,23 @@ mod tests {
         assert!(line.starts_with("/ 1234 rows acc 1189 unch 40"), "{line}");
         assert!(!line.contains('[') && !line.contains("ETA"), "{line}");
         assert!(!s.plain_line().contains("ETA"));
+    }
+
+    #[test]
+    fn an_unknown_total_stays_unknown_however_many_rows_are_done() {
+        let counters = Counters::default();
+        counters.done.store(729, Ordering::Relaxed);
+        counters.by_kind[OutcomeKind::Accepted as usize].store(710, Ordering::Relaxed);
+        let mut rates = Rates::default();
+        let s = Snapshot::read(&counters, None, &mut rates, Instant::now());
+        assert_eq!(s.total, 0);
+        let line = s.terminal_line(79, 0);
+        assert!(line.starts_with("| 729 rows acc 710"), "{line}");
+        assert!(!line.contains('[') && !line.contains("ETA"), "{line}");
+        // Once counted, the total is known (never below the rows done).
+        counters.total.store(700, Ordering::Relaxed);
+        let s = Snapshot::read(&counters, None, &mut rates, Instant::now());
+        assert_eq!(s.total, 729);
     }
 
     #[test]

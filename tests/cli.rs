@@ -407,7 +407,11 @@ async fn the_summary_counts_retries_and_429s_with_their_reasons() {
     ]);
     let out = bounded_async(cmd).await;
     let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("{k}: {summary}"));
+    let n = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {summary}"))
+    };
     let (calls, retries, throttled) = (n("calls"), n("retries"), n("http_429"));
     let sent: Vec<_> = sb
         .requests()
@@ -415,7 +419,11 @@ async fn the_summary_counts_retries_and_429s_with_their_reasons() {
         .filter(|r| r.path.starts_with("/v1/Customers/"))
         .collect();
     assert_eq!(calls, sent.len() as u64, "every call counted: {summary}");
-    assert_eq!(calls, 40 + retries, "one call a row, and the retries: {summary}");
+    assert_eq!(
+        calls,
+        40 + retries,
+        "one call a row, and the retries: {summary}"
+    );
     let answered_429 = sent.iter().filter(|r| r.status == 429).count() as u64;
     assert_eq!(throttled, answered_429, "{summary}");
     assert!(throttled > 0 && retries > 0, "{summary}");
@@ -426,7 +434,10 @@ async fn the_summary_counts_retries_and_429s_with_their_reasons() {
         .filter(|r| r["outcome"] == "failed")
         .map(|r| r["rows"].as_u64().expect("rows"))
         .sum();
-    assert_eq!(failed_reasons, failed, "every failed row under a reason: {summary}");
+    assert_eq!(
+        failed_reasons, failed,
+        "every failed row under a reason: {summary}"
+    );
     assert_eq!(
         out.status.code(),
         Some(if failed > 0 { 1 } else { 0 }),

@@ -40,9 +40,9 @@ fn pty() -> (OwnedFd, OwnedFd) {
 
 /// Runs `cmd` with its stderr on a fresh terminal; returns the exit code and every byte the
 /// terminal received. Killed (and the test failed) after a minute.
-fn on_terminal(mut cmd: Command) -> (Option<i32>, Vec<u8>) {
+fn on_terminal(mut cmd: Command, stdin: Option<File>) -> (Option<i32>, Vec<u8>) {
     let (master, slave) = pty();
-    cmd.stdin(Stdio::null())
+    cmd.stdin(stdin.map_or_else(Stdio::null, Stdio::from))
         .stdout(Stdio::null())
         .stderr(Stdio::from(slave))
         .env("TERM", "xterm-256color");
@@ -162,7 +162,7 @@ fn slow_run(work: &Work, n: u32, extra: &[&str]) -> Command {
 #[test]
 fn the_progress_line_fits_80_columns_and_is_gone_at_the_end() {
     let work = Work::new();
-    let (code, bytes) = on_terminal(slow_run(&work, 200, &[]));
+    let (code, bytes) = on_terminal(slow_run(&work, 200, &[]), None);
     assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&bytes));
     let drawn: Vec<String> = frames(&bytes)
         .into_iter()
@@ -212,7 +212,7 @@ fn verbose_logs_leave_no_stale_progress_lines_and_no_color_means_none() {
     let work = Work::new();
     let mut cmd = slow_run(&work, 150, &["-v"]);
     cmd.env("NO_COLOR", "1");
-    let (code, bytes) = on_terminal(cmd);
+    let (code, bytes) = on_terminal(cmd, None);
     assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&bytes));
     let shown = screen(&bytes);
     let logs = shown.iter().filter(|l| l.contains("row finished")).count();
@@ -230,7 +230,36 @@ fn verbose_logs_leave_no_stale_progress_lines_and_no_color_means_none() {
     // The same on a terminal without NO_COLOR: the log lines are coloured.
     let mut cmd = slow_run(&work, 20, &["-v"]);
     cmd.env_remove("NO_COLOR");
-    let (code, bytes) = on_terminal(cmd);
+    let (code, bytes) = on_terminal(cmd, None);
     assert_eq!(code, Some(0));
     assert!(colour_codes(&bytes) > 0, "colour on a terminal");
+}
+
+#[test]
+fn reading_standard_input_there_is_no_bar_and_no_estimate() {
+    let work = Work::new();
+    let cmd = slow_run(&work, 150, &["--results", "stdin.results.csv"]);
+    // The same input, from standard input: its rows are not counted ahead.
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().replace("in.csv", "-"))
+        .collect();
+    let mut cmd = work.ccbulk();
+    cmd.args(&args);
+    let input = File::open(work.path("in.csv")).expect("input");
+    let (code, bytes) = on_terminal(cmd, Some(input));
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&bytes));
+    let drawn: Vec<String> = frames(&bytes)
+        .into_iter()
+        .filter(|f| f.contains(" rows/s "))
+        .filter(|f| !f.starts_with("ccbulk"))
+        .collect();
+    assert!(drawn.len() >= 3, "{drawn:?}");
+    for f in &drawn {
+        assert!(f.contains(" rows acc "), "{f:?}");
+        assert!(
+            !f.contains('[') && !f.contains("ETA") && !f.contains("/150"),
+            "{f:?}"
+        );
+    }
 }
