@@ -327,6 +327,10 @@ pub struct SharedArgs {
     #[arg(long, value_enum, default_value = "customerId")]
     pub key: Key,
 
+    /// The sheet of a workbook INPUT (.xlsx, .xlsm, .xls, .xlsb, .ods); the first by default.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+
     /// Stop after N failed rows, or N% of the rows finished (exit 3).
     #[arg(long, value_name = "N|N%")]
     pub max_failures: Option<String>,

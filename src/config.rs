@@ -317,6 +317,7 @@ impl Config {
             prior_numbers: job == Job::Replay,
             required_cells: args.mode == Mode::Replace && job != Job::Plan,
             keyed: args.key == crate::cli::Key::InternalIdentifier,
+            sheet: args.sheet.clone(),
         };
         Ok(Config {
             job,
@@ -464,6 +465,7 @@ impl Config {
             ROWS,
         );
         w.opt("--encoding", a.encoding.clone(), INPUT);
+        w.opt("--sheet", a.sheet.clone(), INPUT);
         // The undo file names customers by customerId, whatever named them in the input.
         w.opt(
             "--key",

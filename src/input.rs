@@ -15,6 +15,7 @@ use crate::customer::{self, Cell, FIELD_COUNT, Field, Rules};
 mod header;
 mod lines;
 mod repeats;
+pub mod workbook;
 
 pub use header::{Columns, is_ccbulk_column, normalize, valid_names};
 use lines::LineTracker;
@@ -74,6 +75,8 @@ pub struct InputOptions {
     pub required_cells: bool,
     /// `--key internalIdentifier`: rows name their customer by that column, resolved later.
     pub keyed: bool,
+    /// `--sheet NAME`: the sheet of a workbook input (the first when `None`).
+    pub sheet: Option<String>,
 }
 
 impl Default for InputOptions {
@@ -87,6 +90,7 @@ impl Default for InputOptions {
             prior_numbers: false,
             required_cells: false,
             keyed: false,
+            sheet: None,
         }
     }
 }
@@ -252,6 +256,8 @@ pub struct Input {
     count: u64,
     /// Records taken from [`SPARE`], to read the next rows into.
     spare: Vec<ByteRecord>,
+    /// A workbook's sheet: the sheet row of the header, so that messages give sheet rows.
+    sheet_first_row: Option<u64>,
 }
 
 /// Picks the delimiter that occurs most often, outside quotes, in the first line.
@@ -286,6 +292,28 @@ impl Input {
     /// Opens a file or standard input and reads the header.
     pub fn open(source: &Source, options: InputOptions) -> Result<Input, InputError> {
         let name = source.display();
+        if let Source::Path(p) = source
+            && workbook::is_workbook(p)
+        {
+            let sheet = workbook::read(p, options.sheet.as_deref())?;
+            // The sheet as CSV: commas, UTF-8; the files written from it get a BOM, as
+            // the spreadsheet that will open them expects.
+            let options = InputOptions {
+                delimiter: Some(b','),
+                encoding: None,
+                ..options
+            };
+            let csv = Box::new(io::Cursor::new(sheet.csv));
+            let mut input = Input::from_reader(csv, &name, options)?;
+            input.bom = true;
+            input.sheet_first_row = Some(sheet.first_row);
+            return Ok(input);
+        }
+        if let Some(sheet) = &options.sheet {
+            return Err(InputError::Header(format!(
+                "--sheet {sheet:?}: {name} is not a workbook (.xlsx, .xlsm, .xls, .xlsb, .ods); --sheet names a workbook's sheet"
+            )));
+        }
         let raw: Box<dyn Read + Send> = match source {
             Source::Stdin => Box::new(io::stdin()),
             Source::Path(p) => Box::new(File::open(p).map_err(|e| InputError::Io {
@@ -385,6 +413,7 @@ impl Input {
             record: ByteRecord::new(),
             count: 0,
             spare: Vec::new(),
+            sheet_first_row: None,
         })
     }
 
@@ -404,7 +433,11 @@ impl Input {
             }
             // Asked for every record, skipped ones too, so the tracker forgets lines behind us.
             let start = self.record.position().map_or(0, |p| p.byte());
-            let line = self.reader.get_mut().line_at(start);
+            let mut line = self.reader.get_mut().line_at(start);
+            if let Some(first) = self.sheet_first_row {
+                // One record a sheet row, the header first.
+                line = first + self.record.position().map_or(0, |p| p.record());
+            }
             if self.record.iter().all(|c| c.trim_ascii().is_empty()) {
                 continue;
             }

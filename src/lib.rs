@@ -91,6 +91,10 @@ fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter:
     let (Source::Path(path), false) = (&config.source, config.quiet) else {
         return;
     };
+    // A workbook is not text to count lines in (its rows are not counted ahead).
+    if input::workbook::is_workbook(path) {
+        return;
+    }
     let path = path.clone();
     std::thread::spawn(move || {
         let Ok(file) = File::open(&path) else { return };

@@ -15,3 +15,4 @@ mod seams;
 mod spreadsheets;
 mod terminal;
 mod unattended;
+mod workbooks;

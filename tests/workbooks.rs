@@ -1,0 +1,222 @@
+//! Workbooks as input: an `.xlsx` (written with rust_xlsxwriter) and an `.ods` (zip and XML
+//! written by hand) made in the test, with the cells a CSV export mangles: a zip with a leading
+//! zero, a `+` phone, a long number, a date and a formula. They must reach the API exactly as the
+//! spreadsheet shows them; messages give sheet rows; the results are CSV with a BOM.
+
+use std::io::Write;
+
+use ccbulk::customer::{Field, current_text};
+use ccbulk::sandbox::SandboxConfig;
+use rust_xlsxwriter::{Formula, Workbook};
+use uuid::Uuid;
+
+use crate::common::*;
+use crate::export::run_timed;
+
+const HEADER: [&str; 7] = [
+    "customerId",
+    "zip",
+    "phone",
+    "taxId",
+    "internalIdentifier",
+    "city",
+    "email",
+];
+
+/// What each customer must hold afterwards: (zip, phone, taxId, internalIdentifier, city).
+fn expected() -> [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+); 2] {
+    [
+        (
+            "01234",
+            "+351 912 000 001",
+            "500000000123",
+            "2024-03-01",
+            "Braga",
+        ),
+        ("0150-123", "+44 20 7946 0000", "123", "2023-12-31", "Porto"),
+    ]
+}
+
+fn write_xlsx(path: &std::path::Path, ids: &[Uuid]) {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Customers").unwrap();
+    // The table starts on sheet row 2 (row 1 left empty), in column A.
+    for (c, h) in HEADER.iter().enumerate() {
+        sheet.write_string(1, c as u16, *h).unwrap();
+    }
+    let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for (i, (zip, phone, _, _, city)) in expected().iter().enumerate() {
+        let r = 2 + i as u32;
+        sheet.write_string(r, 0, ids[i].to_string()).unwrap();
+        sheet.write_string(r, 1, *zip).unwrap();
+        sheet.write_string(r, 2, *phone).unwrap();
+        let tax = if i == 0 { 500000000123.0 } else { 123.0 };
+        sheet.write_number(r, 3, tax).unwrap();
+        let when = if i == 0 {
+            rust_xlsxwriter::ExcelDateTime::from_ymd(2024, 3, 1).unwrap()
+        } else {
+            rust_xlsxwriter::ExcelDateTime::from_ymd(2023, 12, 31).unwrap()
+        };
+        sheet
+            .write_datetime_with_format(r, 4, &when, &date)
+            .unwrap();
+        let (a, b) = city.split_at(3);
+        let formula = Formula::new(format!("=CONCATENATE(\"{a}\",\"{b}\")")).set_result(*city);
+        sheet.write_formula(r, 5, formula).unwrap();
+    }
+    // A third row with an e-mail that is not an address: invalid, on sheet row 5.
+    sheet.write_string(4, 0, ids[2].to_string()).unwrap();
+    sheet.write_string(4, 6, "not-an-address").unwrap();
+    // A second sheet, chosen with --sheet in the test.
+    let other = book.add_worksheet();
+    other.set_name("Other").unwrap();
+    other.write_string(0, 0, "customerId").unwrap();
+    other.write_string(0, 1, "city").unwrap();
+    other.write_string(1, 0, ids[3].to_string()).unwrap();
+    other.write_string(1, 1, "Faro").unwrap();
+    book.save(path).unwrap();
+}
+
+/// An OpenDocument spreadsheet, zip and XML written by hand.
+fn write_ods(path: &std::path::Path, ids: &[Uuid]) {
+    let string = |v: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="string"><text:p>{v}</text:p></table:table-cell>"#
+        )
+    };
+    let mut rows = String::from("<table:table-row>");
+    for h in HEADER {
+        rows.push_str(&string(h));
+    }
+    rows.push_str("</table:table-row>");
+    for (i, (zip, phone, tax, date, city)) in expected().iter().enumerate() {
+        rows.push_str("<table:table-row>");
+        rows.push_str(&string(&ids[i].to_string()));
+        rows.push_str(&string(zip));
+        rows.push_str(&string(phone));
+        rows.push_str(&format!(
+            r#"<table:table-cell office:value-type="float" office:value="{tax}"><text:p>{tax}</text:p></table:table-cell>"#
+        ));
+        rows.push_str(&format!(
+            r#"<table:table-cell office:value-type="date" office:date-value="{date}"><text:p>{date}</text:p></table:table-cell>"#
+        ));
+        let (a, b) = city.split_at(3);
+        rows.push_str(&format!(
+            r#"<table:table-cell table:formula="of:=CONCATENATE(&quot;{a}&quot;;&quot;{b}&quot;)" office:value-type="string" office:string-value="{city}"><text:p>{city}</text:p></table:table-cell>"#
+        ));
+        rows.push_str("</table:table-row>");
+    }
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Customers">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let manifest = r#"<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default();
+    zip.start_file("mimetype", stored).unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    zip.start_file("META-INF/manifest.xml", deflated).unwrap();
+    zip.write_all(manifest.as_bytes()).unwrap();
+    zip.start_file("content.xml", deflated).unwrap();
+    zip.write_all(content.as_bytes()).unwrap();
+    zip.finish().unwrap();
+}
+
+fn assert_exact(sb: &ccbulk::sandbox::Sandbox, ids: &[Uuid]) {
+    for (i, (zip, phone, tax, date, city)) in expected().iter().enumerate() {
+        let c = sb.customer(ids[i]);
+        let got = |f| current_text(&c, f).unwrap_or_default();
+        assert_eq!(got(Field::Zip), *zip, "row {i} zip");
+        assert_eq!(got(Field::Phone), *phone, "row {i} phone");
+        assert_eq!(got(Field::TaxId), *tax, "row {i} taxId");
+        assert_eq!(got(Field::InternalIdentifier), *date, "row {i} date");
+        assert_eq!(got(Field::City), *city, "row {i} formula");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_xlsx_arrives_exactly_as_the_sheet_shows_it() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let ids: Vec<Uuid> = (1..=4).map(|n| guid(9000 + n)).collect();
+    write_xlsx(&work.path("customers.xlsx"), &ids);
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "customers.xlsx", "--rate", "unlimited"]);
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_exact(&sb, &ids);
+
+    let text = work.read("customers.results.csv");
+    assert!(
+        text.starts_with('\u{feff}'),
+        "results of a workbook carry a BOM"
+    );
+    let rows = work.rows("customers.results.csv");
+    assert_eq!(rows.len(), 3);
+    let bad = rows.iter().find(|r| r["ccbulk_row"] == "3").unwrap();
+    assert_eq!(bad["ccbulk_outcome"], "invalid");
+    assert!(
+        bad["ccbulk_error"].starts_with("customers.xlsx line 5, column \"email\""),
+        "messages give the sheet's row: {}",
+        bad["ccbulk_error"]
+    );
+    let good = rows.iter().find(|r| r["ccbulk_row"] == "1").unwrap();
+    assert_eq!(good["zip"], "01234");
+    assert_eq!(good["taxId"], "500000000123");
+
+    // --sheet picks another sheet.
+    let mut cmd = work.against(&sb);
+    cmd.args([
+        "update",
+        "customers.xlsx",
+        "--sheet",
+        "Other",
+        "--rate",
+        "unlimited",
+        "--results",
+        "other.csv",
+        "--no-undo",
+    ]);
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        current_text(&sb.customer(ids[3]), Field::City).as_deref(),
+        Some("Faro")
+    );
+    let mut cmd = work.against(&sb);
+    cmd.args(["plan", "customers.xlsx", "--sheet", "Nope", "--overwrite"]);
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("has no sheet \"Nope\"; its sheets: \"Customers\", \"Other\""),
+        "{}",
+        show(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ods_arrives_exactly_as_the_sheet_shows_it() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let ids: Vec<Uuid> = (1..=2).map(|n| guid(9100 + n)).collect();
+    write_ods(&work.path("customers.ods"), &ids);
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "customers.ods", "--rate", "unlimited"]);
+    let out = run_timed(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_exact(&sb, &ids);
+    assert!(work.read("customers.results.csv").starts_with('\u{feff}'));
+}
