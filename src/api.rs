@@ -35,6 +35,8 @@ use tower_service::Service;
 use uuid::Uuid;
 
 use crate::auth::Token;
+use crate::text::{one_line, redact_url};
+use crate::transport::{CONNECT_TIMEOUT, parse_retry_after};
 
 /// What one attempt came to.
 #[derive(Debug)]
@@ -61,9 +63,6 @@ pub enum Reply {
 const MAX_BODY: usize = 8 << 20;
 /// The largest list page read: 2,000 customers of a few kilobytes each, with room to spare.
 const MAX_PAGE_BODY: usize = 64 << 20;
-
-/// How long opening a connection (TCP and TLS) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client for one API root and tenant. Shared by the workers; each brings its own
 /// [`Connection`].
@@ -561,36 +560,6 @@ fn connector(dial: Dial) -> Result<HttpsConnector<Dial>, String> {
     Ok(https)
 }
 
-/// The token endpoint's client (`auth.rs`): reqwest, with its own small pool and the same proxy
-/// variables; the built-in sandbox's endpoint is on loopback and never proxied.
-pub fn token_client(sandbox: bool) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("ccbulk/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
-        // A redirect would post the client secret again to an address nobody configured
-        // (auth.rs says where it pointed instead).
-        .redirect(reqwest::redirect::Policy::none());
-    if sandbox {
-        builder = builder.no_proxy();
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
-}
-
-/// A transport error in one line, without the URL's query or any header.
-pub fn describe_transport(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "connection dropped while reading the answer".to_string()
-    } else {
-        "connection failed or dropped".to_string()
-    }
-}
-
 fn transport(e: &Transport) -> Reply {
     Reply::Retry {
         status: None,
@@ -623,16 +592,6 @@ fn classify(answer: Answer, what: &str) -> Reply {
             error,
         },
     }
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date, relative to `now`.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The API's error body flattened to one line: its description, then each
@@ -678,28 +637,6 @@ pub fn error_text(status: u16, body: &[u8], what: &str) -> String {
         text.push_str(&parts.join("; "));
     }
     one_line(&text)
-}
-
-/// A URL as messages may show it: a user name or password in it replaced by `***` (it is
-/// found as text, so a URL that does not parse is redacted too).
-pub fn redact_url(url: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
-        None => url.to_string(),
-    }
-}
-
-/// Folds line breaks so an error stays one CSV-friendly line.
-pub fn one_line(s: &str) -> String {
-    s.split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -159,6 +159,7 @@ impl Auth {
     }
 
     /// How many tokens were fetched or read so far.
+    #[cfg(test)]
     pub fn fetched(&self) -> u64 {
         self.fetched.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -340,7 +341,7 @@ impl Auth {
         token_url: &str,
         scope: &str,
     ) -> Result<(SecretString, Option<Duration>), AuthError> {
-        let endpoint = format!("the token endpoint {}", crate::api::redact_url(token_url));
+        let endpoint = format!("the token endpoint {}", crate::text::redact_url(token_url));
         let Patience {
             timeout,
             max_attempts,
@@ -353,7 +354,7 @@ impl Auth {
             if attempts > 0 {
                 let pause = wait
                     .take()
-                    .unwrap_or_else(|| crate::dispatch::backoff(backoff_base, attempts));
+                    .unwrap_or_else(|| crate::transport::backoff(backoff_base, attempts));
                 tokio::time::sleep(pause.min(MAX_TOKEN_WAIT)).await;
             }
             attempts += 1;
@@ -373,7 +374,7 @@ impl Auth {
             let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    last = format!("{endpoint}: {}", crate::api::describe_transport(&e));
+                    last = format!("{endpoint}: {}", crate::transport::describe_transport(&e));
                     continue;
                 }
             };
@@ -386,7 +387,9 @@ impl Auth {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| crate::api::parse_retry_after(v, std::time::SystemTime::now()));
+                    .and_then(|v| {
+                        crate::transport::parse_retry_after(v, std::time::SystemTime::now())
+                    });
                 last = format!("{endpoint} answered {status}");
                 continue;
             }
@@ -400,7 +403,7 @@ impl Auth {
                     )));
                 }
                 Err(Body::Broken(e)) => {
-                    last = format!("{endpoint}: {}", crate::api::describe_transport(&e));
+                    last = format!("{endpoint}: {}", crate::transport::describe_transport(&e));
                     continue;
                 }
             };
@@ -417,7 +420,7 @@ impl Auth {
                 let reason = if reason.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", crate::api::one_line(&reason))
+                    format!(": {}", crate::text::one_line(&reason))
                 };
                 return Err(AuthError::Refused(format!(
                     "{endpoint} answered {status}{reason}"
@@ -475,7 +478,7 @@ fn redirected(endpoint: &str, resp: &reqwest::Response) -> String {
         .headers()
         .get(reqwest::header::LOCATION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .map(|l| crate::api::one_line(&crate::api::redact_url(&l)))
+        .map(|l| crate::text::one_line(&crate::text::redact_url(&l)))
         .map(|l| l.chars().take(200).collect::<String>());
     match to {
         Some(to) => format!(

@@ -297,7 +297,7 @@ impl Config {
             TokenSource::None
         };
         if online {
-            let shown = crate::api::redact_url(&args.base_url);
+            let shown = crate::text::redact_url(&args.base_url);
             let url = reqwest::Url::parse(&args.base_url)
                 .map_err(|e| SetupError(format!("--base-url \"{shown}\" is not a URL: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") {
@@ -537,7 +537,7 @@ impl Words {
 /// it would be in the process list, and echoed by every message that names the URL. (Parsed
 /// leniently: a URL that does not parse is looked at as text.)
 fn no_credentials_in(flag: &str, url: &str) -> Result<(), SetupError> {
-    let shown = crate::api::redact_url(url);
+    let shown = crate::text::redact_url(url);
     if shown == url {
         return Ok(());
     }

@@ -4,8 +4,7 @@
 //! order, never two at a time).
 
 use std::collections::{HashMap, VecDeque, hash_map::Entry};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,67 +16,13 @@ use crate::api::{Api, Connection, Reply};
 use crate::auth::{Auth, AuthError};
 use crate::customer::{self, Cell, Change, Field};
 use crate::input::Row;
+use crate::outcome::{Outcome, OutcomeKind};
 use crate::pacer::Pacer;
-use crate::results::{Outcome, OutcomeKind};
+use crate::stop::{Stop, Stopper};
+use crate::transport::backoff;
 
-/// The longest backoff between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Rows parked behind a busy customer before the workers stop reading input.
 const MAX_PARKED: usize = 10_000;
-
-/// Why a run stopped before the end of its input.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stop {
-    Interrupted,
-    AuthRefused(String),
-    /// The token endpoint did not answer (the text names it).
-    TokenEndpoint(String),
-    MaxFailures(u64),
-    /// The first rows that got an answer all failed with this same 4xx (systematic.rs).
-    Systematic {
-        status: u16,
-        error: String,
-    },
-    /// The run cannot go on: a file it must write (the undo file, before a PATCH) cannot be
-    /// written, or a task failed (a bug). The message says which.
-    Broken(String),
-}
-
-/// The run's one cancellation: the first reason wins; every task watches the token.
-#[derive(Clone, Default)]
-pub struct Stopper {
-    pub token: CancellationToken,
-    reason: Arc<OnceLock<Stop>>,
-    /// Set by [`Stopper::stop`] with the token (the only way the token is cancelled): the
-    /// token's own check takes a lock shared by every worker, and the workers ask before every
-    /// call.
-    stopped: Arc<AtomicBool>,
-}
-
-impl Stopper {
-    /// Records the reason (if none yet) and cancels everything.
-    pub fn stop(&self, reason: Stop) {
-        let _ = self.reason.set(reason);
-        self.stopped.store(true, Ordering::Release);
-        self.token.cancel();
-    }
-
-    /// The reason, if the run was stopped.
-    pub fn reason(&self) -> Option<Stop> {
-        self.reason.get().cloned()
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Acquire)
-    }
-}
-
-/// The exponential backoff before attempt `attempt + 1`, with jitter in [d/2, d].
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let d = exp.min(MAX_BACKOFF);
-    d.mul_f64(0.5 + fastrand::f64() / 2.0)
-}
 
 /// What the workers do with a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -359,13 +304,13 @@ impl Dispatcher {
         /// Pages read at most for one reference: a search that matches more than this many
         /// customers (by its own rule) is not a lookup of one.
         const MAX_PAGES: u64 = 25;
-        let value = crate::cmd::export::encode(reference);
+        let value = crate::list::encode(reference);
         let mut ids: Vec<Uuid> = Vec::new();
         let mut total_attempts = 0;
         for number in 1..=MAX_PAGES {
             let query = format!(
                 "pageNumber={number}&pageSize={}&searchField=InternalIdentifier&searchValue={value}",
-                crate::cmd::export::PAGE_SIZE
+                crate::list::PAGE_SIZE
             );
             let (reply, attempts) = match self
                 .call(conn, row, Uuid::nil(), Call::List(query), correlation)
@@ -384,7 +329,7 @@ impl Dispatcher {
                     };
                 }
             };
-            let page: crate::cmd::export::Page = match serde_json::from_slice(&body) {
+            let page: crate::list::Page = match serde_json::from_slice(&body) {
                 Ok(p) => p,
                 Err(e) => {
                     return Called::Done {
@@ -879,6 +824,7 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::MAX_BACKOFF;
 
     #[test]
     fn backoff_grows_and_is_capped() {

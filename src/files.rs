@@ -4,7 +4,7 @@
 //! where a file is expected cannot make ccbulk overwrite its target (SPEC: Files ccbulk writes).
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
 
 /// The mode of every file ccbulk creates.
@@ -128,6 +128,25 @@ pub fn check_folder_writable(path: &Path, what: &str) -> Result<(), String> {
             )
         })
 }
+
+/// Does the last record, `start..len`, end as the writer ends every record: a newline outside
+/// quotes? (Inside a quoted field the quotes seen so far are odd in number: the opening one
+/// plus doubled pairs.) A cut that happens to fall on a newline inside a quoted last cell would
+/// otherwise pass for a whole line.
+pub(crate) fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool> {
+    if len <= start {
+        return Ok(false);
+    }
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(f, len - start), &mut tail)?;
+    let quotes = tail.iter().filter(|&&b| b == b'"').count();
+    Ok(tail.last() == Some(&b'\n') && quotes % 2 == 0)
+}
+
+/// The UTF-8 byte-order mark.
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -11,6 +11,7 @@ use csv::ByteRecord;
 use uuid::Uuid;
 
 use crate::customer::{self, Cell, FIELD_COUNT, Field, Rules};
+use crate::text::shown;
 
 mod header;
 mod lines;
@@ -607,30 +608,6 @@ impl Input {
             correlation_id,
         })
     }
-}
-
-/// A value or header as messages quote it: on one line (line ends and control characters
-/// escaped), and cut short when long, so `ccbulk_error` stays readable.
-fn shown(value: &str) -> String {
-    const MAX_CHARS: usize = 60;
-    let mut s = String::with_capacity(value.len().min(MAX_CHARS * 2) + 2);
-    s.push('"');
-    for (i, c) in value.chars().enumerate() {
-        if i == MAX_CHARS {
-            s.push('…');
-            break;
-        }
-        match c {
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            '"' => s.push_str("\\\""),
-            c if c.is_control() => s.push_str(&c.escape_unicode().to_string()),
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
 }
 
 /// A stand-in id for a reference not yet resolved: the same for the same reference, so the

@@ -1,31 +1,52 @@
 //! ccbulk: update the account info of many CloudCockpit customers from one spreadsheet.
 //!
-//! Data flows one way through tasks joined by bounded channels:
-//! CSV reader (blocking thread) → dispatcher (pacing, per-customer order, workers, retries) →
-//! results writer (one owner of the file) → summary. `run` is the whole program; `main` only maps
-//! its result to an exit code.
+//! Data flows one way through tasks joined by bounded channels: the CSV reader (a blocking
+//! thread) sends rows to a fixed pool of workers, which take them in per-customer order, pace
+//! every call through one pacer, retry, and send each row's outcome to the results writer (the one
+//! owner of the file); the writer's tally becomes the summary. Invalid rows (and, in a dry run,
+//! every row) go from the reader straight to the writer. `run` is the whole program; `main` only
+//! maps its result to an exit code.
+//!
+//! Modules are layered: each uses only modules in the layers below it (tests aside).
+//! 1. `exit`, `rate`, `files`, `formula`, `text`, `stop`: no ccbulk imports.
+//! 2. `customer`, `lock`, `transport`, `reasons`: the data model, the lock file, how servers are
+//!    reached, failure reasons grouped.
+//! 3. `input` (the CSV in), `list` (the list call's pages), `auth` (tokens), `pacer` (when a call
+//!    may start).
+//! 4. `outcome` (what a row became), `api` (one call and its answer).
+//! 5. `results`, `undo`, `report`, `progress`, `systematic`: what is made of outcomes.
+//! 6. `dispatch` (the workers), `signals` (Ctrl-C stops the run).
+//! 7. `cli`, `config`: flags to settings. `sandbox` (the simulated API) stands apart: it uses
+//!    only `customer`, `rate` and `signals`.
+//! 8. `cmd` and this file: the commands.
 
-pub mod api;
-pub mod auth;
+pub(crate) mod api;
+pub(crate) mod auth;
 pub mod cli;
-pub mod cmd;
-pub mod config;
+pub(crate) mod cmd;
+pub(crate) mod config;
 pub mod customer;
-pub mod dispatch;
-pub mod files;
-pub mod formula;
+pub(crate) mod dispatch;
+pub mod exit;
+pub(crate) mod files;
+pub(crate) mod formula;
 pub mod input;
-pub mod lock;
-pub mod pacer;
+pub(crate) mod list;
+pub(crate) mod lock;
+pub(crate) mod outcome;
+pub(crate) mod pacer;
 pub mod progress;
-pub mod rate;
-pub mod reasons;
-pub mod report;
-pub mod results;
+pub(crate) mod rate;
+pub(crate) mod reasons;
+pub(crate) mod report;
+pub(crate) mod results;
 pub mod sandbox;
 mod signals;
-pub mod systematic;
-pub mod undo;
+pub(crate) mod stop;
+pub(crate) mod systematic;
+pub(crate) mod text;
+pub(crate) mod transport;
+pub(crate) mod undo;
 
 use std::fs::File;
 use std::io::Read;
@@ -37,18 +58,12 @@ use tokio::sync::mpsc;
 
 use crate::cli::{Cli, Command, Mode};
 use crate::config::{Config, Job, SetupError};
-use crate::dispatch::{Action, Dispatcher, Stop, Stopper};
+use crate::dispatch::{Action, Dispatcher};
 use crate::input::{Input, Source};
-use crate::results::{Counters, Outcome, OutcomeKind, WriterSetup};
-
-/// Exit codes of SPEC.md.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const SOME_FAILED: i32 = 1;
-    pub const SETUP: i32 = 2;
-    pub const STOPPED: i32 = 3;
-    pub const INTERRUPTED: i32 = 130;
-}
+use crate::outcome::{Counters, Outcome, OutcomeKind};
+use crate::results::WriterSetup;
+use crate::signals::spawn_signal_handler_then;
+use crate::stop::{Stop, Stopper};
 
 /// Runs a parsed command line; returns the exit code. Setup problems come back as errors
 /// (exit 2); everything after the first row is read is reported through the code.
@@ -292,7 +307,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     } else {
         let api =
             api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
-        let http = api::token_client(config.sandbox).map_err(SetupError)?;
+        let http = transport::token_client(config.sandbox).map_err(SetupError)?;
         let patience = auth::Patience {
             timeout: config.timeout,
             max_attempts: config.max_attempts,
@@ -531,7 +546,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
                 "the writer of {} stopped unexpectedly (a bug in ccbulk); rows whose line is missing there may have been sent",
                 config.results.display()
             ));
-            results::Tally::default()
+            outcome::Tally::default()
         }
     };
     let (undo_lines, undo_earlier) = undo.as_ref().map_or((0, 0), |u| u.lines());
@@ -663,7 +678,7 @@ fn refused_at_start(
         &config.results,
         started_wall,
         started.elapsed(),
-        &results::Tally::default(),
+        &outcome::Tally::default(),
         report::CallCounts::default(),
         0,
     );
@@ -688,39 +703,4 @@ fn refused_at_start(
         );
     }
     exit::STOPPED
-}
-
-/// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
-/// (every finished row is already written and flushed).
-pub(crate) fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
-    spawn_signal_handler_then(stopper, quiet, Box::new(|| {}))
-}
-
-/// [`spawn_signal_handler`], with `on_quit` run before a second signal quits the process (the
-/// summary JSON of an update).
-fn spawn_signal_handler_then(
-    stopper: Stopper,
-    quiet: bool,
-    on_quit: Box<dyn FnOnce() + Send>,
-) -> tokio::task::JoinHandle<()> {
-    // Made once, here, before any row is sent: a stream made after a signal does not see it, so
-    // re-making them per signal could miss a second Ctrl-C that came in between.
-    let signals = signals::Signals::new();
-    tokio::spawn(async move {
-        let Some(mut signals) = signals else {
-            return;
-        };
-        signals.next().await;
-        stopper.stop(Stop::Interrupted);
-        // Above the progress line, which goes on while the rows in flight finish.
-        if !quiet {
-            progress::eprint_above_bar(
-                b"\nccbulk: interrupted: finishing the rows in flight (press Ctrl-C again to quit at once)\n",
-            );
-        }
-        signals.next().await;
-        progress::eprint_above_bar(b"\nccbulk: quitting at once; rows already written are kept\n");
-        on_quit();
-        std::process::exit(exit::INTERRUPTED);
-    })
 }

@@ -71,6 +71,7 @@ impl ResultsLock {
     }
 
     /// The lock file's path.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

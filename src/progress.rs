@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::outcome::{Counters, OutcomeKind};
 use crate::pacer::PaceStats;
-use crate::results::{Counters, OutcomeKind};
 
 /// The bar being drawn, if any: log lines are printed above it (the bar cleared, the line
 /// written, the bar drawn again), so no half-drawn progress line is left in the scrollback.

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::customer::Field;
-use crate::results::{Outcome, OutcomeKind, Tally};
+use crate::outcome::{OutcomeKind, Tally};
+use crate::text::plural;
 
 /// The final counts, as printed and as `--summary-json` writes them.
 #[derive(Debug, Serialize)]
@@ -279,126 +279,6 @@ impl Summary {
     }
 }
 
-/// What a plan would change: rows per field and a few examples, shown on stderr so a user sees
-/// the shape of a file's effect before sending it (the full detail is in `ccbulk_changed`).
-#[derive(Debug, Default, Clone)]
-pub struct Diff {
-    /// Rows that would change something.
-    pub rows: u64,
-    /// Rows changing each field.
-    pub by_field: BTreeMap<Field, u64>,
-    /// (row number, line) of the lowest-numbered rows seen, so the examples do not depend on
-    /// which calls finished first.
-    examples: Vec<(u64, String)>,
-}
-
-impl Diff {
-    /// Examples shown at most.
-    pub const EXAMPLES: usize = 5;
-
-    /// Counts a row's changes.
-    pub fn add(&mut self, o: &Outcome) {
-        if o.changes.is_empty() {
-            return;
-        }
-        self.rows += 1;
-        for c in &o.changes {
-            *self.by_field.entry(c.field).or_default() += 1;
-        }
-        let number = o.row.number;
-        let worst = self
-            .examples
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, (n, _))| *n);
-        let slot = match worst {
-            _ if self.examples.len() < Self::EXAMPLES => None,
-            Some((i, (n, _))) if number < *n => Some(i),
-            _ => return,
-        };
-        let id = o
-            .row
-            .mapped
-            .as_ref()
-            .map(|m| m.customer_id.to_string())
-            .unwrap_or_default();
-        let changes: Vec<String> = o
-            .changes
-            .iter()
-            .take(3)
-            .map(|c| {
-                format!(
-                    "{}: {} → {}",
-                    c.field.wire(),
-                    shorten(c.old.as_deref()),
-                    shorten(c.new.as_deref())
-                )
-            })
-            .collect();
-        let more = match o.changes.len().saturating_sub(3) {
-            0 => String::new(),
-            n => format!("; and {n} more"),
-        };
-        let line = format!("row {number}, {id}: {}{more}", changes.join("; "));
-        match slot {
-            Some(i) => self.examples[i] = (number, line),
-            None => self.examples.push((number, line)),
-        }
-    }
-
-    /// The readable summary: how many of `total` rows would change, which fields, examples.
-    pub fn render(&self, total: u64) -> String {
-        if self.rows == 0 {
-            return format!("ccbulk plan: none of the {total} rows would change anything\n");
-        }
-        let mut s = format!(
-            "ccbulk plan: {} of {total} {} would change a customer\n",
-            self.rows,
-            plural(total, "row", "rows")
-        );
-        let mut fields: Vec<(&Field, &u64)> = self.by_field.iter().collect();
-        fields.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let width = fields
-            .iter()
-            .map(|(f, _)| f.wire().len())
-            .max()
-            .unwrap_or(0);
-        for (f, n) in fields {
-            s.push_str(&format!(
-                "  {:width$}  {n} {}\n",
-                f.wire(),
-                plural(*n, "row", "rows")
-            ));
-        }
-        let mut examples = self.examples.clone();
-        examples.sort();
-        s.push_str("  for example:\n");
-        for (_, line) in examples {
-            s.push_str(&format!("    {line}\n"));
-        }
-        s
-    }
-}
-
-/// A value for a one-line example: `(empty)` for none, long ones cut.
-fn shorten(v: Option<&str>) -> String {
-    const MAX: usize = 40;
-    let Some(v) = v else {
-        return "(empty)".to_string();
-    };
-    let flat = v.replace(['\n', '\r'], " ");
-    if flat.chars().count() > MAX {
-        let cut: String = flat.chars().take(MAX - 1).collect();
-        format!("{cut}…")
-    } else {
-        flat
-    }
-}
-
-fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 { one } else { many }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,65 +362,5 @@ mod tests {
         assert_eq!(json["command"], "update");
         // Nothing but the two files is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
-    }
-
-    #[test]
-    fn diff_counts_fields_and_keeps_the_first_rows_as_examples() {
-        use crate::customer::Change;
-        use crate::input::{Input, InputOptions};
-        let id = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
-        let text = (0..8).fold("id,city\n".to_string(), |t, _| t + id + ",Porto\n");
-        let mut input = Input::from_reader(
-            Box::new(std::io::Cursor::new(text.into_bytes())),
-            "t.csv",
-            InputOptions::default(),
-        )
-        .unwrap();
-        let mut rows = Vec::new();
-        while let Some(r) = input.next_row().unwrap() {
-            rows.push(r);
-        }
-        let mut diff = Diff::default();
-        // Completion order is not row order; the examples are the lowest row numbers anyway.
-        for row in rows.into_iter().rev() {
-            let mut changes = vec![Change {
-                field: Field::City,
-                old: Some("x".repeat(50)),
-                new: Some("Porto".into()),
-            }];
-            if row.number == 2 {
-                changes.push(Change {
-                    field: Field::TaxId,
-                    old: None,
-                    new: Some("PT1".into()),
-                });
-            }
-            diff.add(&Outcome {
-                kind: OutcomeKind::WouldChange,
-                changes,
-                ..Outcome::new(row)
-            });
-        }
-        let text = diff.render(10);
-        assert!(
-            text.starts_with("ccbulk plan: 8 of 10 rows would change"),
-            "{text}"
-        );
-        assert!(
-            text.contains("city   8 rows\n") && text.contains("taxId  1 row\n"),
-            "{text}"
-        );
-        let examples: Vec<&str> = text.lines().filter(|l| l.starts_with("    row ")).collect();
-        assert_eq!(examples.len(), Diff::EXAMPLES, "{text}");
-        assert!(
-            examples[0].starts_with(&format!("    row 1, {id}: city: xxx")),
-            "{text}"
-        );
-        assert!(
-            examples[0].contains("x… → Porto"),
-            "long values are cut: {text}"
-        );
-        assert!(examples[1].ends_with("; taxId: (empty) → PT1"), "{text}");
-        assert!(examples[4].starts_with("    row 5,"), "{text}");
     }
 }

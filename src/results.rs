@@ -2,26 +2,23 @@
 //! once, and keeps the tallies the progress display and the summary read. Also reading an existing
 //! results file back for `--resume` (which rows are done; repairing a torn last line).
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use csv::ByteRecord;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use crate::customer::Change;
-use crate::input::{self, Row};
+use crate::files::UTF8_BOM;
+use crate::input;
+use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
 
 mod rowset;
 pub use rowset::RowSet;
-
-/// The UTF-8 byte-order mark.
-pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The columns ccbulk appends to every input column.
 pub const RESULT_COLUMNS: [&str; 8] = [
@@ -34,156 +31,6 @@ pub const RESULT_COLUMNS: [&str; 8] = [
     "ccbulk_finished_at",
     "ccbulk_changed",
 ];
-
-/// A row's outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum OutcomeKind {
-    Accepted,
-    Unchanged,
-    Failed,
-    Invalid,
-    Valid,
-    WouldChange,
-}
-
-impl OutcomeKind {
-    pub const ALL: [OutcomeKind; 6] = [
-        OutcomeKind::Accepted,
-        OutcomeKind::Unchanged,
-        OutcomeKind::WouldChange,
-        OutcomeKind::Valid,
-        OutcomeKind::Failed,
-        OutcomeKind::Invalid,
-    ];
-
-    /// The word in `ccbulk_outcome`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Accepted => "accepted",
-            OutcomeKind::Unchanged => "unchanged",
-            OutcomeKind::Failed => "failed",
-            OutcomeKind::Invalid => "invalid",
-            OutcomeKind::Valid => "valid",
-            OutcomeKind::WouldChange => "would-change",
-        }
-    }
-
-    /// Did the row do what was asked?
-    pub fn is_success(self) -> bool {
-        !matches!(self, OutcomeKind::Failed | OutcomeKind::Invalid)
-    }
-}
-
-/// One finished row, on its way to the results file.
-#[derive(Debug)]
-pub struct Outcome {
-    pub row: Row,
-    pub kind: OutcomeKind,
-    pub http_status: Option<u16>,
-    pub attempts: u32,
-    pub correlation_id: Option<Uuid>,
-    pub error: String,
-    pub changes: Vec<Change>,
-    pub finished_at: SystemTime,
-}
-
-impl Outcome {
-    /// A blank outcome for `row` (invalid, no call), to fill with struct update syntax.
-    pub fn new(row: Row) -> Outcome {
-        Outcome {
-            row,
-            kind: OutcomeKind::Invalid,
-            http_status: None,
-            attempts: 0,
-            correlation_id: None,
-            error: String::new(),
-            changes: Vec::new(),
-            finished_at: SystemTime::now(),
-        }
-    }
-
-    /// The outcome of a row that failed its checks.
-    pub fn invalid(row: Row) -> Outcome {
-        let error = row.mapped.as_ref().err().cloned().unwrap_or_default();
-        Outcome {
-            error,
-            ..Outcome::new(row)
-        }
-    }
-
-    /// A failure with its reason.
-    pub fn failed(
-        row: Row,
-        correlation: Uuid,
-        status: Option<u16>,
-        attempts: u32,
-        error: String,
-    ) -> Outcome {
-        Outcome {
-            kind: OutcomeKind::Failed,
-            http_status: status,
-            attempts,
-            correlation_id: Some(correlation),
-            error,
-            ..Outcome::new(row)
-        }
-    }
-}
-
-/// Live counters, shared with the progress display.
-#[derive(Default, Debug)]
-pub struct Counters {
-    pub done: AtomicU64,
-    pub ok: AtomicU64,
-    pub failed: AtomicU64,
-    pub invalid: AtomicU64,
-    /// Rows in the input, once known (0 until then).
-    pub total: AtomicU64,
-    /// Rows by outcome (`OutcomeKind as usize`), for a summary written without the writer's
-    /// tally (a second Ctrl-C quits at once).
-    pub by_kind: [AtomicU64; 6],
-}
-
-impl Counters {
-    /// The outcome counts so far, as a tally.
-    pub fn tally(&self) -> Tally {
-        let mut tally = Tally::default();
-        for kind in OutcomeKind::ALL {
-            let n = self.by_kind[kind as usize].load(Ordering::Relaxed);
-            if n > 0 {
-                tally.by_outcome.insert(kind, n);
-            }
-        }
-        tally
-    }
-}
-
-/// Final tallies, owned by the writer and handed back at the end.
-#[derive(Debug, Default, Clone)]
-pub struct Tally {
-    pub by_outcome: BTreeMap<OutcomeKind, u64>,
-    pub by_status: BTreeMap<String, u64>,
-    /// What the rows would change (plan) or changed (update), for the summary on stderr.
-    pub diff: crate::report::Diff,
-    /// Lines this run wrote to the undo file.
-    pub undo_lines: u64,
-    /// Why rows failed or were invalid, for the summary.
-    pub reasons: crate::reasons::Reasons,
-}
-
-impl Tally {
-    pub fn count(&self, kind: OutcomeKind) -> u64 {
-        self.by_outcome.get(&kind).copied().unwrap_or(0)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.by_outcome.values().sum()
-    }
-
-    pub fn unsuccessful(&self) -> u64 {
-        self.count(OutcomeKind::Failed) + self.count(OutcomeKind::Invalid)
-    }
-}
 
 /// How the writer opens its file.
 pub struct WriterSetup {
@@ -455,7 +302,7 @@ fn write_one(
     let error = o.error.trim();
     // It quotes the API and the input, so it is guarded too.
     if error.contains(['\r', '\n']) {
-        record.push_field(crate::formula::guard(&crate::api::one_line(error)).as_bytes());
+        record.push_field(crate::formula::guard(&crate::text::one_line(error)).as_bytes());
     } else {
         record.push_field(crate::formula::guard(error).as_bytes());
     }
@@ -527,7 +374,7 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
     let read = rdr
         .read_byte_record(&mut header)
         .map_err(io::Error::other)?;
-    if !read || (rdr.position().byte() >= len && !ends_cleanly(path, 0, len)?) {
+    if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
         let mut text = Vec::new();
         io::Read::read_to_end(&mut crate::files::read(path)?, &mut text)?;
         // With or without a BOM (written when the input had one), itself perhaps cut short.
@@ -586,7 +433,7 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
         } else {
             None
         };
-        if end >= len && (problem.is_some() || !ends_cleanly(path, start, len)?) {
+        if end >= len && (problem.is_some() || !crate::files::ends_cleanly(path, start, len)?) {
             prior.torn_bytes = len - start;
             break;
         }
@@ -624,22 +471,6 @@ pub fn repair(path: &Path, prior: &Prior) -> io::Result<()> {
     let f = crate::files::append(path)?;
     f.set_len(prior.good_len)?;
     f.sync_all()
-}
-
-/// Does the last record, `start..len`, end as the writer ends every record: a newline outside
-/// quotes? (Inside a quoted field the quotes seen so far are odd in number: the opening one
-/// plus doubled pairs.) A cut that happens to fall on a newline inside a quoted last cell would
-/// otherwise pass for a whole line.
-pub(crate) fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool> {
-    if len <= start {
-        return Ok(false);
-    }
-    let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    io::Read::read_to_end(&mut io::Read::take(f, len - start), &mut tail)?;
-    let quotes = tail.iter().filter(|&&b| b == b'"').count();
-    Ok(tail.last() == Some(&b'\n') && quotes % 2 == 0)
 }
 
 #[cfg(test)]

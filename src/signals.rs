@@ -1,6 +1,10 @@
 //! SIGINT and SIGTERM (Ctrl-C where there are no Unix signals), watched in one place for the
 //! update run (stop gently, then quit) and the stand-alone sandbox (shut down).
 
+use crate::exit;
+use crate::progress;
+use crate::stop::{Stop, Stopper};
+
 /// Both stop signals, watched from creation on: a stream made after a signal does not see it, so
 /// make one before the work starts and keep it.
 pub(crate) struct Signals {
@@ -42,4 +46,39 @@ impl Signals {
             }
         }
     }
+}
+
+/// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
+/// (every finished row is already written and flushed).
+pub(crate) fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
+    spawn_signal_handler_then(stopper, quiet, Box::new(|| {}))
+}
+
+/// [`spawn_signal_handler`], with `on_quit` run before a second signal quits the process (the
+/// summary JSON of an update).
+pub(crate) fn spawn_signal_handler_then(
+    stopper: Stopper,
+    quiet: bool,
+    on_quit: Box<dyn FnOnce() + Send>,
+) -> tokio::task::JoinHandle<()> {
+    // Made once, here, before any row is sent: a stream made after a signal does not see it, so
+    // re-making them per signal could miss a second Ctrl-C that came in between.
+    let signals = Signals::new();
+    tokio::spawn(async move {
+        let Some(mut signals) = signals else {
+            return;
+        };
+        signals.next().await;
+        stopper.stop(Stop::Interrupted);
+        // Above the progress line, which goes on while the rows in flight finish.
+        if !quiet {
+            progress::eprint_above_bar(
+                b"\nccbulk: interrupted: finishing the rows in flight (press Ctrl-C again to quit at once)\n",
+            );
+        }
+        signals.next().await;
+        progress::eprint_above_bar(b"\nccbulk: quitting at once; rows already written are kept\n");
+        on_quit();
+        std::process::exit(exit::INTERRUPTED);
+    })
 }

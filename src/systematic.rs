@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use crate::results::{Outcome, OutcomeKind};
+use crate::outcome::{Outcome, OutcomeKind};
 
 /// Rows that must have got an answer, all failed alike, before the run is stopped.
 pub const ROWS: u32 = 20;

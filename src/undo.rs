@@ -191,7 +191,7 @@ impl Checked {
         let new = !append || cut_to == Some(0);
         if setup.bom && new {
             (&file)
-                .write_all(crate::results::UTF8_BOM)
+                .write_all(crate::files::UTF8_BOM)
                 .map_err(|e| fail(&e))?;
         }
         let mut w = input::csv_writer(file, setup.delimiter);
@@ -332,7 +332,7 @@ impl Shared {
 /// The header line of a new undo file, as written.
 fn header_bytes(setup: &UndoSetup) -> io::Result<Vec<u8>> {
     let start = if setup.bom {
-        crate::results::UTF8_BOM.to_vec()
+        crate::files::UTF8_BOM.to_vec()
     } else {
         Vec::new()
     };
@@ -360,7 +360,7 @@ fn read_back(
     let read = rdr
         .read_byte_record(&mut header)
         .map_err(io::Error::other)?;
-    if !read || (rdr.position().byte() >= len && !crate::results::ends_cleanly(path, 0, len)?) {
+    if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
         // A crash while the header was being written: the file holds part of one line. If it
         // is the start of this input's header, it is cut and written again.
         let mut text = Vec::new();
@@ -422,7 +422,7 @@ fn read_back(
         } else {
             None
         };
-        if end >= len && (problem.is_some() || !crate::results::ends_cleanly(path, start, len)?) {
+        if end >= len && (problem.is_some() || !crate::files::ends_cleanly(path, start, len)?) {
             return Ok((Some(start), lines));
         }
         if let Some(problem) = problem {
@@ -443,7 +443,7 @@ fn read_back(
 mod tests {
     use super::*;
     use crate::input::{Input, InputOptions};
-    use crate::results::{Outcome, OutcomeKind};
+    use crate::outcome::{Outcome, OutcomeKind};
 
     const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
     const B: &str = "{3f2504e0-4f89-11d3-9a0c-0305e82c3302}";

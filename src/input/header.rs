@@ -4,7 +4,8 @@
 
 use crate::customer::{FIELD_COUNT, Field};
 
-use super::{InputError, shown};
+use super::InputError;
+use crate::text::shown;
 
 /// What a header cell means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

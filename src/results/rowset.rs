@@ -77,10 +77,6 @@ impl RowSet {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
         match self {
             RowSet::Dense { bits, .. } => Box::new(bits.iter().enumerate().flat_map(|(i, &w)| {

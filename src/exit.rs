@@ -1,0 +1,7 @@
+//! Exit codes of SPEC.md.
+
+pub const OK: i32 = 0;
+pub const SOME_FAILED: i32 = 1;
+pub const SETUP: i32 = 2;
+pub const STOPPED: i32 = 3;
+pub const INTERRUPTED: i32 = 130;
