@@ -18,8 +18,8 @@ use crate::customer::{self, Cell, Change, Field};
 use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pacer::Pacer;
+use crate::pipeline::retry::{self, Retry};
 use crate::stop::{Stop, Stopper};
-use crate::transport::backoff;
 
 /// Rows parked behind a busy customer before the workers stop reading input.
 const MAX_PARKED: usize = 10_000;
@@ -45,6 +45,17 @@ pub struct Settings {
     pub retry_provider_default: bool,
     /// The longest `Retry-After` honoured as given (`--max-retry-after`); longer ones are cut.
     pub max_retry_after: Duration,
+}
+
+impl Settings {
+    /// The part of the settings the retry rule reads.
+    fn policy(&self) -> retry::Policy {
+        retry::Policy {
+            max_attempts: self.max_attempts,
+            backoff_base: self.backoff_base,
+            max_retry_after: self.max_retry_after,
+        }
+    }
 }
 
 /// Everything a worker needs.
@@ -468,28 +479,18 @@ impl Dispatcher {
             ) {
                 self.auth.accepted(token.generation);
             }
-            match reply {
-                Reply::Retry {
-                    status,
-                    after,
-                    error,
-                } => {
-                    let wait = after.map_or_else(
-                        || backoff(self.settings.backoff_base, attempts),
-                        |a| a.min(self.settings.max_retry_after),
-                    );
-                    if status == Some(429) {
-                        self.pacer.throttled(sent, wait);
+            let decision = retry::decide(reply, attempts, refreshed, &self.settings.policy());
+            if let Some(pause) = decision.pause_all {
+                self.pacer.throttled(sent, pause);
+            }
+            match decision.next {
+                Retry::Done { reply, refused } => {
+                    if let Some(error) = refused {
+                        self.stopper.stop(Stop::AuthRefused(error));
                     }
-                    if attempts >= self.settings.max_attempts {
-                        return Called::Done {
-                            reply: Reply::Fail {
-                                status,
-                                error: format!("{error} (gave up after {attempts} attempts)"),
-                            },
-                            attempts,
-                        };
-                    }
+                    return Called::Done { reply, attempts };
+                }
+                Retry::After(wait) => {
                     // A stop now or during the wait leaves the row for `--resume`, which sends
                     // the retry this call was waiting for.
                     if cancel.is_cancelled() {
@@ -500,48 +501,31 @@ impl Dispatcher {
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
-                Reply::Unauthorized(error) => {
-                    // One shared refresh, then this call once more; a second 401, or a refresh
-                    // that fails (a token from the environment cannot be refreshed), stops the run.
-                    let refused = if refreshed {
-                        Some(format!("{error} (still refused after a token refresh)"))
-                    } else {
-                        // Refused, so not applied: a stop during the refresh leaves the row
-                        // for `--resume`.
-                        let refresh = self.auth.refresh(Some(token.generation));
-                        let refreshed = tokio::select! {
-                            biased;
-                            _ = cancel.cancelled() => return Called::NotSent,
-                            r = refresh => r,
-                        };
-                        match refreshed {
-                            Ok(_) => None,
-                            Err(e) => Some(format!("{error} ({e})")),
-                        }
+                Retry::Refresh(error) => {
+                    // One shared refresh, then this call once more; a refresh that fails (a
+                    // token from the environment cannot be refreshed) stops the run. Refused,
+                    // so not applied: a stop during the refresh leaves the row for `--resume`.
+                    let refresh = self.auth.refresh(Some(token.generation));
+                    let result = tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Called::NotSent,
+                        r = refresh => r,
                     };
                     refreshed = true;
-                    let why = match refused {
-                        Some(why) => {
+                    match result {
+                        Ok(_) if cancel.is_cancelled() => return Called::NotSent,
+                        Ok(_) => {}
+                        Err(e) => {
                             self.stopper.stop(Stop::AuthRefused(error.clone()));
-                            why
+                            return Called::Done {
+                                reply: Reply::Fail {
+                                    status: Some(401),
+                                    error: format!("{error} ({e})"),
+                                },
+                                attempts,
+                            };
                         }
-                        // Refused, so not applied: left for `--resume`.
-                        None if cancel.is_cancelled() => return Called::NotSent,
-                        None => continue,
-                    };
-                    return Called::Done {
-                        reply: Reply::Fail {
-                            status: Some(401),
-                            error: why,
-                        },
-                        attempts,
-                    };
-                }
-                other => {
-                    return Called::Done {
-                        reply: other,
-                        attempts,
-                    };
+                    }
                 }
             }
         }
@@ -824,7 +808,7 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::MAX_BACKOFF;
+    use crate::transport::{MAX_BACKOFF, backoff};
 
     #[test]
     fn backoff_grows_and_is_capped() {

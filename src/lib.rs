@@ -15,7 +15,8 @@
 //!    may start).
 //! 4. `outcome` (what a row became), `api` (one call and its answer).
 //! 5. `results`, `undo`, `report`, `progress`, `systematic`: what is made of outcomes.
-//! 6. `dispatch` (the workers), `signals` (Ctrl-C stops the run).
+//! 6. `pipeline::retry` (what to do with an answer), then `dispatch` (the workers), `signals`
+//!    (Ctrl-C stops the run).
 //! 7. `cli`, `config`: flags to settings. `sandbox` (the simulated API) stands apart: it uses
 //!    only `customer`, `rate` and `signals`.
 //! 8. `cmd` and this file: the commands.
@@ -35,6 +36,7 @@ pub(crate) mod list;
 pub(crate) mod lock;
 pub(crate) mod outcome;
 pub(crate) mod pacer;
+pub(crate) mod pipeline;
 pub mod progress;
 pub(crate) mod rate;
 pub(crate) mod reasons;
