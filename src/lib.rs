@@ -15,8 +15,8 @@
 //!    may start).
 //! 4. `outcome` (what a row became), `api` (one call and its answer).
 //! 5. `results`, `undo`, `report`, `progress`, `systematic`: what is made of outcomes.
-//! 6. `pipeline::retry` (what to do with an answer), then `dispatch` (the workers), `signals`
-//!    (Ctrl-C stops the run).
+//! 6. `pipeline` (`retry`: what to do with an answer, then `workers`: the worker pool),
+//!    `signals` (Ctrl-C stops the run).
 //! 7. `cli`, `config`: flags to settings. `sandbox` (the simulated API) stands apart: it uses
 //!    only `customer`, `rate` and `signals`.
 //! 8. `cmd` and this file: the commands.
@@ -27,7 +27,6 @@ pub mod cli;
 pub(crate) mod cmd;
 pub(crate) mod config;
 pub mod customer;
-pub(crate) mod dispatch;
 pub mod exit;
 pub(crate) mod files;
 pub(crate) mod formula;
@@ -60,9 +59,9 @@ use tokio::sync::mpsc;
 
 use crate::cli::{Cli, Command, Mode};
 use crate::config::{Config, Job, SetupError};
-use crate::dispatch::{Action, Dispatcher};
 use crate::input::{Input, Source};
 use crate::outcome::{Counters, Outcome, OutcomeKind};
+use crate::pipeline::workers::{self, Action, Dispatcher};
 use crate::results::WriterSetup;
 use crate::signals::spawn_signal_handler_then;
 use crate::stop::{Stop, Stopper};
@@ -443,7 +442,7 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
                 burst: config.burst,
                 adapt: config.adapt,
             }),
-            settings: dispatch::Settings {
+            settings: workers::Settings {
                 action: match (config.job, config.mode) {
                     (Job::Plan, _) => Action::Plan,
                     (_, Mode::Merge) => Action::Merge,

@@ -23,10 +23,10 @@ use crate::auth::{Auth, TokenSource};
 use crate::cli::{ExportArgs, SearchField};
 use crate::config::{SetupError, token_source};
 use crate::customer::Field;
-use crate::dispatch::{self, Action, Dispatcher};
 use crate::exit;
 use crate::list::{Item, PAGE_SIZE, Page, encode};
 use crate::outcome::{Counters, Tally};
+use crate::pipeline::workers::{self, Action, Dispatcher};
 use crate::progress::Progress;
 use crate::report::{self, Summary};
 use crate::stop::{Stop, Stopper};
@@ -333,7 +333,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
             burst: a.burst,
             adapt: !a.no_adapt,
         }),
-        settings: dispatch::Settings {
+        settings: workers::Settings {
             action: Action::Plan,
             concurrency: 1,
             max_attempts: a.max_attempts.get(),

@@ -1,4 +1,5 @@
-//! Turning rows into calls. For now only the retry rule lives here ([`retry`]); the worker pool
-//! is still `dispatch.rs`.
+//! Turning rows into calls: the worker pool in per-customer order ([`workers`]) and the rule
+//! for what to do with each answer ([`retry`]).
 
 pub(crate) mod retry;
+pub(crate) mod workers;

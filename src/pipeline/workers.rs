@@ -35,7 +35,7 @@ pub enum Action {
     Plan,
 }
 
-/// Settings of the dispatcher.
+/// Settings of the workers.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub action: Action,
