@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::customer::{self, Cell, FIELD_COUNT, Field, Rules};
 use crate::text::shown;
 
+mod budget;
 mod header;
 mod lines;
 mod repeats;
@@ -55,6 +56,11 @@ pub enum InputError {
     Io { name: String, err: io::Error },
     #[error("{0}")]
     Header(String),
+    /// A record (or the header) past [`lines::MAX_RECORD`]: read no further.
+    #[error(
+        "{name} line {line}: the record that begins here runs past 1 MiB (a quote not closed, or no line breaks?); nothing after it was read"
+    )]
+    TooLong { name: String, line: u64 },
 }
 
 /// How to read and check the input.
@@ -151,6 +157,8 @@ pub struct Row {
     pub record: ByteRecord,
     /// The checked update, or why the row cannot be used.
     pub mapped: Result<Mapped, String>,
+    /// The row's share of the reader's byte budget, given back when the row is dropped.
+    _held: budget::Held,
 }
 
 impl Row {
@@ -259,6 +267,89 @@ pub struct Input {
     spare: Vec<ByteRecord>,
     /// A workbook's sheet: the sheet row of the header, so that messages give sheet rows.
     sheet_first_row: Option<u64>,
+    /// Bytes of rows handed on and not yet dropped, bounded.
+    budget: std::sync::Arc<budget::Budget>,
+}
+
+/// The number of records in a file that are not wholly empty, header included, for the
+/// progress display's total: read as the input is (no record past 1 MiB read into memory; the
+/// count stops there).
+pub fn count_records(path: &Path, delimiter: u8) -> Option<u64> {
+    let file = File::open(path).ok()?;
+    let mut rdr = csv_reader(LineTracker::new(file), delimiter);
+    let mut rec = ByteRecord::new();
+    let mut n: u64 = 0;
+    while let Ok(true) = rdr.read_byte_record(&mut rec) {
+        if !rec.iter().all(|c| c.trim_ascii().is_empty()) {
+            n += 1;
+        }
+        let next = rdr.position().byte();
+        let tracker = rdr.get_mut();
+        tracker.record_begins(next);
+        // Forgets the line starts behind it (nobody asks for lines here).
+        tracker.line_at(next);
+    }
+    Some(n)
+}
+
+/// How much of standard input is checked as UTF-8 before the header is read.
+const UTF8_PEEK: u64 = 1 << 20;
+
+/// Refuses input that is not UTF-8 (the file given no `--encoding`), naming the line of the
+/// first bad byte and the encoding to try. `whole`: the bytes are all there is (`Some(false)`:
+/// a first part, so a sequence cut at its end is not an error; `None`: read `input` to its end).
+/// A UTF-16 byte-order mark is left to the decoder.
+fn check_utf8(mut input: impl Read, name: &str, whole: Option<bool>) -> Result<(), InputError> {
+    let io_err = |e: io::Error| InputError::Io {
+        name: name.to_string(),
+        err: e,
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    // Bytes of a sequence cut by the end of the last chunk, moved to the front.
+    let mut kept = 0;
+    let mut lines = 1u64;
+    let mut first = true;
+    loop {
+        let mut got = kept;
+        let mut eof = false;
+        while got < buf.len() {
+            match input.read(&mut buf[got..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        let chunk = &buf[..got];
+        if first && (chunk.starts_with(&[0xFF, 0xFE]) || chunk.starts_with(&[0xFE, 0xFF])) {
+            return Ok(());
+        }
+        first = false;
+        let last = eof || whole.is_some();
+        let (good, bad) = match std::str::from_utf8(chunk) {
+            Ok(_) => (got, None),
+            // Cut at the end of this chunk: complete it with the next one.
+            Err(e) if e.error_len().is_none() && !(last && whole != Some(false)) => {
+                (e.valid_up_to(), None)
+            }
+            Err(e) if e.error_len().is_none() => (e.valid_up_to(), Some(chunk[e.valid_up_to()])),
+            Err(e) => (e.valid_up_to(), Some(chunk[e.valid_up_to()])),
+        };
+        lines += memchr::memchr_iter(b'\n', &chunk[..good]).count() as u64;
+        if let Some(byte) = bad {
+            return Err(InputError::Header(format!(
+                "{name} is not UTF-8: line {lines} holds the byte 0x{byte:02X}, which UTF-8 does not allow there, so the file was saved in a legacy encoding; give it: --encoding windows-1252 (what Excel on Windows writes as \"CSV\"; or latin1, iso-8859-15, …); nothing was sent"
+            )));
+        }
+        if last {
+            return Ok(());
+        }
+        kept = got - good;
+        buf.copy_within(good..got, 0);
+    }
 }
 
 /// Picks the delimiter that occurs most often, outside quotes, in the first line.
@@ -315,6 +406,16 @@ impl Input {
                 "--sheet {sheet:?}: {name} is not a workbook (.xlsx, .xlsm, .xls, .xlsb, .ods); --sheet names a workbook's sheet"
             )));
         }
+        // A regular file is checked whole before anything is read from it (at some GB/s):
+        // rows of a legacy export that happen to be plain ASCII must not be sent while the
+        // others come out garbled or invalid.
+        if let (Source::Path(p), None) = (source, options.encoding) {
+            let file = File::open(p).map_err(|e| InputError::Io {
+                name: name.clone(),
+                err: e,
+            })?;
+            check_utf8(file, &name, None)?;
+        }
         let raw: Box<dyn Read + Send> = match source {
             Source::Stdin => Box::new(io::stdin()),
             Source::Path(p) => Box::new(File::open(p).map_err(|e| InputError::Io {
@@ -366,7 +467,22 @@ impl Input {
                 0
             };
             let rest = io::Cursor::new(prefix[skip..].to_vec()).chain(raw);
-            Box::new(BufReader::with_capacity(256 * 1024, rest))
+            if options.encoding.is_some() {
+                Box::new(BufReader::with_capacity(256 * 1024, rest))
+            } else {
+                // Standard input cannot be read twice: its first MiB is checked (a regular
+                // file was checked whole by `open`).
+                let mut rest = rest;
+                let mut first = Vec::new();
+                (&mut rest)
+                    .take(UTF8_PEEK)
+                    .read_to_end(&mut first)
+                    .map_err(io_err)?;
+                let whole = (first.len() as u64) < UTF8_PEEK;
+                check_utf8(&first[..], name, Some(whole))?;
+                let rest = io::Cursor::new(first).chain(rest);
+                Box::new(BufReader::with_capacity(256 * 1024, rest))
+            }
         };
         // The header line, to sniff the delimiter from (bounded: a file with no line break
         // must not be read into memory whole).
@@ -386,12 +502,22 @@ impl Input {
             )));
         }
         let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
+        // Kept for a message about the delimiter (at most HEADER_SNIFF_BYTES).
+        let head_line = head.clone();
         let rest: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(decoded));
         let mut reader = csv_reader(LineTracker::new(rest), delimiter);
         let mut header = ByteRecord::new();
-        let found = reader
-            .read_byte_record(&mut header)
-            .map_err(|e| InputError::Header(format!("{name}: the header cannot be read: {e}")))?;
+        let found = reader.read_byte_record(&mut header).map_err(|e| {
+            match reader.get_mut().overflow_line() {
+                Some(line) => InputError::TooLong {
+                    name: name.to_string(),
+                    line,
+                },
+                None => InputError::Header(format!("{name}: the header cannot be read: {e}")),
+            }
+        })?;
+        let next = reader.position().byte();
+        reader.get_mut().record_begins(next);
         if !found {
             return Err(InputError::Header(format!(
                 "{name} is empty: the first line must be a header"
@@ -403,7 +529,29 @@ impl Input {
             .iter()
             .map(|b| String::from_utf8_lossy(b).trim().to_string())
             .collect();
-        let columns = Columns::match_header(names, &options.maps, name, options.keyed)?;
+        let one_column = names.len() == 1;
+        let columns = match Columns::match_header(names, &options.maps, name, options.keyed) {
+            Ok(c) => c,
+            // A forced delimiter the header does not use makes it one long column, and the
+            // suggestions for that column are nonsense: say what the header looks like instead.
+            Err(e) if one_column && options.delimiter.is_some() => {
+                let looks = sniff_delimiter(&head_line);
+                if looks == delimiter || !head_line.contains(&looks) {
+                    return Err(e);
+                }
+                let shown = |d: u8| match d {
+                    b'\t' => "tab".to_string(),
+                    d => format!("'{}'", d as char),
+                };
+                return Err(InputError::Header(format!(
+                    "{name}: with --delimiter {} the header is one single column, but it looks delimited by {}: drop --delimiter (it is sniffed from the header) or give --delimiter {}",
+                    shown(delimiter),
+                    shown(looks),
+                    shown(looks)
+                )));
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Input {
             name: name.to_string(),
             columns,
@@ -415,6 +563,7 @@ impl Input {
             count: 0,
             spare: Vec::new(),
             sheet_first_row: None,
+            budget: budget::Budget::new(budget::ROW_BYTES),
         })
     }
 
@@ -422,16 +571,26 @@ impl Input {
     /// (Excel's trailing `,,,,` lines) are skipped.
     pub fn next_row(&mut self) -> Result<Option<Row>, InputError> {
         loop {
-            let more = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| InputError::Io {
-                    name: self.name.clone(),
-                    err: io::Error::other(e.to_string()),
-                })?;
+            let more = match self.reader.read_byte_record(&mut self.record) {
+                Ok(more) => more,
+                Err(e) => {
+                    return Err(match self.reader.get_mut().overflow_line() {
+                        Some(line) => InputError::TooLong {
+                            name: self.name.clone(),
+                            line,
+                        },
+                        None => InputError::Io {
+                            name: self.name.clone(),
+                            err: io::Error::other(e.to_string()),
+                        },
+                    });
+                }
+            };
             if !more {
                 return Ok(None);
             }
+            let next = self.reader.position().byte();
+            self.reader.get_mut().record_begins(next);
             // Asked for every record, skipped ones too, so the tracker forgets lines behind us.
             let start = self.record.position().map_or(0, |p| p.byte());
             let mut line = self.reader.get_mut().line_at(start);
@@ -454,11 +613,15 @@ impl Input {
                 _ => self.count,
             };
             let mapped = self.map(&record, line);
+            // What the row occupies: its bytes and each cell's bounds, and the rest of a Row.
+            let cost = record.as_slice().len() + 8 * record.len() + 256;
+            let held = self.budget.take(cost);
             return Ok(Some(Row {
                 number,
                 line,
                 record,
                 mapped,
+                _held: held,
             }));
         }
     }
@@ -729,15 +892,93 @@ mod tests {
         assert_eq!(r[4].number, 5);
     }
 
+    /// Without --encoding, bytes that are not UTF-8 in the first MiB refuse the whole input
+    /// (nothing is sent), naming the line and the encoding to try; a sequence cut by the end of
+    /// that first MiB is not one. Past it (standard input is not read twice), such a cell makes
+    /// only its own row invalid.
     #[test]
-    fn invalid_utf8_spoils_only_its_row() {
-        let mut text = format!("id,city\n{ID},Lisb").into_bytes();
+    fn invalid_utf8_refuses_the_input_or_spoils_only_its_row_past_the_first_mib() {
+        let mut text = format!("id,city\n{ID},Porto\n{ID},Lisb").into_bytes();
         text.extend_from_slice(&[0xE3, b'o', b'\n']);
-        text.extend_from_slice(format!("{ID},Porto\n").as_bytes());
-        let mut input = open(&text).unwrap();
+        let err = open(&text).err().unwrap().to_string();
+        assert!(
+            err.contains("t.csv is not UTF-8: line 3 holds the byte 0xE3")
+                && err.contains("--encoding windows-1252"),
+            "{err}"
+        );
+        // A truncated sequence at the very end of a complete input is refused too.
+        let mut cut = format!("id,city\n{ID},Lisb").into_bytes();
+        cut.push(0xC3);
+        assert!(open(&cut).err().unwrap().to_string().contains("line 2"));
+
+        let mut long = b"id,city\n".to_vec();
+        while long.len() < (1 << 20) + 10 {
+            long.extend_from_slice(format!("{ID},Porto\n").as_bytes());
+        }
+        // "ã" (C3 A3) straddling the end of the first MiB: not an error.
+        long.truncate((1 << 20) - 1);
+        long.extend_from_slice("ã\n".as_bytes());
+        long.extend_from_slice(format!("{ID},Lisb").as_bytes());
+        long.extend_from_slice(&[0xE3, b'o', b'\n']);
+        long.extend_from_slice(format!("{ID},Faro\n").as_bytes());
+        let mut input = open(&long).unwrap();
         let r = rows(&mut input);
-        assert!(r[0].mapped.as_ref().unwrap_err().contains("UTF-8"));
-        assert_eq!(r[1].cell(Field::City), Cell::Set("Porto"));
+        let bad: Vec<_> = r.iter().filter(|r| r.mapped.is_err()).collect();
+        assert_eq!(bad.len(), 2, "the cut row and the 1252 one");
+        assert!(bad[1].mapped.as_ref().unwrap_err().contains("UTF-8"));
+        assert_eq!(r.last().unwrap().cell(Field::City), Cell::Set("Faro"));
+    }
+
+    /// A regular file is checked whole: a bad byte anywhere refuses it at open.
+    #[test]
+    fn a_regular_file_is_checked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("legacy.csv");
+        let mut text = b"id,city\n".to_vec();
+        while text.len() < 3 << 20 {
+            text.extend_from_slice(format!("{ID},Porto\n").as_bytes());
+        }
+        text.extend_from_slice(format!("{ID},Lisb").as_bytes());
+        text.extend_from_slice(&[0xE3, b'o', b'\n']);
+        std::fs::write(&path, &text).unwrap();
+        let lines = memchr::memchr_iter(b'\n', &text).count();
+        let err = Input::open(&Source::Path(path.clone()), InputOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("line {lines} holds the byte 0xE3")),
+            "{err}"
+        );
+        let with = InputOptions {
+            encoding: Some(encoding_rs::WINDOWS_1252),
+            ..InputOptions::default()
+        };
+        let mut input = Input::open(&Source::Path(path), with).unwrap();
+        let r = rows(&mut input);
+        assert_eq!(r.last().unwrap().cell(Field::City), Cell::Set("Lisbão"));
+    }
+
+    #[test]
+    fn a_forced_delimiter_the_header_does_not_use_is_named() {
+        let text = format!("customerId,companyName,city\n{ID},Fabrikam,Porto\n");
+        let err = Input::from_reader(
+            Box::new(io::Cursor::new(text.into_bytes())),
+            "t.csv",
+            InputOptions {
+                delimiter: Some(b';'),
+                ..InputOptions::default()
+            },
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("with --delimiter ';' the header is one single column")
+                && err.contains("looks delimited by ','"),
+            "{err}"
+        );
+        assert!(!err.contains("did you mean"), "{err}");
     }
 
     #[test]

@@ -49,8 +49,6 @@ pub(crate) mod text;
 pub(crate) mod transport;
 pub(crate) mod undo;
 
-use std::fs::File;
-use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -113,16 +111,9 @@ fn count_rows_in_background(config: &Config, counters: Arc<Counters>, delimiter:
     }
     let path = path.clone();
     std::thread::spawn(move || {
-        let Ok(file) = File::open(&path) else { return };
-        let reader: Box<dyn Read> = Box::new(file);
-        let mut rdr = input::csv_reader(reader, delimiter);
-        let mut rec = csv::ByteRecord::new();
-        let mut n: u64 = 0;
-        while let Ok(true) = rdr.read_byte_record(&mut rec) {
-            if !rec.iter().all(|c| c.trim_ascii().is_empty()) {
-                n += 1;
-            }
-        }
+        let Some(n) = input::count_records(&path, delimiter) else {
+            return;
+        };
         counters.total.fetch_max(
             n.saturating_sub(1).saturating_sub(already),
             Ordering::Relaxed,
@@ -573,7 +564,11 @@ pub async fn run_job(mut config: Config) -> anyhow::Result<i32> {
     let code = match (&stop, &read_error) {
         _ if !broken.is_empty() => exit::STOPPED,
         (Some(Stop::Interrupted), _) => exit::INTERRUPTED,
-        (Some(_), _) | (None, Some(_)) => exit::STOPPED,
+        (Some(_), _) => exit::STOPPED,
+        // An input that cannot be read on (a record past 1 MiB): a setup error if nothing was
+        // sent yet, else a run stopped early.
+        (None, Some(_)) if calls.calls == 0 => exit::SETUP,
+        (None, Some(_)) => exit::STOPPED,
         (None, None) if tally.unsuccessful() + prior_unsuccessful > 0 => exit::SOME_FAILED,
         (None, None) => exit::OK,
     };

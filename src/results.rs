@@ -277,11 +277,18 @@ fn write_one(
     }
     let record = &mut scratch.record;
     record.clear();
-    // Input cells as they came, but never as a formula a spreadsheet would evaluate (`formula`).
+    // Input cells as they came, but never as a formula a spreadsheet would evaluate (`formula`),
+    // and always UTF-8: a cell that is not (standard input past its first MiB, or an explicit
+    // --encoding utf-8) is written with U+FFFD for its bad bytes, so the file stays readable.
+    let utf8 = std::str::from_utf8(o.row.record.as_slice()).is_ok();
     for &i in echo {
-        record.push_field(&crate::formula::reguard_bytes(
-            o.row.record.get(i).unwrap_or_default(),
-        ));
+        let cell = o.row.record.get(i).unwrap_or_default();
+        if utf8 {
+            record.push_field(&crate::formula::reguard_bytes(cell));
+        } else {
+            let text = String::from_utf8_lossy(cell);
+            record.push_field(&crate::formula::reguard_bytes(text.as_bytes()));
+        }
     }
     let mut num = itoa::Buffer::new();
     record.push_field(num.format(o.row.number).as_bytes());

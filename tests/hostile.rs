@@ -637,3 +637,192 @@ async fn a_get_answering_another_customer_fails_the_row() {
     assert_eq!(row["ccbulk_outcome"], "accepted", "{row:?}");
     assert!(patch.is_some());
 }
+
+/// `n` full rows, then `tail` (raw bytes), as a replace-mode input file.
+fn file_with_tail(work: &Work, n: u32, tail: &[u8]) {
+    let mut text = full_csv((1..=n).map(full_row)).into_bytes();
+    text.extend_from_slice(tail);
+    std::fs::write(work.path("in.csv"), text).expect("write");
+}
+
+/// A quote that is never closed (3 MiB of file after it), dry run: the rows before it are in
+/// the results once, the run stops at the record's line with exit 2 (nothing was sent), and
+/// neither stderr nor the results carry the runaway cell.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unclosed_quote_stops_at_its_line() {
+    let work = Work::new();
+    let mut tail = format!("{},\"Company never closed,PT\n", guid(9)).into_bytes();
+    for _ in 0..(3 << 20) / 64 {
+        tail.extend_from_slice(&[b'x'; 63]);
+        tail.push(b'\n');
+    }
+    file_with_tail(&work, 5, &tail);
+    let mut cmd = work.ccbulk();
+    cmd.args(["update", "in.csv", "--dry-run", "--mode", "replace"]);
+    let out = within(60, cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "in.csv line 7: the record that begins here runs past 1 MiB (a quote not closed"
+        ),
+        "{err}"
+    );
+    assert!(err.len() < 4096, "a short message: {} bytes", err.len());
+    let rows = work.rows("in.dry-run.csv");
+    assert_each_row_once(&rows, 5);
+    let size = std::fs::metadata(work.path("in.dry-run.csv"))
+        .unwrap()
+        .len();
+    assert!(
+        size < 64 * 1024,
+        "the runaway cell is not copied: {size} bytes"
+    );
+}
+
+/// A file without a single line break: the header itself runs past 1 MiB; refused at once
+/// (exit 2) naming line 1, without quoting the header.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_without_line_breaks_is_refused_without_quoting_it() {
+    let work = Work::new();
+    let mut text = b"customerId,companyName".to_vec();
+    for i in 0..(3 << 20) / 16 {
+        text.extend_from_slice(format!(",col{i:011}").as_bytes());
+    }
+    std::fs::write(work.path("in.csv"), text).unwrap();
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let out = within(60, work.replace_update(&sb, &[])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("in.csv line 1: the record that begins here runs past 1 MiB"),
+        "{err}"
+    );
+    assert!(err.len() < 4096, "a short message: {} bytes", err.len());
+    assert!(sb.requests().is_empty());
+}
+
+/// A 2 MiB quoted cell in row 4 of a real run: rows 1-3 are sent and recorded once, the run
+/// stops there with exit 3 (rows were sent), naming the line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_cell_mid_run_stops_with_exit_3_after_the_rows_before_it() {
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let work = Work::new();
+    let mut tail = format!("{},\"", guid(4)).into_bytes();
+    tail.extend(std::iter::repeat_n(b'y', 2 << 20));
+    tail.extend_from_slice(b"\",PT,Rua,Lisboa,Lisboa,1000-001,Ana,Silva,a@b.pt,1\n");
+    tail.extend_from_slice(format!("{}\n", full_row(5)).as_bytes());
+    file_with_tail(&work, 3, &tail);
+    let out = within(60, work.replace_update(&sb, &[])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("in.csv line 5: the record that begins here runs past 1 MiB"),
+        "{err}"
+    );
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 3);
+    assert_eq!(patches(&sb).len(), 3);
+}
+
+/// Many wide rows (200 rows of 20,000 cells): read through the byte-bounded queue, each row
+/// recorded once (as invalid: the header has 11 columns, the rows carry data past them).
+#[tokio::test(flavor = "multi_thread")]
+async fn many_wide_rows_go_through_once_each() {
+    let work = Work::new();
+    let mut text = format!("{FULL_HEADER}\n").into_bytes();
+    let wide = ",z".repeat(20_000);
+    for n in 1..=200 {
+        text.extend_from_slice(full_row(n).as_bytes());
+        text.extend_from_slice(wide.as_bytes());
+        text.push(b'\n');
+    }
+    std::fs::write(work.path("in.csv"), text).unwrap();
+    let mut cmd = work.ccbulk();
+    cmd.args(["update", "in.csv", "--dry-run", "--mode", "replace"]);
+    let out = within(120, cmd).await;
+    let rows = work.rows("in.dry-run.csv");
+    assert_each_row_once(&rows, 200);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+}
+
+/// A Windows-1252 export without --encoding: refused before anything is sent (regular file
+/// and standard input alike), naming the line and the encoding; with it, every row goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_encoding_is_refused_before_anything_is_sent() {
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let work = Work::new();
+    let mut text = full_csv((1..=7).map(full_row)).into_bytes();
+    // "São João" in Windows-1252.
+    text.extend_from_slice(format!("{},Cooperativa S", guid(8)).as_bytes());
+    text.extend_from_slice(&[0xE3, b'o', b' ', b'J', b'o', 0xE3, b'o']);
+    text.extend_from_slice(b",PT,Rua,Lisboa,Lisboa,1000-001,Ana,Silva,a@b.pt,1\n");
+    std::fs::write(work.path("in.csv"), &text).unwrap();
+    let out = within(60, work.replace_update(&sb, &[])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("in.csv is not UTF-8: line 9 holds the byte 0xE3")
+            && err.contains("--encoding windows-1252"),
+        "{err}"
+    );
+    assert!(
+        sb.requests().is_empty(),
+        "nothing sent, not even the ASCII rows"
+    );
+    assert!(!work.path("in.results.csv").exists());
+
+    let mut piped = work.against(&sb);
+    piped
+        .args(["update", "-", "--mode", "replace", "--rate", "unlimited"])
+        .stdin(std::fs::File::open(work.path("in.csv")).unwrap());
+    let out = within(60, piped).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("stdin is not UTF-8: line 9"),
+        "{}",
+        show(&out)
+    );
+    assert!(sb.requests().is_empty());
+
+    let out = within(
+        60,
+        work.replace_update(&sb, &["--encoding", "windows-1252"]),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 8);
+    assert!(
+        rows.iter()
+            .any(|r| r["companyName"] == "Cooperativa São João")
+    );
+}
+
+/// Usage errors in the tool's words: a zero rate, a zero concurrency, a delimiter the header
+/// does not use.
+#[tokio::test(flavor = "multi_thread")]
+async fn zero_rates_counts_and_wrong_delimiters_are_explained() {
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=2).map(full_row)));
+    for (flag, value, says) in [
+        ("--rate", "0", "zero rate"),
+        ("--rate", "0/s", "zero rate"),
+        ("--concurrency", "0", "must be at least 1"),
+    ] {
+        let mut cmd = work.ccbulk();
+        cmd.args(["update", "in.csv", "--dry-run", flag, value]);
+        let out = within(30, cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(stderr(&out).contains(says), "{}", show(&out));
+    }
+    let mut cmd = work.ccbulk();
+    cmd.args(["update", "in.csv", "--dry-run", "--delimiter", ";"]);
+    let out = within(30, cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("it looks delimited by ','"),
+        "{}",
+        show(&out)
+    );
+}

@@ -197,8 +197,12 @@ impl Columns {
                         "column {} matches no field (did you mean \"{guess}\"?)",
                         shown(name)
                     ));
-                    let map = format!("{name}={guess}");
-                    suggested.push(format!("--map {}", shell_words::quote(&map)));
+                    // A header too long to quote whole (a file without line breaks, a wrong
+                    // delimiter) gets no ready-made --map: messages quote short excerpts only.
+                    if name.chars().count() <= 60 && !name.chars().any(char::is_control) {
+                        let map = format!("{name}={guess}");
+                        suggested.push(format!("--map {}", shell_words::quote(&map)));
+                    }
                 }
             }
         }

@@ -20,7 +20,15 @@ pub(super) struct LineTracker<R> {
     /// (offset, line) of lines that begin with data, read ahead but not yet asked about. Bounded by
     /// the CSV parser's buffer: entries behind the record being read are dropped.
     starts: VecDeque<(u64, u64)>,
+    /// Where the record being read began: no read goes past it by more than [`MAX_RECORD`].
+    record_start: u64,
+    /// Set when a read was refused for that reason.
+    overflowed: bool,
 }
+
+/// The longest record (or header) read into memory: an unclosed quote or a file without line
+/// breaks would otherwise make one record of the whole file.
+pub const MAX_RECORD: u64 = 1 << 20;
 
 impl<R: Read> LineTracker<R> {
     pub(super) fn new(inner: R) -> Self {
@@ -30,7 +38,22 @@ impl<R: Read> LineTracker<R> {
             prev: b'\n',
             lines: 0,
             starts: VecDeque::new(),
+            record_start: 0,
+            overflowed: false,
         }
+    }
+
+    /// The parser starts a record at byte `at`: reads may go up to [`MAX_RECORD`] past it.
+    pub(super) fn record_begins(&mut self, at: u64) {
+        self.record_start = at;
+    }
+
+    /// The line where the record that ran past [`MAX_RECORD`] began, if one did.
+    pub(super) fn overflow_line(&mut self) -> Option<u64> {
+        if !self.overflowed {
+            return None;
+        }
+        Some(self.line_at(self.record_start))
     }
 
     /// The physical line of a record the parser began reading at byte `start`. The parser's start
@@ -71,6 +94,12 @@ impl<R: Read> LineTracker<R> {
 
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The parser asks for more only once it has used all it was given: everything since the
+        // record's start belongs to that one record.
+        if self.offset >= self.record_start + MAX_RECORD {
+            self.overflowed = true;
+            return Err(io::Error::other("a record longer than 1 MiB"));
+        }
         let n = self.inner.read(buf)?;
         self.note(&buf[..n]);
         Ok(n)
@@ -128,6 +157,32 @@ mod tests {
                 vec![("h".into(), 1), ("a\r\nb\nc\rd".into(), 2), ("e".into(), 9)]
             );
         }
+    }
+
+    /// A record that never ends (an unclosed quote) is not read past 1 MiB: the read fails and
+    /// the line where it began is known; the records before it were read.
+    #[test]
+    fn a_record_over_the_limit_stops_the_reading_at_its_line() {
+        let mut text = b"h\na\nb\n\"never closed\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 3 << 20));
+        let mut rdr = crate::input::csv_reader(LineTracker::new(&text[..]), b',');
+        let mut rec = csv::ByteRecord::new();
+        let mut got = Vec::new();
+        let err = loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {
+                    got.push(String::from_utf8_lossy(&rec[0]).into_owned());
+                    let next = rdr.position().byte();
+                    rdr.get_mut().record_begins(next);
+                }
+                Ok(false) => panic!("read to the end"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.to_string().contains("longer than 1 MiB"), "{err}");
+        assert_eq!(got, ["h", "a", "b"]);
+        assert_eq!(rdr.get_mut().overflow_line(), Some(4));
+        assert!(rdr.get_ref().offset <= 6 + MAX_RECORD + 256 * 1024 + 64 * 1024);
     }
 
     #[test]
