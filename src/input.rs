@@ -340,6 +340,11 @@ fn check_utf8(mut input: impl Read, name: &str, whole: Option<bool>) -> Result<(
         };
         lines += memchr::memchr_iter(b'\n', &chunk[..good]).count() as u64;
         if let Some(byte) = bad {
+            // NUL bytes: UTF-16 without a byte-order mark, or not text at all; the header's
+            // check says so better than a legacy 8-bit encoding would.
+            if memchr::memchr(0, chunk).is_some() {
+                return Ok(());
+            }
             return Err(InputError::Header(format!(
                 "{name} is not UTF-8: line {lines} holds the byte 0x{byte:02X}, which UTF-8 does not allow there, so the file was saved in a legacy encoding; give it: --encoding windows-1252 (what Excel on Windows writes as \"CSV\"; or latin1, iso-8859-15, …); nothing was sent"
             )));

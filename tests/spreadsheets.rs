@@ -146,8 +146,17 @@ async fn bad_rows_are_invalid_with_reasons_and_good_rows_go_intact() {
     line(format!("{};Northwind Lda;ES;n@northwind.es;08001;Calle I", guid(9)).as_bytes()); // 12
     write_bytes(&work, "messy.csv", &bytes);
 
+    // An explicit UTF-8 says the file is UTF-8: its one legacy byte spoils only that row
+    // (without --encoding the whole file would be refused, tests/hostile.rs).
     let mut cmd = work.against(&sb);
-    cmd.args(["update", "messy.csv", "--rate", "unlimited"]);
+    cmd.args([
+        "update",
+        "messy.csv",
+        "--rate",
+        "unlimited",
+        "--encoding",
+        "utf-8",
+    ]);
     let out = run(cmd).await;
     assert_eq!(
         out.status.code(),
@@ -289,17 +298,18 @@ async fn windows_1252_file_arrives_as_utf8() {
     bytes.extend_from_slice(b"bal\r\n");
     write_bytes(&work, "legacy.csv", &bytes);
 
-    // Without --encoding the row is refused with a hint, not sent garbled.
+    // Without --encoding the file is refused with a hint before anything is sent, not sent
+    // garbled.
     let mut cmd = work.against(&sb);
     cmd.args(["update", "legacy.csv", "--dry-run"]);
     let out = run(cmd).await;
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let rows = rows_sep(&work.path("legacy.dry-run.csv"), b',');
-    assert_eq!(rows[0]["ccbulk_outcome"], "invalid");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        rows[0]["ccbulk_error"].contains("--encoding windows-1252"),
-        "{rows:?}"
+        err.contains("line 2 holds the byte 0xE9") && err.contains("--encoding windows-1252"),
+        "{err}"
     );
+    assert!(!work.path("legacy.dry-run.csv").exists());
 
     let mut cmd = work.against(&sb);
     cmd.args([
@@ -526,14 +536,20 @@ async fn bad_file_matrix() {
             b"id,Cidade\xE3o\n".to_vec(),
             &[],
             2,
-            &["matches no field"],
+            &[
+                "is not UTF-8: line 1 holds the byte 0xE3",
+                "--encoding windows-1252",
+            ],
         ),
         case(
             "wrong-delimiter-forced",
             format!("id;city\n{id};Porto\n").into_bytes(),
             &["--delimiter", ","],
             2,
-            &["\"id;city\" matches no field"],
+            &[
+                "with --delimiter ',' the header is one single column",
+                "looks delimited by ';'",
+            ],
         ),
         case("header-only", b"id,city\n".to_vec(), &[], 0, &[]),
         // One tab and one comma in the header: sniffing picks the comma, --delimiter decides.
