@@ -16,6 +16,15 @@ pub const ENTRA_TOKEN_URL: &str =
     "https://login.microsoftonline.com/4e806121-ff28-4286-ab4e-3be0a08f9ce0/oauth2/v2.0/token";
 /// The scope of API.md.
 pub const ENTRA_SCOPE: &str = "api://b92a36a4-feb8-4f47-a69c-29a180aa6d0a/.default";
+// Defaults that a printed follow-up command leaves out when the run used them: defined once,
+// here, for clap and for `Config::follow_up_options` alike.
+pub const DEFAULT_RATE: &str = "10/s";
+pub const DEFAULT_BURST: &str = "1";
+pub const DEFAULT_CONCURRENCY: &str = "8";
+pub const DEFAULT_MAX_ATTEMPTS: &str = "5";
+pub const DEFAULT_TIMEOUT: &str = "30s";
+pub const DEFAULT_MAX_RETRY_AFTER: &str = "5m";
+pub const DEFAULT_NULL_MARKER: &str = "#NULL";
 
 /// Environment variables read by update, replay and plan (help and man page).
 pub const ENVIRONMENT: &str = "\
@@ -232,63 +241,12 @@ pub struct SharedArgs {
     /// A CSV file, or - for standard input (for replay: a results file).
     pub input: String,
 
-    /// API root.
-    #[arg(
-        long,
-        env = "CLOUDCOCKPIT_BASE_URL",
-        default_value = DEFAULT_BASE_URL
-    )]
-    pub base_url: String,
-
-    /// Portal domain, sent as X-Tenant.
-    #[arg(long, env = "CLOUDCOCKPIT_TENANT")]
-    pub tenant: Option<String>,
-
-    /// A file holding the bearer token (re-read when a 401 comes back).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-
-    /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "CLOUDCOCKPIT_TOKEN_URL",
-        default_value = ENTRA_TOKEN_URL
-    )]
-    pub token_url: String,
-
-    /// OAuth2 scope for client credentials.
-    #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE)]
-    pub scope: String,
-
-    /// API calls per second at most, GET and PATCH alike (N/s, N/min, N/h, or unlimited); a 429
-    /// lowers the pace below it, which then probes back up.
-    #[arg(long, default_value = "10/s")]
-    pub rate: Rate,
-
-    /// Keep --rate as given: no lowering after a 429 (its Retry-After still pauses every call).
-    #[arg(long)]
-    pub no_adapt: bool,
-
-    /// The longest Retry-After honoured as given; a longer one is cut to this.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub max_retry_after: humantime::Duration,
-
-    /// Calls that may go at once after idle time.
-    #[arg(long, default_value = "1", value_parser = at_least_one::<NonZeroU32>)]
-    pub burst: NonZeroU32,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
 
     /// Requests in flight at most.
-    #[arg(long, default_value = "8", value_parser = at_least_one::<NonZeroUsize>)]
+    #[arg(long, default_value = DEFAULT_CONCURRENCY, value_parser = at_least_one::<NonZeroUsize>)]
     pub concurrency: NonZeroUsize,
-
-    /// Attempts per call, the first included.
-    #[arg(long, default_value = "5", value_parser = at_least_one::<NonZeroU32>)]
-    pub max_attempts: NonZeroU32,
-
-    /// One attempt's time limit (500ms, 30s, 2m).
-    #[arg(long, default_value = "30s")]
-    pub timeout: humantime::Duration,
 
     /// Results CSV path (default: beside the input).
     #[arg(long, value_name = "PATH")]
@@ -319,7 +277,7 @@ pub struct SharedArgs {
     pub encoding: Option<String>,
 
     /// A cell equal to this sends null (clears the field).
-    #[arg(long, value_name = "S", default_value = "#NULL")]
+    #[arg(long, value_name = "S", default_value = DEFAULT_NULL_MARKER)]
     pub null_marker: String,
 
     /// Which column names the customer: customerId, or internalIdentifier (the reseller's own
@@ -354,6 +312,65 @@ pub struct SharedArgs {
     /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// How to reach the API: the options update, replay, plan and export share (same names,
+/// defaults and environment variables).
+#[derive(Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// API root.
+    #[arg(
+        long,
+        env = "CLOUDCOCKPIT_BASE_URL",
+        default_value = DEFAULT_BASE_URL
+    )]
+    pub base_url: String,
+
+    /// Portal domain, sent as X-Tenant.
+    #[arg(long, env = "CLOUDCOCKPIT_TENANT")]
+    pub tenant: Option<String>,
+
+    /// A file holding the bearer token (re-read when a 401 comes back).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CLOUDCOCKPIT_TOKEN_URL",
+        default_value = ENTRA_TOKEN_URL
+    )]
+    pub token_url: String,
+
+    /// OAuth2 scope for client credentials.
+    #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE)]
+    pub scope: String,
+
+    /// API calls per second at most, GET and PATCH alike (N/s, N/min, N/h, or unlimited); a 429
+    /// lowers the pace below it, which then probes back up.
+    #[arg(long, default_value = DEFAULT_RATE)]
+    pub rate: Rate,
+
+    /// Keep --rate as given: no lowering after a 429 (its Retry-After still pauses every call).
+    #[arg(long)]
+    pub no_adapt: bool,
+
+    /// The longest Retry-After honoured as given; a longer one is cut to this.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_MAX_RETRY_AFTER)]
+    pub max_retry_after: humantime::Duration,
+
+    /// Calls that may go at once after idle time.
+    #[arg(long, default_value = DEFAULT_BURST, value_parser = at_least_one::<NonZeroU32>)]
+    pub burst: NonZeroU32,
+
+    /// Attempts per call, the first included.
+    #[arg(long, default_value = DEFAULT_MAX_ATTEMPTS, value_parser = at_least_one::<NonZeroU32>)]
+    pub max_attempts: NonZeroU32,
+
+    /// One attempt's time limit (500ms, 30s, 2m).
+    #[arg(long, default_value = DEFAULT_TIMEOUT)]
+    pub timeout: humantime::Duration,
 
     /// First retry delay; doubles with each attempt (with jitter).
     #[arg(
@@ -441,9 +458,7 @@ impl SearchField {
     }
 }
 
-/// Options of `ccbulk export`: where to write, what to list, and the connection options of
-/// update (the same names, defaults and environment variables; `SharedArgs` also holds the
-/// input, which export has not).
+/// Options of `ccbulk export`: where to write, what to list, and update's connection options.
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Where to write the CSV (- for standard output).
@@ -471,59 +486,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "GUID")]
     pub reseller_id: Option<uuid::Uuid>,
 
-    /// API root.
-    #[arg(
-        long,
-        env = "CLOUDCOCKPIT_BASE_URL",
-        default_value = "https://api.cloudcockpit.com"
-    )]
-    pub base_url: String,
-
-    /// Portal domain, sent as X-Tenant.
-    #[arg(long, env = "CLOUDCOCKPIT_TENANT")]
-    pub tenant: Option<String>,
-
-    /// A file holding the bearer token (re-read when a 401 comes back).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-
-    /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "CLOUDCOCKPIT_TOKEN_URL",
-        default_value = ENTRA_TOKEN_URL
-    )]
-    pub token_url: String,
-
-    /// OAuth2 scope for client credentials.
-    #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE)]
-    pub scope: String,
-
-    /// API calls per second (N/s, N/min, N/h, or unlimited): the ceiling; a 429 lowers the
-    /// pace below it, which then probes back up.
-    #[arg(long, default_value = "10/s")]
-    pub rate: Rate,
-
-    /// Keep --rate as given: no lowering after a 429 (its Retry-After still pauses every call).
-    #[arg(long)]
-    pub no_adapt: bool,
-
-    /// The longest Retry-After honoured as given; a longer one is cut to this.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub max_retry_after: humantime::Duration,
-
-    /// Calls that may go at once after idle time.
-    #[arg(long, default_value = "1", value_parser = at_least_one::<NonZeroU32>)]
-    pub burst: NonZeroU32,
-
-    /// Attempts per page, the first included.
-    #[arg(long, default_value = "5", value_parser = at_least_one::<NonZeroU32>)]
-    pub max_attempts: NonZeroU32,
-
-    /// One attempt's time limit (500ms, 30s, 2m).
-    #[arg(long, default_value = "30s")]
-    pub timeout: humantime::Duration,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
 
     /// Write the final counts as JSON (- for standard output).
     #[arg(long, value_name = "PATH")]
@@ -540,15 +504,6 @@ pub struct ExportArgs {
     /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
-
-    /// First retry delay; doubles with each attempt (with jitter).
-    #[arg(
-        long,
-        env = "CCBULK_BACKOFF_BASE",
-        default_value = "500ms",
-        hide = true
-    )]
-    pub backoff_base: humantime::Duration,
 }
 
 /// A count that must be at least 1 (`--concurrency`, `--burst`, `--max-attempts`), with a

@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::auth::TokenSource;
-use crate::cli::{Mode, RunArgs};
+use crate::cli::{self, Mode, RunArgs};
 use crate::customer::Rules;
 use crate::input::{self, InputOptions, Source};
 use crate::rate::Rate;
@@ -73,6 +73,9 @@ impl MaxFailures {
         match *self {
             MaxFailures::Count(n) => failed >= n,
             MaxFailures::Percent(p) => {
+                // Workers count a failure before the results writer counts the row done, so
+                // `done` may lag: the rows finished are at least the rows failed.
+                let done = done.max(failed);
                 done >= Self::MIN_ROWS_FOR_PERCENT && (failed as f64) * 100.0 > p * done as f64
             }
         }
@@ -226,8 +229,8 @@ pub fn token_source(
 impl Config {
     /// Validates the arguments of update, replay or plan.
     pub fn from_args(job: Job, args: RunArgs) -> Result<Config, SetupError> {
-        no_credentials_in("--base-url", &args.base_url)?;
-        no_credentials_in("--token-url", &args.token_url)?;
+        no_credentials_in("--base-url", &args.conn.base_url)?;
+        no_credentials_in("--token-url", &args.conn.token_url)?;
         let source = Source::parse(&args.input);
         if job == Job::Replay && source == Source::Stdin {
             return Err(SetupError(
@@ -282,7 +285,7 @@ impl Config {
             }
         }
         let online = !args.dry_run && !args.sandbox;
-        let tenant = match (&args.tenant, online) {
+        let tenant = match (&args.conn.tenant, online) {
             (Some(t), _) => t.trim().to_string(),
             (None, false) => "sandbox.cloudcockpit.local".to_string(),
             (None, true) => {
@@ -292,13 +295,17 @@ impl Config {
             }
         };
         let token = if online {
-            token_source(args.token_file.as_deref(), &args.token_url, &args.scope)?
+            token_source(
+                args.conn.token_file.as_deref(),
+                &args.conn.token_url,
+                &args.conn.scope,
+            )?
         } else {
             TokenSource::None
         };
         if online {
-            let shown = crate::text::redact_url(&args.base_url);
-            let url = reqwest::Url::parse(&args.base_url)
+            let shown = crate::text::redact_url(&args.conn.base_url);
+            let url = reqwest::Url::parse(&args.conn.base_url)
                 .map_err(|e| SetupError(format!("--base-url \"{shown}\" is not a URL: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(SetupError(format!(
@@ -325,17 +332,17 @@ impl Config {
             input_options,
             results,
             undo,
-            base_url: args.base_url.trim_end_matches('/').to_string(),
+            base_url: args.conn.base_url.trim_end_matches('/').to_string(),
             tenant,
             token,
-            rate: args.rate,
-            burst: args.burst,
-            adapt: !args.no_adapt,
-            max_retry_after: args.max_retry_after.into(),
+            rate: args.conn.rate,
+            burst: args.conn.burst,
+            adapt: !args.conn.no_adapt,
+            max_retry_after: args.conn.max_retry_after.into(),
             concurrency: args.concurrency.get(),
-            max_attempts: args.max_attempts.get(),
-            timeout: args.timeout.into(),
-            backoff_base: args.backoff_base.into(),
+            max_attempts: args.conn.max_attempts.get(),
+            timeout: args.conn.timeout.into(),
+            backoff_base: args.conn.backoff_base.into(),
             mode: args.mode,
             dry_run: args.dry_run,
             resume: args.resume,
@@ -408,44 +415,63 @@ impl Config {
         w.flag("--sandbox", a.sandbox, ALL);
         w.opt(
             "--base-url",
-            given(a.base_url.clone(), crate::cli::DEFAULT_BASE_URL).filter(|_| !a.sandbox),
+            given(a.conn.base_url.clone(), crate::cli::DEFAULT_BASE_URL).filter(|_| !a.sandbox),
             ALL,
         );
-        w.opt("--tenant", a.tenant.clone(), ALL);
+        w.opt("--tenant", a.conn.tenant.clone(), ALL);
         w.opt(
             "--token-file",
-            a.token_file.as_ref().map(|p| p.display().to_string()),
+            a.conn.token_file.as_ref().map(|p| p.display().to_string()),
             ALL,
         );
         w.opt(
             "--token-url",
-            given(a.token_url.clone(), crate::cli::ENTRA_TOKEN_URL),
+            given(a.conn.token_url.clone(), crate::cli::ENTRA_TOKEN_URL),
             ALL,
         );
         w.opt(
             "--scope",
-            given(a.scope.clone(), crate::cli::ENTRA_SCOPE),
+            given(a.conn.scope.clone(), crate::cli::ENTRA_SCOPE),
             ALL,
         );
         // How: pacing, attempts, time limits, the body's flag.
-        w.opt("--rate", given(a.rate.to_string(), "10/s"), ALL);
-        w.opt("--burst", given(a.burst.to_string(), "1"), ALL);
-        w.opt("--concurrency", given(a.concurrency.to_string(), "8"), ALL);
         w.opt(
-            "--max-attempts",
-            given(a.max_attempts.to_string(), "5"),
+            "--rate",
+            given(a.conn.rate.to_string(), cli::DEFAULT_RATE),
             ALL,
         );
-        w.opt("--timeout", given(a.timeout.to_string(), "30s"), ALL);
+        w.opt(
+            "--burst",
+            given(a.conn.burst.to_string(), cli::DEFAULT_BURST),
+            ALL,
+        );
+        w.opt(
+            "--concurrency",
+            given(a.concurrency.to_string(), cli::DEFAULT_CONCURRENCY),
+            ALL,
+        );
+        w.opt(
+            "--max-attempts",
+            given(a.conn.max_attempts.to_string(), cli::DEFAULT_MAX_ATTEMPTS),
+            ALL,
+        );
+        w.opt(
+            "--timeout",
+            given(a.conn.timeout.to_string(), cli::DEFAULT_TIMEOUT),
+            ALL,
+        );
         w.flag(
             "--retry-provider-customers",
             a.retry_provider_customers,
             ALL,
         );
-        w.flag("--no-adapt", a.no_adapt, ALL);
+        w.flag("--no-adapt", a.conn.no_adapt, ALL);
         w.opt(
             "--max-retry-after",
-            given(a.max_retry_after.to_string(), "5m"),
+            given(
+                a.conn.max_retry_after.to_string(),
+                cli::DEFAULT_MAX_RETRY_AFTER,
+            ),
             ALL,
         );
         w.opt(
@@ -455,7 +481,11 @@ impl Config {
         );
         // Cells: results and undo files keep the input's delimiter and null marker.
         w.opt("--delimiter", a.delimiter.clone(), ALL);
-        w.opt("--null-marker", given(a.null_marker.clone(), "#NULL"), ALL);
+        w.opt(
+            "--null-marker",
+            given(a.null_marker.clone(), cli::DEFAULT_NULL_MARKER),
+            ALL,
+        );
         // Headers: a results file echoes the input's own column names; the undo file has plain
         // field names. The encoding is the input's alone: ccbulk writes UTF-8.
         w.opts("--map", &a.map, ROWS);
@@ -690,5 +720,8 @@ mod tests {
         );
         assert!(MaxFailures::Percent(10.0).reached(3, 20));
         assert!(!MaxFailures::Percent(10.0).reached(2, 20));
+        // The writer's count of rows done may lag the workers' failures: 100% is never passed.
+        assert!(!MaxFailures::Percent(100.0).reached(30, 20));
+        assert!(MaxFailures::Percent(50.0).reached(30, 20));
     }
 }

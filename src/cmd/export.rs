@@ -51,7 +51,7 @@ struct Settings {
 
 impl Settings {
     fn from_args(args: ExportArgs) -> Result<Settings, SetupError> {
-        let tenant = match &args.tenant {
+        let tenant = match &args.conn.tenant {
             Some(t) if !t.trim().is_empty() => t.trim().to_string(),
             _ => {
                 return Err(SetupError(
@@ -59,7 +59,11 @@ impl Settings {
                 ));
             }
         };
-        let token = token_source(args.token_file.as_deref(), &args.token_url, &args.scope)?;
+        let token = token_source(
+            args.conn.token_file.as_deref(),
+            &args.conn.token_url,
+            &args.conn.scope,
+        )?;
         let output = match args.output.as_str() {
             "-" => Output::Stdout,
             p => Output::File(PathBuf::from(p)),
@@ -84,7 +88,7 @@ impl Settings {
             overwrite: args.overwrite,
             search,
             reseller: args.reseller_id,
-            base_url: args.base_url.trim_end_matches('/').to_string(),
+            base_url: args.conn.base_url.trim_end_matches('/').to_string(),
             tenant,
             token,
             args,
@@ -291,7 +295,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let settings = Settings::from_args(args)?;
     let a = &settings.args;
-    let api = api::Api::new(&settings.base_url, &settings.tenant, a.timeout.into())
+    let api = api::Api::new(&settings.base_url, &settings.tenant, a.conn.timeout.into())
         .map_err(SetupError)?;
     // Before the first call: a bad output path is a setup error with nothing sent.
     if let Output::File(target) = &settings.output {
@@ -299,9 +303,9 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     }
     let http = crate::transport::token_client(false).map_err(SetupError)?;
     let patience = crate::auth::Patience {
-        timeout: a.timeout.into(),
-        max_attempts: a.max_attempts.get(),
-        backoff_base: a.backoff_base.into(),
+        timeout: a.conn.timeout.into(),
+        max_attempts: a.conn.max_attempts.get(),
+        backoff_base: a.conn.backoff_base.into(),
     };
     let auth = Arc::new(Auth::new(settings.token.clone(), http).with_patience(patience));
     if let Err(e) = auth.token().await {
@@ -329,17 +333,17 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         api,
         auth,
         pacer: crate::pacer::Pacer::new(crate::pacer::PaceSettings {
-            rate: a.rate,
-            burst: a.burst,
-            adapt: !a.no_adapt,
+            rate: a.conn.rate,
+            burst: a.conn.burst,
+            adapt: !a.conn.no_adapt,
         }),
         settings: workers::Settings {
             action: Action::Plan,
             concurrency: 1,
-            max_attempts: a.max_attempts.get(),
-            backoff_base: a.backoff_base.into(),
+            max_attempts: a.conn.max_attempts.get(),
+            backoff_base: a.conn.backoff_base.into(),
             retry_provider_default: false,
-            max_retry_after: a.max_retry_after.into(),
+            max_retry_after: a.conn.max_retry_after.into(),
         },
         stopper: stopper.clone(),
         on_outcome: Box::new(|_| {}),
