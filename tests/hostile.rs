@@ -4,8 +4,7 @@
 //! binary here is bounded by [`within`]: a hang fails the test instead of stalling the suite.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use wiremock::matchers::{method, path_regex};
@@ -14,55 +13,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::common::*;
 
 /// Runs `cmd` to completion, killing it (and failing the test) after `secs` seconds.
-async fn within(secs: u64, mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start ccbulk");
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_end(&mut buf);
-                }
-                buf
-            })
-        };
-        let out = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let err = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stderr = err.join().unwrap_or_default();
-                panic!(
-                    "ccbulk still running after {secs}s; stderr:\n{}",
-                    String::from_utf8_lossy(&stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Output {
-            status,
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
-        }
-    })
-    .await
-    .expect("join")
+async fn within(secs: u64, cmd: Command) -> Output {
+    run_within(cmd, Duration::from_secs(secs)).await
 }
 
 fn stderr(out: &Output) -> String {
@@ -773,10 +725,9 @@ async fn a_legacy_encoding_is_refused_before_anything_is_sent() {
     assert!(!work.path("in.results.csv").exists());
 
     let mut piped = work.against(&sb);
-    piped
-        .args(["update", "-", "--mode", "replace", "--rate", "unlimited"])
-        .stdin(std::fs::File::open(work.path("in.csv")).unwrap());
-    let out = within(60, piped).await;
+    piped.args(["update", "-", "--mode", "replace", "--rate", "unlimited"]);
+    let bytes = std::fs::read(work.path("in.csv")).expect("read in.csv");
+    let out = run_with_input(piped, Some(bytes)).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
         stderr(&out).contains("stdin is not UTF-8: line 9"),

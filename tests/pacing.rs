@@ -18,16 +18,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// Runs ccbulk, killed if it has not finished within `limit`.
-async fn run_within(cmd: Command, limit: Duration) -> Output {
-    let mut cmd = tokio::process::Command::from(cmd);
-    cmd.kill_on_drop(true);
-    tokio::time::timeout(limit, cmd.output())
-        .await
-        .expect("ccbulk did not finish in time")
-        .expect("run ccbulk")
-}
-
 fn summary(work: &Work) -> Value {
     serde_json::from_str(&work.read("s.json")).expect("summary JSON")
 }

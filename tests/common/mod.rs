@@ -107,6 +107,13 @@ pub async fn run_with_input(cmd: Command, input: Option<Vec<u8>>) -> Output {
         .expect("join")
 }
 
+/// [`run`] with a limit of its own.
+pub async fn run_within(cmd: Command, limit: Duration) -> Output {
+    tokio::task::spawn_blocking(move || output_within(cmd, None, limit))
+        .await
+        .expect("join")
+}
+
 /// Runs `cmd` to completion, blocking; kills it and panics (with its stderr) after `limit`.
 pub fn output_within(cmd: Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
     let mut cmd = assert_cmd::Command::from_std(cmd);
