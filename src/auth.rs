@@ -310,9 +310,7 @@ impl Auth {
             TokenSource::None => Err(AuthError::Refused("no token source".into())),
             TokenSource::Static(t) => Ok((t.clone(), None)),
             TokenSource::File(path) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-                    AuthError::Refused(format!("cannot read --token-file {}: {e}", path.display()))
-                })?;
+                let text = read_token_file(path).await?;
                 let token = text.trim();
                 if token.is_empty() {
                     return Err(AuthError::Refused(format!(
@@ -449,6 +447,31 @@ const MAX_TOKEN_WAIT: Duration = Duration::from_secs(60);
 enum Body {
     TooLarge,
     Broken(reqwest::Error),
+}
+
+/// A `--token-file`, read up to [`MAX_TOKEN_ANSWER`] like a token answer: a path to a huge
+/// file (or a device) is refused, not read into memory.
+async fn read_token_file(path: &std::path::Path) -> Result<String, AuthError> {
+    use tokio::io::AsyncReadExt;
+    let cannot = |e: std::io::Error| {
+        AuthError::Refused(format!("cannot read --token-file {}: {e}", path.display()))
+    };
+    let file = tokio::fs::File::open(path).await.map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TOKEN_ANSWER as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(cannot)?;
+    if bytes.len() > MAX_TOKEN_ANSWER {
+        return Err(AuthError::Refused(format!(
+            "--token-file {} is over {} KiB: not a token",
+            path.display(),
+            MAX_TOKEN_ANSWER / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        AuthError::Refused(format!("--token-file {} is not UTF-8 text", path.display()))
+    })
 }
 
 /// The body of a token answer, read up to [`MAX_TOKEN_ANSWER`] (an endless or huge body is not
@@ -744,5 +767,21 @@ mod tests {
         let again = auth.refresh(Some(first.generation)).await.unwrap();
         assert_eq!(again.generation, second.generation);
         assert_eq!(auth.fetched(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_file_over_the_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "x".repeat(MAX_TOKEN_ANSWER + 1)).unwrap();
+        let auth = Auth::new(TokenSource::File(path.clone()), reqwest::Client::new());
+        let Err(AuthError::Refused(why)) = auth.token().await else {
+            panic!("a token file over the limit was used");
+        };
+        assert!(why.contains("over 64 KiB"), "{why}");
+        std::fs::write(&path, "x".repeat(MAX_TOKEN_ANSWER)).unwrap();
+        let auth = Auth::new(TokenSource::File(path), reqwest::Client::new());
+        let ok = auth.token().await.expect("a token at the limit is read");
+        assert!(ok.bearer.is_some());
     }
 }
