@@ -12,22 +12,10 @@ use crate::common::*;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The rows of a CSV file that may begin with a BOM, as header → value maps.
+/// The rows of a CSV file that may begin with a BOM (the csv crate skips it), as header → value
+/// maps.
 fn rows_of(work: &Work, name: &str) -> Vec<HashMap<String, String>> {
-    let bytes = std::fs::read(work.path(name)).expect("read");
-    let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
-    let mut rdr = csv::Reader::from_reader(bytes);
-    let headers = rdr.headers().expect("header").clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.expect("record");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    read_rows(&work.path(name))
 }
 
 fn starts_with_bom(work: &Work, name: &str) -> bool {
