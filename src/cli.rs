@@ -17,7 +17,7 @@ pub const ENTRA_TOKEN_URL: &str =
 /// The scope of API.md.
 pub const ENTRA_SCOPE: &str = "api://b92a36a4-feb8-4f47-a69c-29a180aa6d0a/.default";
 // Defaults that a printed follow-up command leaves out when the run used them: defined once,
-// here, for clap and for `Config::follow_up_options` alike.
+// here, for clap and for the follow-up commands (`config/follow_up.rs`) alike.
 pub const DEFAULT_RATE: &str = "10/s";
 pub const DEFAULT_BURST: &str = "1";
 pub const DEFAULT_CONCURRENCY: &str = "8";

@@ -7,10 +7,12 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::auth::TokenSource;
-use crate::cli::{self, Mode, RunArgs};
+use crate::cli::{Mode, RunArgs};
 use crate::customer::Rules;
 use crate::input::{self, InputOptions, Source};
 use crate::rate::Rate;
+
+mod follow_up;
 
 /// A usage or setup problem: exit 2, nothing was sent.
 #[derive(Debug, thiserror::Error)]
@@ -237,20 +239,7 @@ impl Config {
                 "replay needs a results file, not standard input".into(),
             ));
         }
-        let results = match (&args.results, &source, job) {
-            (Some(p), _, _) => p.clone(),
-            (None, Source::Stdin, Job::Plan) => PathBuf::from("plan.csv"),
-            // A dry run never takes the name of the real run's results: plan → dry run → update
-            // works without --overwrite.
-            (None, Source::Stdin, _) if args.dry_run => PathBuf::from("dry-run.csv"),
-            (None, Source::Path(p), Job::Update | Job::Replay) if args.dry_run => {
-                input::beside(p, ".dry-run.csv")
-            }
-            (None, Source::Stdin, _) => PathBuf::from("results.csv"),
-            (None, Source::Path(p), Job::Update) => input::beside(p, ".results.csv"),
-            (None, Source::Path(p), Job::Plan) => input::beside(p, ".plan.csv"),
-            (None, Source::Path(p), Job::Replay) => replay_results_path(p),
-        };
+        let results = results_path(job, &args, &source);
         if let Source::Path(p) = &source
             && same_file(p, &results)
         {
@@ -259,41 +248,9 @@ impl Config {
                 results.display()
             )));
         }
-        let merge_writes_undo = job != Job::Plan && args.mode == Mode::Merge && !args.dry_run;
-        let undo = match (&args.undo, args.no_undo, merge_writes_undo) {
-            (_, true, _) | (_, _, false) => None,
-            (Some(p), false, true) => Some(p.clone()),
-            (None, false, true) => Some(match job {
-                Job::Replay => input::beside(&results, ".undo.csv"),
-                _ => match &source {
-                    Source::Stdin => PathBuf::from("undo.csv"),
-                    Source::Path(p) => input::beside(p, ".undo.csv"),
-                },
-            }),
-        };
-        if let Some(u) = &undo {
-            let clash = match &source {
-                Source::Path(p) if same_file(p, u) => Some("the input"),
-                _ if same_file(&results, u) => Some("the results file"),
-                _ => None,
-            };
-            if let Some(what) = clash {
-                return Err(SetupError(format!(
-                    "the undo file {} would overwrite {what}: choose another with --undo PATH",
-                    u.display()
-                )));
-            }
-        }
+        let undo = undo_path(job, &args, &source, &results)?;
         let online = !args.dry_run && !args.sandbox;
-        let tenant = match (&args.conn.tenant, online) {
-            (Some(t), _) => t.trim().to_string(),
-            (None, false) => "sandbox.cloudcockpit.local".to_string(),
-            (None, true) => {
-                return Err(SetupError(
-                    "no tenant: give --tenant DOMAIN or set CLOUDCOCKPIT_TENANT (the portal domain sent as X-Tenant)".into(),
-                ));
-            }
-        };
+        let tenant = tenant(&args, online)?;
         let token = if online {
             token_source(
                 args.conn.token_file.as_deref(),
@@ -304,28 +261,9 @@ impl Config {
             TokenSource::None
         };
         if online {
-            let shown = crate::text::redact_url(&args.conn.base_url);
-            let url = reqwest::Url::parse(&args.conn.base_url)
-                .map_err(|e| SetupError(format!("--base-url \"{shown}\" is not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(SetupError(format!(
-                    "--base-url \"{shown}\" must be http or https"
-                )));
-            }
+            check_base_url(&args.conn.base_url)?;
         }
-        let input_options = InputOptions {
-            delimiter: args.delimiter.as_deref().map(parse_delimiter).transpose()?,
-            encoding: args.encoding.as_deref().map(parse_encoding).transpose()?,
-            null_marker: args.null_marker.clone(),
-            maps: parse_maps(&args)?,
-            rules: Rules {
-                tenant: Some(tenant.clone()).filter(|_| online),
-            },
-            prior_numbers: job == Job::Replay,
-            required_cells: args.mode == Mode::Replace && job != Job::Plan,
-            keyed: args.key == crate::cli::Key::InternalIdentifier,
-            sheet: args.sheet.clone(),
-        };
+        let input_options = input_options(job, &args, &tenant, online)?;
         Ok(Config {
             job,
             source,
@@ -360,207 +298,106 @@ impl Config {
             args,
         })
     }
+}
 
-    /// The command that continues this run.
-    pub fn resume_command(&self) -> String {
-        let mut words = vec!["ccbulk".to_string(), self.job.name().to_string()];
-        words.extend(self.follow_up_options(FollowUp::Resume));
-        words.push("--results".into());
-        words.push(self.results.display().to_string());
-        words.push("--resume".into());
-        words.push(self.args.input.clone());
-        shell_words::join(words)
-    }
-
-    /// After a plan: the `update` that applies it, to the same input read the same way.
-    pub fn apply_command(&self) -> String {
-        let mut words = vec!["ccbulk".to_string(), "update".to_string()];
-        words.extend(self.follow_up_options(FollowUp::Apply));
-        words.push(self.args.input.clone());
-        shell_words::join(words)
-    }
-
-    /// The command that puts back what this run changed, from its undo file.
-    pub fn undo_command(&self, undo: &Path) -> String {
-        let mut words = vec!["ccbulk".to_string(), "update".to_string()];
-        words.extend(self.follow_up_options(FollowUp::Undo));
-        words.push(undo.display().to_string());
-        shell_words::join(words)
-    }
-
-    /// The command that sends the failed rows of this run's results again.
-    pub fn replay_command(&self) -> String {
-        let mut words = vec!["ccbulk".to_string(), "replay".to_string()];
-        words.extend(self.follow_up_options(FollowUp::Replay));
-        words.push(self.results.display().to_string());
-        shell_words::join(words)
-    }
-
-    /// The options a follow-up command repeats (never a secret: none is ever a flag). Every one
-    /// that decides where and how this run ran goes in all of them, so a pasted command talks to
-    /// the same API the same way; the ones that read this run's input (encoding, maps) only in
-    /// those that read it again, never in one that reads a file ccbulk wrote (UTF-8, its own
-    /// header). One line per option: `(flag, value if not the default, which follow-ups)`.
-    fn follow_up_options(&self, to: FollowUp) -> Vec<String> {
-        use FollowUp::{Apply, Replay, Resume, Undo};
-        const ALL: &[FollowUp] = &[Resume, Apply, Replay, Undo];
-        // The same input read again.
-        const INPUT: &[FollowUp] = &[Resume, Apply];
-        // Rows sent as the first run sent them (the undo file is merge mode's own).
-        const ROWS: &[FollowUp] = &[Resume, Apply, Replay];
-        let a = &self.args;
-        let given = |v: String, default: &str| (v != default).then_some(v);
-        let mut w = Words { to, v: Vec::new() };
-        // Where: the API, its tenant and how tokens are had.
-        w.flag("--sandbox", a.sandbox, ALL);
-        w.opt(
-            "--base-url",
-            given(a.conn.base_url.clone(), crate::cli::DEFAULT_BASE_URL).filter(|_| !a.sandbox),
-            ALL,
-        );
-        w.opt("--tenant", a.conn.tenant.clone(), ALL);
-        w.opt(
-            "--token-file",
-            a.conn.token_file.as_ref().map(|p| p.display().to_string()),
-            ALL,
-        );
-        w.opt(
-            "--token-url",
-            given(a.conn.token_url.clone(), crate::cli::ENTRA_TOKEN_URL),
-            ALL,
-        );
-        w.opt(
-            "--scope",
-            given(a.conn.scope.clone(), crate::cli::ENTRA_SCOPE),
-            ALL,
-        );
-        // How: pacing, attempts, time limits, the body's flag.
-        w.opt(
-            "--rate",
-            given(a.conn.rate.to_string(), cli::DEFAULT_RATE),
-            ALL,
-        );
-        w.opt(
-            "--burst",
-            given(a.conn.burst.to_string(), cli::DEFAULT_BURST),
-            ALL,
-        );
-        w.opt(
-            "--concurrency",
-            given(a.concurrency.to_string(), cli::DEFAULT_CONCURRENCY),
-            ALL,
-        );
-        w.opt(
-            "--max-attempts",
-            given(a.conn.max_attempts.to_string(), cli::DEFAULT_MAX_ATTEMPTS),
-            ALL,
-        );
-        w.opt(
-            "--timeout",
-            given(a.conn.timeout.to_string(), cli::DEFAULT_TIMEOUT),
-            ALL,
-        );
-        w.flag(
-            "--retry-provider-customers",
-            a.retry_provider_customers,
-            ALL,
-        );
-        w.flag("--no-adapt", a.conn.no_adapt, ALL);
-        w.opt(
-            "--max-retry-after",
-            given(
-                a.conn.max_retry_after.to_string(),
-                cli::DEFAULT_MAX_RETRY_AFTER,
-            ),
-            ALL,
-        );
-        w.opt(
-            "--mode",
-            (a.mode == Mode::Replace).then(|| "replace".into()),
-            ROWS,
-        );
-        // Cells: results and undo files keep the input's delimiter and null marker.
-        w.opt("--delimiter", a.delimiter.clone(), ALL);
-        w.opt(
-            "--null-marker",
-            given(a.null_marker.clone(), cli::DEFAULT_NULL_MARKER),
-            ALL,
-        );
-        // Headers: a results file echoes the input's own column names; the undo file has plain
-        // field names. The encoding is the input's alone: ccbulk writes UTF-8.
-        w.opts("--map", &a.map, ROWS);
-        w.opt(
-            "--map-file",
-            a.map_file.as_ref().map(|p| p.display().to_string()),
-            ROWS,
-        );
-        w.opt("--encoding", a.encoding.clone(), INPUT);
-        w.opt("--sheet", a.sheet.clone(), INPUT);
-        // The undo file names customers by customerId, whatever named them in the input.
-        w.opt(
-            "--key",
-            (a.key == crate::cli::Key::InternalIdentifier).then(|| "internalIdentifier".into()),
-            ROWS,
-        );
-        // This run's own files and checks.
-        w.flag("--dry-run", a.dry_run, &[Resume]);
-        w.opt(
-            "--undo",
-            a.undo.as_ref().map(|p| p.display().to_string()),
-            &[Resume],
-        );
-        w.flag("--no-undo", a.no_undo, &[Resume, Replay]);
-        w.opt(
-            "--summary-json",
-            a.summary_json.as_ref().map(|p| p.display().to_string()),
-            &[Resume],
-        );
-        // Not for replay: its rows all failed before, and it should try each of them.
-        w.opt("--max-failures", a.max_failures.clone(), INPUT);
-        w.flag("--quiet", a.quiet, &[Resume, Replay]);
-        w.v
+/// The results file: `--results`, or a name beside the input that says which command wrote it.
+fn results_path(job: Job, args: &RunArgs, source: &Source) -> PathBuf {
+    match (&args.results, source, job) {
+        (Some(p), _, _) => p.clone(),
+        (None, Source::Stdin, Job::Plan) => PathBuf::from("plan.csv"),
+        // A dry run never takes the name of the real run's results: plan → dry run → update
+        // works without --overwrite.
+        (None, Source::Stdin, _) if args.dry_run => PathBuf::from("dry-run.csv"),
+        (None, Source::Path(p), Job::Update | Job::Replay) if args.dry_run => {
+            input::beside(p, ".dry-run.csv")
+        }
+        (None, Source::Stdin, _) => PathBuf::from("results.csv"),
+        (None, Source::Path(p), Job::Update) => input::beside(p, ".results.csv"),
+        (None, Source::Path(p), Job::Plan) => input::beside(p, ".plan.csv"),
+        (None, Source::Path(p), Job::Replay) => replay_results_path(p),
     }
 }
 
-/// What a printed follow-up command does (see [`Config::follow_up_options`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FollowUp {
-    /// The same command on the same input and files, with `--resume`.
-    Resume,
-    /// After a plan: `update` of the same input.
-    Apply,
-    /// `replay` of this run's results file.
-    Replay,
-    /// `update` of this run's undo file.
-    Undo,
+/// The undo file, written only by a merge that sends (not a plan, a dry run or `--no-undo`):
+/// `--undo`, or a name beside the input (a replay's beside its results). Refused when it would
+/// overwrite the input or the results file.
+fn undo_path(
+    job: Job,
+    args: &RunArgs,
+    source: &Source,
+    results: &Path,
+) -> Result<Option<PathBuf>, SetupError> {
+    let merge_writes_undo = job != Job::Plan && args.mode == Mode::Merge && !args.dry_run;
+    let undo = match (&args.undo, args.no_undo, merge_writes_undo) {
+        (_, true, _) | (_, _, false) => return Ok(None),
+        (Some(p), false, true) => p.clone(),
+        (None, false, true) => match job {
+            Job::Replay => input::beside(results, ".undo.csv"),
+            _ => match source {
+                Source::Stdin => PathBuf::from("undo.csv"),
+                Source::Path(p) => input::beside(p, ".undo.csv"),
+            },
+        },
+    };
+    let clash = match source {
+        Source::Path(p) if same_file(p, &undo) => Some("the input"),
+        _ if same_file(results, &undo) => Some("the results file"),
+        _ => None,
+    };
+    if let Some(what) = clash {
+        return Err(SetupError(format!(
+            "the undo file {} would overwrite {what}: choose another with --undo PATH",
+            undo.display()
+        )));
+    }
+    Ok(Some(undo))
 }
 
-/// The words of a follow-up command being built.
-struct Words {
-    to: FollowUp,
-    v: Vec<String>,
+/// The X-Tenant domain: required to send; a run that sends nothing (dry run, sandbox) has a
+/// stand-in.
+fn tenant(args: &RunArgs, online: bool) -> Result<String, SetupError> {
+    match (&args.conn.tenant, online) {
+        (Some(t), _) => Ok(t.trim().to_string()),
+        (None, false) => Ok("sandbox.cloudcockpit.local".to_string()),
+        (None, true) => Err(SetupError(
+            "no tenant: give --tenant DOMAIN or set CLOUDCOCKPIT_TENANT (the portal domain sent as X-Tenant)".into(),
+        )),
+    }
 }
 
-impl Words {
-    fn flag(&mut self, flag: &str, on: bool, to: &[FollowUp]) {
-        if on && to.contains(&self.to) {
-            self.v.push(flag.into());
-        }
+/// A base URL that is an http or https URL (shown without credentials in the message).
+fn check_base_url(base_url: &str) -> Result<(), SetupError> {
+    let shown = crate::text::redact_url(base_url);
+    let url = reqwest::Url::parse(base_url)
+        .map_err(|e| SetupError(format!("--base-url \"{shown}\" is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(SetupError(format!(
+            "--base-url \"{shown}\" must be http or https"
+        )));
     }
+    Ok(())
+}
 
-    fn opt(&mut self, flag: &str, value: Option<String>, to: &[FollowUp]) {
-        if let Some(value) = value
-            && to.contains(&self.to)
-        {
-            self.v.extend([flag.into(), value]);
-        }
-    }
-
-    fn opts(&mut self, flag: &str, values: &[String], to: &[FollowUp]) {
-        for value in values {
-            self.opt(flag, Some(value.clone()), to);
-        }
-    }
+/// How the input is read and its rows checked.
+fn input_options(
+    job: Job,
+    args: &RunArgs,
+    tenant: &str,
+    online: bool,
+) -> Result<InputOptions, SetupError> {
+    Ok(InputOptions {
+        delimiter: args.delimiter.as_deref().map(parse_delimiter).transpose()?,
+        encoding: args.encoding.as_deref().map(parse_encoding).transpose()?,
+        null_marker: args.null_marker.clone(),
+        maps: parse_maps(args)?,
+        rules: Rules {
+            tenant: Some(tenant.to_string()).filter(|_| online),
+        },
+        prior_numbers: job == Job::Replay,
+        required_cells: args.mode == Mode::Replace && job != Job::Plan,
+        keyed: args.key == crate::cli::Key::InternalIdentifier,
+        sheet: args.sheet.clone(),
+    })
 }
 
 /// A user name or password in a URL flag is refused, and the message shows the URL without it:
@@ -589,86 +426,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn follow_up_commands_carry_the_flags_that_shape_the_run() {
-        use clap::Parser;
-        let cli = crate::cli::Cli::parse_from([
-            "ccbulk",
-            "update",
-            "my in.csv",
-            "--sandbox",
-            "--mode",
-            "replace",
-            "--concurrency",
-            "3",
-            "--timeout",
-            "5s",
-            "--max-attempts",
-            "2",
-            "--encoding",
-            "latin1",
-            "--undo",
-            "u.csv",
-            "--retry-provider-customers",
-            "--rate",
-            "unlimited",
-            "--no-adapt",
-            "--max-retry-after",
-            "1m",
-        ]);
-        let crate::cli::Command::Update(args) = cli.command else {
-            panic!("update")
-        };
-        let config = Config::from_args(Job::Update, args).unwrap();
-        let resume = config.resume_command();
-        assert!(
-            resume.starts_with("ccbulk update --sandbox ")
-                && resume.contains(" --mode replace ")
-                && resume.ends_with(" --results 'my in.results.csv' --resume 'my in.csv'"),
-            "{resume}"
-        );
-        // The command reads back as the words it was made of.
-        let words = shell_words::split(&resume).unwrap();
-        assert_eq!(words[words.len() - 2..], ["--resume", "my in.csv"]);
-        // The undo file is merge mode's, UTF-8 with plain names: where and how, nothing that
-        // reads the input.
-        let undo = config.undo_command(Path::new("u.csv"));
-        assert!(
-            undo.starts_with("ccbulk update --sandbox ") && undo.ends_with(" u.csv"),
-            "{undo}"
-        );
-        for flag in ["--concurrency 3", "--timeout 5s", "--rate unlimited"] {
-            assert!(undo.contains(flag), "{flag}: {undo}");
-        }
-        for flag in ["--mode", "--encoding", "--undo", "--results", "--resume"] {
-            assert!(!undo.contains(flag), "{flag}: {undo}");
-        }
-        let replay = config.replay_command();
-        assert!(replay.ends_with(" 'my in.results.csv'"), "{replay}");
-        for flag in [
-            "--concurrency 3",
-            "--timeout 5s",
-            "--max-attempts 2",
-            "--retry-provider-customers",
-            "--rate unlimited",
-            "--no-adapt",
-            "--max-retry-after 1m",
-        ] {
-            assert!(
-                resume.contains(flag) && replay.contains(flag),
-                "{flag}: {resume} / {replay}"
-            );
-        }
-        // The input's encoding and undo file belong to the run being resumed, not to a replay
-        // (whose input is the UTF-8 results file).
-        for flag in ["--encoding latin1", "--undo u.csv"] {
-            assert!(
-                resume.contains(flag) && !replay.contains(flag),
-                "{flag}: {resume} / {replay}"
-            );
-        }
-    }
 
     #[test]
     fn credentials_in_url_flags_are_refused_and_not_echoed() {
