@@ -11,6 +11,7 @@ use crate::cli::{Mode, RunArgs};
 use crate::customer::Rules;
 use crate::input::{self, InputOptions, Source};
 use crate::rate::Rate;
+pub(crate) use crate::systematic::MaxFailures;
 
 mod follow_up;
 
@@ -37,50 +38,26 @@ impl Job {
     }
 }
 
-/// `--max-failures`: a count or a share of the rows finished.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum MaxFailures {
-    Count(u64),
-    Percent(f64),
-}
-
-impl MaxFailures {
-    fn parse(s: &str) -> Result<MaxFailures, SetupError> {
-        let t = s.trim();
-        let bad = || {
-            SetupError(format!(
-                "--max-failures \"{s}\": write a count (50) or a percentage (5%)"
-            ))
-        };
-        if let Some(p) = t.strip_suffix('%') {
-            let v: f64 = p.trim().parse().map_err(|_| bad())?;
-            if !(0.0..=100.0).contains(&v) {
-                return Err(bad());
-            }
-            Ok(MaxFailures::Percent(v))
-        } else {
-            let n: u64 = t.parse().map_err(|_| bad())?;
-            if n == 0 {
-                return Err(bad());
-            }
-            Ok(MaxFailures::Count(n))
+/// `--max-failures`: a count (50) or a percentage (5%).
+fn parse_max_failures(s: &str) -> Result<MaxFailures, SetupError> {
+    let t = s.trim();
+    let bad = || {
+        SetupError(format!(
+            "--max-failures \"{s}\": write a count (50) or a percentage (5%)"
+        ))
+    };
+    if let Some(p) = t.strip_suffix('%') {
+        let v: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(0.0..=100.0).contains(&v) {
+            return Err(bad());
         }
-    }
-
-    /// Rows finished before a percentage is judged, so one early failure does not stop a run.
-    pub const MIN_ROWS_FOR_PERCENT: u64 = 20;
-
-    /// Has the limit been reached, with `failed` of `done` rows failed?
-    pub fn reached(&self, failed: u64, done: u64) -> bool {
-        match *self {
-            MaxFailures::Count(n) => failed >= n,
-            MaxFailures::Percent(p) => {
-                // Workers count a failure before the results writer counts the row done, so
-                // `done` may lag: the rows finished are at least the rows failed.
-                let done = done.max(failed);
-                done >= Self::MIN_ROWS_FOR_PERCENT && (failed as f64) * 100.0 > p * done as f64
-            }
+        Ok(MaxFailures::Percent(v))
+    } else {
+        let n: u64 = t.parse().map_err(|_| bad())?;
+        if n == 0 {
+            return Err(bad());
         }
+        Ok(MaxFailures::Count(n))
     }
 }
 
@@ -113,7 +90,6 @@ pub struct Config {
     pub summary_json: Option<PathBuf>,
     pub sandbox: bool,
     pub quiet: bool,
-    pub verbose: u8,
     /// The arguments as given, for the resume and replay commands the summary prints.
     pub args: RunArgs,
 }
@@ -289,12 +265,11 @@ impl Config {
             max_failures: args
                 .max_failures
                 .as_deref()
-                .map(MaxFailures::parse)
+                .map(parse_max_failures)
                 .transpose()?,
             summary_json: args.summary_json.clone(),
             sandbox: args.sandbox,
             quiet: args.quiet,
-            verbose: args.verbose,
             args,
         })
     }
@@ -463,13 +438,13 @@ mod tests {
 
     #[test]
     fn max_failures_forms() {
-        assert_eq!(MaxFailures::parse("5").unwrap(), MaxFailures::Count(5));
+        assert_eq!(parse_max_failures("5").unwrap(), MaxFailures::Count(5));
         assert_eq!(
-            MaxFailures::parse("2.5%").unwrap(),
+            parse_max_failures("2.5%").unwrap(),
             MaxFailures::Percent(2.5)
         );
-        assert!(MaxFailures::parse("0").is_err());
-        assert!(MaxFailures::parse("x%").is_err());
+        assert!(parse_max_failures("0").is_err());
+        assert!(parse_max_failures("x%").is_err());
         assert!(MaxFailures::Count(3).reached(3, 3));
         assert!(
             !MaxFailures::Percent(10.0).reached(5, 10),

@@ -2,6 +2,7 @@
 //! way is stopped instead of sending every row to the same refusal (the wrong tenant, a field the
 //! API refuses for every customer, a contract change). 100,000 useless calls and a results file
 //! to clean up are worse than a stop after 20 that quotes the API's error.
+//! `--max-failures` (a count or a share of the rows finished) is the rule the user sets instead.
 
 use std::sync::Mutex;
 
@@ -53,6 +54,31 @@ impl Watch {
         }
         s.settled = true;
         s.first.clone()
+    }
+}
+
+/// `--max-failures`: a count or a share of the rows finished.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MaxFailures {
+    Count(u64),
+    Percent(f64),
+}
+
+impl MaxFailures {
+    /// Rows finished before a percentage is judged, so one early failure does not stop a run.
+    pub const MIN_ROWS_FOR_PERCENT: u64 = 20;
+
+    /// Has the limit been reached, with `failed` of `done` rows failed?
+    pub fn reached(&self, failed: u64, done: u64) -> bool {
+        match *self {
+            MaxFailures::Count(n) => failed >= n,
+            MaxFailures::Percent(p) => {
+                // Workers count a failure before the results writer counts the row done, so
+                // `done` may lag: the rows finished are at least the rows failed.
+                let done = done.max(failed);
+                done >= Self::MIN_ROWS_FOR_PERCENT && (failed as f64) * 100.0 > p * done as f64
+            }
+        }
     }
 }
 

@@ -1,8 +1,14 @@
-//! One file per command that is more than a call into the pipeline.
+//! One file per command. update, replay and plan share their steps (`job`): prepare (no file
+//! touched) → open the outputs → `pipeline::run` → finish.
 
 pub mod completions;
 pub mod export;
+pub(crate) mod job;
 pub mod man;
+pub(crate) mod plan;
+pub(crate) mod replay;
+pub(crate) mod sandbox;
+pub(crate) mod update;
 
 use std::io::Write;
 

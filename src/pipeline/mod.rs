@@ -1,5 +1,339 @@
-//! Turning rows into calls: the worker pool in per-customer order ([`workers`]) and the rule
-//! for what to do with each answer ([`retry`]).
+//! Turning rows into calls: the reader → workers → writer wiring of one run ([`run`]), the
+//! worker pool in per-customer order ([`workers`]) and the rule for what to do with each answer
+//! ([`retry`]).
+//!
+//! [`run`] is handed everything already set up and opened (the input, the results file, the undo
+//! file, the connection); it cannot fail, it only reports what happened ([`Ran`]). The commands
+//! (`cmd/`) decide what that means: the exit code, the summary, the follow-up commands.
 
 pub(crate) mod retry;
 pub(crate) mod workers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::api::Api;
+use crate::auth::Auth;
+use crate::input::{self, Input, InputError, Repeats};
+use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
+use crate::pacer::{PaceSettings, Pacer};
+use crate::progress::{self, Progress};
+use crate::report::CallCounts;
+use crate::results::RowSet;
+use crate::signals::spawn_signal_handler_then;
+use crate::stop::{Stop, Stopper};
+use crate::systematic;
+use crate::systematic::MaxFailures;
+use crate::undo;
+use workers::Dispatcher;
+
+/// Rows queued between the reader, the workers and the writer. The reader→writer queue is also
+/// bounded by bytes (`input::budget`), so long rows cannot fill memory 1024 at a time.
+const QUEUE: usize = 1024;
+
+/// Everything a run needs, set up and opened by the command.
+pub(crate) struct Run {
+    pub input: Input,
+    /// Rows an earlier run already recorded (`--resume`): skipped.
+    pub done: RowSet,
+    pub results: Results,
+    /// Merge mode's undo file, open.
+    pub undo: Option<Arc<undo::Shared>>,
+    /// The API; `None` for a dry run, which sends nothing.
+    pub online: Option<Online>,
+    /// Which rows are sent: a replay takes only those that failed or were invalid before.
+    pub only_unsuccessful: bool,
+    pub stops: StopRules,
+    pub display: Display,
+    /// Called on a second Ctrl-C, just before the process quits, with the live counts.
+    pub on_quit: Box<dyn FnOnce(&Tally) + Send>,
+}
+
+/// The open results file and how its lines are made.
+pub(crate) struct Results {
+    /// For messages.
+    pub path: PathBuf,
+    pub file: csv::Writer<std::fs::File>,
+    /// Which input columns are echoed.
+    pub echo: Vec<usize>,
+    /// The file gains `ccbulk_customer_id` (rows keyed by `--key`).
+    pub customer_ids: bool,
+}
+
+/// The API, its first token already fetched, and how calls are made.
+pub(crate) struct Online {
+    pub api: Api,
+    pub auth: Arc<Auth>,
+    pub pace: PaceSettings,
+    pub settings: workers::Settings,
+}
+
+/// When a run stops before its input ends (besides Ctrl-C and broken tasks).
+pub(crate) struct StopRules {
+    pub max_failures: Option<MaxFailures>,
+    /// Stop when the first answered rows all fail alike (an update without `--max-failures`).
+    pub systematic: bool,
+}
+
+/// What the progress display needs.
+pub(crate) struct Display {
+    pub quiet: bool,
+    /// A regular file to count the rows of in the background, for the display's total.
+    pub count_rows_of: Option<PathBuf>,
+}
+
+/// What happened: the commands turn it into an exit code and a summary.
+pub(crate) struct Ran {
+    pub tally: Tally,
+    pub calls: CallCounts,
+    pub repeats: Repeats,
+    /// Why the run stopped early, if a rule or the user stopped it.
+    pub stop: Option<Stop>,
+    /// The input could not be read on (a record past the size limit, an I/O error).
+    pub read_error: Option<InputError>,
+    /// Tasks that broke (a bug) or outputs that could not be written: rows may be lost.
+    pub broken: Vec<String>,
+    /// Lines this run wrote to the undo file, and lines an earlier run had written there.
+    pub undo_lines: (u64, u64),
+}
+
+/// Runs the reader, the workers and the writer until the input ends or the run stops, then
+/// waits for every row in flight to be recorded. Invalid rows (and, in a dry run, every row) go
+/// from the reader straight to the writer.
+pub(crate) async fn run(run: Run) -> Ran {
+    let Run {
+        input,
+        done,
+        results,
+        undo,
+        online,
+        only_unsuccessful,
+        stops,
+        display,
+        on_quit,
+    } = run;
+    let stopper = Stopper::default();
+    let counters = Arc::new(Counters::default());
+    if let (Some(path), false) = (display.count_rows_of, display.quiet) {
+        count_rows_in_background(path, counters.clone(), input.delimiter, done.len());
+    }
+
+    let (out_tx, out_rx) = mpsc::channel::<Outcome>(QUEUE);
+    let results_path = results.path;
+    let writer = crate::results::spawn_writer(
+        results.file,
+        results.echo,
+        results.customer_ids,
+        out_rx,
+        counters.clone(),
+    );
+    let on_quit = {
+        let counters = counters.clone();
+        Box::new(move || on_quit(&counters.tally()))
+    };
+    let signals = spawn_signal_handler_then(stopper.clone(), display.quiet, on_quit);
+
+    let (row_tx, row_rx) = mpsc::channel(QUEUE);
+    let workers = online.map(|o| {
+        let on_outcome = watch_outcomes(&stops, &stopper, &counters);
+        let d = Arc::new(Dispatcher {
+            api: o.api,
+            auth: o.auth,
+            pacer: Pacer::new(o.pace),
+            settings: o.settings,
+            stopper: stopper.clone(),
+            on_outcome: Box::new(on_outcome),
+            undo: undo.clone(),
+        });
+        let task = tokio::spawn(d.clone().run(row_rx, out_tx.clone()));
+        (d, task, o.pace.rate)
+    });
+    let call_stats = workers.as_ref().map(|(d, _, _)| {
+        let d = d.clone();
+        Box::new(move || d.pacer.stats()) as progress::CallStats
+    });
+    let progress = Progress::start(
+        counters.clone(),
+        call_stats,
+        display.quiet,
+        Duration::from_secs(5),
+    );
+
+    let reader = Reader {
+        input,
+        done,
+        only_unsuccessful,
+        dry_run: workers.is_none(),
+        stopper: stopper.clone(),
+        to_writer: out_tx,
+        to_workers: row_tx,
+    };
+    let reader = tokio::task::spawn_blocking(move || reader.read_all());
+
+    // From here on rows may have been sent: whatever happens is reported, never returned as an
+    // error. A task that panicked (a bug) lost rows' outcomes: the run stopped early.
+    let mut broken = Vec::new();
+    let read_result = reader.await.unwrap_or_else(|_| {
+        stopper.stop(Stop::Broken("the input reader stopped unexpectedly".into()));
+        Ok(Repeats::default())
+    });
+    let mut calls = CallCounts::default();
+    if let Some((d, task, rate)) = workers {
+        if !matches!(task.await, Ok(true)) {
+            broken.push("a worker stopped unexpectedly (a bug in ccbulk)".into());
+        }
+        calls = CallCounts::new(&d.pacer.stats());
+        calls.out_of_reach = d.pacer.out_of_reach(rate, d.settings.concurrency);
+    }
+    let tally = match writer.await {
+        Ok((tally, Ok(()))) => tally,
+        Ok((tally, Err(e))) => {
+            broken.push(format!(
+                "cannot write the results file {}: {e}; rows whose line is missing there may have been sent (--resume would send them again)",
+                results_path.display()
+            ));
+            tally
+        }
+        Err(_) => {
+            broken.push(format!(
+                "the writer of {} stopped unexpectedly (a bug in ccbulk); rows whose line is missing there may have been sent",
+                results_path.display()
+            ));
+            Tally::default()
+        }
+    };
+    let undo_lines = undo.as_ref().map_or((0, 0), |u| u.lines());
+    if let Some(u) = &undo
+        && let Err(e) = u.finish()
+    {
+        broken.push(e);
+    }
+    progress.finish().await;
+    signals.abort();
+
+    let (repeats, read_error) = match read_result {
+        Ok(r) => (r, None),
+        Err(e) => (Repeats::default(), Some(e)),
+    };
+    Ran {
+        tally,
+        calls,
+        repeats,
+        stop: stopper.reason(),
+        read_error,
+        broken,
+        undo_lines,
+    }
+}
+
+/// Called by a worker for each finished row: `--max-failures` and the systematic-failure rule
+/// stop the run before the next row starts.
+fn watch_outcomes(
+    stops: &StopRules,
+    stopper: &Stopper,
+    counters: &Arc<Counters>,
+) -> impl Fn(&Outcome) + Send + Sync + 'static {
+    let (limit, stopper, counters) = (stops.max_failures, stopper.clone(), counters.clone());
+    let failed = AtomicU64::new(0);
+    let systematic = stops.systematic.then(systematic::Watch::default);
+    move |outcome: &Outcome| {
+        if let Some((status, error)) = systematic.as_ref().and_then(|w| w.see(outcome)) {
+            stopper.stop(Stop::Systematic { status, error });
+        }
+        if outcome.kind != OutcomeKind::Failed {
+            return;
+        }
+        let failed = failed.fetch_add(1, Ordering::Relaxed) + 1;
+        // The writer has not counted this row yet.
+        let done = counters.done.load(Ordering::Relaxed) + 1;
+        if let Some(limit) = limit
+            && limit.reached(failed, done)
+        {
+            stopper.stop(Stop::MaxFailures(failed));
+        }
+    }
+}
+
+/// The reader (a blocking thread): sends each row where it goes.
+struct Reader {
+    input: Input,
+    done: RowSet,
+    only_unsuccessful: bool,
+    dry_run: bool,
+    stopper: Stopper,
+    to_writer: mpsc::Sender<Outcome>,
+    to_workers: mpsc::Sender<input::Row>,
+}
+
+impl Reader {
+    fn read_all(mut self) -> Result<Repeats, InputError> {
+        let mut repeats = Repeats::default();
+        while !self.stopper.is_stopped() {
+            let Some(row) = self.input.next_row()? else {
+                break;
+            };
+            if self.only_unsuccessful
+                && !matches!(
+                    self.input.prior_outcome(&row),
+                    Some("failed") | Some("invalid")
+                )
+            {
+                continue;
+            }
+            if self.done.contains(row.number) {
+                continue;
+            }
+            if let Ok(m) = &row.mapped {
+                repeats.see(m.customer_id);
+            }
+            let sent = if row.mapped.is_err() {
+                send_from_thread(&self.to_writer, Outcome::invalid(row))
+            } else if self.dry_run {
+                let o = Outcome {
+                    kind: OutcomeKind::Valid,
+                    ..Outcome::new(row)
+                };
+                send_from_thread(&self.to_writer, o)
+            } else {
+                send_from_thread(&self.to_workers, row)
+            };
+            if !sent {
+                break;
+            }
+        }
+        Ok(repeats)
+    }
+}
+
+/// Counts rows of a regular file in the background so the progress display knows the total
+/// (less the `already` rows a resumed run skips).
+fn count_rows_in_background(path: PathBuf, counters: Arc<Counters>, delimiter: u8, already: u64) {
+    // A workbook is not text to count lines in (its rows are not counted ahead).
+    if input::workbook::is_workbook(&path) {
+        return;
+    }
+    std::thread::spawn(move || {
+        let Some(n) = input::count_records(&path, delimiter) else {
+            return;
+        };
+        counters.total.fetch_max(
+            n.saturating_sub(1).saturating_sub(already),
+            Ordering::Relaxed,
+        );
+    });
+}
+
+/// Sends from a blocking thread: false once the receiver is gone. `blocking_send` enters a small
+/// executor every time (BENCHMARKS.md); most sends find room, so it is used only when the
+/// channel is full.
+fn send_from_thread<T>(tx: &mpsc::Sender<T>, value: T) -> bool {
+    match tx.try_send(value) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(value)) => tx.blocking_send(value).is_ok(),
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}

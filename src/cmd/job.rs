@@ -1,0 +1,581 @@
+//! The steps update, replay and plan share, in the order that matters: [`prepare`] (every
+//! fallible step of setup: locks, the input, the results and undo files checked, the connection
+//! and the first token; no file touched) → [`Prepared::open`] (the outputs created or repaired)
+//! → `pipeline::run` → [`finish`] (exit code, summary, `--summary-json`). A setup error (exit 2)
+//! or a refused first token (exit 3) therefore leaves nothing behind.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::cli::{self, Mode};
+use crate::config::{Config, Job, SetupError};
+use crate::input::{Input, Source};
+use crate::lock::ResultsLock;
+use crate::outcome::Tally;
+use crate::pipeline::{self, Display, Online, Ran, StopRules, workers};
+use crate::report::{self, CallCounts, Summary};
+use crate::results::{self, Prior, WriterSetup};
+use crate::stop::Stop;
+use crate::{api, auth, exit, files, lock, pacer, sandbox, systematic, transport, undo};
+
+/// A command's own check of its input, run as soon as the input is open (before the results
+/// file is read or the network used).
+pub(crate) type CheckInput = fn(&Config, &Input) -> anyhow::Result<()>;
+
+/// Setup done, nothing written yet.
+pub(crate) struct Prepared {
+    pub config: Config,
+    started: Started,
+    input: Input,
+    writer: WriterSetup,
+    prior: Option<Prior>,
+    undo: Option<undo::Checked>,
+    online: Option<Online>,
+    // Held for the whole run; dropped (and removed) when the command returns.
+    _locks: Vec<ResultsLock>,
+    _sandbox: Option<sandbox::Sandbox>,
+}
+
+/// When the run started, for the summary.
+#[derive(Clone, Copy)]
+pub(crate) struct Started {
+    wall: SystemTime,
+    at: Instant,
+}
+
+impl Started {
+    fn now() -> Started {
+        Started {
+            wall: SystemTime::now(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// What [`prepare`] leads to.
+pub(crate) enum Ready {
+    Go(Box<Prepared>),
+    /// No first token: nothing was written or sent; the exit code.
+    RefusedAtStart(i32),
+}
+
+/// Every fallible step of setup, in order; no file is touched (lock files aside, which go with
+/// the run).
+pub(crate) async fn prepare(mut config: Config, check: CheckInput) -> anyhow::Result<Ready> {
+    let started = Started::now();
+    check_paths(&config)?;
+    let locks = lock_outputs(&config)?;
+    let sandbox = start_sandbox(&mut config).await?;
+
+    let source = config.source.clone();
+    let options = config.input_options.clone();
+    let input = tokio::task::spawn_blocking(move || Input::open(&source, options)).await??;
+    check(&config, &input)?;
+
+    let exists = config.results.exists();
+    if exists && !config.resume && !config.overwrite {
+        return Err(SetupError(format!(
+            "{} already exists: add --resume to continue that run, or --overwrite to start again (or choose --results PATH)",
+            config.results.display()
+        ))
+        .into());
+    }
+    // The undo file is checked (not yet touched) before the results file is repaired or
+    // created: an earlier run's undo file is never clobbered, and a refused run changes nothing.
+    let undo = check_undo(&config, &input)?;
+    let writer = WriterSetup {
+        path: config.results.clone(),
+        echo_names: input
+            .columns
+            .echo
+            .iter()
+            .map(|&i| input.columns.names[i].clone())
+            .collect(),
+        echo: input.columns.echo.clone(),
+        delimiter: input.delimiter,
+        append: exists && config.resume,
+        bom: input.bom,
+        customer_ids: input.columns.keyed,
+    };
+    let prior = if writer.append {
+        Some(read_prior(&config, &input, &writer)?)
+    } else {
+        None
+    };
+    let online = match connect(&config).await? {
+        Connected::Online(o) => Some(*o),
+        Connected::DryRun => None,
+        Connected::Refused(e) => {
+            return Ok(Ready::RefusedAtStart(refused_at_start(
+                &config, &e, started,
+            )));
+        }
+    };
+    Ok(Ready::Go(Box::new(Prepared {
+        config,
+        started,
+        input,
+        writer,
+        prior,
+        undo,
+        online,
+        _locks: locks,
+        _sandbox: sandbox,
+    })))
+}
+
+/// Paths the run writes, checked before any file is touched: none is a symlink (a link planted
+/// there must not redirect the write), and the summary JSON's folder takes a new file (it is
+/// written only at the end, after rows were sent).
+fn check_paths(config: &Config) -> Result<(), SetupError> {
+    let mut paths = vec![
+        (config.results.clone(), "the results file"),
+        (lock::lock_path(&config.results), "the lock file"),
+    ];
+    if let Some(u) = &config.undo {
+        paths.push((u.clone(), "the undo file"));
+        paths.push((lock::lock_path(u), "the lock file"));
+    }
+    // `-` is standard output. The temporary file has a fresh random name, created exclusively.
+    let summary = config
+        .summary_json
+        .as_ref()
+        .filter(|s| s.as_path() != Path::new("-"));
+    if let Some(s) = summary {
+        paths.push((s.clone(), "--summary-json"));
+    }
+    for (path, what) in &paths {
+        files::refuse_symlink(path, what).map_err(SetupError)?;
+    }
+    if let Some(s) = summary {
+        files::check_folder_writable(s, "--summary-json").map_err(SetupError)?;
+    }
+    Ok(())
+}
+
+/// Before the results file is looked at: a second run on the same results (an overlapping cron
+/// job) is refused with a clear message, not with "already exists" or a mixed file. The undo
+/// file is locked the same way: two runs with different results but one undo file would
+/// otherwise interleave their lines.
+fn lock_outputs(config: &Config) -> Result<Vec<ResultsLock>, SetupError> {
+    let mut locks = vec![ResultsLock::acquire(&config.results).map_err(SetupError)?];
+    if let Some(u) = &config.undo {
+        locks.push(ResultsLock::acquire(u).map_err(SetupError)?);
+    }
+    Ok(locks)
+}
+
+/// `--sandbox`: the built-in sandbox stands in for the API, with its own credentials (a dry run
+/// sends nothing, so it needs none).
+async fn start_sandbox(config: &mut Config) -> Result<Option<sandbox::Sandbox>, SetupError> {
+    if !config.sandbox || config.dry_run {
+        return Ok(None);
+    }
+    let defaults = sandbox::SandboxConfig::default();
+    let sb = sandbox::Sandbox::start(
+        defaults.clone(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .map_err(|e| SetupError(format!("cannot start the sandbox: {e}")))?;
+    config.base_url = sb.base_url();
+    config.token = auth::TokenSource::Client {
+        id: defaults.client_id,
+        secret: secrecy::SecretString::from(defaults.client_secret),
+        token_url: sb.token_url(),
+        scope: cli::ENTRA_SCOPE.to_string(),
+    };
+    if !config.quiet {
+        eprintln!("ccbulk: using the built-in sandbox at {}", sb.base_url());
+    }
+    Ok(Some(sb))
+}
+
+fn check_undo(config: &Config, input: &Input) -> Result<Option<undo::Checked>, SetupError> {
+    let Some(path) = &config.undo else {
+        return Ok(None);
+    };
+    undo::UndoWriter::check(undo::UndoSetup {
+        path: path.clone(),
+        layout: undo::Layout::of(&input.columns),
+        delimiter: input.delimiter,
+        null_marker: config.input_options.null_marker.clone(),
+        resume: config.resume,
+        overwrite: config.overwrite,
+        bom: input.bom,
+    })
+    .map(Some)
+    .map_err(SetupError)
+}
+
+/// `--resume`: what the results file already records, read (not yet repaired).
+fn read_prior(config: &Config, input: &Input, writer: &WriterSetup) -> Result<Prior, SetupError> {
+    let results = config.results.display();
+    let p = results::read_prior(&config.results, input.delimiter, &writer.echo_names)
+        .map_err(|e| SetupError(format!("cannot resume from {results}: {e}")))?;
+    if !p.header_torn && p.input_columns != writer.echo_names {
+        return Err(SetupError(format!(
+            "cannot resume: the columns of {results} ({}) do not match those of {} ({}); is it the same input?",
+            p.input_columns.join(", "),
+            input.name,
+            writer.echo_names.join(", ")
+        )));
+    }
+    // Resuming a dry run's or a plan's file for real would skip rows that were never sent.
+    if p.not_sent > 0 && !config.dry_run && config.job != Job::Plan {
+        return Err(SetupError(format!(
+            "cannot resume: {results} records a dry run or a plan ({} rows marked valid or would-change, never sent); start again with --overwrite",
+            p.not_sent
+        )));
+    }
+    Ok(p)
+}
+
+enum Connected {
+    Online(Box<Online>),
+    DryRun,
+    Refused(auth::AuthError),
+}
+
+/// The connection (proxy, base URL) and the first token, before anything is written or sent: an
+/// unusable proxy or URL is a setup error, and wrong credentials or an unreachable token endpoint
+/// stop the run here, at once, saying what to check.
+async fn connect(config: &Config) -> Result<Connected, SetupError> {
+    if config.dry_run {
+        return Ok(Connected::DryRun);
+    }
+    let api =
+        api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
+    let http = transport::token_client(config.sandbox).map_err(SetupError)?;
+    let patience = auth::Patience {
+        timeout: config.timeout,
+        max_attempts: config.max_attempts,
+        backoff_base: config.backoff_base,
+    };
+    let auth = Arc::new(auth::Auth::new(config.token.clone(), http).with_patience(patience));
+    if let Err(e) = auth.token().await {
+        return Ok(Connected::Refused(e));
+    }
+    Ok(Connected::Online(Box::new(Online {
+        api,
+        auth,
+        pace: pacer::PaceSettings {
+            rate: config.rate,
+            burst: config.burst,
+            adapt: config.adapt,
+        },
+        settings: workers::Settings {
+            action: match (config.job, config.mode) {
+                (Job::Plan, _) => workers::Action::Plan,
+                (_, Mode::Merge) => workers::Action::Merge,
+                (_, Mode::Replace) => workers::Action::Replace,
+            },
+            concurrency: config.concurrency,
+            max_attempts: config.max_attempts,
+            backoff_base: config.backoff_base,
+            retry_provider_default: config.retry_provider_default,
+            max_retry_after: config.max_retry_after,
+        },
+    })))
+}
+
+impl Prepared {
+    /// Creates (or, on resume, repairs and reopens) the outputs: from here on files are written.
+    /// `only_unsuccessful` is replay's row filter.
+    pub(crate) fn open(self, only_unsuccessful: bool) -> anyhow::Result<(Opened, pipeline::Run)> {
+        let Prepared {
+            config,
+            started,
+            input,
+            writer,
+            prior,
+            undo,
+            online,
+            _locks,
+            _sandbox,
+        } = self;
+        let (done, prior_unsuccessful) = match prior {
+            Some(p) => {
+                repair(&config, &p)?;
+                (p.done, p.unsuccessful)
+            }
+            None => (results::RowSet::default(), 0),
+        };
+        let undo = match undo {
+            Some(c) => Some(c.open().map_err(SetupError)?),
+            None => None,
+        };
+        let file = match results::open_results(&writer) {
+            Ok(f) => f,
+            Err(e) => {
+                if let Some(u) = undo {
+                    u.discard();
+                }
+                let results = config.results.display();
+                return Err(SetupError(format!("cannot write {results}: {e}")).into());
+            }
+        };
+        let undo = undo.map(|u| Arc::new(undo::Shared::new(u)));
+        let count_rows_of = match &config.source {
+            Source::Path(p) => Some(p.clone()),
+            _ => None,
+        };
+        let run = pipeline::Run {
+            input,
+            done,
+            results: pipeline::Results {
+                path: config.results.clone(),
+                file,
+                echo: writer.echo,
+                customer_ids: writer.customer_ids,
+            },
+            undo,
+            online,
+            only_unsuccessful,
+            stops: StopRules {
+                max_failures: config.max_failures,
+                // An update without --max-failures stops when its first answered rows all fail
+                // alike; a replay's rows failed before, so failing again proves nothing
+                // systematic.
+                systematic: config.job == Job::Update && config.max_failures.is_none(),
+            },
+            display: Display {
+                quiet: config.quiet,
+                count_rows_of,
+            },
+            on_quit: quit_summary(&config, started),
+        };
+        let opened = Opened {
+            config,
+            started,
+            prior_unsuccessful,
+            _locks,
+            _sandbox,
+        };
+        Ok((opened, run))
+    }
+}
+
+/// `--resume`: cuts a torn last line (or header) an interrupted write left, and says so.
+fn repair(config: &Config, p: &Prior) -> Result<(), SetupError> {
+    let results = config.results.display();
+    results::repair(&config.results, p)
+        .map_err(|e| SetupError(format!("cannot repair {results}: {e}")))?;
+    if config.quiet {
+        return Ok(());
+    }
+    if p.torn_bytes > 0 {
+        let what = if p.header_torn {
+            "a torn header"
+        } else {
+            "a torn last line"
+        };
+        eprintln!(
+            "ccbulk: repaired {results}: cut {what} ({} bytes) left by an interrupted write",
+            p.torn_bytes
+        );
+    }
+    eprintln!(
+        "ccbulk: resuming: skipping the {} rows {results} already records",
+        p.done.len()
+    );
+    Ok(())
+}
+
+/// A second Ctrl-C quits at once; the summary JSON is still written, from the live counts.
+fn quit_summary(config: &Config, started: Started) -> Box<dyn FnOnce(&Tally) + Send> {
+    let config = config.clone();
+    Box::new(move |tally: &Tally| {
+        let Some(path) = &config.summary_json else {
+            return;
+        };
+        let mut summary = new_summary(&config, started, tally, CallCounts::default(), 0);
+        summary.exit_code = exit::INTERRUPTED;
+        summary.stopped = Some(
+            "interrupted twice: quit at once; the rows in flight are not recorded (--resume sends them)"
+                .into(),
+        );
+        summary.resume_command = Some(config.resume_command());
+        let _ = summary.write_json(path);
+    })
+}
+
+/// The outputs are open; what the end of the run needs besides what the pipeline reports.
+pub(crate) struct Opened {
+    pub config: Config,
+    started: Started,
+    /// Failed and invalid rows an interrupted run already recorded: they still decide the exit
+    /// code and the replay hint of the run that finishes the job.
+    pub prior_unsuccessful: u64,
+    _locks: Vec<ResultsLock>,
+    _sandbox: Option<sandbox::Sandbox>,
+}
+
+fn new_summary(
+    config: &Config,
+    started: Started,
+    tally: &Tally,
+    calls: CallCounts,
+    repeats: u64,
+) -> Summary {
+    Summary::new(
+        config.job.name(),
+        &config.source.display(),
+        &config.results,
+        started.wall,
+        started.at.elapsed(),
+        tally,
+        calls,
+        repeats,
+    )
+}
+
+impl Opened {
+    /// The summary (with the exit code) of what the pipeline reports, to print with [`finish`];
+    /// and the tally, for the command's own additions.
+    pub(crate) fn summarise(&self, ran: Ran) -> (Summary, Tally) {
+        let config = &self.config;
+        let Ran {
+            tally,
+            calls,
+            repeats,
+            stop,
+            read_error,
+            broken,
+            undo_lines,
+        } = ran;
+        if let Some(e) = &read_error {
+            eprintln!("ccbulk: stopped reading the input: {e}");
+        }
+        for why in &broken {
+            eprintln!("ccbulk: stopped: {why}");
+        }
+        let unsuccessful = tally.unsuccessful() + self.prior_unsuccessful;
+        let code = exit_code(&stop, &read_error, &broken, calls.calls, unsuccessful);
+        let mut summary = new_summary(config, self.started, &tally, calls, repeats.count());
+        summary.exit_code = code;
+        summary.customers_on_several_rows_exact = repeats.exact();
+        // Only a file that holds a way back is worth a line (not "0 rows").
+        let undo_rows = undo_lines.0 + undo_lines.1;
+        if let Some(path) = &config.undo
+            && undo_rows > 0
+        {
+            summary.undo = Some(report::UndoSummary {
+                path: path.display().to_string(),
+                rows: undo_rows,
+                command: config.undo_command(path),
+            });
+        }
+        summary.stopped = if broken.is_empty() {
+            stop.map(|s| stop_message(config, s))
+                .or_else(|| read_error.map(|e| e.to_string()))
+        } else {
+            Some(broken.join("; "))
+        };
+        if code == exit::INTERRUPTED || code == exit::STOPPED {
+            summary.resume_command = Some(config.resume_command());
+        }
+        if unsuccessful > 0 && !config.dry_run && config.job != Job::Plan {
+            summary.replay_command = Some(config.replay_command());
+        }
+        (summary, tally)
+    }
+}
+
+/// The exit code of a run the pipeline finished.
+fn exit_code(
+    stop: &Option<Stop>,
+    read_error: &Option<crate::input::InputError>,
+    broken: &[String],
+    calls: u64,
+    unsuccessful: u64,
+) -> i32 {
+    match (stop, read_error) {
+        _ if !broken.is_empty() => exit::STOPPED,
+        (Some(Stop::Interrupted), _) => exit::INTERRUPTED,
+        (Some(_), _) => exit::STOPPED,
+        // An input that cannot be read on (a record past 1 MiB): a setup error if nothing was
+        // sent yet, else a run stopped early.
+        (None, Some(_)) if calls == 0 => exit::SETUP,
+        (None, Some(_)) => exit::STOPPED,
+        (None, None) if unsuccessful > 0 => exit::SOME_FAILED,
+        (None, None) => exit::OK,
+    }
+}
+
+/// Why the run stopped, in the summary's words.
+fn stop_message(config: &Config, stop: Stop) -> String {
+    match stop {
+        Stop::Interrupted => "interrupted".to_string(),
+        Stop::AuthRefused(why) => format!(
+            "authentication failed: {why}; {}; no further rows were sent",
+            config.token.what_to_check()
+        ),
+        Stop::TokenEndpoint(why) => format!(
+            "cannot get a new token: {why}; check --token-url and the network (and proxy variables); no further rows were sent"
+        ),
+        Stop::MaxFailures(n) => format!("--max-failures reached ({n} rows failed)"),
+        Stop::Systematic { status, error } => {
+            systematic_message(status, &error, config.mode == Mode::Replace)
+        }
+        Stop::Broken(why) => format!("{why}; the rows left were not sent (--resume sends them)"),
+    }
+}
+
+/// Prints the summary, writes `--summary-json`; returns the exit code.
+pub(crate) fn finish(config: &Config, summary: &Summary) -> i32 {
+    eprint!("{}", summary.render());
+    write_summary_json(config, summary);
+    summary.exit_code
+}
+
+/// Why a run stopped on a systematic failure, quoting the API, and what to do.
+fn systematic_message(status: u16, error: &str, replace: bool) -> String {
+    let mut why = format!(
+        "the first {} rows that got an answer all failed with HTTP {status} and none succeeded, \
+         so every row would probably fail the same way (wrong tenant, a refused field, a \
+         contract change); the API said: {error}",
+        systematic::ROWS
+    );
+    if replace {
+        why.push_str(
+            "; --mode replace leaves out providerCustomers, which the API documentation marks \
+             required: if the API insists on it, use --mode merge (the default), which sends \
+             it back as the API returned it",
+        );
+    }
+    why.push_str("; fix the cause and resume, or add --max-failures N to go on regardless");
+    why
+}
+
+/// No first token: nothing was written or sent. The summary (and `--summary-json`, so
+/// monitoring sees this run) says why and what to check; exit 3.
+fn refused_at_start(config: &Config, e: &auth::AuthError, started: Started) -> i32 {
+    let mut summary = new_summary(config, started, &Tally::default(), CallCounts::default(), 0);
+    summary.exit_code = exit::STOPPED;
+    let why = match e {
+        auth::AuthError::Refused(_) => format!(
+            "authentication failed before the first row: {e}; {}; nothing was sent",
+            config.token.what_to_check()
+        ),
+        auth::AuthError::Unavailable(_) => format!(
+            "no token before the first row: {e}; check --token-url and the network (and proxy variables); nothing was sent"
+        ),
+    };
+    eprintln!("ccbulk: {why}");
+    summary.stopped = Some(why);
+    write_summary_json(config, &summary);
+    exit::STOPPED
+}
+
+fn write_summary_json(config: &Config, summary: &Summary) {
+    if let Some(path) = &config.summary_json
+        && let Err(e) = summary.write_json(path)
+    {
+        eprintln!(
+            "ccbulk: cannot write --summary-json {}: {e}",
+            path.display()
+        );
+    }
+}
