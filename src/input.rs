@@ -3,24 +3,26 @@
 //! update. Streaming: one record at a time, never the whole file.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use csv::ByteRecord;
-use uuid::Uuid;
 
-use crate::customer::{self, Cell, FIELD_COUNT, Field, Rules};
-use crate::text::shown;
+use crate::customer::{Cell, Field, Rules};
 
 mod budget;
+mod decode;
 mod header;
 mod lines;
+mod mapping;
 mod repeats;
 pub mod workbook;
 
 pub use header::{Columns, is_ccbulk_column, normalize, valid_names};
 use lines::LineTracker;
+use mapping::Slot;
+pub(crate) use mapping::parse_guid;
+pub use mapping::{Mapped, parse_bool};
 pub use repeats::Repeats;
 
 /// Where the input comes from.
@@ -124,28 +126,6 @@ pub fn csv_writer<W: Write>(w: W, delimiter: u8) -> csv::Writer<W> {
         .from_writer(w)
 }
 
-/// One field's instruction, pointing into the record (no copy of the value).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
-    Keep,
-    Clear,
-    Set(u32),
-}
-
-/// A row that passed every check.
-#[derive(Clone, Debug)]
-pub struct Mapped {
-    /// The customer's GUID. With `--key internalIdentifier` it stands, until the reference is
-    /// resolved, for the reference itself (a fingerprint, so rows of one reference keep their
-    /// order), and `keyed` is set.
-    pub customer_id: Uuid,
-    /// The customer is named by its internalIdentifier cell, still to be resolved.
-    pub keyed: bool,
-    slots: [Slot; FIELD_COUNT],
-    pub retry_provider: Option<bool>,
-    pub correlation_id: Option<Uuid>,
-}
-
 /// One data record of the input.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -222,33 +202,6 @@ fn trim(s: &str) -> &str {
     }
 }
 
-/// Records the results writer is done with, waiting to be read into again. Handed back, every
-/// record is allocated and freed on the reader's thread: freed on the writer's thread instead,
-/// they made both threads queue for malloc's arena lock (a fifth of a dry run's time,
-/// BENCHMARKS.md). Shared by every input of the process; bounded.
-static SPARE: Mutex<Vec<ByteRecord>> = Mutex::new(Vec::new());
-/// Records kept for reuse at most.
-const SPARE_MAX: usize = 2048;
-/// A record that held more bytes than this is freed rather than kept.
-const SPARE_BIG: usize = 16 * 1024;
-
-/// Gives used records back for reuse (the results writer, once per batch); empties `batch`.
-pub fn recycle(batch: &mut Vec<ByteRecord>) {
-    if batch.is_empty() {
-        return;
-    }
-    if let Ok(mut spare) = SPARE.lock() {
-        let room = SPARE_MAX.saturating_sub(spare.len());
-        spare.extend(
-            batch
-                .drain(..)
-                .filter(|r| r.as_slice().len() <= SPARE_BIG)
-                .take(room),
-        );
-    }
-    batch.clear();
-}
-
 /// An open input: the header is read and matched, records come one at a time.
 pub struct Input {
     /// How messages name the input.
@@ -263,8 +216,6 @@ pub struct Input {
     options: InputOptions,
     record: ByteRecord,
     count: u64,
-    /// Records taken from [`SPARE`], to read the next rows into.
-    spare: Vec<ByteRecord>,
     /// A workbook's sheet: the sheet row of the header, so that messages give sheet rows.
     sheet_first_row: Option<u64>,
     /// Bytes of rows handed on and not yet dropped, bounded.
@@ -290,71 +241,6 @@ pub fn count_records(path: &Path, delimiter: u8) -> Option<u64> {
         tracker.line_at(next);
     }
     Some(n)
-}
-
-/// How much of standard input is checked as UTF-8 before the header is read.
-const UTF8_PEEK: u64 = 1 << 20;
-
-/// Refuses input that is not UTF-8 (the file given no `--encoding`), naming the line of the
-/// first bad byte and the encoding to try. `whole`: the bytes are all there is (`Some(false)`:
-/// a first part, so a sequence cut at its end is not an error; `None`: read `input` to its end).
-/// A UTF-16 byte-order mark is left to the decoder.
-fn check_utf8(mut input: impl Read, name: &str, whole: Option<bool>) -> Result<(), InputError> {
-    let io_err = |e: io::Error| InputError::Io {
-        name: name.to_string(),
-        err: e,
-    };
-    let mut buf = vec![0u8; 1 << 20];
-    // Bytes of a sequence cut by the end of the last chunk, moved to the front.
-    let mut kept = 0;
-    let mut lines = 1u64;
-    let mut first = true;
-    loop {
-        let mut got = kept;
-        let mut eof = false;
-        while got < buf.len() {
-            match input.read(&mut buf[got..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(e)),
-            }
-        }
-        let chunk = &buf[..got];
-        if first && (chunk.starts_with(&[0xFF, 0xFE]) || chunk.starts_with(&[0xFE, 0xFF])) {
-            return Ok(());
-        }
-        first = false;
-        let last = eof || whole.is_some();
-        let (good, bad) = match std::str::from_utf8(chunk) {
-            Ok(_) => (got, None),
-            // Cut at the end of this chunk: complete it with the next one.
-            Err(e) if e.error_len().is_none() && !(last && whole != Some(false)) => {
-                (e.valid_up_to(), None)
-            }
-            Err(e) if e.error_len().is_none() => (e.valid_up_to(), Some(chunk[e.valid_up_to()])),
-            Err(e) => (e.valid_up_to(), Some(chunk[e.valid_up_to()])),
-        };
-        lines += memchr::memchr_iter(b'\n', &chunk[..good]).count() as u64;
-        if let Some(byte) = bad {
-            // NUL bytes: UTF-16 without a byte-order mark, or not text at all; the header's
-            // check says so better than a legacy 8-bit encoding would.
-            if memchr::memchr(0, chunk).is_some() {
-                return Ok(());
-            }
-            return Err(InputError::Header(format!(
-                "{name} is not UTF-8: line {lines} holds the byte 0x{byte:02X}, which UTF-8 does not allow there, so the file was saved in a legacy encoding; give it: --encoding windows-1252 (what Excel on Windows writes as \"CSV\"; or latin1, iso-8859-15, …); nothing was sent"
-            )));
-        }
-        if last {
-            return Ok(());
-        }
-        kept = got - good;
-        buf.copy_within(good..got, 0);
-    }
 }
 
 /// Picks the delimiter that occurs most often, outside quotes, in the first line.
@@ -419,7 +305,7 @@ impl Input {
                 name: name.clone(),
                 err: e,
             })?;
-            check_utf8(file, &name, None)?;
+            decode::check_utf8(file, &name, None)?;
         }
         let raw: Box<dyn Read + Send> = match source {
             Source::Stdin => Box::new(io::stdin()),
@@ -433,127 +319,25 @@ impl Input {
 
     /// Reads the header from any reader (tests, benchmarks).
     pub fn from_reader(
-        mut raw: Box<dyn Read + Send>,
+        raw: Box<dyn Read + Send>,
         name: &str,
         options: InputOptions,
     ) -> Result<Input, InputError> {
-        let io_err = |e: io::Error| InputError::Io {
-            name: name.to_string(),
-            err: e,
-        };
-        // The first bytes, however few a pipe hands over at a time, to recognise a byte-order mark.
-        let mut prefix = [0u8; 4];
-        let mut got = 0;
-        while got < prefix.len() {
-            match raw.read(&mut prefix[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(e)),
-            }
-        }
-        let prefix = &prefix[..got];
-        let utf16 = prefix.starts_with(&[0xFF, 0xFE]) || prefix.starts_with(&[0xFE, 0xFF]);
-        let bom = utf16 || prefix.starts_with(&[0xEF, 0xBB, 0xBF]);
-        // Decoding "UTF-8" would replace bad bytes with U+FFFD and send them; reading the bytes
-        // as they are lets the row that holds them be refused instead.
-        let encoding = options.encoding.filter(|e| *e != encoding_rs::UTF_8);
-        let mut decoded: Box<dyn BufRead + Send> = if utf16 || encoding.is_some() {
-            let rdr = encoding_rs_io::DecodeReaderBytesBuilder::new()
-                .encoding(encoding)
-                .bom_override(true)
-                .strip_bom(true)
-                .build(io::Cursor::new(prefix.to_vec()).chain(raw));
-            Box::new(BufReader::with_capacity(256 * 1024, rdr))
-        } else {
-            let skip = if prefix.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                3
-            } else {
-                0
-            };
-            let rest = io::Cursor::new(prefix[skip..].to_vec()).chain(raw);
-            if options.encoding.is_some() {
-                Box::new(BufReader::with_capacity(256 * 1024, rest))
-            } else {
-                // Standard input cannot be read twice: its first MiB is checked (a regular
-                // file was checked whole by `open`).
-                let mut rest = rest;
-                let mut first = Vec::new();
-                (&mut rest)
-                    .take(UTF8_PEEK)
-                    .read_to_end(&mut first)
-                    .map_err(io_err)?;
-                let whole = (first.len() as u64) < UTF8_PEEK;
-                check_utf8(&first[..], name, Some(whole))?;
-                let rest = io::Cursor::new(first).chain(rest);
-                Box::new(BufReader::with_capacity(256 * 1024, rest))
-            }
-        };
-        // The header line, to sniff the delimiter from (bounded: a file with no line break
-        // must not be read into memory whole).
-        let mut head = Vec::new();
-        (&mut decoded)
-            .take(HEADER_SNIFF_BYTES)
-            .read_until(b'\n', &mut head)
-            .map_err(io_err)?;
-        if head.is_empty() {
-            return Err(InputError::Header(format!(
-                "{name} is empty: the first line must be a header"
-            )));
-        }
-        if head.contains(&0) {
-            return Err(InputError::Header(format!(
-                "{name}: the header holds NUL bytes, so the file is not text in the encoding read: if it is UTF-16 without a byte-order mark, add --encoding utf-16le (or utf-16be)"
-            )));
-        }
+        let (mut decoded, bom) = decode::decoded(raw, name, options.encoding)?;
+        let head = header_line(&mut decoded, name)?;
         let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
         // Kept for a message about the delimiter (at most HEADER_SNIFF_BYTES).
         let head_line = head.clone();
         let rest: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(decoded));
         let mut reader = csv_reader(LineTracker::new(rest), delimiter);
-        let mut header = ByteRecord::new();
-        let found = reader.read_byte_record(&mut header).map_err(|e| {
-            match reader.get_mut().overflow_line() {
-                Some(line) => InputError::TooLong {
-                    name: name.to_string(),
-                    line,
-                },
-                None => InputError::Header(format!("{name}: the header cannot be read: {e}")),
-            }
-        })?;
-        let next = reader.position().byte();
-        reader.get_mut().record_begins(next);
-        if !found {
-            return Err(InputError::Header(format!(
-                "{name} is empty: the first line must be a header"
-            )));
-        }
-        let header_start = header.position().map_or(0, |p| p.byte());
-        reader.get_mut().line_at(header_start);
-        let names: Vec<String> = header
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).trim().to_string())
-            .collect();
+        let names = read_header(&mut reader, name)?;
         let one_column = names.len() == 1;
         let columns = match Columns::match_header(names, &options.maps, name, options.keyed) {
             Ok(c) => c,
             // A forced delimiter the header does not use makes it one long column, and the
             // suggestions for that column are nonsense: say what the header looks like instead.
             Err(e) if one_column && options.delimiter.is_some() => {
-                let looks = sniff_delimiter(&head_line);
-                if looks == delimiter || !head_line.contains(&looks) {
-                    return Err(e);
-                }
-                let shown = |d: u8| match d {
-                    b'\t' => "tab".to_string(),
-                    d => format!("'{}'", d as char),
-                };
-                return Err(InputError::Header(format!(
-                    "{name}: with --delimiter {} the header is one single column, but it looks delimited by {}: drop --delimiter (it is sniffed from the header) or give --delimiter {}",
-                    shown(delimiter),
-                    shown(looks),
-                    shown(looks)
-                )));
+                return Err(wrong_delimiter(name, delimiter, &head_line).unwrap_or(e));
             }
             Err(e) => return Err(e),
         };
@@ -566,7 +350,6 @@ impl Input {
             options,
             record: ByteRecord::new(),
             count: 0,
-            spare: Vec::new(),
             sheet_first_row: None,
             budget: budget::Budget::new(budget::ROW_BYTES),
         })
@@ -631,20 +414,13 @@ impl Input {
         }
     }
 
-    /// A record to read the next row into: a used one from [`SPARE`], or a new one the size of
-    /// the last (an empty record grows by doubling: a dozen reallocations per row).
-    fn next_record(&mut self) -> ByteRecord {
-        if self.spare.is_empty()
-            && let Ok(mut spare) = SPARE.lock()
-        {
-            std::mem::swap(&mut self.spare, &mut *spare);
-        }
-        self.spare.pop().unwrap_or_else(|| {
-            ByteRecord::with_capacity(
-                self.record.as_slice().len() * 5 / 4 + 16,
-                self.record.len() + 1,
-            )
-        })
+    /// A record to read the next row into, the size of the last (an empty record grows by
+    /// doubling: a dozen reallocations per row).
+    fn next_record(&self) -> ByteRecord {
+        ByteRecord::with_capacity(
+            self.record.as_slice().len() * 5 / 4 + 16,
+            self.record.len() + 1,
+        )
     }
 
     /// The `ccbulk_outcome` a results file gave this row, if the input is a results file.
@@ -655,157 +431,80 @@ impl Input {
             .and_then(|b| std::str::from_utf8(b).ok())
             .map(str::trim)
     }
+}
 
-    fn map(&self, record: &ByteRecord, line: u64) -> Result<Mapped, String> {
-        let cols = &self.columns;
-        let at = |col: usize| {
-            format!(
-                "{} line {line}, column {}",
-                self.name,
-                shown(&cols.names[col])
-            )
-        };
-        if record.len() < cols.needed {
-            let missing: Vec<String> = (record.len()..cols.needed)
-                .filter(|i| !cols.names[*i].is_empty() && !is_ccbulk_column(&cols.names[*i]))
-                .map(|i| shown(&cols.names[i]))
-                .collect();
-            return Err(format!(
-                "{} line {line}: the row has {} cells but the header has {}; no cell for {} (a delimiter missing, or a quote not closed?)",
-                self.name,
-                record.len(),
-                cols.needed,
-                missing.join(", ")
-            ));
-        }
-        if let Some(extra) = (cols.names.len()..record.len())
-            .find(|i| record.get(*i).is_some_and(|c| !c.trim_ascii().is_empty()))
-        {
-            return Err(format!(
-                "{} line {line}: the row has a value in cell {} but the header has only {} columns",
-                self.name,
-                extra + 1,
-                cols.names.len()
-            ));
-        }
-        let all = std::str::from_utf8(record.as_slice()).ok();
-        let cell = |col: usize| -> Result<&str, String> {
-            if all.is_some() {
-                return Ok(cell_text(record, all, col));
-            }
-            let bytes = record.get(col).unwrap_or_default();
-            std::str::from_utf8(bytes).map(value).map_err(|e| {
-                format!(
-                    "{}: {} is not valid UTF-8 (byte {} of the cell); if the file is a legacy export, try --encoding windows-1252",
-                    at(col),
-                    shown(String::from_utf8_lossy(bytes).trim()),
-                    e.valid_up_to() + 1
-                )
-            })
-        };
-        let id_text = cell(cols.customer_id)?;
-        if self.options.keyed && (id_text.is_empty() || id_text == self.options.null_marker) {
-            return Err(format!(
-                "{}: is empty; with --key internalIdentifier every row needs the reseller's reference",
-                at(cols.customer_id)
-            ));
-        }
-        let customer_id = if self.options.keyed {
-            Some(reference_fingerprint(id_text))
-        } else {
-            parse_guid(id_text)
-        };
-        let customer_id = customer_id.ok_or_else(|| {
-            if id_text.is_empty() {
-                format!(
-                    "{}: is empty; a customerId is required",
-                    at(cols.customer_id)
-                )
-            } else {
-                format!("{}: {} is not a GUID", at(cols.customer_id), shown(id_text))
-            }
+/// The header line, to sniff the delimiter from (bounded: a file with no line break must not
+/// be read into memory whole). Refused when empty, or when NUL bytes show the file is not text
+/// in the encoding read.
+fn header_line(decoded: &mut impl BufRead, name: &str) -> Result<Vec<u8>, InputError> {
+    let mut head = Vec::new();
+    decoded
+        .take(HEADER_SNIFF_BYTES)
+        .read_until(b'\n', &mut head)
+        .map_err(|e| InputError::Io {
+            name: name.to_string(),
+            err: e,
         })?;
-        let mut slots = [Slot::Keep; FIELD_COUNT];
-        for field in Field::ALL {
-            let Some(col) = cols.fields[field.index()] else {
-                continue;
-            };
-            let value = cell(col)?;
-            slots[field.index()] = if value.is_empty() {
-                if self.options.required_cells && field.required() {
-                    return Err(format!(
-                        "{}: is empty, but {} is required and --mode replace sends the row as the whole customer (fill it, or use --mode merge)",
-                        at(col),
-                        field.wire()
-                    ));
-                }
-                Slot::Keep
-            } else if value == self.options.null_marker {
-                if field.required() {
-                    return Err(format!(
-                        "{}: {} is required by the API and cannot be cleared",
-                        at(col),
-                        field.wire()
-                    ));
-                }
-                Slot::Clear
-            } else {
-                customer::check(field, value, &self.options.rules)
-                    .map_err(|reason| format!("{}: {} {reason}", at(col), shown(value)))?;
-                Slot::Set(col as u32)
-            };
-        }
-        // An optional per-row column: empty means "not given".
-        let given = |col: Option<usize>| -> Result<Option<(usize, &str)>, String> {
-            let Some(col) = col else { return Ok(None) };
-            Ok(Some((col, cell(col)?)).filter(|(_, v)| !v.is_empty()))
-        };
-        let bad =
-            |col: usize, v: &str, what: &str| format!("{}: {} is not {what}", at(col), shown(v));
-        let retry_provider = given(cols.retry)?
-            .map(|(c, v)| parse_bool(v).ok_or_else(|| bad(c, v, "true/false/yes/no/1/0")))
-            .transpose()?;
-        let correlation_id = given(cols.correlation)?
-            .map(|(c, v)| parse_guid(v).ok_or_else(|| bad(c, v, "a GUID")))
-            .transpose()?;
-        Ok(Mapped {
-            customer_id,
-            keyed: self.options.keyed,
-            slots,
-            retry_provider,
-            correlation_id,
-        })
+    if head.is_empty() {
+        return Err(InputError::Header(format!(
+            "{name} is empty: the first line must be a header"
+        )));
     }
+    if head.contains(&0) {
+        return Err(InputError::Header(format!(
+            "{name}: the header holds NUL bytes, so the file is not text in the encoding read: if it is UTF-16 without a byte-order mark, add --encoding utf-16le (or utf-16be)"
+        )));
+    }
+    Ok(head)
 }
 
-/// A stand-in id for a reference not yet resolved: the same for the same reference, so the
-/// workers keep rows of one reference in file order; never sent anywhere.
-fn reference_fingerprint(reference: &str) -> Uuid {
-    use std::hash::{Hash, Hasher};
-    let half = |salt: u8| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        salt.hash(&mut h);
-        reference.hash(&mut h);
-        h.finish()
-    };
-    Uuid::from_u64_pair(half(1), half(2))
+/// The header record's names, trimmed; the reader's line count starts at it.
+fn read_header(
+    reader: &mut csv::Reader<LineTracker<Box<dyn Read + Send>>>,
+    name: &str,
+) -> Result<Vec<String>, InputError> {
+    let mut header = ByteRecord::new();
+    let found = reader.read_byte_record(&mut header).map_err(|e| {
+        match reader.get_mut().overflow_line() {
+            Some(line) => InputError::TooLong {
+                name: name.to_string(),
+                line,
+            },
+            None => InputError::Header(format!("{name}: the header cannot be read: {e}")),
+        }
+    })?;
+    let next = reader.position().byte();
+    reader.get_mut().record_begins(next);
+    if !found {
+        return Err(InputError::Header(format!(
+            "{name} is empty: the first line must be a header"
+        )));
+    }
+    let header_start = header.position().map_or(0, |p| p.byte());
+    reader.get_mut().line_at(header_start);
+    Ok(header
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .collect())
 }
 
-/// A GUID in any of the usual spellings (hyphenated, braced, simple).
-pub(crate) fn parse_guid(s: &str) -> Option<Uuid> {
-    if s.is_empty() {
+/// With a forced `delimiter` that made the header one column: the message that says which
+/// delimiter the header seems to use, if it seems to use another.
+fn wrong_delimiter(name: &str, delimiter: u8, head_line: &[u8]) -> Option<InputError> {
+    let looks = sniff_delimiter(head_line);
+    if looks == delimiter || !head_line.contains(&looks) {
         return None;
     }
-    Uuid::try_parse(s).ok()
-}
-
-/// true/false/yes/no/1/0, any case.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "y" => Some(true),
-        "false" | "no" | "0" | "n" => Some(false),
-        _ => None,
-    }
+    let shown = |d: u8| match d {
+        b'\t' => "tab".to_string(),
+        d => format!("'{}'", d as char),
+    };
+    Some(InputError::Header(format!(
+        "{name}: with --delimiter {} the header is one single column, but it looks delimited by {}: drop --delimiter (it is sniffed from the header) or give --delimiter {}",
+        shown(delimiter),
+        shown(looks),
+        shown(looks)
+    )))
 }
 
 /// `<dir>/<stem><suffix>` beside `path` (the stem is the file name without its last extension).
@@ -819,6 +518,7 @@ pub fn beside(path: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::shown;
 
     fn open(text: &[u8]) -> Result<Input, InputError> {
         Input::from_reader(

@@ -139,8 +139,6 @@ fn write_all(
     handle: &tokio::runtime::Handle,
     tally: &mut Tally,
 ) -> io::Result<()> {
-    // Records written out go back to the reader for reuse (see `input::recycle`).
-    let mut used = Vec::new();
     let mut last_sync = Instant::now();
     let mut dirty = false;
     loop {
@@ -158,14 +156,11 @@ fn write_all(
             write_one(&mut w, echo, &o, &mut record)?;
             count(tally, counters, &o);
             let mut batch = 1;
-            used.push(o.row.record);
             while let Ok(o) = rx.try_recv() {
                 write_one(&mut w, echo, &o, &mut record)?;
                 count(tally, counters, &o);
                 batch += 1;
-                used.push(o.row.record);
             }
-            input::recycle(&mut used);
             w.flush()?;
             dirty = true;
             // A writer that keeps up would sleep and be woken for every row: two futex calls
