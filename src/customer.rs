@@ -386,7 +386,9 @@ pub fn merge<'a>(
             Cell::Set(v) => Some(v),
         };
         let old = current_text(customer, field);
-        if old.as_deref() == new {
+        // Equal as is, or to the customer's value trimmed as the cell was (SPEC, Modes): a value
+        // with stray spaces comes back from an export trimmed and must not read as a change.
+        if old.as_deref() == new || (new.is_some() && old.as_deref().map(str::trim) == new) {
             continue;
         }
         customer.insert(
@@ -552,6 +554,27 @@ mod tests {
         assert!(check(Field::FirstName, "Tést", &rules()).is_ok());
         assert!(check(Field::LastName, "12345", &rules()).is_err());
         assert!(check(Field::LastName, &"a".repeat(41), &rules()).is_err());
+    }
+
+    /// SPEC, Modes: a cell equal to the current value as is or trimmed changes nothing (an
+    /// export writes " Lisboa " as it is, and the cell reads back trimmed).
+    #[test]
+    fn a_cell_equal_to_the_trimmed_current_value_changes_nothing() {
+        let mut c = json!({"city": " Lisboa ", "state": "Porto\t", "zip": " 1000-001"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let changes = merge(
+            &mut c,
+            [
+                (Field::City, Cell::Set("Lisboa")),
+                (Field::State, Cell::Set("Porto")),
+                (Field::Zip, Cell::Set("1000-002")),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(describe_changes(&changes), "zip:  1000-001 → 1000-002");
+        assert_eq!(c["city"], json!(" Lisboa "), "left as it was");
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct InputOptions {
     pub keyed: bool,
     /// `--sheet NAME`: the sheet of a workbook input (the first when `None`).
     pub sheet: Option<String>,
+    /// Merge mode and plan, not a dry run: a cell that fails its check is refused only if it
+    /// would change the customer, known after the GET (see [`Mapped::deferred`]).
+    pub defer_checks: bool,
 }
 
 impl Default for InputOptions {
@@ -100,6 +103,7 @@ impl Default for InputOptions {
             required_cells: false,
             keyed: false,
             sheet: None,
+            defer_checks: false,
         }
     }
 }

@@ -626,3 +626,187 @@ async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_
         Some("Faro")
     );
 }
+
+/// The export in `from` with `edits` (customerId, column, new value) made as a spreadsheet would
+/// (the file read and written back whole, BOM kept), saved as `to`; the line each edited
+/// customer's row is on.
+fn edit_export(work: &Work, from: &str, to: &str, edits: &[(Uuid, &str, &str)]) -> Vec<u64> {
+    let text = work.read(from);
+    let mut rdr = csv::Reader::from_reader(text.strip_prefix('\u{feff}').unwrap().as_bytes());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let mut rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let mut lines = Vec::new();
+    for (id, column, value) in edits {
+        let row = rows
+            .iter()
+            .position(|r| r[0] == id.to_string())
+            .expect("the customer is in the export");
+        edit(&mut rows, &header, row, column, value);
+        // The header is line 1; no exported value here spans lines.
+        lines.push(row as u64 + 2);
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    let edited = String::from_utf8(w.into_inner().unwrap()).unwrap();
+    work.write(to, &format!("\u{feff}{edited}"));
+    lines
+}
+
+/// SPEC's merge rule: a cell equal to the customer's current value (as is or trimmed) changes
+/// nothing and is not checked. Tenant data that ccbulk's own checks refuse (a country name, an
+/// e-mail at microsoft.com, a placeholder first name, a phone over 30 characters, a city with a
+/// trailing space) leaves an unedited export all `unchanged` in plan and update; edited to
+/// another refused value the row is `invalid`, naming file, line, column and reason, after its
+/// GET and with no PATCH; edited to a good value it is accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
+    let sb = sandbox(SandboxConfig {
+        customers: 6,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let listed = sb.listed();
+    // One refused value a customer, so a merged PATCH carries no other refused value back.
+    let old: [(&str, &str); 5] = [
+        ("country", "Portugal"),
+        ("email", "ana@microsoft.com"),
+        ("firstName", "test"),
+        ("phone", "+351 912 345 678 / +351 213 456 789"),
+        ("city", "Lisboa "),
+    ];
+    for (id, (field, value)) in listed.iter().zip(old) {
+        let mut c = sb.customer(*id);
+        c.insert(field.into(), Value::String(value.into()));
+        sb.put_customer(*id, c);
+    }
+    let work = Work::new();
+    let out = run_timed(export(&work, &sb)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // Unedited: nothing would change, nothing is refused, nothing is sent.
+    let mut plan = work.against(&sb);
+    plan.args(["plan", "customers.csv", "--rate", "unlimited"]);
+    let out = run_timed(plan).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let planned = work.rows("customers.plan.csv");
+    assert_each_row_once(&planned, 6);
+    assert!(
+        planned.iter().all(|r| r["ccbulk_outcome"] == "unchanged"),
+        "{planned:?}"
+    );
+    let mut update = work.against(&sb);
+    update.args(["update", "customers.csv", "--rate", "unlimited"]);
+    let out = run_timed(update).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let results = work.rows("customers.results.csv");
+    assert_each_row_once(&results, 6);
+    assert!(
+        results.iter().all(|r| r["ccbulk_outcome"] == "unchanged"),
+        "{results:?}"
+    );
+    assert!(patches(&sb).is_empty(), "an unedited export sends nothing");
+
+    // Edited: two refused values replaced by other refused ones, two by good ones.
+    let edits = [
+        (listed[0], "country", "Spain"),
+        (listed[1], "email", "ana@fabrikam.example"),
+        (listed[2], "firstName", "admin"),
+        (listed[3], "phone", "+351 912 345 678"),
+    ];
+    let lines = edit_export(&work, "customers.csv", "edited.csv", &edits);
+    let country = format!(
+        "edited.csv line {}, column \"country\": \"Spain\" is not an ISO 3166-1 alpha-2 code (try \"ES\")",
+        lines[0]
+    );
+    let first_name = format!(
+        "edited.csv line {}, column \"firstName\": \"admin\"",
+        lines[2]
+    );
+    let by_id = |rows: &[HashMap<String, String>], id: Uuid| {
+        rows.iter()
+            .find(|r| r["customerId"] == id.to_string())
+            .expect("every customer's row")
+            .clone()
+    };
+
+    let mut plan = work.against(&sb);
+    plan.args(["plan", "edited.csv", "--rate", "unlimited"]);
+    let out = run_timed(plan).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let planned = work.rows("edited.plan.csv");
+    assert_each_row_once(&planned, 6);
+    let outcome = |rows: &[HashMap<String, String>], id| by_id(rows, id)["ccbulk_outcome"].clone();
+    assert_eq!(outcome(&planned, listed[0]), "invalid");
+    assert_eq!(outcome(&planned, listed[1]), "would-change");
+    assert_eq!(outcome(&planned, listed[2]), "invalid");
+    assert_eq!(outcome(&planned, listed[3]), "would-change");
+    assert_eq!(outcome(&planned, listed[4]), "unchanged");
+    assert_eq!(outcome(&planned, listed[5]), "unchanged");
+
+    let mut update = work.against(&sb);
+    update.args(["update", "edited.csv", "--rate", "unlimited"]);
+    update.args(["--summary-json", "edited.json"]);
+    let out = run_timed(update).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let results = work.rows("edited.results.csv");
+    assert_each_row_once(&results, 6);
+    for (id, says) in [(listed[0], &country), (listed[2], &first_name)] {
+        let r = by_id(&results, id);
+        assert_eq!(r["ccbulk_outcome"], "invalid", "{r:?}");
+        assert!(r["ccbulk_error"].starts_with(says.as_str()), "{r:?}");
+        // Refused after its GET: the last status that came back is the GET's.
+        assert_eq!(r["ccbulk_http_status"], "200", "{r:?}");
+        assert_eq!(r["ccbulk_changed"], "", "{r:?}");
+    }
+    assert!(
+        by_id(&results, listed[2])["ccbulk_error"].contains("placeholder"),
+        "{results:?}"
+    );
+    assert_eq!(by_id(&results, listed[1])["ccbulk_outcome"], "accepted");
+    assert_eq!(by_id(&results, listed[3])["ccbulk_outcome"], "accepted");
+    let summary: Value = serde_json::from_str(&work.read("edited.json")).expect("the summary JSON");
+    assert_eq!(
+        summary["outcomes"],
+        json!({"accepted": 2, "unchanged": 2, "invalid": 2})
+    );
+
+    // A dry run has no GET to tell: a refused cell is invalid at once, with no status.
+    let mut dry = work.against(&sb);
+    dry.args(["update", "edited.csv", "--dry-run"]);
+    let out = run_timed(dry).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let checked = work.rows("edited.dry-run.csv");
+    for id in [listed[0], listed[2]] {
+        let r = by_id(&checked, id);
+        assert_eq!(r["ccbulk_outcome"], "invalid", "{r:?}");
+        assert_eq!(r["ccbulk_http_status"], "", "{r:?}");
+    }
+    assert!(by_id(&checked, listed[0])["ccbulk_error"].starts_with(country.as_str()));
+
+    let patched: Vec<String> = patches(&sb).into_iter().map(|r| r.path).collect();
+    assert_eq!(patched.len(), 2, "only the rows edited to good values");
+    for id in [listed[0], listed[2]] {
+        assert!(
+            !patched.iter().any(|p| p.contains(&id.to_string())),
+            "{patched:?}"
+        );
+    }
+    let now = |id, field| current_text(&sb.customer(id), field);
+    assert_eq!(now(listed[0], Field::Country).as_deref(), Some("Portugal"));
+    assert_eq!(
+        now(listed[1], Field::Email).as_deref(),
+        Some("ana@fabrikam.example")
+    );
+    assert_eq!(now(listed[2], Field::FirstName).as_deref(), Some("test"));
+    assert_eq!(
+        now(listed[3], Field::Phone).as_deref(),
+        Some("+351 912 345 678")
+    );
+    assert_eq!(now(listed[4], Field::City).as_deref(), Some("Lisboa "));
+}

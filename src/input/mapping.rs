@@ -18,6 +18,10 @@ pub(super) enum Slot {
     Set(u32),
 }
 
+/// A field whose cell failed its check, with the message that refuses the row if the cell
+/// changes the customer.
+pub type Deferred = (Field, String);
+
 /// A row that passed every check.
 #[derive(Clone, Debug)]
 pub struct Mapped {
@@ -30,6 +34,9 @@ pub struct Mapped {
     pub(super) slots: [Slot; FIELD_COUNT],
     pub retry_provider: Option<bool>,
     pub correlation_id: Option<Uuid>,
+    /// Cells that failed their check, with the message that refuses the row if one of them
+    /// changes the customer (with `defer_checks`; empty otherwise). Mostly empty: no allocation.
+    pub deferred: Vec<Deferred>,
 }
 
 /// A record's cells as text, and where each one is, for messages.
@@ -90,7 +97,7 @@ impl Input {
             line,
         };
         let customer_id = self.customer_id(&cells)?;
-        let slots = self.slots(&cells)?;
+        let (slots, deferred) = self.slots(&cells)?;
         let cols = &self.columns;
         let retry_provider = cells
             .given(cols.retry)?
@@ -106,6 +113,7 @@ impl Input {
             slots,
             retry_provider,
             correlation_id,
+            deferred,
         })
     }
 
@@ -164,19 +172,28 @@ impl Input {
         })
     }
 
-    /// What the row asks of each field, every value checked.
-    fn slots(&self, cells: &Cells) -> Result<[Slot; FIELD_COUNT], String> {
+    /// What the row asks of each field, every value checked, and the checks left to the GET.
+    fn slots(&self, cells: &Cells) -> Result<([Slot; FIELD_COUNT], Vec<Deferred>), String> {
         let mut slots = [Slot::Keep; FIELD_COUNT];
+        let mut deferred = Vec::new();
         for field in Field::ALL {
             if let Some(col) = self.columns.fields[field.index()] {
-                slots[field.index()] = self.slot(cells, field, col)?;
+                slots[field.index()] = self.slot(cells, field, col, &mut deferred)?;
             }
         }
-        Ok(slots)
+        Ok((slots, deferred))
     }
 
-    /// One field: an empty cell keeps it, the null marker clears it, anything else sets it.
-    fn slot(&self, cells: &Cells, field: Field, col: usize) -> Result<Slot, String> {
+    /// One field: an empty cell keeps it, the null marker clears it, anything else sets it. A
+    /// value that fails its check goes to `deferred` instead of refusing the row, with
+    /// `defer_checks`.
+    fn slot(
+        &self,
+        cells: &Cells,
+        field: Field,
+        col: usize,
+        deferred: &mut Vec<Deferred>,
+    ) -> Result<Slot, String> {
         let value = cells.text(col)?;
         if value.is_empty() {
             if self.options.required_cells && field.required() {
@@ -197,8 +214,16 @@ impl Input {
             }
             Ok(Slot::Clear)
         } else {
-            customer::check(field, value, &self.options.rules)
-                .map_err(|reason| format!("{}: {} {reason}", cells.at(col), shown(value)))?;
+            if let Err(reason) = customer::check(field, value, &self.options.rules) {
+                let why = format!("{}: {} {reason}", cells.at(col), shown(value));
+                // SPEC, Modes: a value the customer already has changes nothing and is not
+                // checked, so an unedited export of old data stays unchanged. Whether it
+                // changes is known after the GET: the refusal waits till then.
+                if !self.options.defer_checks {
+                    return Err(why);
+                }
+                deferred.push((field, why));
+            }
             Ok(Slot::Set(col as u32))
         }
     }

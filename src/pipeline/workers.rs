@@ -232,6 +232,21 @@ impl Dispatcher {
                     ));
                 }
                 let changes = customer::merge(&mut customer, row.cells());
+                // A cell that failed its check refuses the row only now, if it changes the
+                // customer (SPEC, Modes): the first such field, as a check before the GET would.
+                if let Some((_, error)) = mapped
+                    .deferred
+                    .iter()
+                    .find(|(field, _)| changes.iter().any(|c| c.field == *field))
+                {
+                    return Some(Outcome {
+                        http_status: Some(200),
+                        attempts,
+                        correlation_id: Some(correlation),
+                        error: error.clone(),
+                        ..Outcome::new(row)
+                    });
+                }
                 let kind = match (changes.is_empty(), self.settings.action) {
                     (true, _) => Some(OutcomeKind::Unchanged),
                     (false, Action::Plan) => Some(OutcomeKind::WouldChange),
