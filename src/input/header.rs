@@ -141,97 +141,22 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// Matches header cells to targets, applying `--map` renames.
+    /// Matches header cells to targets, applying `--map` renames. Every problem is collected,
+    /// so one message lists them all.
     pub fn match_header(
         names: Vec<String>,
         maps: &[(String, String)],
         file: &str,
         keyed: bool,
     ) -> Result<Columns, InputError> {
-        let mut problems = Vec::new();
-        // A ready-made fix for the unknown columns: the suggestions as --map flags.
-        let mut suggested: Vec<String> = Vec::new();
-        let mut mapped: Vec<Option<Target>> = vec![None; names.len()];
-        for (from, to) in maps {
-            let Some(target) = target_for(to) else {
-                problems.push(format!(
-                    "--map '{from}={to}': \"{to}\" is not a field (did you mean \"{}\"?)",
-                    nearest(to)
-                ));
-                continue;
-            };
-            let wanted = normalize(from);
-            match names.iter().position(|n| normalize(n) == wanted) {
-                Some(i) => mapped[i] = Some(target),
-                None => problems.push(format!(
-                    "--map '{from}={to}': {file} has no column \"{from}\""
-                )),
-            }
-        }
-        let mut prior_row = None;
-        let mut prior_outcome = None;
-        let mut echo = Vec::new();
-        let mut needed = 0;
-        for (i, name) in names.iter().enumerate() {
-            if is_ccbulk_column(name) {
-                match normalize(name).as_str() {
-                    "ccbulkrow" => prior_row = Some(i),
-                    "ccbulkoutcome" => prior_outcome = Some(i),
-                    _ => {}
-                }
-                continue;
-            }
-            echo.push(i);
-            if name.trim().is_empty() {
-                continue;
-            }
-            needed = i + 1;
-            if mapped[i].is_some() {
-                continue;
-            }
-            match target_for(name) {
-                Some(t) => mapped[i] = Some(t),
-                None => {
-                    let guess = nearest(name);
-                    problems.push(format!(
-                        "column {} matches no field (did you mean \"{guess}\"?)",
-                        shown(name)
-                    ));
-                    // A header too long to quote whole (a file without line breaks, a wrong
-                    // delimiter) gets no ready-made --map: messages quote short excerpts only.
-                    if name.chars().count() <= 60 && !name.chars().any(char::is_control) {
-                        let map = format!("{name}={guess}");
-                        suggested.push(format!("--map {}", shell_words::quote(&map)));
-                    }
-                }
-            }
-        }
-        let mut fields: [Option<usize>; FIELD_COUNT] = [None; FIELD_COUNT];
-        let mut customer_id = None;
-        let mut retry = None;
-        let mut correlation = None;
-        for (i, t) in mapped.iter().enumerate() {
-            let Some(t) = t else { continue };
-            let slot = match t {
-                Target::Field(f) => &mut fields[f.index()],
-                Target::CustomerId => &mut customer_id,
-                Target::Retry => &mut retry,
-                Target::Correlation => &mut correlation,
-            };
-            if let Some(prev) = *slot {
-                problems.push(format!(
-                    "columns {} and {} both mean {}; keep one (or --map one of them to another field)",
-                    shown(&names[prev]),
-                    shown(&names[i]),
-                    target_name(*t)
-                ));
-            }
-            *slot = Some(i);
-        }
+        let mut problems = Problems::default();
+        let mut mapped = apply_maps(&names, maps, file, &mut problems);
+        let layout = match_names(&names, &mut mapped, &mut problems);
+        let targets = Targets::assign(&names, &mapped, &mut problems);
         // Keyed by the reseller's reference, that column names the customer; a customerId
         // column, if any, is then one more column the run does not use to find the customer.
-        let reference = fields[Field::InternalIdentifier.index()];
-        let customer_id = match (keyed, customer_id, reference) {
+        let reference = targets.fields[Field::InternalIdentifier.index()];
+        let customer_id = match (keyed, targets.customer_id, reference) {
             (true, _, Some(col)) => Some(col),
             (true, _, None) => {
                 problems.push(
@@ -245,32 +170,20 @@ impl Columns {
             }
             (false, id, _) => id,
         };
-        match (customer_id, problems.is_empty()) {
+        match (customer_id, problems.found.is_empty()) {
             (Some(customer_id), true) => Ok(Columns {
                 names,
-                fields,
+                fields: targets.fields,
                 customer_id,
-                retry,
-                correlation,
-                prior_row,
-                prior_outcome,
-                echo,
-                needed,
+                retry: targets.retry,
+                correlation: targets.correlation,
+                prior_row: layout.prior_row,
+                prior_outcome: layout.prior_outcome,
+                echo: layout.echo,
+                needed: layout.needed,
                 keyed,
             }),
-            _ => Err(InputError::Header(format!(
-                "{file}: the header cannot be used:\n  {}\nvalid columns: {}; columns starting with ccbulk_ are ignored; rename others with --map 'HEADER=field'{}",
-                problems.join("\n  "),
-                valid_names(),
-                if suggested.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "\nif the suggestions are right, add: {}",
-                        suggested.join(" ")
-                    )
-                }
-            ))),
+            _ => Err(problems.into_error(file)),
         }
     }
 
@@ -325,5 +238,158 @@ impl Columns {
                 missing.join(", ")
             )))
         }
+    }
+}
+
+/// What is wrong with a header, all of it, and a ready-made fix for the unknown columns (the
+/// suggestions as `--map` flags).
+#[derive(Default)]
+struct Problems {
+    found: Vec<String>,
+    suggested: Vec<String>,
+}
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        self.found.push(problem);
+    }
+
+    /// A column that matches no field, with the nearest one.
+    fn unknown(&mut self, name: &str) {
+        let guess = nearest(name);
+        self.push(format!(
+            "column {} matches no field (did you mean \"{guess}\"?)",
+            shown(name)
+        ));
+        // A header too long to quote whole (a file without line breaks, a wrong delimiter)
+        // gets no ready-made --map: messages quote short excerpts only.
+        if name.chars().count() <= 60 && !name.chars().any(char::is_control) {
+            let map = format!("{name}={guess}");
+            self.suggested
+                .push(format!("--map {}", shell_words::quote(&map)));
+        }
+    }
+
+    fn into_error(self, file: &str) -> InputError {
+        InputError::Header(format!(
+            "{file}: the header cannot be used:\n  {}\nvalid columns: {}; columns starting with ccbulk_ are ignored; rename others with --map 'HEADER=field'{}",
+            self.found.join("\n  "),
+            valid_names(),
+            if self.suggested.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\nif the suggestions are right, add: {}",
+                    self.suggested.join(" ")
+                )
+            }
+        ))
+    }
+}
+
+/// The targets `--map` gives header cells, by column.
+fn apply_maps(
+    names: &[String],
+    maps: &[(String, String)],
+    file: &str,
+    problems: &mut Problems,
+) -> Vec<Option<Target>> {
+    let mut mapped: Vec<Option<Target>> = vec![None; names.len()];
+    for (from, to) in maps {
+        let Some(target) = target_for(to) else {
+            problems.push(format!(
+                "--map '{from}={to}': \"{to}\" is not a field (did you mean \"{}\"?)",
+                nearest(to)
+            ));
+            continue;
+        };
+        let wanted = normalize(from);
+        match names.iter().position(|n| normalize(n) == wanted) {
+            Some(i) => mapped[i] = Some(target),
+            None => problems.push(format!(
+                "--map '{from}={to}': {file} has no column \"{from}\""
+            )),
+        }
+    }
+    mapped
+}
+
+/// The header's columns apart from their targets: ccbulk's own, echoed, needed.
+struct Layout {
+    prior_row: Option<usize>,
+    prior_outcome: Option<usize>,
+    echo: Vec<usize>,
+    needed: usize,
+}
+
+/// Matches every named column `--map` left alone to its target by name, and sorts out
+/// ccbulk's own columns (a results file given as input).
+fn match_names(names: &[String], mapped: &mut [Option<Target>], problems: &mut Problems) -> Layout {
+    let mut layout = Layout {
+        prior_row: None,
+        prior_outcome: None,
+        echo: Vec::new(),
+        needed: 0,
+    };
+    for (i, name) in names.iter().enumerate() {
+        if is_ccbulk_column(name) {
+            match normalize(name).as_str() {
+                "ccbulkrow" => layout.prior_row = Some(i),
+                "ccbulkoutcome" => layout.prior_outcome = Some(i),
+                _ => {}
+            }
+            continue;
+        }
+        layout.echo.push(i);
+        if name.trim().is_empty() {
+            continue;
+        }
+        layout.needed = i + 1;
+        if mapped[i].is_some() {
+            continue;
+        }
+        match target_for(name) {
+            Some(t) => mapped[i] = Some(t),
+            None => problems.unknown(name),
+        }
+    }
+    layout
+}
+
+/// The column of each target; two columns for one target are a problem.
+struct Targets {
+    fields: [Option<usize>; FIELD_COUNT],
+    customer_id: Option<usize>,
+    retry: Option<usize>,
+    correlation: Option<usize>,
+}
+
+impl Targets {
+    fn assign(names: &[String], mapped: &[Option<Target>], problems: &mut Problems) -> Targets {
+        let mut t = Targets {
+            fields: [None; FIELD_COUNT],
+            customer_id: None,
+            retry: None,
+            correlation: None,
+        };
+        for (i, target) in mapped.iter().enumerate() {
+            let Some(target) = target else { continue };
+            let slot = match target {
+                Target::Field(f) => &mut t.fields[f.index()],
+                Target::CustomerId => &mut t.customer_id,
+                Target::Retry => &mut t.retry,
+                Target::Correlation => &mut t.correlation,
+            };
+            if let Some(prev) = *slot {
+                problems.push(format!(
+                    "columns {} and {} both mean {}; keep one (or --map one of them to another field)",
+                    shown(&names[prev]),
+                    shown(&names[i]),
+                    target_name(*target)
+                ));
+            }
+            *slot = Some(i);
+        }
+        t
     }
 }

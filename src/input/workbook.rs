@@ -13,6 +13,8 @@
 //! [`MAX_CELLS`] for the sheet. Past either, the run stops with a message saying to save the
 //! sheet as CSV, which is streamed.
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
 
 use calamine::{Data, Reader, Sheets};
@@ -52,9 +54,28 @@ pub struct Sheet {
 pub fn read(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
     let name = path.display().to_string();
     let fail = |why: String| InputError::Header(format!("{name}: {why}"));
+    let mut book = open(path, &name)?;
+    let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
+    let range = book
+        .worksheet_range(&sheet)
+        .map_err(|e| fail(format!("sheet {sheet:?} cannot be read: {e}")))?;
+    let (height, width) = range.get_size();
+    if height.saturating_mul(width) > MAX_CELLS {
+        return Err(fail(format!(
+            "sheet {sheet:?} has {height} rows of {width} columns; ccbulk reads sheets of up to {MAX_CELLS} cells: save it as CSV (UTF-8), which is read a row at a time"
+        )));
+    }
+    let first_row = range.start().map_or(1, |(row, _)| u64::from(row) + 1);
+    let csv = to_csv(&range, &sheet, first_row).map_err(fail)?;
+    Ok(Sheet { csv, first_row })
+}
+
+/// Opens the workbook, if it is small enough to be read whole.
+fn open(path: &Path, name: &str) -> Result<Sheets<BufReader<File>>, InputError> {
+    let fail = |why: String| InputError::Header(format!("{name}: {why}"));
     let size = std::fs::metadata(path)
         .map_err(|e| InputError::Io {
-            name: name.clone(),
+            name: name.to_string(),
             err: e,
         })?
         .len();
@@ -66,7 +87,7 @@ pub fn read(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
         )));
     }
     let cannot = |e: String| fail(format!("cannot be read as a workbook: {e}"));
-    let mut book: Sheets<_> = match kind(path) {
+    Ok(match kind(path) {
         Some("xls") => {
             Sheets::Xls(calamine::open_workbook(path).map_err(|e| cannot(format!("{e}")))?)
         }
@@ -77,38 +98,35 @@ pub fn read(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
             Sheets::Ods(calamine::open_workbook(path).map_err(|e| cannot(format!("{e}")))?)
         }
         _ => Sheets::Xlsx(calamine::open_workbook(path).map_err(|e| cannot(format!("{e}")))?),
-    };
-    let names = book.sheet_names();
-    let sheet = match wanted {
+    })
+}
+
+/// The sheet `wanted`, or the first; the message lists the sheets there are.
+fn pick_sheet(names: &[String], wanted: Option<&str>) -> Result<String, String> {
+    match wanted {
         Some(w) => names
             .iter()
             .find(|n| n.as_str() == w)
             .cloned()
             .ok_or_else(|| {
-                fail(format!(
+                format!(
                     "has no sheet {w:?}; its sheets: {}",
                     names
                         .iter()
                         .map(|n| format!("{n:?}"))
                         .collect::<Vec<_>>()
                         .join(", ")
-                ))
-            })?,
+                )
+            }),
         None => names
             .first()
             .cloned()
-            .ok_or_else(|| fail("has no sheet".to_string()))?,
-    };
-    let range = book
-        .worksheet_range(&sheet)
-        .map_err(|e| fail(format!("sheet {sheet:?} cannot be read: {e}")))?;
-    let (height, width) = range.get_size();
-    if height.saturating_mul(width) > MAX_CELLS {
-        return Err(fail(format!(
-            "sheet {sheet:?} has {height} rows of {width} columns; ccbulk reads sheets of up to {MAX_CELLS} cells: save it as CSV (UTF-8), which is read a row at a time"
-        )));
+            .ok_or_else(|| "has no sheet".to_string()),
     }
-    let first_row = range.start().map_or(1, |(row, _)| u64::from(row) + 1);
+}
+
+/// The sheet's cells as CSV records.
+fn to_csv(range: &calamine::Range<Data>, sheet: &str, first_row: u64) -> Result<Vec<u8>, String> {
     let first_col = range.start().map_or(0, |(_, col)| col);
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
@@ -119,19 +137,17 @@ pub fn read(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
         for (j, cell) in row.iter().enumerate() {
             record.push(text(cell).map_err(|e| {
                 let col = column_name(first_col as usize + j);
-                fail(format!(
+                format!(
                     "sheet {sheet:?} row {}, column {col}: {e}; fix the formula or type the value",
                     first_row + i as u64
-                ))
+                )
             })?);
         }
         w.write_record(&record)
-            .map_err(|e| fail(format!("cannot convert sheet {sheet:?}: {e}")))?;
+            .map_err(|e| format!("cannot convert sheet {sheet:?}: {e}"))?;
     }
-    let csv = w
-        .into_inner()
-        .map_err(|e| fail(format!("cannot convert sheet {sheet:?}: {e}")))?;
-    Ok(Sheet { csv, first_row })
+    w.into_inner()
+        .map_err(|e| format!("cannot convert sheet {sheet:?}: {e}"))
 }
 
 /// A cell's value as text (see the module comment).
