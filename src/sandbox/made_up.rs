@@ -439,32 +439,20 @@ fn ascii_fold(s: &str) -> String {
 }
 
 /// The customer the sandbox returns for `id` until it is patched: a full CustomerViewModel whose
-/// every value depends only on the id and passes `crate::customer::check`.
+/// every value depends only on the id and passes `crate::customer::check`. (The parts are drawn
+/// in a fixed order: changing it changes every made-up customer.)
 pub fn made_up_customer(id: Uuid) -> Map<String, Value> {
     let mut g = Gen::new(id);
     let locale = &LOCALES[g.below(LOCALES.len())];
     let (city, state, zip, landline) = g.pick(locale.cities);
-
-    let first = g.pick(locale.first_names);
-    let last = g.pick(locale.last_names);
-    let middle = if g.below(2) == 0 {
-        let m = g.pick(locale.first_names);
-        (m != first).then_some(m)
-    } else {
-        None
-    };
-
-    // Most companies carry a brand name; some a family name, as small firms often do.
-    let stem = if g.below(4) == 0 {
-        g.pick(locale.last_names)
-    } else {
-        g.pick(STEMS)
-    };
-    let sector = g.pick(locale.sectors);
-    let suffix = g.pick(locale.suffixes);
-    let company = format!("{stem} {sector} {suffix}");
-    let domain = format!("{}-{}.{}", ascii_fold(stem), ascii_fold(sector), locale.tld);
-    let email = format!("{}.{}@{domain}", ascii_fold(first), ascii_fold(last));
+    let (first, middle, last) = person(&mut g, locale);
+    let company = Company::made_up(&mut g, locale);
+    let email = format!(
+        "{}.{}@{}",
+        ascii_fold(first),
+        ascii_fold(last),
+        company.domain
+    );
 
     let street = locale
         .street_format
@@ -482,14 +470,85 @@ pub fn made_up_customer(id: Uuid) -> Map<String, Value> {
         g.fill(landline)
     };
     let internal = g.fill("CUST-#####");
+    let providers = providers(&mut g, &company);
+    let associations = associations(&mut g);
 
+    let customer = json!({
+        "id": id.to_string(),
+        "companyName": company.name,
+        "taxId": tax_id,
+        "country": locale.country,
+        "addressLine1": street,
+        "addressLine2": line2,
+        "city": city,
+        "state": state,
+        "zip": zip,
+        "firstName": first,
+        "middleName": middle,
+        "lastName": last,
+        "email": email,
+        "phone": phone,
+        "internalIdentifier": internal,
+        "resellerId": null,
+        "providerCustomers": providers,
+        "customerAssociations": associations,
+    });
+    match customer {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The contact: first, middle (half the time, never the first name again) and last name.
+fn person(g: &mut Gen, locale: &Locale) -> (&'static str, Option<&'static str>, &'static str) {
+    let first = g.pick(locale.first_names);
+    let last = g.pick(locale.last_names);
+    let middle = if g.below(2) == 0 {
+        let m = g.pick(locale.first_names);
+        (m != first).then_some(m)
+    } else {
+        None
+    };
+    (first, middle, last)
+}
+
+/// A made-up company: its name and the words its domains are made from.
+struct Company {
+    stem: &'static str,
+    sector: &'static str,
+    name: String,
+    /// The company's web domain, for the contact's e-mail address.
+    domain: String,
+}
+
+impl Company {
+    fn made_up(g: &mut Gen, locale: &Locale) -> Company {
+        // Most companies carry a brand name; some a family name, as small firms often do.
+        let stem = if g.below(4) == 0 {
+            g.pick(locale.last_names)
+        } else {
+            g.pick(STEMS)
+        };
+        let sector = g.pick(locale.sectors);
+        let suffix = g.pick(locale.suffixes);
+        Company {
+            stem,
+            sector,
+            name: format!("{stem} {sector} {suffix}"),
+            domain: format!("{}-{}.{}", ascii_fold(stem), ascii_fold(sector), locale.tld),
+        }
+    }
+}
+
+/// The providerCustomers map: always Microsoft, a third of the customers also Acronis.
+fn providers(g: &mut Gen, company: &Company) -> Map<String, Value> {
     let mut providers = Map::new();
     let tenant_id = g.uuid();
-    let onmicrosoft = format!("{}{}", ascii_fold(stem), ascii_fold(sector));
+    let onmicrosoft = format!("{}{}", ascii_fold(company.stem), ascii_fold(company.sector));
     let ms_data = json!({
         "domain": format!("{onmicrosoft}.onmicrosoft.com"),
         "tenantId": tenant_id.to_string(),
-        "companyName": company,
+        "companyName": company.name,
         "agreementAccepted": true,
         "agreementDate": g.date(),
     });
@@ -521,7 +580,11 @@ pub fn made_up_customer(id: Uuid) -> Map<String, Value> {
             }),
         );
     }
+    providers
+}
 
+/// One or two customerAssociations.
+fn associations(g: &mut Gen) -> Vec<Value> {
     let mut associations = Vec::new();
     for _ in 0..1 + g.below(2) {
         associations.push(json!({
@@ -531,29 +594,5 @@ pub fn made_up_customer(id: Uuid) -> Map<String, Value> {
             "createdAt": g.date(),
         }));
     }
-
-    let customer = json!({
-        "id": id.to_string(),
-        "companyName": company,
-        "taxId": tax_id,
-        "country": locale.country,
-        "addressLine1": street,
-        "addressLine2": line2,
-        "city": city,
-        "state": state,
-        "zip": zip,
-        "firstName": first,
-        "middleName": middle,
-        "lastName": last,
-        "email": email,
-        "phone": phone,
-        "internalIdentifier": internal,
-        "resellerId": null,
-        "providerCustomers": providers,
-        "customerAssociations": associations,
-    });
-    match customer {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    associations
 }

@@ -360,122 +360,155 @@ pub(super) async fn admit(
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
-    let correlation = header_text(headers, "x-correlation-id");
-    let cid = correlation.as_deref();
+    let cid = header_text(headers, "x-correlation-id");
     if throttled {
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Rate limit exceeded; retry later.",
-            cid,
-            None,
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Err(response);
+        return Err(too_many_requests(cid.as_deref()));
     }
-    if let Some(refused) = refuse_token(state, headers, cid) {
+    if let Some(refused) = refuse_token(state, headers, cid.as_deref()) {
         return Err(refused);
     }
-
-    let bad = |property: &str, description: &str| {
-        let mut errors = Errors::default();
-        errors
-            .0
-            .push((property.to_string(), vec![description.to_string()]));
-        error(
-            StatusCode::BAD_REQUEST,
-            "ValidationError",
-            "One or more validation errors occurred.",
-            cid,
-            Some(errors),
-        )
+    let (tenant, correlation) = tenant_and_correlation(headers, cid.as_deref())
+        .map_err(|(property, description)| bad_request(property, description, cid.as_deref()))?;
+    if let Some(fault) = simulated_fault(state, method, target, &correlation) {
+        return Err(fault);
+    }
+    let id = match target {
+        Target::List(_) => Uuid::nil(),
+        Target::Customer(raw_id) => {
+            let Ok(id) = Uuid::try_parse(raw_id) else {
+                return Err(bad_request(
+                    "customerId",
+                    "The customer id in the path is not a GUID.",
+                    Some(&correlation),
+                ));
+            };
+            if let Some(refused) = refuse_customer(id, &correlation) {
+                return Err(refused);
+            }
+            id
+        }
     };
+    Ok(Admitted {
+        id,
+        correlation,
+        tenant,
+    })
+}
+
+/// The 429 of a throttled call, asking for a second's pause.
+fn too_many_requests(cid: Option<&str>) -> Response {
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Rate limit exceeded; retry later.",
+        cid,
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The 400 for one bad request property.
+fn bad_request(property: &str, description: &str, cid: Option<&str>) -> Response {
+    let mut errors = Errors::default();
+    errors
+        .0
+        .push((property.to_string(), vec![description.to_string()]));
+    error(
+        StatusCode::BAD_REQUEST,
+        "ValidationError",
+        "One or more validation errors occurred.",
+        cid,
+        Some(errors),
+    )
+}
+
+/// The X-Tenant header, and the X-Correlation-Id header (`cid`), which must be one GUID; or
+/// the property at fault and why.
+fn tenant_and_correlation(
+    headers: &HeaderMap,
+    cid: Option<&str>,
+) -> Result<(String, String), (&'static str, &'static str)> {
     let tenant = header_text(headers, "x-tenant").unwrap_or_default();
     if tenant.trim().is_empty() {
-        return Err(bad("X-Tenant", "The X-Tenant header is required."));
+        return Err(("X-Tenant", "The X-Tenant header is required."));
     }
-    let Some(correlation) = correlation.clone() else {
-        return Err(bad(
+    let Some(correlation) = cid else {
+        return Err((
             "X-Correlation-Id",
             "The X-Correlation-Id header is required.",
         ));
     };
     if headers.get_all("x-correlation-id").iter().count() > 1 {
-        return Err(bad(
+        return Err((
             "X-Correlation-Id",
             "The X-Correlation-Id header must be sent once.",
         ));
     }
     if Uuid::try_parse(correlation.trim()).is_err() {
-        return Err(bad(
+        return Err((
             "X-Correlation-Id",
             "The X-Correlation-Id header must be a GUID.",
         ));
     }
+    Ok((tenant, correlation.to_string()))
+}
 
-    let (path, raw_id) = match (target, method) {
-        (Target::List(query), _) => (format!("/v1/Customers?{query}"), None),
+/// The answer of a configured fault for this call's path, if one strikes: a 503 as a gateway
+/// sends it (plain text), any other status as the API's own error.
+fn simulated_fault(
+    state: &State,
+    method: &Method,
+    target: Target<'_>,
+    correlation: &str,
+) -> Option<Response> {
+    let path = match (target, method) {
+        (Target::List(query), _) => format!("/v1/Customers?{query}"),
         (Target::Customer(raw_id), &Method::PATCH) => {
-            (format!("/v1/Customers/{raw_id}/account-info"), Some(raw_id))
+            format!("/v1/Customers/{raw_id}/account-info")
         }
-        (Target::Customer(raw_id), _) => (format!("/v1/Customers/{raw_id}"), Some(raw_id)),
+        (Target::Customer(raw_id), _) => format!("/v1/Customers/{raw_id}"),
     };
-    if let Some(status) = state.fault(method, &path) {
-        return Err(if status == StatusCode::SERVICE_UNAVAILABLE {
-            (
-                status,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "Service temporarily unavailable (simulated by the ccbulk sandbox).",
-            )
-                .into_response()
-        } else {
-            error(
-                status,
-                "InternalServerError",
-                "An unexpected error occurred (simulated by the ccbulk sandbox).",
-                Some(&correlation),
-                None,
-            )
-        });
-    }
+    let status = state.fault(method, &path)?;
+    Some(if status == StatusCode::SERVICE_UNAVAILABLE {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Service temporarily unavailable (simulated by the ccbulk sandbox).",
+        )
+            .into_response()
+    } else {
+        error(
+            status,
+            "InternalServerError",
+            "An unexpected error occurred (simulated by the ccbulk sandbox).",
+            Some(correlation),
+            None,
+        )
+    })
+}
 
-    let Some(raw_id) = raw_id else {
-        return Ok(Admitted {
-            id: Uuid::nil(),
-            correlation,
-            tenant,
-        });
-    };
-    let Ok(id) = Uuid::try_parse(raw_id) else {
-        return Err(bad(
-            "customerId",
-            "The customer id in the path is not a GUID.",
-        ));
-    };
-    // Ids ending in ...000000000404 / ...000000000403 stand for customers that do not exist or
-    // that the caller may not see, so clients can be tested against both answers.
+/// Ids ending in ...000000000404 / ...000000000403 stand for customers that do not exist or
+/// that the caller may not see, so clients can be tested against both answers.
+fn refuse_customer(id: Uuid, correlation: &str) -> Option<Response> {
     match id.as_u128() & 0xffff_ffff_ffff {
-        0x404 => Err(error(
+        0x404 => Some(error(
             StatusCode::NOT_FOUND,
             "NotFound",
             &format!("Customer {id} was not found."),
-            Some(&correlation),
+            Some(correlation),
             None,
         )),
-        0x403 => Err(error(
+        0x403 => Some(error(
             StatusCode::FORBIDDEN,
             "Forbidden",
             &format!("The caller may not access customer {id}."),
-            Some(&correlation),
+            Some(correlation),
             None,
         )),
-        _ => Ok(Admitted {
-            id,
-            correlation,
-            tenant,
-        }),
+        _ => None,
     }
 }
 
