@@ -1,7 +1,8 @@
 //! Resume, interrupt and replay, end to end through the real binary: kill -9 mid-run then
 //! `--resume`, SIGINT and a second SIGINT, a torn last line, replay of failed and invalid rows
-//! (and of a replay's results), and the guards that keep a results file from being clobbered or
-//! resumed against the wrong input.
+//! (and of a replay's results), a keyed (`--key internalIdentifier`) run interrupted and resumed,
+//! and the guards that keep a results file from being clobbered or resumed against the wrong
+//! input.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -729,4 +730,99 @@ async fn resume_counts_the_failures_already_recorded_and_refuses_a_dry_runs_file
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 6);
     assert_eq!(patches(&sb).len(), 5, "the five valid rows, once each");
+}
+
+/// `--key internalIdentifier`: a run interrupted mid-way, then resumed with the printed command
+/// (which carries `--key`), records every row exactly once with the customer it resolved to,
+/// and no customer is PATCHed twice; the printed undo command (no `--key`: the undo file names
+/// customers by customerId) then puts every customer back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyed_run_interrupted_then_resumed_applies_each_row_once_and_undoes() {
+    const N: u32 = 24;
+    let sb = sandbox(SandboxConfig {
+        customers: N as usize,
+        latency: Duration::from_millis(100),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let listed = sb.listed();
+    let before: Vec<_> = listed.iter().map(|id| sb.customer(*id)).collect();
+    let work = Work::new();
+    // The sandbox made its customers up with references ERP-000001, ERP-000002, … in list order
+    // (its search also finds ERP-000010 … ERP-000019 for ERP-000001: only the exact one counts).
+    let mut input = String::from("internalIdentifier,city\n");
+    for n in 1..=N {
+        input.push_str(&format!("ERP-{n:06},Keyed City {n}\n"));
+    }
+    work.write("in.csv", &input);
+    let mut cmd = work.against(&sb);
+    cmd.args([
+        "update",
+        "in.csv",
+        "--key",
+        "internalIdentifier",
+        // Three calls a row (lookup, GET, PATCH): 24 rows take 3.6 s, so the signal comes
+        // mid-run.
+        "--rate",
+        "20/s",
+        "--concurrency",
+        "4",
+    ]);
+    let running = Running::spawn(cmd);
+    wait_for_lines(&work, "in.results.csv", 6, Duration::from_secs(60)).await;
+    signal(&running.pid(), "INT");
+    let (code, stderr) = running.wait(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(130), "{stderr}");
+    let first = work.rows("in.results.csv");
+    assert!(first.len() < N as usize, "stopped early: {}", first.len());
+
+    let resume = summary_line(&stderr, "to continue:").expect("resume command in the summary");
+    assert!(
+        resume.contains("--key internalIdentifier"),
+        "the resumed run reads the file the same way: {resume}"
+    );
+    let out = run(printed_command(&work, &sb, resume)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, u64::from(N));
+    for r in &rows {
+        let n: usize = r["ccbulk_row"].parse().unwrap();
+        assert_eq!(r["ccbulk_outcome"], "accepted", "{r:?}");
+        assert_eq!(
+            r["ccbulk_customer_id"],
+            listed[n - 1].to_string(),
+            "row {n} applied to ERP-{n:06}'s customer: {r:?}"
+        );
+        assert_eq!(
+            sb.customer(listed[n - 1])["city"],
+            serde_json::json!(format!("Keyed City {n}"))
+        );
+    }
+    let counts = patch_counts(&sb);
+    assert_eq!(
+        counts.len(),
+        N as usize,
+        "every customer PATCHed: {counts:?}"
+    );
+    assert!(
+        counts.values().all(|c| *c == 1),
+        "no customer PATCHed twice: {counts:?}"
+    );
+
+    // The undo command the resumed run printed: no --key, and it puts every city back.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let undo = stderr
+        .lines()
+        .find_map(|l| l.split_once("to put the changes back: "))
+        .map(|(_, cmd)| cmd.trim().trim_end_matches(')'))
+        .unwrap_or_else(|| panic!("no undo command in:\n{stderr}"));
+    assert!(!undo.contains("--key"), "{undo}");
+    let undo_rows = work.rows("in.undo.csv");
+    assert_eq!(undo_rows.len(), N as usize, "one undo line a customer");
+    let out = run(printed_command(&work, &sb, undo)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    for (id, was) in listed.iter().zip(&before) {
+        assert_eq!(sb.customer(*id)["city"], was["city"], "{id} put back");
+    }
 }
