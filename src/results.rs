@@ -377,30 +377,9 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
         .read_byte_record(&mut header)
         .map_err(io::Error::other)?;
     if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
-        let mut text = Vec::new();
-        io::Read::read_to_end(&mut crate::files::read(path)?, &mut text)?;
-        // With or without a BOM (written when the input had one), itself perhaps cut short.
-        let header = header_bytes(echo_names, delimiter)?;
-        if header.starts_with(&text) || [UTF8_BOM, &header].concat().starts_with(&text) {
-            return Ok(Prior {
-                header_torn: true,
-                torn_bytes: len,
-                ..Prior::default()
-            });
-        }
-        return Err(invalid_data(format!(
-            "{} ends inside its header line, which is not the header of this input's results; it records no row: delete it, or start again with --overwrite",
-            path.display()
-        )));
+        return torn_header(path, len, delimiter, echo_names);
     }
-    // A spreadsheet that saved the file may have added a BOM.
-    let names: Vec<String> = header
-        .iter()
-        .map(|b| {
-            let n = String::from_utf8_lossy(b);
-            n.trim_start_matches('\u{feff}').trim().to_string()
-        })
-        .collect();
+    let names = header_names(&header);
     let column = |name: &str| names.iter().position(|n| n == name);
     let row_col = column("ccbulk_row")
         .ok_or_else(|| invalid_data(format!("{} has no ccbulk_row column", path.display())))?;
@@ -424,17 +403,7 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
             .get(row_col)
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<u64>().ok());
-        let problem = if record.len() != names.len() {
-            Some(format!(
-                "{} cells where the header has {}",
-                record.len(),
-                names.len()
-            ))
-        } else if number.is_none() {
-            Some("ccbulk_row is not a row number".to_string())
-        } else {
-            None
-        };
+        let problem = row_problem(&record, names.len(), number);
         if end >= len && (problem.is_some() || !crate::files::ends_cleanly(path, start, len)?) {
             prior.torn_bytes = len - start;
             break;
@@ -449,19 +418,69 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
         if let Some(n) = number {
             prior.done.insert(n);
         }
-        match outcome_col
-            .and_then(|c| record.get(c))
-            .map(<[u8]>::trim_ascii)
-        {
-            Some(b"failed" | b"invalid") => prior.unsuccessful += 1,
-            Some(b"valid" | b"would-change") => prior.not_sent += 1,
-            _ => {}
-        }
+        prior.count(outcome_col.and_then(|c| record.get(c)));
         start = end;
     }
     prior.good_len = len - prior.torn_bytes;
     prior.done.seal();
     Ok(prior)
+}
+
+/// A results file that ends inside its header (or is empty) holds no row: repaired like a torn
+/// last line if what is there is the start of the header this input gets, refused otherwise.
+fn torn_header(path: &Path, len: u64, delimiter: u8, echo_names: &[String]) -> io::Result<Prior> {
+    let mut text = Vec::new();
+    io::Read::read_to_end(&mut crate::files::read(path)?, &mut text)?;
+    // With or without a BOM (written when the input had one), itself perhaps cut short.
+    let header = header_bytes(echo_names, delimiter)?;
+    if header.starts_with(&text) || [UTF8_BOM, &header].concat().starts_with(&text) {
+        return Ok(Prior {
+            header_torn: true,
+            torn_bytes: len,
+            ..Prior::default()
+        });
+    }
+    Err(invalid_data(format!(
+        "{} ends inside its header line, which is not the header of this input's results; it records no row: delete it, or start again with --overwrite",
+        path.display()
+    )))
+}
+
+/// The header's column names, trimmed; a spreadsheet that saved the file may have added a BOM.
+fn header_names(header: &ByteRecord) -> Vec<String> {
+    header
+        .iter()
+        .map(|b| {
+            let n = String::from_utf8_lossy(b);
+            n.trim_start_matches('\u{feff}').trim().to_string()
+        })
+        .collect()
+}
+
+/// What makes a recorded row unreadable: a cell count other than the header's, or no row
+/// number.
+fn row_problem(record: &ByteRecord, columns: usize, number: Option<u64>) -> Option<String> {
+    if record.len() != columns {
+        Some(format!(
+            "{} cells where the header has {columns}",
+            record.len()
+        ))
+    } else if number.is_none() {
+        Some("ccbulk_row is not a row number".to_string())
+    } else {
+        None
+    }
+}
+
+impl Prior {
+    /// Counts a recorded row's `ccbulk_outcome`.
+    fn count(&mut self, outcome: Option<&[u8]>) {
+        match outcome.map(<[u8]>::trim_ascii) {
+            Some(b"failed" | b"invalid") => self.unsuccessful += 1,
+            Some(b"valid" | b"would-change") => self.not_sent += 1,
+            _ => {}
+        }
+    }
 }
 
 /// Cuts the torn last line [`read_prior`] found, so appended lines start on a line of their own.

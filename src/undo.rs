@@ -18,6 +18,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
+use uuid::Uuid;
 
 use crate::customer::Change;
 use crate::customer::{FIELD_COUNT, Field};
@@ -352,7 +353,6 @@ fn read_back(
     setup: &UndoSetup,
     recorded: &mut Recorded,
 ) -> io::Result<(Option<u64>, u64)> {
-    let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
     let file = crate::files::read(path)?;
     let len = file.metadata()?.len();
     let mut rdr = input::csv_reader(io::BufReader::new(file), setup.delimiter);
@@ -361,27 +361,11 @@ fn read_back(
         .read_byte_record(&mut header)
         .map_err(io::Error::other)?;
     if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
-        // A crash while the header was being written: the file holds part of one line. If it
-        // is the start of this input's header, it is cut and written again.
-        let mut text = Vec::new();
-        crate::files::read(path)?.read_to_end(&mut text)?;
-        if header_bytes(setup)?.starts_with(&text) {
-            return Ok((Some(0), 0));
-        }
-        return Err(bad(
-            "its first line is cut short and is not this input's header; delete the file (it holds no undo line) or choose another with --undo PATH".into(),
-        ));
+        return torn_header(path, setup);
     }
-    // Written with a BOM when the input had one (or saved by a spreadsheet that added it).
-    let names: Vec<String> = header
-        .iter()
-        .map(|b| {
-            let n = String::from_utf8_lossy(b);
-            n.trim_start_matches('\u{feff}').trim().to_string()
-        })
-        .collect();
+    let names = header_names(&header);
     if names != setup.layout.header {
-        return Err(bad(format!(
+        return Err(invalid_data(format!(
             "its columns ({}) are not this input's ({}); is it the undo file of the same input?",
             names.join(", "),
             setup.layout.header.join(", ")
@@ -398,36 +382,14 @@ fn read_back(
             break;
         }
         let end = rdr.position().byte();
-        let mut id = None;
-        let mut bits = 0u16;
-        for (slot, cell) in setup.layout.slots.iter().zip(record.iter()) {
-            match *slot {
-                Slot::CustomerId(_) | Slot::ResolvedId => {
-                    id = std::str::from_utf8(cell)
-                        .ok()
-                        .and_then(|s| input::parse_guid(s.trim()));
-                }
-                Slot::Field(f) if !cell.trim_ascii().is_empty() => bits |= 1 << f.index(),
-                _ => {}
-            }
-        }
-        let problem = if record.len() != names.len() {
-            Some(format!(
-                "{} cells where the header has {}",
-                record.len(),
-                names.len()
-            ))
-        } else if id.is_none() {
-            Some("no customerId".to_string())
-        } else {
-            None
-        };
+        let (id, bits) = restored(&setup.layout, &record);
+        let problem = line_problem(&record, names.len(), id);
         if end >= len && (problem.is_some() || !crate::files::ends_cleanly(path, start, len)?) {
             return Ok((Some(start), lines));
         }
         if let Some(problem) = problem {
             let line = record.position().map_or(0, |p| p.line());
-            return Err(bad(format!(
+            return Err(invalid_data(format!(
                 "line {line}: {problem}; fix or delete that line, or start a new undo file with --undo PATH"
             )));
         }
@@ -437,6 +399,67 @@ fn read_back(
         lines += 1;
     }
     Ok((None, lines))
+}
+
+fn invalid_data(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// A crash while the header was being written: the file holds part of one line. If it is the
+/// start of this input's header, it is cut (to length 0) and written again.
+fn torn_header(path: &Path, setup: &UndoSetup) -> io::Result<(Option<u64>, u64)> {
+    let mut text = Vec::new();
+    crate::files::read(path)?.read_to_end(&mut text)?;
+    if header_bytes(setup)?.starts_with(&text) {
+        return Ok((Some(0), 0));
+    }
+    Err(invalid_data(
+        "its first line is cut short and is not this input's header; delete the file (it holds no undo line) or choose another with --undo PATH".into(),
+    ))
+}
+
+/// The header's column names, trimmed: written with a BOM when the input had one (or saved by
+/// a spreadsheet that added it).
+fn header_names(header: &ByteRecord) -> Vec<String> {
+    header
+        .iter()
+        .map(|b| {
+            let n = String::from_utf8_lossy(b);
+            n.trim_start_matches('\u{feff}').trim().to_string()
+        })
+        .collect()
+}
+
+/// The customer an undo line restores, and which of its fields (a bit per field with a cell).
+fn restored(layout: &Layout, record: &ByteRecord) -> (Option<Uuid>, u16) {
+    let mut id = None;
+    let mut bits = 0u16;
+    for (slot, cell) in layout.slots.iter().zip(record.iter()) {
+        match *slot {
+            Slot::CustomerId(_) | Slot::ResolvedId => {
+                id = std::str::from_utf8(cell)
+                    .ok()
+                    .and_then(|s| input::parse_guid(s.trim()));
+            }
+            Slot::Field(f) if !cell.trim_ascii().is_empty() => bits |= 1 << f.index(),
+            _ => {}
+        }
+    }
+    (id, bits)
+}
+
+/// What makes an undo line unreadable: a cell count other than the header's, or no customer.
+fn line_problem(record: &ByteRecord, columns: usize, id: Option<Uuid>) -> Option<String> {
+    if record.len() != columns {
+        Some(format!(
+            "{} cells where the header has {columns}",
+            record.len()
+        ))
+    } else if id.is_none() {
+        Some("no customerId".to_string())
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
