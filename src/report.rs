@@ -171,9 +171,18 @@ impl Summary {
         }
     }
 
-    /// The human summary for stderr.
+    /// The human summary for stderr: what happened, why rows failed, then what to do next.
     pub fn render(&self) -> String {
-        let mut s = String::new();
+        let mut s = self.headline();
+        self.render_reasons(&mut s);
+        self.render_repeats(&mut s);
+        s.push_str(&self.calls.render());
+        self.render_next_steps(&mut s);
+        s
+    }
+
+    /// Rows, time, pace, calls and the count of each outcome, on one line.
+    fn headline(&self) -> String {
         let outcomes = if self.outcomes.is_empty() {
             "none".to_string()
         } else {
@@ -183,10 +192,14 @@ impl Summary {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        s.push_str(&format!(
+        format!(
             "ccbulk {}: {} rows in {:.1}s ({} rows/s, {} calls): {outcomes}\n",
             self.command, self.rows, self.duration_seconds, self.rows_per_second, self.calls.calls
-        ));
+        )
+    }
+
+    /// The HTTP statuses and the most common reasons rows did not succeed.
+    fn render_reasons(&self, s: &mut String) {
         if !self.http_status.is_empty() {
             let st = self
                 .http_status
@@ -208,6 +221,10 @@ impl Summary {
                 ));
             }
         }
+    }
+
+    /// Customers on more than one row (a lower bound past the tracking limit).
+    fn render_repeats(&self, s: &mut String) {
         if !self.customers_on_several_rows_exact && self.customers_on_several_rows > 0 {
             s.push_str(&format!(
                 "  at least {} {} on more than one row (applied in file order; repeats are tracked for the first {} customers only)\n",
@@ -226,7 +243,10 @@ impl Summary {
                 )
             ));
         }
-        s.push_str(&self.calls.render());
+    }
+
+    /// Where the results are, why the run stopped, and the commands that come next.
+    fn render_next_steps(&self, s: &mut String) {
         s.push_str(&format!("  results: {}\n", self.results));
         if let Some(why) = &self.stopped {
             s.push_str(&format!("  stopped early: {why}\n"));
@@ -251,7 +271,6 @@ impl Summary {
                 u.command
             ));
         }
-        s
     }
 
     /// Writes `--summary-json`: to a temporary file beside it (created 0600), then renamed over
