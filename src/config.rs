@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::auth::TokenSource;
 use crate::cli::{Mode, RunArgs};
 use crate::customer::Rules;
+use crate::http::auth::TokenSource;
 use crate::input::{self, InputOptions, Source};
 use crate::rate::Rate;
 pub(crate) use crate::systematic::MaxFailures;
@@ -343,7 +343,7 @@ fn tenant(args: &RunArgs, online: bool) -> Result<String, SetupError> {
 /// A base URL that is an http or https URL (shown without credentials in the message).
 fn check_base_url(base_url: &str) -> Result<(), SetupError> {
     let shown = crate::text::redact_url(base_url);
-    let url = reqwest::Url::parse(base_url)
+    let url = url::Url::parse(base_url)
         .map_err(|e| SetupError(format!("--base-url \"{shown}\" is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(SetupError(format!(

@@ -11,11 +11,12 @@
 //!
 //! Modules are layered: each uses only modules in the layers below it (tests aside).
 //! 1. `exit`, `rate`, `files`, `formula`, `text`, `stop`: no ccbulk imports.
-//! 2. `customer`, `lock`, `transport`, `reasons`: the data model, the lock file, how servers are
-//!    reached, failure reasons grouped.
-//! 3. `input` (the CSV in), `list` (the list call's pages), `auth` (tokens), `pacer` (when a call
-//!    may start).
-//! 4. `outcome` (what a row became), `api` (one call and its answer).
+//! 2. `customer`, `lock`, `reasons`, `http::backoff`, `http::connection`: the data model, the lock
+//!    file, failure reasons grouped, when to try again, and how every server is reached (TLS,
+//!    proxy, timeouts, size limits: set once for every call).
+//! 3. `input` (the CSV in), `list` (the list call's pages), `http::token` and `http::auth`
+//!    (tokens), `pacer` (when a call may start).
+//! 4. `outcome` (what a row became), `http::api` (one call and its answer).
 //! 5. `results`, `undo`, `report`, `progress`, `systematic` (the rules that stop a run on
 //!    failures): what is made of outcomes; `signals` (Ctrl-C stops the run).
 //! 6. `pipeline` (`retry`: what to do with an answer, `workers`: the worker pool, and the
@@ -24,8 +25,6 @@
 //!    only `customer`, `rate` and `signals`.
 //! 8. `cmd` (one file per command) and this file.
 
-pub(crate) mod api;
-pub(crate) mod auth;
 pub mod cli;
 pub(crate) mod cmd;
 pub(crate) mod config;
@@ -33,6 +32,7 @@ pub mod customer;
 pub mod exit;
 pub(crate) mod files;
 pub(crate) mod formula;
+pub(crate) mod http;
 pub mod input;
 pub(crate) mod list;
 pub(crate) mod lock;
@@ -49,7 +49,6 @@ mod signals;
 pub(crate) mod stop;
 pub(crate) mod systematic;
 pub(crate) mod text;
-pub(crate) mod transport;
 pub(crate) mod undo;
 
 use crate::cli::{Cli, Command};

@@ -786,6 +786,73 @@ async fn calls_go_through_the_proxy_the_environment_names() {
     assert!(!show(&out).contains("proxy-pass"));
 }
 
+/// The token request is set up in the same place as API calls: with client credentials and a
+/// token endpoint that is not on loopback, it goes through the same proxy, in a CONNECT tunnel
+/// with the proxy's credentials, and the token it brings back works. A proxy that cannot be
+/// tunnelled through is refused for the token endpoint too, before anything is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_request_goes_through_the_same_proxy_as_the_calls() {
+    let config = SandboxConfig::default();
+    let sb = sandbox(config.clone()).await;
+    let (proxy, heads) = connect_proxy().await;
+    let port = sb
+        .base_url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
+    let token_url = format!("http://login.example.test:{port}/oauth2/v2.0/token");
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=3).map(full_row)));
+    let with_proxy = |proxy: &str, api: &str| {
+        let mut cmd = work.replace_update(&sb, &["--concurrency", "1"]);
+        cmd.env_remove("CLOUDCOCKPIT_TOKEN")
+            .env("CLOUDCOCKPIT_CLIENT_ID", &config.client_id)
+            .env("CLOUDCOCKPIT_CLIENT_SECRET", &config.client_secret)
+            .env("CLOUDCOCKPIT_BASE_URL", api)
+            .args(["--token-url", &token_url, "--overwrite"])
+            .env("HTTP_PROXY", proxy);
+        cmd
+    };
+    let out = run(with_proxy(
+        &format!("http://ccbulk-user:proxy-pass@{proxy}"),
+        &format!("http://api.example.test:{port}"),
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 3);
+    assert!(rows.iter().all(|r| r["ccbulk_outcome"] == "accepted"));
+    assert_eq!(sb.tokens_issued(), 1);
+    let heads = heads.lock().expect("lock").clone();
+    let to = |host: &str| {
+        heads
+            .iter()
+            .filter(|h| h.starts_with(&format!("CONNECT {host}:{port} HTTP/1.1\r\n")))
+            .filter(|h| h.contains("Basic Y2NidWxrLXVzZXI6cHJveHktcGFzcw=="))
+            .count()
+    };
+    assert_eq!(to("login.example.test"), 1, "{heads:?}");
+    assert_eq!(to("api.example.test"), 1, "{heads:?}");
+    assert!(!show(&out).contains("proxy-pass"));
+    assert!(!show(&out).contains(&config.client_secret));
+
+    // The API on loopback (never proxied): only the token endpoint would use this proxy.
+    let out = run(with_proxy(
+        "socks5://someone:proxy-pass@127.0.0.1:9",
+        &sb.base_url(),
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("socks5://127.0.0.1:9") && stderr.contains("login.example.test"),
+        "{stderr}"
+    );
+    assert_eq!(sb.tokens_issued(), 1, "no token asked for through it");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proxy_that_cannot_be_tunnelled_through_stops_the_run_before_anything_is_sent() {
     let sb = sandbox(SandboxConfig::default()).await;

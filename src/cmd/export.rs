@@ -18,12 +18,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
 
-use crate::api::{self, Connection, Reply};
-use crate::auth::{Auth, TokenSource};
 use crate::cli::{ExportArgs, SearchField};
 use crate::config::{SetupError, token_source};
 use crate::customer::Field;
 use crate::exit;
+use crate::http::api::{self, Connection, Reply};
+use crate::http::auth::{Auth, TokenSource};
 use crate::list::{Item, PAGE_SIZE, Page, encode};
 use crate::outcome::{Counters, Tally};
 use crate::pipeline::workers::{self, Action, Dispatcher};
@@ -301,13 +301,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     if let Output::File(target) = &settings.output {
         check_target(target, settings.overwrite)?;
     }
-    let http = crate::transport::token_client(false).map_err(SetupError)?;
-    let patience = crate::auth::Patience {
+    let patience = crate::http::auth::Patience {
         timeout: a.conn.timeout.into(),
         max_attempts: a.conn.max_attempts.get(),
         backoff_base: a.conn.backoff_base.into(),
     };
-    let auth = Arc::new(Auth::new(settings.token.clone(), http).with_patience(patience));
+    let auth = Arc::new(Auth::new(settings.token.clone(), patience).map_err(SetupError)?);
     if let Err(e) = auth.token().await {
         let why = format!(
             "authentication failed before the first page: {e}; {}; nothing was exported",

@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::cli::{self, Mode};
 use crate::config::{Config, Job, SetupError};
+use crate::http::{api, auth};
 use crate::input::{Input, Source};
 use crate::lock::ResultsLock;
 use crate::outcome::Tally;
@@ -17,7 +18,7 @@ use crate::pipeline::{self, Display, Online, Ran, StopRules, workers};
 use crate::report::{self, CallCounts, Summary};
 use crate::results::{self, Prior, WriterSetup};
 use crate::stop::Stop;
-use crate::{api, auth, exit, files, lock, pacer, sandbox, systematic, transport, undo};
+use crate::{exit, files, lock, pacer, sandbox, systematic, undo};
 
 /// A command's own check of its input, run as soon as the input is open (before the results
 /// file is read or the network used).
@@ -247,13 +248,12 @@ async fn connect(config: &Config) -> Result<Connected, SetupError> {
     }
     let api =
         api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
-    let http = transport::token_client(config.sandbox).map_err(SetupError)?;
     let patience = auth::Patience {
         timeout: config.timeout,
         max_attempts: config.max_attempts,
         backoff_base: config.backoff_base,
     };
-    let auth = Arc::new(auth::Auth::new(config.token.clone(), http).with_patience(patience));
+    let auth = Arc::new(auth::Auth::new(config.token.clone(), patience).map_err(SetupError)?);
     if let Err(e) = auth.token().await {
         return Ok(Connected::Refused(e));
     }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::api::Api;
-use crate::auth::Auth;
+use crate::http::api::Api;
+use crate::http::auth::Auth;
 use crate::input::{self, Input, InputError, Repeats};
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
 use crate::pacer::{PaceSettings, Pacer};

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::api::Reply;
-use crate::transport::backoff;
+use crate::http::api::Reply;
+use crate::http::backoff::backoff;
 
 /// The retry settings of a run.
 #[derive(Clone, Copy, Debug)]

@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::api::{Api, Connection, Reply};
-use crate::auth::{Auth, AuthError};
 use crate::customer::{self, Cell, Change, Field};
+use crate::http::api::{Api, Connection, Reply};
+use crate::http::auth::{Auth, AuthError};
 use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pacer::Pacer;
@@ -800,18 +800,6 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{MAX_BACKOFF, backoff};
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..6 {
-            let full = base * (1 << (attempt - 1));
-            let d = backoff(base, attempt);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
-        assert!(backoff(base, 40) <= MAX_BACKOFF);
-    }
 
     fn first_row(text: &str) -> Row {
         let mut input = crate::input::Input::from_reader(
@@ -851,10 +839,13 @@ mod tests {
         .unwrap();
         let d = Arc::new(Dispatcher {
             api: Api::new(&sb.base_url(), "t.example", Duration::from_secs(5)).unwrap(),
-            auth: Arc::new(Auth::new(
-                crate::auth::TokenSource::Static("t0k".into()),
-                reqwest::Client::new(),
-            )),
+            auth: Arc::new(
+                Auth::new(
+                    crate::http::auth::TokenSource::Static("t0k".into()),
+                    crate::http::auth::Patience::default(),
+                )
+                .unwrap(),
+            ),
             pacer: Pacer::new(crate::pacer::PaceSettings {
                 rate: "unlimited".parse().unwrap(),
                 burst: std::num::NonZeroU32::MIN,

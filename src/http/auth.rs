@@ -3,9 +3,9 @@
 //! one refresh instead of stampeding the token endpoint. Tokens and secrets are `SecretString`s:
 //! their Debug is redacted, and they are exposed only to build a request header.
 //!
-//! The token endpoint is as untrusted as the API: every token request is bounded by `--timeout`
-//! and retried like an API call, its answer is read up to [`MAX_TOKEN_ANSWER`], and a redirect is
-//! never followed (it would post the client secret to another address). A refresh before expiry
+//! The token endpoint is as untrusted as the API: every token request (`token.rs`) is bounded by
+//! `--timeout` and retried like an API call, its answer is read up to [`MAX_TOKEN_ANSWER`], and a
+//! redirect is never followed (it would post the client secret to another address). A refresh before expiry
 //! is made by one caller while the others go on with the current token, so a token endpoint that
 //! hangs stalls no worker until the token actually runs out.
 
@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::http::backoff::backoff;
+use crate::http::connection::MAX_TOKEN_ANSWER;
+use crate::http::token::{Attempt, TokenEndpoint};
 
 /// Where tokens come from.
 #[derive(Debug, Clone)]
@@ -64,9 +68,6 @@ pub enum AuthError {
     Unavailable(String),
 }
 
-/// The largest token answer read: a real one is a few KiB even with many group claims.
-pub const MAX_TOKEN_ANSWER: usize = 64 * 1024;
-
 /// How token requests are made: like API calls, each attempt bounded by `--timeout`, up to
 /// `--max-attempts` of them with the same backoff.
 #[derive(Clone, Copy, Debug)]
@@ -115,7 +116,8 @@ struct Current {
 /// The shared token holder.
 pub struct Auth {
     source: TokenSource,
-    http: reqwest::Client,
+    /// Where client credentials are exchanged for tokens (that source only).
+    endpoint: Option<TokenEndpoint>,
     current: Mutex<Option<Current>>,
     refreshing: tokio::sync::Mutex<()>,
     fetched: std::sync::atomic::AtomicU64,
@@ -129,33 +131,28 @@ pub struct Auth {
     patience: Patience,
 }
 
-#[derive(serde::Deserialize)]
-struct TokenReply {
-    access_token: String,
-    expires_in: Option<u64>,
-}
-
 impl Auth {
-    /// A holder; the first token is fetched on the first `token()` call (`run_job` makes that
-    /// call before anything is sent, so bad credentials stop the run at once).
-    pub fn new(source: TokenSource, http: reqwest::Client) -> Auth {
-        Auth {
+    /// A holder whose token requests are bounded and retried as `patience` says (the run's
+    /// `--timeout`, `--max-attempts` and backoff). The first token is fetched on the first
+    /// `token()` call (setup makes that call before anything is sent, so bad credentials stop
+    /// the run at once); a `--token-url` or proxy that cannot be used is an error here.
+    pub fn new(source: TokenSource, patience: Patience) -> Result<Auth, String> {
+        let endpoint = match &source {
+            TokenSource::Client { token_url, .. } => {
+                Some(TokenEndpoint::new(token_url, patience.timeout)?)
+            }
+            _ => None,
+        };
+        Ok(Auth {
             source,
-            http,
+            endpoint,
             current: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             fetched: std::sync::atomic::AtomicU64::new(0),
             failed: std::sync::OnceLock::new(),
             unproven: std::sync::atomic::AtomicU64::new(0),
-            patience: Patience::default(),
-        }
-    }
-
-    /// Token requests bounded and retried as `patience` says (the run's `--timeout`,
-    /// `--max-attempts` and backoff).
-    pub fn with_patience(mut self, patience: Patience) -> Auth {
-        self.patience = patience;
-        self
+            patience,
+        })
     }
 
     /// How many tokens were fetched or read so far.
@@ -321,11 +318,8 @@ impl Auth {
                 Ok((SecretString::from(token.to_string()), None))
             }
             TokenSource::Client {
-                id,
-                secret,
-                token_url,
-                scope,
-            } => self.client_credentials(id, secret, token_url, scope).await,
+                id, secret, scope, ..
+            } => self.client_credentials(id, secret, scope).await,
         }
     }
 
@@ -336,14 +330,15 @@ impl Auth {
         &self,
         id: &str,
         secret: &SecretString,
-        token_url: &str,
         scope: &str,
     ) -> Result<(SecretString, Option<Duration>), AuthError> {
-        let endpoint = format!("the token endpoint {}", crate::text::redact_url(token_url));
+        let Some(endpoint) = &self.endpoint else {
+            return Err(AuthError::Refused("no token endpoint".into()));
+        };
         let Patience {
-            timeout,
             max_attempts,
             backoff_base,
+            ..
         } = self.patience;
         let mut last = String::new();
         let mut wait = None;
@@ -352,83 +347,15 @@ impl Auth {
             if attempts > 0 {
                 let pause = wait
                     .take()
-                    .unwrap_or_else(|| crate::transport::backoff(backoff_base, attempts));
+                    .unwrap_or_else(|| backoff(backoff_base, attempts));
                 tokio::time::sleep(pause.min(MAX_TOKEN_WAIT)).await;
             }
             attempts += 1;
-            let form = [
-                ("client_id", id),
-                ("client_secret", secret.expose_secret()),
-                ("grant_type", "client_credentials"),
-                ("scope", scope),
-            ];
-            let sent = self
-                .http
-                .post(token_url)
-                .timeout(timeout)
-                .form(&form)
-                .send()
-                .await;
-            let resp = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    last = format!("{endpoint}: {}", crate::transport::describe_transport(&e));
-                    continue;
-                }
-            };
-            let status = resp.status();
-            if status.is_redirection() {
-                return Err(AuthError::Refused(redirected(&endpoint, &resp)));
+            match endpoint.ask(id, secret, scope).await {
+                Attempt::Token { value, lifetime } => return Ok((value, lifetime)),
+                Attempt::Refused(why) => return Err(AuthError::Refused(why)),
+                Attempt::Again { why, after } => (last, wait) = (why, after),
             }
-            if status.is_server_error() || status.as_u16() == 429 {
-                wait = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| {
-                        crate::transport::parse_retry_after(v, std::time::SystemTime::now())
-                    });
-                last = format!("{endpoint} answered {status}");
-                continue;
-            }
-            let body = match read_limited(resp).await {
-                Ok(body) => body,
-                Err(Body::TooLarge) => {
-                    return Err(AuthError::Refused(format!(
-                        "{endpoint} answered {status} with more than {} KiB, far more than any \
-                         token: is --token-url the OAuth2 token endpoint?",
-                        MAX_TOKEN_ANSWER / 1024
-                    )));
-                }
-                Err(Body::Broken(e)) => {
-                    last = format!("{endpoint}: {}", crate::transport::describe_transport(&e));
-                    continue;
-                }
-            };
-            if !status.is_success() {
-                let body = String::from_utf8_lossy(&body);
-                let reason = serde_json::from_str::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| {
-                        v.get("error_description")
-                            .or_else(|| v.get("error"))
-                            .and_then(|e| e.as_str().map(str::to_string))
-                    })
-                    .unwrap_or_default();
-                let reason = if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", crate::text::one_line(&reason))
-                };
-                return Err(AuthError::Refused(format!(
-                    "{endpoint} answered {status}{reason}"
-                )));
-            }
-            let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| {
-                AuthError::Refused(format!("{endpoint} answered without an access_token"))
-            })?;
-            let lifetime = reply.expires_in.map(Duration::from_secs);
-            return Ok((SecretString::from(reply.access_token), lifetime));
         }
         Err(AuthError::Unavailable(format!(
             "{last} (gave up after {attempts} attempts)"
@@ -442,12 +369,6 @@ const EXPIRY_SAFETY: Duration = Duration::from_secs(5);
 
 /// The longest pause between token requests (a `Retry-After` of an hour is not waited out).
 const MAX_TOKEN_WAIT: Duration = Duration::from_secs(60);
-
-/// Why a token answer's body could not be had.
-enum Body {
-    TooLarge,
-    Broken(reqwest::Error),
-}
 
 /// A `--token-file`, read up to [`MAX_TOKEN_ANSWER`] like a token answer: a path to a huge
 /// file (or a device) is refused, not read into memory.
@@ -474,50 +395,6 @@ async fn read_token_file(path: &std::path::Path) -> Result<String, AuthError> {
     })
 }
 
-/// The body of a token answer, read up to [`MAX_TOKEN_ANSWER`] (an endless or huge body is not
-/// read on).
-async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, Body> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_TOKEN_ANSWER as u64)
-    {
-        return Err(Body::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(Body::Broken)? {
-        if body.len() + chunk.len() > MAX_TOKEN_ANSWER {
-            return Err(Body::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// The token endpoint answered a redirect: following it would post the client secret to an
-/// address nobody configured. Says where it pointed, so the user can set --token-url to it if
-/// that is right.
-fn redirected(endpoint: &str, resp: &reqwest::Response) -> String {
-    let to = resp
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .map(|l| crate::text::one_line(&crate::text::redact_url(&l)))
-        .map(|l| l.chars().take(200).collect::<String>());
-    match to {
-        Some(to) => format!(
-            "{endpoint} answered {} redirecting to {to}: ccbulk never follows a redirect of the \
-             token request (it would send the client secret to another address); if {to} is the \
-             token endpoint to use, give it as --token-url",
-            resp.status()
-        ),
-        None => format!(
-            "{endpoint} answered {} (a redirect without a Location): ccbulk never follows a \
-             redirect of the token request; give the token endpoint itself as --token-url",
-            resp.status()
-        ),
-    }
-}
-
 /// How long before expiry a token is refreshed: a minute, or a fifth of a short lifetime.
 fn margin(lifetime: Duration) -> Duration {
     (lifetime / 5).min(Duration::from_secs(60))
@@ -537,8 +414,9 @@ mod tests {
     async fn static_token_is_shared_and_debug_redacted() {
         let auth = Auth::new(
             TokenSource::Static(SecretString::from("s3cret-token".to_string())),
-            reqwest::Client::new(),
-        );
+            Patience::default(),
+        )
+        .unwrap();
         let a = auth.token().await.unwrap();
         let b = auth.token().await.unwrap();
         assert_eq!(a.generation, b.generation);
@@ -554,8 +432,9 @@ mod tests {
     async fn a_refused_static_token_is_not_sent_again() {
         let auth = Auth::new(
             TokenSource::Static(SecretString::from("s3cret-token".to_string())),
-            reqwest::Client::new(),
-        );
+            Patience::default(),
+        )
+        .unwrap();
         let first = auth.token().await.unwrap();
         let refused = auth.refresh(Some(first.generation)).await;
         assert!(matches!(refused, Err(AuthError::Refused(_))));
@@ -590,15 +469,18 @@ mod tests {
         let sb = crate::sandbox::Sandbox::start(config.clone(), ([127, 0, 0, 1], 0).into())
             .await
             .unwrap();
-        let auth = std::sync::Arc::new(Auth::new(
-            TokenSource::Client {
-                id: config.client_id.clone(),
-                secret: SecretString::from(config.client_secret.clone()),
-                token_url: sb.token_url(),
-                scope: crate::cli::ENTRA_SCOPE.to_string(),
-            },
-            reqwest::Client::new(),
-        ));
+        let auth = std::sync::Arc::new(
+            Auth::new(
+                TokenSource::Client {
+                    id: config.client_id.clone(),
+                    secret: SecretString::from(config.client_secret.clone()),
+                    token_url: sb.token_url(),
+                    scope: crate::cli::ENTRA_SCOPE.to_string(),
+                },
+                Patience::default(),
+            )
+            .unwrap(),
+        );
         // 16 workers at once: `token()` when `stale` is None, else a refresh after a 401.
         let many = |stale: Option<u64>| {
             let tasks: Vec<_> = (0..16)
@@ -651,8 +533,9 @@ mod tests {
                 token_url: sb.token_url(),
                 scope: "s".to_string(),
             },
-            reqwest::Client::new(),
-        );
+            Patience::default(),
+        )
+        .unwrap();
         auth.patience.backoff_base = Duration::from_millis(1);
         let first = auth.token().await.unwrap();
         sb.shutdown();
@@ -695,15 +578,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_hung_refresh_before_expiry_holds_up_no_other_caller() {
         let (url, mut connected) = hung_endpoint().await;
-        let auth = std::sync::Arc::new(Auth::new(
-            TokenSource::Client {
-                id: "app".into(),
-                secret: SecretString::from("s".to_string()),
-                token_url: url,
-                scope: "s".into(),
-            },
-            reqwest::Client::new(),
-        ));
+        let auth = std::sync::Arc::new(
+            Auth::new(
+                TokenSource::Client {
+                    id: "app".into(),
+                    secret: SecretString::from("s".to_string()),
+                    token_url: url,
+                    scope: "s".into(),
+                },
+                Patience::default(),
+            )
+            .unwrap(),
+        );
         *auth.current.lock().unwrap() = Some(Current {
             bearer: bearer(&SecretString::from("current".to_string())),
             generation: 1,
@@ -736,13 +622,13 @@ mod tests {
                 token_url: url.clone(),
                 scope: "s".into(),
             },
-            reqwest::Client::new(),
+            Patience {
+                timeout: Duration::from_millis(100),
+                max_attempts: 3,
+                backoff_base: Duration::from_millis(1),
+            },
         )
-        .with_patience(Patience {
-            timeout: Duration::from_millis(100),
-            max_attempts: 3,
-            backoff_base: Duration::from_millis(1),
-        });
+        .unwrap();
         let Err(AuthError::Unavailable(why)) = auth.token().await else {
             panic!("unavailable")
         };
@@ -757,7 +643,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "one\n").unwrap();
-        let auth = Auth::new(TokenSource::File(path.clone()), reqwest::Client::new());
+        let auth = Auth::new(TokenSource::File(path.clone()), Patience::default()).unwrap();
         let first = auth.token().await.unwrap();
         assert_eq!(first.bearer.unwrap(), "Bearer one");
         std::fs::write(&path, "two").unwrap();
@@ -774,13 +660,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "x".repeat(MAX_TOKEN_ANSWER + 1)).unwrap();
-        let auth = Auth::new(TokenSource::File(path.clone()), reqwest::Client::new());
+        let auth = Auth::new(TokenSource::File(path.clone()), Patience::default()).unwrap();
         let Err(AuthError::Refused(why)) = auth.token().await else {
             panic!("a token file over the limit was used");
         };
         assert!(why.contains("over 64 KiB"), "{why}");
         std::fs::write(&path, "x".repeat(MAX_TOKEN_ANSWER)).unwrap();
-        let auth = Auth::new(TokenSource::File(path), reqwest::Client::new());
+        let auth = Auth::new(TokenSource::File(path), Patience::default()).unwrap();
         let ok = auth.token().await.expect("a token at the limit is read");
         assert!(ok.bearer.is_some());
     }

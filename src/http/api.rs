@@ -1,0 +1,379 @@
+//! One API call: building the GET or PATCH with its headers, sending it on the worker's own
+//! connection (`connection.rs`), and classifying what comes back (success, retry later, refresh
+//! the token, or fail with the API's own words). It knows nothing of rows, pacing or retries;
+//! `pipeline/` owns those.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::http::auth::Token;
+use crate::http::connection::{
+    Answer, BodyEnd, Connector, Endpoint, MAX_ANSWER, MAX_PAGE, Transport, USER_AGENT, too_large,
+};
+use crate::text::one_line;
+
+pub(crate) use crate::http::connection::Connection;
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub enum Reply {
+    /// GET 200: the customer as the API returned it.
+    Customer(Map<String, Value>),
+    /// PATCH 2xx.
+    Accepted(u16),
+    /// List 200: one page's body, parsed by its reader (`cmd/export.rs`).
+    Page(Bytes),
+    /// 429, 5xx of the retried kind, a timeout or a dropped connection: try again.
+    Retry {
+        status: Option<u16>,
+        after: Option<Duration>,
+        error: String,
+    },
+    /// 401: refresh the token and try once more.
+    Unauthorized(String),
+    /// Anything else: the row fails with this status and text.
+    Fail { status: Option<u16>, error: String },
+}
+
+/// The client for one API root and tenant. Shared by the workers; each brings its own
+/// [`Connection`].
+pub struct Api {
+    connector: Connector,
+    /// Host, User-Agent, Accept and X-Tenant: the same on every call.
+    headers: HeaderMap,
+    /// The base URL's path followed by `/v1/Customers/`.
+    prefix: String,
+}
+
+const X_TENANT: HeaderName = HeaderName::from_static("x-tenant");
+const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+
+impl Api {
+    /// `base` is the API root (`http` or `https`, no query, no user name or password); each
+    /// call may take `timeout`.
+    pub fn new(base: &str, tenant: &str, timeout: Duration) -> Result<Api, String> {
+        let tenant = HeaderValue::from_str(tenant)
+            .map_err(|_| format!("--tenant \"{tenant}\" cannot be sent as a header"))?;
+        let endpoint = Endpoint::parse("--base-url", base, false)?;
+        let prefix = format!("{}/v1/Customers/", endpoint.path.trim_end_matches('/'));
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(header::HOST, endpoint.host);
+        headers.insert(header::USER_AGENT, USER_AGENT);
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(X_TENANT, tenant);
+        Ok(Api {
+            connector: Connector::new(&endpoint.origin, timeout)?,
+            headers,
+            prefix,
+        })
+    }
+
+    /// `{prefix}{id}`, then `/account-info` if asked: the request target.
+    fn target(&self, id: Uuid, account_info: bool) -> Result<Uri, String> {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = id.hyphenated().encode_lower(&mut buf);
+        let suffix = if account_info { "/account-info" } else { "" };
+        let mut path = String::with_capacity(self.prefix.len() + id.len() + suffix.len());
+        path.push_str(&self.prefix);
+        path.push_str(id);
+        path.push_str(suffix);
+        Uri::try_from(path).map_err(|e| format!("cannot build the request path: {e}"))
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        target: Uri,
+        token: &Token,
+        correlation: Uuid,
+        body: Option<Bytes>,
+    ) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body.clone().unwrap_or_default()));
+        *req.method_mut() = method;
+        *req.uri_mut() = target;
+        // The headers every call carries are cloned from a ready map: cheaper than inserting
+        // (and hashing) each one again.
+        *req.headers_mut() = self.headers.clone();
+        let h = req.headers_mut();
+        if let Some(auth) = &token.bearer {
+            h.insert(header::AUTHORIZATION, auth.clone());
+        }
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let corr = correlation.hyphenated().encode_lower(&mut buf);
+        if let Ok(v) = HeaderValue::from_str(corr) {
+            h.insert(X_CORRELATION_ID, v);
+        }
+        if body.is_some() {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        req
+    }
+
+    /// `GET /v1/Customers/{id}`.
+    pub async fn get_customer(
+        &self,
+        conn: &mut Connection,
+        id: Uuid,
+        token: &Token,
+        correlation: Uuid,
+    ) -> Reply {
+        let target = match self.target(id, false) {
+            Ok(t) => t,
+            Err(error) => {
+                return Reply::Fail {
+                    status: None,
+                    error,
+                };
+            }
+        };
+        let req = self.request(Method::GET, target, token, correlation, None);
+        match self.connector.exchange(conn, req, MAX_ANSWER).await {
+            Err(e) => transport(&e),
+            Ok(a) if a.status == StatusCode::OK => match a.end {
+                BodyEnd::Complete => match serde_json::from_slice::<Value>(&a.body) {
+                    Ok(Value::Object(m)) => Reply::Customer(m),
+                    _ => Reply::Fail {
+                        status: Some(200),
+                        error: "GET answered 200 but the body is not a customer object".into(),
+                    },
+                },
+                // The same customer would come back as large again: not retried.
+                BodyEnd::TooLarge => Reply::Fail {
+                    status: Some(200),
+                    error: format!("GET answered 200 but the {}", too_large(MAX_ANSWER)),
+                },
+                // A GET changes nothing: reading it again is safe.
+                BodyEnd::BrokeOff => transport(&Transport::Body),
+            },
+            Ok(a) => classify(a, "GET"),
+        }
+    }
+
+    /// `PATCH /v1/Customers/{id}/account-info` with a ready JSON body.
+    pub async fn patch_account_info(
+        &self,
+        conn: &mut Connection,
+        id: Uuid,
+        body: Bytes,
+        token: &Token,
+        correlation: Uuid,
+    ) -> Reply {
+        let target = match self.target(id, true) {
+            Ok(t) => t,
+            Err(error) => {
+                return Reply::Fail {
+                    status: None,
+                    error,
+                };
+            }
+        };
+        let req = self.request(Method::PATCH, target, token, correlation, Some(body));
+        match self.connector.exchange(conn, req, MAX_ANSWER).await {
+            Err(e) => transport(&e),
+            // Accepted whatever its body did: sending it again would apply it twice.
+            Ok(a) if a.status.is_success() => Reply::Accepted(a.status.as_u16()),
+            Ok(a) => classify(a, "PATCH"),
+        }
+    }
+
+    /// `GET /v1/Customers?{query}`: one page of the list call (`query` already encoded).
+    pub async fn list_customers(
+        &self,
+        conn: &mut Connection,
+        query: &str,
+        token: &Token,
+        correlation: Uuid,
+    ) -> Reply {
+        let path = format!("{}?{query}", self.prefix.trim_end_matches('/'));
+        let target = match Uri::try_from(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Reply::Fail {
+                    status: None,
+                    error: format!("cannot build the request path: {e}"),
+                };
+            }
+        };
+        let req = self.request(Method::GET, target, token, correlation, None);
+        match self.connector.exchange(conn, req, MAX_PAGE).await {
+            Err(e) => transport(&e),
+            Ok(a) if a.status == StatusCode::OK => match a.end {
+                BodyEnd::Complete => Reply::Page(a.body),
+                BodyEnd::TooLarge => Reply::Fail {
+                    status: Some(200),
+                    error: format!("GET answered 200 but the {}", too_large(MAX_PAGE)),
+                },
+                BodyEnd::BrokeOff => transport(&Transport::Body),
+            },
+            Ok(a) => classify(a, "GET"),
+        }
+    }
+}
+
+fn transport(e: &Transport) -> Reply {
+    Reply::Retry {
+        status: None,
+        after: None,
+        error: e.describe().to_string(),
+    }
+}
+
+fn classify(answer: Answer, what: &str) -> Reply {
+    let after = answer.retry_after();
+    let status = answer.status.as_u16();
+    let mut error = error_text(status, &answer.body, what);
+    if answer.end == BodyEnd::TooLarge {
+        error = format!("{error} ({}, cut)", too_large(answer.limit));
+    }
+    match status {
+        429 | 500 | 502 | 503 | 504 => Reply::Retry {
+            status: Some(status),
+            after,
+            error,
+        },
+        401 => Reply::Unauthorized(error),
+        _ => Reply::Fail {
+            status: Some(status),
+            error,
+        },
+    }
+}
+
+/// The API's error body flattened to one line: its description, then each
+/// `propertyName: description`. Falls back to the status and a short piece of the body.
+pub fn error_text(status: u16, body: &[u8], what: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(v) = &parsed {
+        if let Some(d) = v.get("description").and_then(Value::as_str) {
+            parts.push(d.to_string());
+        }
+        if let Some(errors) = v.get("errors").and_then(Value::as_array) {
+            for e in errors {
+                let prop = e.get("propertyName").and_then(Value::as_str).unwrap_or("");
+                let desc = match e.get("description") {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Some(Value::String(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                parts.push(if prop.is_empty() {
+                    desc
+                } else {
+                    format!("{prop}: {desc}")
+                });
+            }
+        }
+    }
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut text = format!("{what} {status} {reason}");
+    if parts.is_empty() && parsed.is_none() && !body.is_empty() {
+        let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        parts.push(snippet);
+    }
+    if !parts.is_empty() {
+        text.push_str(": ");
+        text.push_str(&parts.join("; "));
+    }
+    one_line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::redact_url;
+
+    #[test]
+    fn request_targets_keep_the_base_path() {
+        let id = Uuid::parse_str("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap();
+        let api = Api::new("http://127.0.0.1:8080/api/", "t", Duration::ZERO).unwrap();
+        assert_eq!(
+            api.target(id, true).unwrap(),
+            "/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301/account-info"
+        );
+        assert_eq!(
+            api.target(id, false).unwrap(),
+            "/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+        );
+        assert_eq!(api.headers[header::HOST], "127.0.0.1:8080");
+        assert_eq!(api.connector.origin(), "http://127.0.0.1:8080/");
+        let plain = Api::new("https://api.cloudcockpit.com", "t", Duration::ZERO).unwrap();
+        assert_eq!(plain.headers[header::HOST], "api.cloudcockpit.com");
+        assert_eq!(
+            plain.connector.origin(),
+            "https://api.cloudcockpit.com:443/"
+        );
+        assert_eq!(
+            plain.target(id, false).unwrap(),
+            "/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+        );
+        let v6 = Api::new("http://[::1]:9/", "t", Duration::ZERO).unwrap();
+        assert_eq!(v6.headers[header::HOST], "[::1]:9");
+    }
+
+    #[test]
+    fn odd_base_urls_are_refused() {
+        for base in [
+            "http://h/?a=b",
+            "http://h/#x",
+            "http://user:pw@h/",
+            "ftp://h/",
+            "not a url",
+        ] {
+            let err = Api::new(base, "t", Duration::ZERO).err();
+            assert!(err.is_some_and(|e| e.contains(&redact_url(base))), "{base}");
+        }
+        assert!(Api::new("http://h/", "bad\ntenant", Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn credentials_in_urls_are_never_shown() {
+        for (url, shown) in [
+            (
+                "https://user:PW1@login.example/t/token",
+                "https://***@login.example/t/token",
+            ),
+            ("http://u:PW1@h:badport/x", "http://***@h:badport/x"),
+            ("u:PW1@h/x", "***@h/x"),
+            ("https://h/a@b", "https://h/a@b"),
+            ("https://h:1/?x=@", "https://h:1/?x=@"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let err = Api::new("http://u:PW1@h/", "t", Duration::ZERO)
+            .err()
+            .unwrap();
+        assert!(!err.contains("PW1"), "{err}");
+    }
+
+    #[test]
+    fn error_body_is_flattened() {
+        let body = br#"{"statusCode":400,"type":"x","description":"Validation failed",
+            "errors":[{"propertyName":"companyName","description":["must not be empty","too short"]},
+                      {"propertyName":"zip","description":["too long"]}]}"#;
+        assert_eq!(
+            error_text(400, body, "PATCH"),
+            "PATCH 400 Bad Request: Validation failed; companyName: must not be empty, too short; zip: too long"
+        );
+        assert_eq!(error_text(403, b"", "GET"), "GET 403 Forbidden");
+        assert_eq!(
+            error_text(502, b"<html>\nbad\ngateway</html>", "GET"),
+            "GET 502 Bad Gateway: <html> bad gateway</html>"
+        );
+    }
+}
