@@ -1,7 +1,7 @@
 //! The seams around the core run, end to end through the binary: the undo file survives kill -9
 //! (its line is out before the PATCH), is locked like the results file; every printed follow-up
-//! command runs as printed and does what it says; the README's plan → dry run → update sequence;
-//! files are owner-only and never written through a symlink; a setup error leaves no file; a
+//! command runs as printed and does what it says; the README's plan → dry run → update sequence
+//! and its export → edit → plan → update → undo walkthrough, as written; files are owner-only and never written through a symlink; a setup error leaves no file; a
 //! torn results header is repaired; a stop during a 429 pause leaves the rows for `--resume`.
 
 use std::collections::{BTreeSet, HashMap};
@@ -491,17 +491,78 @@ fn semicolon_rows(work: &Work, name: &str) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
+/// The README's first ```sh block that contains `marker`.
+fn readme_block(marker: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    readme
+        .split("```sh")
+        .find(|b| b.contains(marker))
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("no README block with {marker:?}"))
+        .to_string()
+}
+
+/// A `ccbulk sandbox` process on a free loopback port, killed when dropped.
+struct SandboxProcess {
+    child: Child,
+    /// Its base URL, as it printed it.
+    url: String,
+}
+
+impl SandboxProcess {
+    /// `ccbulk sandbox ARGS --listen 127.0.0.1:0`, once it has printed its URL.
+    async fn start(work: &Work, args: &[String]) -> SandboxProcess {
+        let mut server = work.ccbulk();
+        server
+            .arg("sandbox")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = server.spawn().expect("spawn sandbox");
+        let stdout = child.stdout.take().expect("stdout");
+        // Killed on drop from here on, whatever happens.
+        let mut process = SandboxProcess {
+            child,
+            url: String::new(),
+        };
+        let url = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line.trim().to_string())
+        });
+        process.url = tokio::time::timeout(Duration::from_secs(30), url)
+            .await
+            .expect("the sandbox printed its URL")
+            .expect("join")
+            .expect("read");
+        assert!(
+            process.url.starts_with("http://127.0.0.1:"),
+            "{}",
+            process.url
+        );
+        process
+    }
+
+    fn token_url(&self) -> String {
+        format!("{}/oauth2/v2.0/token", self.url.trim_end_matches('/'))
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The README's "Everyday use" sequence, verbatim, against a `ccbulk sandbox` process on
 /// loopback; only `--base-url` and `--token-url` are added to point at it.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_sequence_plan_dry_run_update_works_as_written() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
-    let block = readme
-        .split("```sh")
-        .find(|b| b.contains("ccbulk plan customers.csv"))
-        .and_then(|b| b.split("```").next())
-        .expect("the everyday-use block");
+    let block = readme_block("ccbulk plan customers.csv");
     let lines: Vec<&str> = block
         .lines()
         .filter(|l| l.starts_with("ccbulk "))
@@ -518,37 +579,22 @@ async fn the_readme_sequence_plan_dry_run_update_works_as_written() {
         work.path("customers.csv"),
     )
     .expect("sample");
-    let mut server = work.ccbulk();
-    server
-        .args(["sandbox", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut server = server.spawn().expect("spawn sandbox");
-    let stdout = server.stdout.take().expect("stdout");
-    let url = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map(|_| line.trim().to_string())
-    });
-    let url = tokio::time::timeout(Duration::from_secs(30), url)
-        .await
-        .expect("the sandbox printed its URL")
-        .expect("join")
-        .expect("read");
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    let token_url = format!("{}/oauth2/v2.0/token", url.trim_end_matches('/'));
+    let server = SandboxProcess::start(&work, &[]).await;
 
     let mut outcomes = Vec::new();
     for line in &lines {
         let mut cmd = as_printed(&work, line);
-        cmd.args(["--base-url", &url, "--token-url", &token_url])
-            .env("CLOUDCOCKPIT_TENANT", "portal.contoso.com");
+        cmd.args([
+            "--base-url",
+            &server.url,
+            "--token-url",
+            &server.token_url(),
+        ])
+        .env("CLOUDCOCKPIT_TENANT", "portal.contoso.com");
         let (code, stderr) = run_limited(cmd, Duration::from_secs(120)).await;
         outcomes.push((line.to_string(), code, stderr));
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     for (line, code, stderr) in &outcomes {
         assert!(
             matches!(code, Some(0) | Some(1)),
@@ -570,6 +616,106 @@ async fn the_readme_sequence_plan_dry_run_update_works_as_written() {
     );
     let dry = work.rows("customers.dry-run.csv");
     assert!(dry.iter().all(|r| r["ccbulk_outcome"] != "accepted"));
+}
+
+/// The README's "From the tenant to a spreadsheet and back" walkthrough, run by `sh` as written,
+/// against the `ccbulk sandbox` its first line starts (started here with the same options on a
+/// free port, which replaces 127.0.0.1:8080 in the commands; the lines that start and stop the
+/// background sandbox are the test's to do). Each command must do what its comment says, and the
+/// tenant ends as it began.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_walkthrough_export_edit_plan_update_undo_works_as_written() {
+    const README_ADDR: &str = "127.0.0.1:8080";
+    let block = readme_block("ccbulk export $SB");
+    let mut lines = block.lines().filter(|l| !l.trim().is_empty());
+    let start = lines.next().expect("the sandbox line");
+    let (start, _) = start
+        .split_once(" > /dev/null &")
+        .expect("started in the background");
+    let words = shell_words::split(start).expect("shell words");
+    assert_eq!(
+        words,
+        [
+            "ccbulk",
+            "sandbox",
+            "--customers",
+            "50",
+            "--listen",
+            README_ADDR
+        ],
+        "{start}"
+    );
+    let script: Vec<&str> = lines
+        .filter(|l| !l.contains("$!") && !l.starts_with("kill $SANDBOX"))
+        .collect();
+    assert!(
+        script.len() >= 8 && block.contains("kill $SANDBOX"),
+        "{script:?}"
+    );
+
+    let work = Work::new();
+    let server = SandboxProcess::start(&work, &words[2..4]).await;
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let out = run_within(
+        work.shell(&script.join("\n").replace(README_ADDR, addr)),
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // ccbulk export $SB: customers.csv (50 customers).
+    let exported = work.rows("customers.csv");
+    assert_eq!(exported.len(), 50);
+    // ccbulk plan $SB customers.csv: an unedited export, all 50 unchanged.
+    let planned = work.rows("customers.plan.csv");
+    assert_each_row_once(&planned, 50);
+    assert!(planned.iter().all(|r| r["ccbulk_outcome"] == "unchanged"));
+    // ccbulk plan $SB edited.csv: 3 rows would change city and state.
+    let planned = work.rows("edited.plan.csv");
+    assert_each_row_once(&planned, 50);
+    let changing: Vec<_> = planned
+        .iter()
+        .filter(|r| r["ccbulk_outcome"] != "unchanged")
+        .collect();
+    assert_eq!(changing.len(), 3, "{changing:?}");
+    for r in &changing {
+        assert_eq!(r["ccbulk_outcome"], "would-change");
+        assert_eq!(
+            r["ccbulk_changed"],
+            "city: Lisboa → Porto; state: Lisboa → Porto"
+        );
+    }
+    // ccbulk update $SB edited.csv: sends them; edited.results.csv and edited.undo.csv.
+    let results = work.rows("edited.results.csv");
+    assert_each_row_once(&results, 50);
+    let accepted: BTreeSet<&str> = results
+        .iter()
+        .filter(|r| r["ccbulk_outcome"] == "accepted")
+        .map(|r| r["customerId"].as_str())
+        .collect();
+    let planned_ids: BTreeSet<&str> = changing.iter().map(|r| r["customerId"].as_str()).collect();
+    assert_eq!(accepted, planned_ids, "the three planned rows were sent");
+    assert_eq!(work.rows("edited.undo.csv").len(), 3);
+    // ccbulk update $SB edited.undo.csv: puts them back.
+    let undone = work.rows("edited.undo.results.csv");
+    assert_eq!(undone.len(), 3);
+    assert!(undone.iter().all(|r| r["ccbulk_outcome"] == "accepted"));
+
+    // The tenant is as it was: exported again, the same bytes.
+    let mut again = as_printed(&work, "ccbulk export --output after.csv");
+    again.args([
+        "--base-url",
+        &server.url,
+        "--token-url",
+        &server.token_url(),
+    ]);
+    again.args(["--tenant", "sandbox.local"]);
+    let (code, stderr) = run_limited(again, Duration::from_secs(120)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(work.read("after.csv"), work.read("customers.csv"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

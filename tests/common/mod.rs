@@ -48,7 +48,26 @@ impl Work {
 
     /// The binary, run in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited.
     pub fn ccbulk(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"));
+        self.clean(Command::new(assert_cmd::cargo::cargo_bin!("ccbulk")))
+    }
+
+    /// `script` run by `sh -e` in the work directory, the test binary first on PATH as
+    /// `ccbulk`, with the environment [`Work::ccbulk`] gets: for commands a README shows.
+    pub fn shell(&self, script: &str) -> Command {
+        let bin = std::path::Path::new(assert_cmd::cargo::cargo_bin!("ccbulk"));
+        let dir = bin.parent().expect("the binary's folder");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(
+            std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path)),
+        )
+        .expect("PATH");
+        let mut cmd = self.clean(Command::new("sh"));
+        cmd.args(["-e", "-c", script]).env("PATH", path);
+        cmd
+    }
+
+    /// `cmd` in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited.
+    fn clean(&self, mut cmd: Command) -> Command {
         cmd.current_dir(self.dir.path());
         for (k, _) in std::env::vars() {
             // Proxy variables too: tests talk to loopback only, and the proxy tests set their own.
