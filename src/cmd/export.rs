@@ -6,11 +6,11 @@
 //! pacing, retries and `Retry-After` handling as update's GET and PATCH). Each page is parsed
 //! into just the sixteen columns (everything else in an item is skipped unparsed) and written at
 //! once, so memory holds one page, whatever the tenant's size. The file is written to a
-//! temporary file beside the output and renamed over it only when the last page is in: an
-//! interrupted or failed export leaves no half file that could pass for a whole one.
+//! temporary file beside the output and renamed over it only when the last page is in
+//! (`output.rs`): an interrupted or failed export leaves no half file that could pass for a
+//! whole one.
 
 use std::collections::HashSet;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,22 +20,18 @@ use uuid::Uuid;
 
 use crate::cli::{ExportArgs, SearchField};
 use crate::config::{SetupError, token_source};
-use crate::customer::Field;
 use crate::exit;
 use crate::http::api::{self, Connection, Reply};
 use crate::http::auth::{Auth, TokenSource};
-use crate::list::{Item, PAGE_SIZE, Page, encode};
+use crate::list::{PAGE_SIZE, Page, encode};
 use crate::outcome::{Counters, Tally};
 use crate::pipeline::workers::{self, Action, Dispatcher};
 use crate::progress::Progress;
 use crate::report::{self, Summary};
 use crate::stop::{Stop, Stopper};
 
-/// Where the CSV goes.
-enum Output {
-    Stdout,
-    File(PathBuf),
-}
+mod output;
+use output::{Output, Sink, check_target};
 
 /// The export's settings, checked.
 struct Settings {
@@ -96,10 +92,7 @@ impl Settings {
     }
 
     fn output_name(&self) -> String {
-        match &self.output {
-            Output::Stdout => "stdout".into(),
-            Output::File(p) => p.display().to_string(),
-        }
+        self.output.name()
     }
 
     /// How the summary names what was exported.
@@ -159,129 +152,6 @@ impl Seen {
     }
 }
 
-/// The CSV being written: a temporary file beside the output, or standard output.
-enum Sink {
-    Temp {
-        w: csv::Writer<io::BufWriter<tempfile::NamedTempFile>>,
-        target: PathBuf,
-    },
-    Stdout(csv::Writer<io::BufWriter<io::Stdout>>),
-}
-
-impl Sink {
-    /// Checks the output (no symlink, no clobbering without --overwrite) and opens the
-    /// temporary file beside it (created owner-only, never through a link), with the BOM and the
-    /// header already written.
-    fn open(settings: &Settings) -> Result<Sink, SetupError> {
-        let header = std::iter::once("customerId").chain(Field::ALL.iter().map(|f| f.wire()));
-        let bom = |w: &mut dyn Write| w.write_all("\u{feff}".as_bytes());
-        match &settings.output {
-            Output::Stdout => {
-                let mut out = io::BufWriter::new(io::stdout());
-                let go = || -> io::Result<csv::Writer<io::BufWriter<io::Stdout>>> {
-                    bom(&mut out)?;
-                    let mut w = crate::input::csv_writer(out, b',');
-                    w.write_record(header)?;
-                    Ok(w)
-                };
-                go().map(Sink::Stdout)
-                    .map_err(|e| SetupError(format!("cannot write to standard output: {e}")))
-            }
-            Output::File(target) => {
-                check_target(target, settings.overwrite)?;
-                let dir = match target.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                let name = target
-                    .file_name()
-                    .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
-                let cannot = |e: io::Error| {
-                    SetupError(format!(
-                        "cannot write {} (a temporary file in {}): {e}",
-                        target.display(),
-                        dir.display()
-                    ))
-                };
-                // tempfile creates the file exclusively and owner-only (0600): no umask or
-                // planted link decides who can read customers' personal data.
-                let tmp = tempfile::Builder::new()
-                    .prefix(&format!(".{name}."))
-                    .suffix(".tmp")
-                    .tempfile_in(&dir)
-                    .map_err(cannot)?;
-                let mut out = io::BufWriter::with_capacity(256 * 1024, tmp);
-                bom(&mut out).map_err(cannot)?;
-                let mut w = crate::input::csv_writer(out, b',');
-                w.write_record(header).map_err(|e| cannot(e.into()))?;
-                Ok(Sink::Temp {
-                    w,
-                    target: target.clone(),
-                })
-            }
-        }
-    }
-
-    /// One customer's line. A value a spreadsheet would evaluate as a formula gets the guard
-    /// `'` that `update` takes off again (`formula.rs`), so the file is safe to open and still
-    /// round-trips exactly.
-    fn write(&mut self, item: &Item) -> csv::Result<()> {
-        let cells = std::iter::once(&item.id)
-            .chain(item.fields.iter())
-            .map(|v| crate::formula::guard_bytes(v.as_deref().unwrap_or("").as_bytes()));
-        match self {
-            Sink::Temp { w, .. } => w.write_record(cells),
-            Sink::Stdout(w) => w.write_record(cells),
-        }
-    }
-
-    /// Flushes, syncs and renames the temporary file over the output.
-    fn finish(self, overwrite: bool) -> io::Result<()> {
-        match self {
-            Sink::Stdout(mut w) => w.flush(),
-            Sink::Temp { w, target } => {
-                let tmp = w
-                    .into_inner()
-                    .map_err(|e| io::Error::other(e.to_string()))?
-                    .into_inner()
-                    .map_err(|e| e.into_error())?;
-                tmp.as_file().sync_all()?;
-                // Checked again: a link or file planted while the export ran is not replaced.
-                check_target(&target, overwrite).map_err(|e| io::Error::other(e.0))?;
-                let done = if overwrite {
-                    tmp.persist(&target)
-                } else {
-                    tmp.persist_noclobber(&target)
-                };
-                done.map_err(|e| e.error)?;
-                if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The output may not be a symlink, nor (without --overwrite) an existing file.
-fn check_target(target: &Path, overwrite: bool) -> Result<(), SetupError> {
-    match std::fs::symlink_metadata(target) {
-        Ok(m) if m.file_type().is_symlink() => Err(SetupError(format!(
-            "{} is a symbolic link: ccbulk does not write customers' data through one; give the real path",
-            target.display()
-        ))),
-        Ok(m) if m.is_dir() => Err(SetupError(format!(
-            "{} is a directory: give a file name with --output",
-            target.display()
-        ))),
-        Ok(_) if !overwrite => Err(SetupError(format!(
-            "{} already exists: add --overwrite to replace it, or choose --output PATH",
-            target.display()
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// How the paging ended.
 enum End {
     Complete,
@@ -289,7 +159,8 @@ enum End {
     Interrupted,
 }
 
-/// `ccbulk export`, from arguments to exit code.
+/// `ccbulk export`, from arguments to exit code: setup (nothing sent until the output path is
+/// known to be usable), the token, the pages, then the file renamed into place and the summary.
 pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let started_wall = SystemTime::now();
     let started = Instant::now();
@@ -325,10 +196,72 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         write_summary_json(&settings, &summary);
         return Ok(exit::STOPPED);
     }
-    let mut sink = Sink::open(&settings)?;
+    let mut sink = Sink::open(&settings.output, settings.overwrite)?;
 
     let stopper = Stopper::default();
-    let d = Dispatcher {
+    let d = dispatcher(api, auth, a, stopper.clone());
+    let counters = Arc::new(Counters::default());
+    let signals = crate::signals::spawn_signal_handler(stopper.clone(), a.quiet);
+    let progress = Progress::start(counters.clone(), None, a.quiet, Duration::from_secs(5));
+    let paged = export_pages(&d, &mut sink, &settings, &counters).await;
+    let end = match paged.end {
+        End::Complete => match sink.finish(settings.overwrite) {
+            Ok(()) => End::Complete,
+            Err(e) => End::Stopped(format!("cannot write {}: {e}", settings.output_name())),
+        },
+        // Dropping the sink deletes the temporary file: no partial export is left.
+        other => other,
+    };
+    progress.finish().await;
+    signals.abort();
+
+    let summary = summary(
+        &settings,
+        started_wall,
+        started,
+        paged.written,
+        report::CallCounts::new(&d.pacer.stats()),
+    );
+    Ok(conclude(&settings, summary, end, &stopper, paged.total))
+}
+
+/// Says how the export ended (stderr, and `--summary-json`); returns the exit code.
+fn conclude(
+    settings: &Settings,
+    mut summary: Summary,
+    end: End,
+    stopper: &Stopper,
+    total: Option<u64>,
+) -> i32 {
+    let code = match &end {
+        End::Complete => exit::OK,
+        End::Stopped(_) => exit::STOPPED,
+        End::Interrupted => exit::INTERRUPTED,
+    };
+    summary.exit_code = code;
+    summary.stopped = why_stopped(end, stopper, settings);
+    if let Some(Stop::AuthRefused(_) | Stop::TokenEndpoint(_)) = stopper.reason() {
+        summary.exit_code = exit::STOPPED;
+    }
+    let mut text = summary.render();
+    let written = summary.rows;
+    if code == exit::OK
+        && let Some(t) = total
+        && t != written
+    {
+        text.push_str(&format!(
+            "  the API counted {t} customers and {written} were written: the tenant changed while it was paged, or the count is approximate\n"
+        ));
+    }
+    eprint!("{text}");
+    write_summary_json(settings, &summary);
+    summary.exit_code
+}
+
+/// The dispatcher update uses, for one list call at a time: the same pacing, retries and
+/// `Retry-After` handling.
+fn dispatcher(api: api::Api, auth: Arc<Auth>, a: &ExportArgs, stopper: Stopper) -> Dispatcher {
+    Dispatcher {
         api,
         auth,
         pacer: crate::pacer::Pacer::new(crate::pacer::PaceSettings {
@@ -344,81 +277,47 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
             retry_provider_default: false,
             max_retry_after: a.conn.max_retry_after.into(),
         },
-        stopper: stopper.clone(),
+        stopper,
         on_outcome: Box::new(|_| {}),
         undo: None,
-    };
-    let counters = Arc::new(Counters::default());
-    let signals = crate::signals::spawn_signal_handler(stopper.clone(), a.quiet);
-    let progress = Progress::start(counters.clone(), None, a.quiet, Duration::from_secs(5));
+    }
+}
 
+/// What the paging did.
+struct Paged {
+    end: End,
+    /// Customers written.
+    written: u64,
+    /// The API's totalCount, from the last page that gave one.
+    total: Option<u64>,
+}
+
+/// Pages through the list, writing each customer once, until the last page, a failure or a
+/// stop.
+async fn export_pages(
+    d: &Dispatcher,
+    sink: &mut Sink,
+    settings: &Settings,
+    counters: &Counters,
+) -> Paged {
     let mut conn = Connection::default();
     let mut seen = Seen::default();
     let mut written = 0u64;
     let mut total = None;
     let mut number = 1u64;
     let end = loop {
-        let q = query(number, settings.search.as_ref(), settings.reseller);
-        let correlation = Uuid::new_v4();
-        let reply = d.list_page(&mut conn, q, correlation).await;
-        let (body, attempts) = match reply {
-            None => break End::Interrupted,
-            Some((Reply::Page(body), attempts)) => (body, attempts),
-            Some((other, attempts)) => {
-                let error = match other {
-                    Reply::Fail { error, .. }
-                    | Reply::Retry { error, .. }
-                    | Reply::Unauthorized(error) => error,
-                    _ => "an answer that is not a page".into(),
-                };
-                break match stopper.reason() {
-                    Some(Stop::Interrupted) => End::Interrupted,
-                    _ => End::Stopped(format!(
-                        "page {number} could not be read: {error} ({attempts} {}, correlation id {correlation})",
-                        if attempts == 1 { "attempt" } else { "attempts" }
-                    )),
-                };
-            }
+        let (page, attempts) = match fetch_page(d, &mut conn, number, settings).await {
+            Ok(got) => got,
+            Err(end) => break end,
         };
-        let page: Page = match serde_json::from_slice(&body) {
-            Ok(p) => p,
-            Err(e) => {
-                break End::Stopped(format!(
-                    "page {number}: the answer is not a list page ({e}; correlation id {correlation})"
-                ));
-            }
-        };
-        drop(body);
         if let Some(t) = page.total_count {
             total = Some(t);
             counters.total.store(t, Ordering::Relaxed);
         }
-        let mut fresh = 0usize;
-        let mut failed = None;
-        for item in &page.items {
-            let id = item
-                .id
-                .as_deref()
-                .and_then(|s| Uuid::try_parse(s.trim()).ok());
-            // An item without a usable id cannot be told apart from another: written as it is
-            // (update will call its row invalid, naming the cell).
-            if let Some(id) = id
-                && !seen.first_time(id)
-            {
-                continue;
-            }
-            fresh += 1;
-            if let Err(e) = sink.write(item) {
-                failed = Some(e);
-                break;
-            }
-            written += 1;
-            counters.done.fetch_add(1, Ordering::Relaxed);
-            counters.ok.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(e) = failed {
-            break End::Stopped(format!("cannot write {}: {e}", settings.output_name()));
-        }
+        let fresh = match write_page(&page, &mut seen, sink, counters, &mut written) {
+            Ok(fresh) => fresh,
+            Err(e) => break End::Stopped(format!("cannot write {}: {e}", settings.output_name())),
+        };
         tracing::info!(
             page = number,
             items = page.items.len(),
@@ -435,36 +334,87 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
                 "page {number} held only customers already written: the API seems to serve the same page again, so the export stops rather than loop"
             ));
         }
-        if stopper.is_stopped() {
+        if d.stopper.is_stopped() {
             break End::Interrupted;
         }
         number += 1;
     };
-    let end = match end {
-        End::Complete => match sink.finish(settings.overwrite) {
-            Ok(()) => End::Complete,
-            Err(e) => End::Stopped(format!("cannot write {}: {e}", settings.output_name())),
-        },
-        // Dropping the sink deletes the temporary file: no partial export is left.
-        other => other,
-    };
-    progress.finish().await;
-    signals.abort();
-
-    let mut summary = summary(
-        &settings,
-        started_wall,
-        started,
+    Paged {
+        end,
         written,
-        report::CallCounts::new(&d.pacer.stats()),
-    );
-    let code = match &end {
-        End::Complete => exit::OK,
-        End::Stopped(_) => exit::STOPPED,
-        End::Interrupted => exit::INTERRUPTED,
+        total,
+    }
+}
+
+/// Page `number`, parsed, and the attempts it took; or how the paging ends.
+async fn fetch_page(
+    d: &Dispatcher,
+    conn: &mut Connection,
+    number: u64,
+    settings: &Settings,
+) -> Result<(Page, u32), End> {
+    let q = query(number, settings.search.as_ref(), settings.reseller);
+    let correlation = Uuid::new_v4();
+    let (body, attempts) = match d.list_page(conn, q, correlation).await {
+        None => return Err(End::Interrupted),
+        Some((Reply::Page(body), attempts)) => (body, attempts),
+        Some((other, attempts)) => {
+            let error = match other {
+                Reply::Fail { error, .. }
+                | Reply::Retry { error, .. }
+                | Reply::Unauthorized(error) => error,
+                _ => "an answer that is not a page".into(),
+            };
+            return Err(match d.stopper.reason() {
+                Some(Stop::Interrupted) => End::Interrupted,
+                _ => End::Stopped(format!(
+                    "page {number} could not be read: {error} ({attempts} {}, correlation id {correlation})",
+                    if attempts == 1 { "attempt" } else { "attempts" }
+                )),
+            });
+        }
     };
-    summary.exit_code = code;
-    summary.stopped = match end {
+    match serde_json::from_slice(&body) {
+        Ok(page) => Ok((page, attempts)),
+        Err(e) => Err(End::Stopped(format!(
+            "page {number}: the answer is not a list page ({e}; correlation id {correlation})"
+        ))),
+    }
+}
+
+/// Writes the page's customers not written before; returns how many it wrote (or tried to).
+fn write_page(
+    page: &Page,
+    seen: &mut Seen,
+    sink: &mut Sink,
+    counters: &Counters,
+    written: &mut u64,
+) -> csv::Result<usize> {
+    let mut fresh = 0usize;
+    for item in &page.items {
+        let id = item
+            .id
+            .as_deref()
+            .and_then(|s| Uuid::try_parse(s.trim()).ok());
+        // An item without a usable id cannot be told apart from another: written as it is
+        // (update will call its row invalid, naming the cell).
+        if let Some(id) = id
+            && !seen.first_time(id)
+        {
+            continue;
+        }
+        fresh += 1;
+        sink.write(item)?;
+        *written += 1;
+        counters.done.fetch_add(1, Ordering::Relaxed);
+        counters.ok.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(fresh)
+}
+
+/// The summary's `stopped`: why nothing was written, or `None` for a complete export.
+fn why_stopped(end: End, stopper: &Stopper, settings: &Settings) -> Option<String> {
+    match end {
         End::Complete => None,
         End::Stopped(why) => Some(format!(
             "{why}; nothing was written to {}",
@@ -480,22 +430,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
             ),
             _ => "interrupted; nothing was written".into(),
         }),
-    };
-    if let Some(Stop::AuthRefused(_) | Stop::TokenEndpoint(_)) = stopper.reason() {
-        summary.exit_code = exit::STOPPED;
     }
-    let mut text = summary.render();
-    if code == exit::OK
-        && let Some(t) = total
-        && t != written
-    {
-        text.push_str(&format!(
-            "  the API counted {t} customers and {written} were written: the tenant changed while it was paged, or the count is approximate\n"
-        ));
-    }
-    eprint!("{text}");
-    write_summary_json(&settings, &summary);
-    Ok(summary.exit_code)
 }
 
 fn summary(
@@ -545,6 +480,7 @@ fn write_summary_json(settings: &Settings, summary: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::customer::Field;
 
     #[test]
     fn items_are_read_tolerantly() {
