@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::customer::{self, Cell, Change, Field};
 use crate::http::api::{Api, Connection, Reply};
-use crate::http::auth::{Auth, AuthError};
+use crate::http::auth::{Auth, AuthError, Token};
 use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pacer::Pacer;
@@ -154,130 +154,53 @@ impl Dispatcher {
     /// One row from start to outcome; `None` if the run was stopped before the row's PATCH was
     /// sent (it changed nothing, so it stays out of the results and `--resume` sends it).
     async fn process(&self, conn: &mut Connection, mut row: Row) -> Option<Outcome> {
-        if let Ok(m) = &mut row.mapped
-            && m.keyed
-        {
-            // One correlation id for the lookup and the row's own calls.
-            let correlation = *m.correlation_id.get_or_insert_with(correlation_id);
-            let reference = match row.cell(Field::InternalIdentifier) {
-                Cell::Set(r) => r.to_string(),
-                _ => String::new(),
-            };
-            let (resolved, attempts) = match self
-                .resolve(conn, row.number, &reference, correlation)
-                .await
-            {
-                Called::NotSent => return None,
-                Called::Done { reply, attempts } => (reply, attempts),
-            };
-            let error = match resolved {
-                Reply::Customer(found) => match found.get("id").and_then(|v| v.as_str()) {
-                    Some(id) => match (Uuid::try_parse(id), &mut row.mapped) {
-                        (Ok(id), Ok(m)) => {
-                            m.customer_id = id;
-                            m.keyed = false;
-                            None
-                        }
-                        _ => Some(format!(
-                            "the list call gave {id:?} as the id of the customer with internalIdentifier {reference:?}, which is not a GUID"
-                        )),
-                    },
-                    None => Some(format!("no customer has internalIdentifier {reference:?}")),
-                },
-                Reply::Fail {
-                    status: None,
-                    error,
-                } if error.starts_with("ambiguous") => Some(error),
-                other => return Some(finish(row, correlation, other, attempts, Vec::new())),
-            };
-            if let Some(error) = error {
-                return Some(Outcome {
-                    http_status: Some(200),
-                    attempts,
-                    correlation_id: Some(correlation),
-                    error,
-                    ..Outcome::new(row)
-                });
-            }
-        }
-        let Ok(mapped) = &row.mapped else {
+        let Ok(mapped) = &mut row.mapped else {
             return Some(Outcome::invalid(row));
         };
-        let id = mapped.customer_id;
-        let correlation = mapped.correlation_id.unwrap_or_else(correlation_id);
-        let retry_flag = mapped
+        // One correlation id for all the row's calls, a keyed row's lookup included.
+        let correlation = *mapped.correlation_id.get_or_insert_with(correlation_id);
+        let retry = mapped
             .retry_provider
             .unwrap_or(self.settings.retry_provider_default);
+        match self.send_row(conn, &mut row, correlation, retry).await {
+            Ok((reply, attempts, changes)) => {
+                Some(finish(row, correlation, reply, attempts, changes))
+            }
+            Err(early) => early.outcome(row, correlation),
+        }
+    }
+
+    /// The row's calls: a keyed row's lookup, the GET and merge (merge, plan), the undo line,
+    /// the PATCH. The PATCH's reply, or how the row ended before it.
+    async fn send_row(
+        &self,
+        conn: &mut Connection,
+        row: &mut Row,
+        correlation: Uuid,
+        retry: bool,
+    ) -> Result<(Reply, u32, Vec<Change>), Early> {
+        let id = if row.mapped.as_ref().is_ok_and(|m| m.keyed) {
+            let id = self.find_by_reference(conn, row, correlation).await?;
+            if let Ok(m) = &mut row.mapped {
+                m.customer_id = id;
+                m.keyed = false;
+            }
+            id
+        } else {
+            customer_of(row)
+        };
         let (body, changes) = match self.settings.action {
-            Action::Replace => (replace_body(&row, id, retry_flag), Vec::new()),
-            Action::Merge | Action::Plan => {
-                let (reply, attempts) = match self
-                    .call(conn, row.number, id, Call::Get, correlation)
-                    .await
-                {
-                    Called::NotSent => return None,
-                    Called::Done { reply, attempts } => (reply, attempts),
-                };
-                let mut customer = match reply {
-                    Reply::Customer(c) => c,
-                    other => return Some(finish(row, correlation, other, attempts, Vec::new())),
-                };
-                if let Err(error) = same_customer(&customer, id) {
-                    return Some(Outcome::failed(
-                        row,
-                        correlation,
-                        Some(200),
-                        attempts,
-                        error,
-                    ));
-                }
-                let changes = customer::merge(&mut customer, row.cells());
-                // A cell that failed its check refuses the row only now, if it changes the
-                // customer (SPEC, Modes): the first such field, as a check before the GET would.
-                if let Some((_, error)) = mapped
-                    .deferred
-                    .iter()
-                    .find(|(field, _)| changes.iter().any(|c| c.field == *field))
-                {
-                    return Some(Outcome {
-                        http_status: Some(200),
-                        attempts,
-                        correlation_id: Some(correlation),
-                        error: error.clone(),
-                        ..Outcome::new(row)
-                    });
-                }
-                let kind = match (changes.is_empty(), self.settings.action) {
-                    (true, _) => Some(OutcomeKind::Unchanged),
-                    (false, Action::Plan) => Some(OutcomeKind::WouldChange),
-                    _ => None,
-                };
-                if let Some(kind) = kind {
-                    return Some(Outcome {
-                        kind,
-                        http_status: Some(200),
-                        attempts,
-                        correlation_id: Some(correlation),
-                        changes,
-                        ..Outcome::new(row)
-                    });
-                }
-                (patch_body(&customer, retry_flag), changes)
-            }
+            Action::Replace => (replace_body(row, id, retry), Vec::new()),
+            Action::Merge | Action::Plan => self.merged(conn, row, id, correlation, retry).await?,
         };
-        let body = match body {
-            Ok(b) => b,
-            Err(e) => {
-                let err = format!("cannot build the request body: {e}");
-                return Some(Outcome::failed(row, correlation, None, 0, err));
-            }
-        };
+        let body = body
+            .map_err(|e| Early::failed(None, 0, format!("cannot build the request body: {e}")))?;
         // The way back is written out before the change is sent: a crash from here on leaves it.
         if let Some(undo) = &self.undo
-            && let Err(e) = undo.before_patch(&row, &changes)
+            && let Err(e) = undo.before_patch(row, &changes)
         {
             self.stopper.stop(Stop::Broken(e));
-            return None;
+            return Err(Early::Stopped);
         }
         match self
             .call(conn, row.number, id, Call::Patch(body.into()), correlation)
@@ -285,11 +208,56 @@ impl Dispatcher {
         {
             // Stopped before the PATCH went (a merge row's GET only read): recording it as
             // failed would make `--resume` skip a row that was never sent.
-            Called::NotSent => None,
-            Called::Done { reply, attempts } => {
-                Some(finish(row, correlation, reply, attempts, changes))
-            }
+            Called::NotSent => Err(Early::Stopped),
+            Called::Done { reply, attempts } => Ok((reply, attempts, changes)),
         }
+    }
+
+    /// Merge and plan: the customer as the API has it (GET) with the row's cells laid over it,
+    /// and the PATCH body that sends it back. The row ends here when nothing changes, when it is
+    /// a plan, or when a cell that failed its check would change the customer.
+    async fn merged(
+        &self,
+        conn: &mut Connection,
+        row: &Row,
+        id: Uuid,
+        correlation: Uuid,
+        retry: bool,
+    ) -> Result<(serde_json::Result<Vec<u8>>, Vec<Change>), Early> {
+        let (reply, attempts) = match self
+            .call(conn, row.number, id, Call::Get, correlation)
+            .await
+        {
+            Called::NotSent => return Err(Early::Stopped),
+            Called::Done { reply, attempts } => (reply, attempts),
+        };
+        let mut customer = match reply {
+            Reply::Customer(c) => c,
+            reply => return Err(Early::Failed { reply, attempts }),
+        };
+        same_customer(&customer, id).map_err(|e| Early::failed(Some(200), attempts, e))?;
+        let changes = customer::merge(&mut customer, row.cells());
+        // A cell that failed its check refuses the row only now, if it changes the customer
+        // (SPEC, Modes): the first such field, as a check before the GET would.
+        if let Ok(m) = &row.mapped
+            && let Some((_, error)) = m
+                .deferred
+                .iter()
+                .find(|(field, _)| changes.iter().any(|c| c.field == *field))
+        {
+            let error = error.clone();
+            return Err(Early::Invalid { attempts, error });
+        }
+        let kind = match (changes.is_empty(), self.settings.action) {
+            (true, _) => OutcomeKind::Unchanged,
+            (false, Action::Plan) => OutcomeKind::WouldChange,
+            _ => return Ok((patch_body(&customer, retry), changes)),
+        };
+        Err(Early::Judged {
+            kind,
+            attempts,
+            changes,
+        })
     }
 
     /// One page of the list call (`query` encoded) with the retries, pacing and token handling
@@ -309,7 +277,7 @@ impl Dispatcher {
         }
     }
 
-    /// The customer whose internalIdentifier is exactly `reference`, through the list call
+    /// The customer whose internalIdentifier is exactly the row's, through the list call
     /// searched by that field. The search's matching rule is undocumented (exact? substring?
     /// case?), so every page it returns is read and each item's field compared here, as is or
     /// trimmed (the row's cell is trimmed too). One lookup a row, not an index of the tenant
@@ -317,117 +285,64 @@ impl Dispatcher {
     /// hundred rows costs a few hundred calls rather than a full listing, and each row sees the
     /// tenant as it is when the row runs. A full migration keyed by reference costs one call
     /// more a row than one keyed by customerId (BENCHMARKS.md's export shows the listing's pace).
-    ///
-    /// Comes back as `Reply::Customer({"id": …})` for one match, `Reply::Customer({})` for none,
-    /// `Reply::Fail { status: None, error: "ambiguous: …" }` for several, or the failed call.
-    async fn resolve(
+    /// No match, or several, makes the row invalid; a failed call or an unusable page fails it.
+    async fn find_by_reference(
         &self,
         conn: &mut Connection,
-        row: u64,
-        reference: &str,
+        row: &Row,
         correlation: Uuid,
-    ) -> Called {
+    ) -> Result<Uuid, Early> {
         /// Pages read at most for one reference: a search that matches more than this many
         /// customers (by its own rule) is not a lookup of one.
         const MAX_PAGES: u64 = 25;
+        let reference = match row.cell(Field::InternalIdentifier) {
+            Cell::Set(r) => r,
+            _ => "",
+        };
         let value = crate::list::encode(reference);
         let mut ids: Vec<Uuid> = Vec::new();
-        let mut total_attempts = 0;
+        let mut attempts = 0;
         for number in 1..=MAX_PAGES {
             let query = format!(
                 "pageNumber={number}&pageSize={}&searchField=InternalIdentifier&searchValue={value}",
                 crate::list::PAGE_SIZE
             );
-            let (reply, attempts) = match self
-                .call(conn, row, Uuid::nil(), Call::List(query), correlation)
+            let body = match self
+                .call(
+                    conn,
+                    row.number,
+                    Uuid::nil(),
+                    Call::List(query),
+                    correlation,
+                )
                 .await
             {
-                Called::NotSent => return Called::NotSent,
-                Called::Done { reply, attempts } => (reply, attempts),
-            };
-            total_attempts += attempts;
-            let body = match reply {
-                Reply::Page(body) => body,
-                other => {
-                    return Called::Done {
-                        reply: other,
-                        attempts: total_attempts,
-                    };
-                }
-            };
-            let page: crate::list::Page = match serde_json::from_slice(&body) {
-                Ok(p) => p,
-                Err(e) => {
-                    return Called::Done {
-                        reply: Reply::Fail {
-                            status: Some(200),
-                            error: format!(
-                                "looking up internalIdentifier {reference:?}: the answer is not a list page ({e})"
-                            ),
-                        },
-                        attempts: total_attempts,
-                    };
-                }
-            };
-            for item in &page.items {
-                let theirs = item.fields[Field::InternalIdentifier.index()].as_deref();
-                if theirs.is_some_and(|v| v == reference || v.trim() == reference) {
-                    match item.id.as_deref().map(|s| Uuid::try_parse(s.trim())) {
-                        Some(Ok(id)) if !ids.contains(&id) => ids.push(id),
-                        Some(Ok(_)) => {}
-                        _ => {
-                            return Called::Done {
-                                reply: Reply::Fail {
-                                    status: Some(200),
-                                    error: format!(
-                                        "the list call gave a customer with internalIdentifier {reference:?} but no usable id"
-                                    ),
-                                },
-                                attempts: total_attempts,
-                            };
-                        }
+                Called::NotSent => return Err(Early::Stopped),
+                Called::Done { reply, attempts: a } => {
+                    attempts += a;
+                    match reply {
+                        Reply::Page(body) => body,
+                        reply => return Err(Early::Failed { reply, attempts }),
                     }
                 }
-            }
+            };
+            let page: crate::list::Page = serde_json::from_slice(&body).map_err(|e| {
+                let why = format!(
+                    "looking up internalIdentifier {reference:?}: the answer is not a list page ({e})"
+                );
+                Early::failed(Some(200), attempts, why)
+            })?;
+            add_matches(&page, reference, &mut ids)
+                .map_err(|e| Early::failed(Some(200), attempts, e))?;
             if !page.has_next(number) || page.items.is_empty() {
-                let reply = match ids.as_slice() {
-                    [] => Reply::Customer(serde_json::Map::new()),
-                    [id] => {
-                        let mut m = serde_json::Map::new();
-                        m.insert("id".into(), serde_json::Value::String(id.to_string()));
-                        Reply::Customer(m)
-                    }
-                    several => Reply::Fail {
-                        status: None,
-                        error: format!(
-                            "ambiguous: {} customers have internalIdentifier {reference:?} ({}); name the row's customer by customerId instead",
-                            several.len(),
-                            several
-                                .iter()
-                                .take(3)
-                                .map(Uuid::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                                + if several.len() > 3 { ", …" } else { "" }
-                        ),
-                    },
-                };
-                return Called::Done {
-                    reply,
-                    attempts: total_attempts,
-                };
+                return the_one(&ids, reference)
+                    .map_err(|error| Early::Invalid { attempts, error });
             }
         }
-        Called::Done {
-            reply: Reply::Fail {
-                status: Some(200),
-                error: format!(
-                    "looking up internalIdentifier {reference:?}: the search matched more than {} pages of customers",
-                    MAX_PAGES
-                ),
-            },
-            attempts: total_attempts,
-        }
+        let why = format!(
+            "looking up internalIdentifier {reference:?}: the search matched more than {MAX_PAGES} pages of customers"
+        );
+        Err(Early::failed(Some(200), attempts, why))
     }
 
     /// One call with its retries. `row` is for the logs.
@@ -439,59 +354,18 @@ impl Dispatcher {
         what: Call,
         correlation: Uuid,
     ) -> Called {
-        let cancel = &self.stopper.token;
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
-            if self.stopper.is_stopped() {
+            let Some(token) = self.ready_to_send().await else {
                 return Called::NotSent;
-            }
-            // The usual case (no pacing to wait for, a fresh token) takes neither select: each
-            // registers with the cancellation token, a lock shared by every worker.
-            if !self.pacer.is_open() {
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return Called::NotSent,
-                    _ = self.pacer.wait() => {}
-                }
-            }
-            let token = match self.auth.fresh() {
-                Some(t) => t,
-                // Waiting for a token can take a while (a refresh that retries); a stop
-                // meanwhile must not let this call go out.
-                None => tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return Called::NotSent,
-                    t = self.auth.token() => match t {
-                        Ok(t) => t,
-                        Err(e) => return self.auth_failed(e),
-                    },
-                },
             };
             let sent = self.pacer.sent(attempts > 0);
             attempts += 1;
-            let reply = match &what {
-                Call::Get => self.api.get_customer(conn, id, &token, correlation).await,
-                Call::Patch(b) => {
-                    self.api
-                        .patch_account_info(conn, id, b.clone(), &token, correlation)
-                        .await
-                }
-                Call::List(q) => self.api.list_customers(conn, q, &token, correlation).await,
-            };
+            let reply = self.send(conn, id, &what, &token, correlation).await;
             self.pacer.answered(sent, status_of(&reply));
             tracing::debug!(row, customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
-            // An answer past authentication proves the token (a 5xx or timeout proves nothing).
-            if matches!(
-                reply,
-                Reply::Customer(_)
-                    | Reply::Page(_)
-                    | Reply::Accepted(_)
-                    | Reply::Fail {
-                        status: Some(_),
-                        ..
-                    }
-            ) {
+            if proves_the_token(&reply) {
                 self.auth.accepted(token.generation);
             }
             let decision = retry::decide(reply, attempts, refreshed, &self.settings.policy());
@@ -506,55 +380,233 @@ impl Dispatcher {
                     return Called::Done { reply, attempts };
                 }
                 Retry::After(wait) => {
-                    // A stop now or during the wait leaves the row for `--resume`, which sends
-                    // the retry this call was waiting for.
-                    if cancel.is_cancelled() {
+                    if !self.pause_unless_stopped(wait).await {
                         return Called::NotSent;
-                    }
-                    tokio::select! {
-                        _ = cancel.cancelled() => return Called::NotSent,
-                        _ = tokio::time::sleep(wait) => {}
                     }
                 }
                 Retry::Refresh(error) => {
-                    // One shared refresh, then this call once more; a refresh that fails (a
-                    // token from the environment cannot be refreshed) stops the run. Refused,
-                    // so not applied: a stop during the refresh leaves the row for `--resume`.
-                    let refresh = self.auth.refresh(Some(token.generation));
-                    let result = tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => return Called::NotSent,
-                        r = refresh => r,
-                    };
                     refreshed = true;
-                    match result {
-                        Ok(_) if cancel.is_cancelled() => return Called::NotSent,
-                        Ok(_) => {}
-                        Err(e) => {
-                            self.stopper.stop(Stop::AuthRefused(error.clone()));
-                            return Called::Done {
-                                reply: Reply::Fail {
-                                    status: Some(401),
-                                    error: format!("{error} ({e})"),
-                                },
-                                attempts,
-                            };
-                        }
+                    if let Some(ended) = self.refresh_after_401(&token, error, attempts).await {
+                        return ended;
                     }
                 }
             }
         }
     }
 
-    /// No token could be had: the run stops. The call was not sent, or waited to retry: either
-    /// way it is left for `--resume`.
-    fn auth_failed(&self, e: AuthError) -> Called {
-        self.stopper.stop(match &e {
-            AuthError::Refused(_) => Stop::AuthRefused(e.to_string()),
-            AuthError::Unavailable(_) => Stop::TokenEndpoint(e.to_string()),
-        });
-        Called::NotSent
+    /// Waits for the pacer's turn and a token. `None` if the run stopped meanwhile, or no token
+    /// could be had (which stops the run): the call is then left for `--resume`.
+    async fn ready_to_send(&self) -> Option<Token> {
+        if self.stopper.is_stopped() {
+            return None;
+        }
+        let cancel = &self.stopper.token;
+        // The usual case (no pacing to wait for, a fresh token) takes neither select: each
+        // registers with the cancellation token, a lock shared by every worker.
+        if !self.pacer.is_open() {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return None,
+                _ = self.pacer.wait() => {}
+            }
+        }
+        if let Some(t) = self.auth.fresh() {
+            return Some(t);
+        }
+        // Waiting for a token can take a while (a refresh that retries); a stop meanwhile must
+        // not let this call go out.
+        let got = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return None,
+            got = self.auth.token() => got,
+        };
+        match got {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.stopper.stop(match &e {
+                    AuthError::Refused(_) => Stop::AuthRefused(e.to_string()),
+                    AuthError::Unavailable(_) => Stop::TokenEndpoint(e.to_string()),
+                });
+                None
+            }
+        }
     }
+
+    /// One attempt of the call.
+    async fn send(
+        &self,
+        conn: &mut Connection,
+        id: Uuid,
+        what: &Call,
+        token: &Token,
+        correlation: Uuid,
+    ) -> Reply {
+        match what {
+            Call::Get => self.api.get_customer(conn, id, token, correlation).await,
+            Call::Patch(b) => {
+                self.api
+                    .patch_account_info(conn, id, b.clone(), token, correlation)
+                    .await
+            }
+            Call::List(q) => self.api.list_customers(conn, q, token, correlation).await,
+        }
+    }
+
+    /// Waits `wait` before a retry; false if the run stopped first. A stop leaves the row for
+    /// `--resume`, which sends the retry this call was waiting for.
+    async fn pause_unless_stopped(&self, wait: Duration) -> bool {
+        let cancel = &self.stopper.token;
+        if cancel.is_cancelled() {
+            return false;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => false,
+            _ = tokio::time::sleep(wait) => true,
+        }
+    }
+
+    /// A 401 on `token`: one refresh shared by every worker that saw it, then the call once
+    /// more (`None`). A refresh that fails (a token from the environment cannot be refreshed)
+    /// stops the run and fails the call. Refused, so not applied: a stop during the refresh
+    /// leaves the row for `--resume`.
+    async fn refresh_after_401(
+        &self,
+        token: &Token,
+        error: String,
+        attempts: u32,
+    ) -> Option<Called> {
+        let cancel = &self.stopper.token;
+        let result = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Some(Called::NotSent),
+            r = self.auth.refresh(Some(token.generation)) => r,
+        };
+        match result {
+            Ok(_) if cancel.is_cancelled() => Some(Called::NotSent),
+            Ok(_) => None,
+            Err(e) => {
+                self.stopper.stop(Stop::AuthRefused(error.clone()));
+                Some(Called::Done {
+                    reply: Reply::Fail {
+                        status: Some(401),
+                        error: format!("{error} ({e})"),
+                    },
+                    attempts,
+                })
+            }
+        }
+    }
+}
+
+/// How a row ended before its PATCH was sent.
+enum Early {
+    /// The run stopped before the row changed anything: not recorded (`--resume` sends it).
+    Stopped,
+    /// A call failed, or its answer could not be used: the row fails with this reply.
+    Failed { reply: Reply, attempts: u32 },
+    /// The API answered (200), but the row cannot go on: it is invalid, for this reason.
+    Invalid { attempts: u32, error: String },
+    /// The GET showed the outcome: nothing to change, or what a plan would change.
+    Judged {
+        kind: OutcomeKind,
+        attempts: u32,
+        changes: Vec<Change>,
+    },
+}
+
+impl Early {
+    /// A failure with this status and text.
+    fn failed(status: Option<u16>, attempts: u32, error: String) -> Early {
+        Early::Failed {
+            reply: Reply::Fail { status, error },
+            attempts,
+        }
+    }
+
+    /// The row's outcome; `None` if it is not recorded.
+    fn outcome(self, row: Row, correlation: Uuid) -> Option<Outcome> {
+        let (kind, attempts, error, changes) = match self {
+            Early::Stopped => return None,
+            Early::Failed { reply, attempts } => {
+                return Some(finish(row, correlation, reply, attempts, Vec::new()));
+            }
+            Early::Invalid { attempts, error } => {
+                (OutcomeKind::Invalid, attempts, error, Vec::new())
+            }
+            Early::Judged {
+                kind,
+                attempts,
+                changes,
+            } => (kind, attempts, String::new(), changes),
+        };
+        Some(Outcome {
+            kind,
+            http_status: Some(200),
+            attempts,
+            correlation_id: Some(correlation),
+            error,
+            changes,
+            ..Outcome::new(row)
+        })
+    }
+}
+
+/// Adds to `ids` each customer on `page` whose internalIdentifier is `reference`, as is or
+/// trimmed. A match without a usable id is an error: the row cannot be sent to it.
+fn add_matches(
+    page: &crate::list::Page,
+    reference: &str,
+    ids: &mut Vec<Uuid>,
+) -> Result<(), String> {
+    for item in &page.items {
+        let theirs = item.fields[Field::InternalIdentifier.index()].as_deref();
+        if !theirs.is_some_and(|v| v == reference || v.trim() == reference) {
+            continue;
+        }
+        match item.id.as_deref().map(|s| Uuid::try_parse(s.trim())) {
+            Some(Ok(id)) if !ids.contains(&id) => ids.push(id),
+            Some(Ok(_)) => {}
+            _ => {
+                return Err(format!(
+                    "the list call gave a customer with internalIdentifier {reference:?} but no usable id"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The one customer found for `reference`; none or several is the row's error.
+fn the_one(ids: &[Uuid], reference: &str) -> Result<Uuid, String> {
+    match ids {
+        [id] => Ok(*id),
+        [] => Err(format!("no customer has internalIdentifier {reference:?}")),
+        several => {
+            let mut shown: Vec<String> = several.iter().take(3).map(Uuid::to_string).collect();
+            if several.len() > 3 {
+                shown.push("…".into());
+            }
+            Err(format!(
+                "ambiguous: {} customers have internalIdentifier {reference:?} ({}); name the row's customer by customerId instead",
+                several.len(),
+                shown.join(", ")
+            ))
+        }
+    }
+}
+
+/// An answer past authentication proves the token works (a 5xx or a timeout proves nothing).
+fn proves_the_token(reply: &Reply) -> bool {
+    matches!(
+        reply,
+        Reply::Customer(_)
+            | Reply::Page(_)
+            | Reply::Accepted(_)
+            | Reply::Fail {
+                status: Some(_),
+                ..
+            }
+    )
 }
 
 /// The customer a GET returned must be the one asked for: merge sends its `id` back, and a
@@ -822,6 +874,47 @@ mod tests {
             String::from_utf8(body).unwrap(),
             r#"{"customer":{"id":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","companyName":"Fabrikam \"PT\"","taxId":null,"zip":"1000-001"},"retryFailedProviderCustomersFromCompanyInfo":true}"#
         );
+    }
+
+    /// A lookup by reference keeps exact and trimmed matches once each, refuses a match without
+    /// a usable id, and names none or several (the first three, then "…") as the row's error.
+    #[test]
+    fn a_reference_finds_one_customer_or_says_why_not() {
+        let id = |n: u32| format!("6a1f0c2e-1b7d-4c3a-9e55-{n:012}");
+        let page: crate::list::Page = serde_json::from_value(serde_json::json!({"items": [
+            {"id": id(1), "internalIdentifier": "CUST-1"},
+            {"id": id(2), "internalIdentifier": " CUST-1 "},
+            {"id": id(1), "internalIdentifier": "CUST-1"},
+            {"id": id(3), "internalIdentifier": "cust-1"},
+            {"id": id(4), "internalIdentifier": "CUST-10"},
+        ]}))
+        .unwrap();
+        let mut ids = Vec::new();
+        add_matches(&page, "CUST-1", &mut ids).unwrap();
+        let want: Vec<Uuid> = [1, 2]
+            .iter()
+            .map(|n| Uuid::parse_str(&id(*n)).unwrap())
+            .collect();
+        assert_eq!(ids, want);
+        assert_eq!(the_one(&ids[..1], "CUST-1"), Ok(want[0]));
+        assert_eq!(
+            the_one(&[], "CUST-1"),
+            Err("no customer has internalIdentifier \"CUST-1\"".to_string())
+        );
+        let four: Vec<Uuid> = (1..=4).map(|n| Uuid::parse_str(&id(n)).unwrap()).collect();
+        let several = the_one(&four, "CUST-1").unwrap_err();
+        assert!(
+            several.starts_with(&format!(
+                "ambiguous: 4 customers have internalIdentifier \"CUST-1\" ({}, {}, {}, …);",
+                four[0], four[1], four[2]
+            )),
+            "{several}"
+        );
+        let broken: crate::list::Page = serde_json::from_value(serde_json::json!({"items": [
+            {"id": "not-a-guid", "internalIdentifier": "CUST-1"},
+        ]}))
+        .unwrap();
+        assert!(add_matches(&broken, "CUST-1", &mut Vec::new()).is_err());
     }
 
     /// A worker that panics (a bug) loses its row's outcome: the run is told, so it ends as one
