@@ -140,28 +140,9 @@ pub(crate) async fn run(run: Run) -> Ran {
     let (row_tx, row_rx) = mpsc::channel(QUEUE);
     let workers = online.map(|o| {
         let on_outcome = watch_outcomes(&stops, &stopper, &counters);
-        let d = Arc::new(Dispatcher {
-            api: o.api,
-            auth: o.auth,
-            pacer: Pacer::new(o.pace),
-            settings: o.settings,
-            stopper: stopper.clone(),
-            on_outcome: Box::new(on_outcome),
-            undo: undo.clone(),
-        });
-        let task = tokio::spawn(d.clone().run(row_rx, out_tx.clone()));
-        (d, task, o.pace.rate)
+        Workers::start(o, &stopper, Box::new(on_outcome), &undo, row_rx, &out_tx)
     });
-    let call_stats = workers.as_ref().map(|(d, _, _)| {
-        let d = d.clone();
-        Box::new(move || d.pacer.stats()) as progress::CallStats
-    });
-    let progress = Progress::start(
-        counters.clone(),
-        call_stats,
-        display.quiet,
-        Duration::from_secs(5),
-    );
+    let progress = start_progress(workers.as_ref(), &counters, display.quiet);
 
     let reader = Reader {
         input,
@@ -181,37 +162,12 @@ pub(crate) async fn run(run: Run) -> Ran {
         stopper.stop(Stop::Broken("the input reader stopped unexpectedly".into()));
         Ok(Repeats::default())
     });
-    let mut calls = CallCounts::default();
-    if let Some((d, task, rate)) = workers {
-        if !matches!(task.await, Ok(true)) {
-            broken.push("a worker stopped unexpectedly (a bug in ccbulk)".into());
-        }
-        calls = CallCounts::new(&d.pacer.stats());
-        calls.out_of_reach = d.pacer.out_of_reach(rate, d.settings.concurrency);
-    }
-    let tally = match writer.await {
-        Ok((tally, Ok(()))) => tally,
-        Ok((tally, Err(e))) => {
-            broken.push(format!(
-                "cannot write the results file {}: {e}; rows whose line is missing there may have been sent (--resume would send them again)",
-                results_path.display()
-            ));
-            tally
-        }
-        Err(_) => {
-            broken.push(format!(
-                "the writer of {} stopped unexpectedly (a bug in ccbulk); rows whose line is missing there may have been sent",
-                results_path.display()
-            ));
-            Tally::default()
-        }
+    let calls = match workers {
+        Some(w) => w.join(&mut broken).await,
+        None => CallCounts::default(),
     };
-    let undo_lines = undo.as_ref().map_or((0, 0), |u| u.lines());
-    if let Some(u) = &undo
-        && let Err(e) = u.finish()
-    {
-        broken.push(e);
-    }
+    let tally = join_writer(writer, &results_path, &mut broken).await;
+    let undo_lines = finish_undo(undo.as_deref(), &mut broken);
     progress.finish().await;
     signals.abort();
 
@@ -227,6 +183,98 @@ pub(crate) async fn run(run: Run) -> Ran {
         read_error,
         broken,
         undo_lines,
+    }
+}
+
+/// The worker pool of a run that sends (not a dry run).
+struct Workers {
+    dispatcher: Arc<Dispatcher>,
+    task: tokio::task::JoinHandle<bool>,
+    rate: crate::rate::Rate,
+}
+
+impl Workers {
+    fn start(
+        online: Online,
+        stopper: &Stopper,
+        on_outcome: Box<dyn Fn(&Outcome) + Send + Sync>,
+        undo: &Option<Arc<undo::Shared>>,
+        rows: mpsc::Receiver<input::Row>,
+        out: &mpsc::Sender<Outcome>,
+    ) -> Workers {
+        let dispatcher = Arc::new(Dispatcher {
+            api: online.api,
+            auth: online.auth,
+            pacer: Pacer::new(online.pace),
+            settings: online.settings,
+            stopper: stopper.clone(),
+            on_outcome,
+            undo: undo.clone(),
+        });
+        let task = tokio::spawn(dispatcher.clone().run(rows, out.clone()));
+        Workers {
+            dispatcher,
+            task,
+            rate: online.pace.rate,
+        }
+    }
+
+    /// Waits for every started row to send its outcome; the calls made.
+    async fn join(self, broken: &mut Vec<String>) -> CallCounts {
+        if !matches!(self.task.await, Ok(true)) {
+            broken.push("a worker stopped unexpectedly (a bug in ccbulk)".into());
+        }
+        let pacer = &self.dispatcher.pacer;
+        let mut calls = CallCounts::new(&pacer.stats());
+        calls.out_of_reach = pacer.out_of_reach(self.rate, self.dispatcher.settings.concurrency);
+        calls
+    }
+}
+
+/// The progress display: rows from the counters, calls from the pacer (when calls are made).
+fn start_progress(workers: Option<&Workers>, counters: &Arc<Counters>, quiet: bool) -> Progress {
+    let call_stats = workers.map(|w| {
+        let d = w.dispatcher.clone();
+        Box::new(move || d.pacer.stats()) as progress::CallStats
+    });
+    Progress::start(counters.clone(), call_stats, quiet, Duration::from_secs(5))
+}
+
+/// Syncs the undo file once the last row is done; its lines (this run's, an earlier run's).
+fn finish_undo(undo: Option<&undo::Shared>, broken: &mut Vec<String>) -> (u64, u64) {
+    let Some(u) = undo else {
+        return (0, 0);
+    };
+    // Counted before `finish`, which closes the file.
+    let lines = u.lines();
+    if let Err(e) = u.finish() {
+        broken.push(e);
+    }
+    lines
+}
+
+/// Waits for the writer to record the last outcome; what it tallied.
+async fn join_writer(
+    writer: tokio::task::JoinHandle<(Tally, std::io::Result<()>)>,
+    path: &std::path::Path,
+    broken: &mut Vec<String>,
+) -> Tally {
+    match writer.await {
+        Ok((tally, Ok(()))) => tally,
+        Ok((tally, Err(e))) => {
+            broken.push(format!(
+                "cannot write the results file {}: {e}; rows whose line is missing there may have been sent (--resume would send them again)",
+                path.display()
+            ));
+            tally
+        }
+        Err(_) => {
+            broken.push(format!(
+                "the writer of {} stopped unexpectedly (a bug in ccbulk); rows whose line is missing there may have been sent",
+                path.display()
+            ));
+            Tally::default()
+        }
     }
 }
 
