@@ -385,3 +385,42 @@ fn send_from_thread<T>(tx: &mpsc::Sender<T>, value: T) -> bool {
         Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results writer that panicked (a bug) lost the lines it had not written: the run is told
+    /// (so it ends as stopped early, exit 3, with --resume), naming the file.
+    #[tokio::test]
+    async fn a_panicking_writer_is_reported() {
+        let writer = tokio::task::spawn_blocking(|| -> (Tally, std::io::Result<()>) {
+            panic!("a bug in the writer")
+        });
+        let mut broken = Vec::new();
+        let tally = join_writer(writer, std::path::Path::new("in.results.csv"), &mut broken).await;
+        assert_eq!(tally.total(), 0);
+        assert_eq!(broken.len(), 1, "{broken:?}");
+        assert!(
+            broken[0].contains("the writer of in.results.csv stopped unexpectedly"),
+            "{broken:?}"
+        );
+    }
+
+    /// A write error is reported the same way, with the tally of what was written.
+    #[tokio::test]
+    async fn a_writer_that_cannot_write_is_reported() {
+        let writer = tokio::spawn(async {
+            (
+                Tally::default(),
+                Err(std::io::Error::other("No space left on device")),
+            )
+        });
+        let mut broken = Vec::new();
+        join_writer(writer, std::path::Path::new("r.csv"), &mut broken).await;
+        assert!(
+            broken[0].contains("cannot write the results file r.csv: No space left on device"),
+            "{broken:?}"
+        );
+    }
+}

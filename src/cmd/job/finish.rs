@@ -198,3 +198,29 @@ fn write_summary_json(config: &Config, summary: &Summary) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever else happened, a broken task or output (rows may be lost) is a run stopped early.
+    #[test]
+    fn exit_codes() {
+        let broken = vec!["the writer of r.csv stopped unexpectedly".to_string()];
+        assert_eq!(exit_code(&None, &None, &broken, 10, 0), exit::STOPPED);
+        assert_eq!(
+            exit_code(&Some(Stop::Interrupted), &None, &broken, 10, 0),
+            exit::STOPPED
+        );
+        assert_eq!(
+            exit_code(&Some(Stop::Interrupted), &None, &[], 10, 0),
+            exit::INTERRUPTED
+        );
+        assert_eq!(
+            exit_code(&Some(Stop::MaxFailures(3)), &None, &[], 10, 3),
+            exit::STOPPED
+        );
+        assert_eq!(exit_code(&None, &None, &[], 10, 1), exit::SOME_FAILED);
+        assert_eq!(exit_code(&None, &None, &[], 10, 0), exit::OK);
+    }
+}
