@@ -128,10 +128,7 @@ fn pick_sheet(names: &[String], wanted: Option<&str>) -> Result<String, String> 
 /// The sheet's cells as CSV records.
 fn to_csv(range: &calamine::Range<Data>, sheet: &str, first_row: u64) -> Result<Vec<u8>, String> {
     let first_col = range.start().map_or(0, |(_, col)| col);
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_writer(Vec::new());
+    let mut w = super::csv_writer(Vec::new(), b',');
     for (i, row) in range.rows().enumerate() {
         let mut record = Vec::with_capacity(row.len());
         for (j, cell) in row.iter().enumerate() {
