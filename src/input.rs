@@ -152,7 +152,7 @@ impl Row {
     }
 
     /// Every field with what the row asks for it. The record's text is checked as UTF-8 once,
-    /// not once a cell (the cells were a tenth of a replace run's instructions, BENCHMARKS.md).
+    /// not once a cell (BENCHMARKS.md, change 17).
     pub fn cells(&self) -> impl Iterator<Item = (Field, Cell<'_>)> {
         let all = std::str::from_utf8(self.record.as_slice()).ok();
         Field::ALL

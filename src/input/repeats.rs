@@ -29,8 +29,8 @@ impl Default for Repeats {
 
 impl Repeats {
     /// Distinct customers tracked at most: just under the point where the set's table would grow
-    /// from 2^20 buckets (9 bytes each) to 2^21, so at most about 9.5 MB. (It was 2^21 buckets,
-    /// 19 MB: half of a 1M-row run's peak memory, BENCHMARKS.md.)
+    /// from 2^20 buckets (9 bytes each) to 2^21, so at most about 9.5 MB (BENCHMARKS.md,
+    /// change 22).
     pub const LIMIT: usize = 900_000;
 
     fn with_limit(limit: usize) -> Repeats {
