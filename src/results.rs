@@ -236,9 +236,9 @@ struct Scratch {
     changed: String,
 }
 
-/// [`describe_changes`] written into a reused string, without a `format!` per field: merge mode's
-/// writer spends its time here (BENCHMARKS.md, change 10). The test below keeps the two
-/// identical.
+/// [`describe_changes`](crate::customer::describe_changes) written into a reused string, without
+/// a `format!` per field: merge mode's writer spends its time here (BENCHMARKS.md, change 10).
+/// The test below keeps the two identical.
 fn describe_changes_into(changes: &[Change], out: &mut String) {
     out.clear();
     for (i, c) in changes.iter().enumerate() {
