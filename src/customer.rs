@@ -361,15 +361,25 @@ pub fn merge<'a>(
 
 /// Formats changes for `ccbulk_changed`: `field: old → new` joined by `; `.
 pub fn describe_changes(changes: &[Change]) -> String {
-    let show = |v: &Option<String>| match v {
-        None => "(empty)".to_string(),
-        Some(s) => s.clone(),
-    };
-    changes
-        .iter()
-        .map(|c| format!("{}: {} → {}", c.field.wire(), show(&c.old), show(&c.new)))
-        .collect::<Vec<_>>()
-        .join("; ")
+    let mut out = String::new();
+    describe_changes_into(changes, &mut out);
+    out
+}
+
+/// [`describe_changes`] into a reused string (the results writer's, one per run): merge mode's
+/// writer spends its time here (BENCHMARKS.md, change 10).
+pub fn describe_changes_into(changes: &[Change], out: &mut String) {
+    out.clear();
+    for (i, c) in changes.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(c.field.wire());
+        out.push_str(": ");
+        out.push_str(c.old.as_deref().unwrap_or("(empty)"));
+        out.push_str(" → ");
+        out.push_str(c.new.as_deref().unwrap_or("(empty)"));
+    }
 }
 
 #[cfg(test)]

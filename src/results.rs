@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 use csv::ByteRecord;
 use tokio::sync::mpsc;
 
-use crate::customer::Change;
 use crate::files::UTF8_BOM;
 use crate::input;
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
@@ -236,23 +235,6 @@ struct Scratch {
     changed: String,
 }
 
-/// [`describe_changes`](crate::customer::describe_changes) written into a reused string, without
-/// a `format!` per field: merge mode's writer spends its time here (BENCHMARKS.md, change 10).
-/// The test below keeps the two identical.
-fn describe_changes_into(changes: &[Change], out: &mut String) {
-    out.clear();
-    for (i, c) in changes.iter().enumerate() {
-        if i > 0 {
-            out.push_str("; ");
-        }
-        out.push_str(c.field.wire());
-        out.push_str(": ");
-        out.push_str(c.old.as_deref().unwrap_or("(empty)"));
-        out.push_str(" → ");
-        out.push_str(c.new.as_deref().unwrap_or("(empty)"));
-    }
-}
-
 fn write_one(
     w: &mut csv::Writer<File>,
     echo: &[usize],
@@ -309,7 +291,7 @@ fn write_one(
         record.push_field(crate::formula::guard(error).as_bytes());
     }
     record.push_field(scratch.stamp.as_bytes());
-    describe_changes_into(&o.changes, &mut scratch.changed);
+    crate::customer::describe_changes_into(&o.changes, &mut scratch.changed);
     record.push_field(scratch.changed.as_bytes());
     if scratch.customer_ids {
         // The customer the row was applied to (or looked at): none while its reference is
@@ -502,29 +484,6 @@ mod tests {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
         f.write_all(bytes)
-    }
-
-    #[test]
-    fn changes_are_described_as_customer_describes_them() {
-        use crate::customer::{Field, describe_changes};
-        let change = |field, old: Option<&str>, new: Option<&str>| Change {
-            field,
-            old: old.map(str::to_string),
-            new: new.map(str::to_string),
-        };
-        let mut out = String::from("left over");
-        for changes in [
-            vec![],
-            vec![change(Field::City, Some("Porto"), Some("Lisboa"))],
-            vec![
-                change(Field::TaxId, None, Some("PT1")),
-                change(Field::Phone, Some("+351 1"), None),
-                change(Field::CompanyName, Some("A; B"), Some("C → D")),
-            ],
-        ] {
-            describe_changes_into(&changes, &mut out);
-            assert_eq!(out, describe_changes(&changes));
-        }
     }
 
     #[test]
