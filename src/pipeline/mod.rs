@@ -118,9 +118,7 @@ pub(crate) async fn run(run: Run) -> Ran {
     } = run;
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
-    if let (Some(path), false) = (display.count_rows_of, display.quiet) {
-        count_rows_in_background(path, counters.clone(), input.delimiter, done.len());
-    }
+    count_rows_in_background(&display, counters.clone(), input.delimiter, done.len());
 
     let (out_tx, out_rx) = mpsc::channel::<Outcome>(QUEUE);
     let results_path = results.path;
@@ -359,11 +357,18 @@ impl Reader {
 
 /// Counts rows of a regular file in the background so the progress display knows the total
 /// (less the `already` rows a resumed run skips).
-fn count_rows_in_background(path: PathBuf, counters: Arc<Counters>, delimiter: u8, already: u64) {
+fn count_rows_in_background(
+    display: &Display,
+    counters: Arc<Counters>,
+    delimiter: u8,
+    already: u64,
+) {
+    // Only the display uses the total: with -q nobody sees it, so the second read is skipped.
     // A workbook is not text to count lines in (its rows are not counted ahead).
-    if input::workbook::is_workbook(&path) {
-        return;
-    }
+    let path = match (&display.count_rows_of, display.quiet) {
+        (Some(path), false) if !input::workbook::is_workbook(path) => path.clone(),
+        _ => return,
+    };
     std::thread::spawn(move || {
         let Some(n) = input::count_records(&path, delimiter) else {
             return;
