@@ -3,60 +3,12 @@
 //! options, credentials pointed anywhere through the environment alone, `--summary-json -` on
 //! stdout, JSON log lines, and `NO_COLOR`.
 
-use std::io::Read;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use ccbulk::sandbox::SandboxConfig;
 use serde_json::Value;
 
 use crate::common::*;
-
-/// How long any one run of the binary may take before the test fails (and the run is killed).
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// Runs `cmd` to completion, killing it and failing the test if it takes longer than [`LIMIT`].
-pub fn bounded(mut cmd: Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} still running after {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
-
-/// [`bounded`] off the async runtime, so an in-process sandbox keeps serving.
-pub async fn bounded_async(cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || bounded(cmd))
-        .await
-        .expect("join")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
@@ -86,7 +38,7 @@ fn completion_scripts_parse_and_name_every_command() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let mut cmd = work.ccbulk();
         cmd.args(["completions", shell]);
-        let out = bounded(cmd);
+        let out = run_blocking(cmd);
         assert_eq!(out.status.code(), Some(0), "{shell}: {}", show(&out));
         let script = text(&out.stdout);
         for name in COMMANDS {
@@ -109,7 +61,7 @@ fn completion_scripts_parse_and_name_every_command() {
     // bash also runs it: the completion function is defined and completes the commands.
     let mut cmd = work.ccbulk();
     cmd.args(["completions", "bash"]);
-    let script = work.write("c.bash", &text(&bounded(cmd).stdout));
+    let script = work.write("c.bash", &text(&run_blocking(cmd).stdout));
     let probe = format!(
         "source {}; COMP_WORDS=(ccbulk pl); COMP_CWORD=1; COMP_LINE='ccbulk pl'; COMP_POINT=9; \
          _ccbulk ccbulk pl ccbulk; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
@@ -127,7 +79,7 @@ fn the_man_page_renders_with_every_command() {
     let work = Work::new();
     let mut cmd = work.ccbulk();
     cmd.arg("man");
-    let out = bounded(cmd);
+    let out = run_blocking(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let roff = text(&out.stdout);
     assert!(roff.contains(".TH ccbulk 1"), "a man page title");
@@ -170,7 +122,7 @@ fn help_of_each_command_names_the_environment_and_exit_codes() {
         for flag in ["--help", "-h"] {
             let mut cmd = work.ccbulk();
             cmd.args([command, flag]);
-            let out = bounded(cmd);
+            let out = run_blocking(cmd);
             assert_eq!(out.status.code(), Some(0), "{}", show(&out));
             let help = text(&out.stdout);
             for var in [
@@ -203,7 +155,7 @@ fn help_of_each_command_names_the_environment_and_exit_codes() {
     // plan has its own options: nothing about sending.
     let mut cmd = work.ccbulk();
     cmd.args(["plan", "--help"]);
-    let help = text(&bounded(cmd).stdout);
+    let help = text(&run_blocking(cmd).stdout);
     for absent in [
         "--dry-run",
         "--undo",
@@ -216,14 +168,14 @@ fn help_of_each_command_names_the_environment_and_exit_codes() {
     assert!(help.contains("--resume") && help.contains("--log-format"));
     let mut cmd = work.ccbulk();
     cmd.args(["plan", "in.csv", "--sandbox", "--dry-run"]);
-    let out = bounded(cmd);
+    let out = run_blocking(cmd);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(text(&out.stderr).contains("--dry-run"), "{}", show(&out));
     // The other commands' help carries examples too.
     for command in ["sandbox", "completions", "man"] {
         let mut cmd = work.ccbulk();
         cmd.args([command, "--help"]);
-        let help = text(&bounded(cmd).stdout);
+        let help = text(&run_blocking(cmd).stdout);
         assert!(help.contains(&format!("ccbulk {command}")), "{help}");
         assert!(help.contains("Examples:"), "{help}");
     }
@@ -242,7 +194,7 @@ async fn token_url_and_scope_come_from_the_environment() {
         .env("CLOUDCOCKPIT_TOKEN_URL", sb.token_url())
         .env("CLOUDCOCKPIT_SCOPE", "api://staging/.default")
         .args(REPLACE_UNLIMITED);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let token_calls: Vec<_> = sb
         .requests()
@@ -267,7 +219,7 @@ async fn summary_json_dash_is_the_only_thing_on_stdout() {
     work.write("in.csv", &full_csv([1, 2, 3].map(full_row)));
     let mut cmd = work.replace_update(&sb, &["--summary-json", "-", "-v"]);
     cmd.env("NO_COLOR", "1");
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let summary: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     assert_eq!(summary["rows"], 3);
@@ -286,7 +238,7 @@ async fn log_format_json_writes_one_object_per_log_line() {
     // -q: no progress lines; RUST_LOG sets the level (-v and -q conflict).
     let mut cmd = work.replace_update(&sb, &["--log-format", "json", "-q"]);
     cmd.env("RUST_LOG", "ccbulk=debug");
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stderr = text(&out.stderr);
     let logs: Vec<Value> = stderr
@@ -336,7 +288,7 @@ async fn the_summary_names_the_most_common_reasons() {
     work.write("in.csv", &full_csv(rows));
     let mut cmd = work.replace_update(&sb, &["--max-attempts", "2", "--summary-json", "-"]);
     cmd.env("NO_COLOR", "1");
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let reasons = summary["reasons"].as_array().expect("reasons");
@@ -405,7 +357,7 @@ async fn the_summary_counts_retries_and_429s_with_their_reasons() {
         "--summary-json",
         "-",
     ]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let n = |k: &str| {
         summary[k]

@@ -3,20 +3,11 @@
 //! formula are written guarded (`'=…`) to the results and undo files, and reading those files
 //! back sends exactly the values the API had, `'s-Hertogenbosch` untouched.
 
-use std::collections::HashMap;
-
 use ccbulk::sandbox::SandboxConfig;
 
-use crate::cli::bounded_async;
 use crate::common::*;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// The rows of a CSV file that may begin with a BOM (the csv crate skips it), as header → value
-/// maps.
-fn rows_of(work: &Work, name: &str) -> Vec<HashMap<String, String>> {
-    read_rows(&work.path(name))
-}
 
 fn starts_with_bom(work: &Work, name: &str) -> bool {
     std::fs::read(work.path(name))
@@ -46,7 +37,7 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
 
     let mut cmd = work.against(&sb);
     cmd.args(["update", "in.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
         starts_with_bom(&work, "in.results.csv"),
@@ -67,13 +58,13 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
     std::fs::write(work.path("in.results.csv"), fixed).expect("write");
     let mut cmd = work.against(&sb);
     cmd.args(["replay", "in.results.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(
         starts_with_bom(&work, "in.replay.csv"),
         "replay results carry the BOM"
     );
-    let rows = rows_of(&work, "in.replay.csv");
+    let rows = work.rows("in.replay.csv");
     assert_eq!(rows.len(), 1);
     assert_eq!(
         rows[0]["customerId"],
@@ -88,13 +79,13 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
     // plan writes its file with the BOM too.
     let mut cmd = work.against(&sb);
     cmd.args(["plan", "in.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert!(starts_with_bom(&work, "in.plan.csv"), "{}", show(&out));
     // And without a BOM in, none out.
     std::fs::write(work.path("plain.csv"), text).expect("write");
     let mut cmd = work.against(&sb);
     cmd.args(["update", "plain.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(!starts_with_bom(&work, "plain.results.csv"));
 }
@@ -126,7 +117,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
     );
     let mut cmd = work.against(&sb);
     cmd.args(["update", "first.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     // Sent exactly as written in the input.
     assert_eq!(field(&sb, 1, "companyName"), EVIL);
@@ -134,7 +125,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
     assert_eq!(field(&sb, 1, "phone"), "+351 21 000 0001");
     assert_eq!(field(&sb, 2, "companyName"), AT);
     // The results echo them guarded; a leading ' that guards nothing, and phone numbers, stay.
-    let rows = rows_of(&work, "first.results.csv");
+    let rows = work.rows("first.results.csv");
     let row = |n: &str| rows.iter().find(|r| r["ccbulk_row"] == n).expect("row");
     assert_eq!(row("1")["companyName"], format!("'{EVIL}"));
     assert_eq!(row("1")["city"], "'s-Hertogenbosch");
@@ -150,7 +141,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
     work.write("first.results.csv", &fixed);
     let mut cmd = work.against(&sb);
     cmd.args(["replay", "first.results.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         field(&sb, 3, "companyName"),
@@ -169,10 +160,10 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
     );
     let mut cmd = work.against(&sb);
     cmd.args(["update", "second.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(field(&sb, 1, "companyName"), "Contoso");
-    let undo = rows_of(&work, "second.undo.csv");
+    let undo = work.rows("second.undo.csv");
     let line = |n: u32| {
         undo.iter()
             .find(|r| r["customerId"] == guid(n).to_string())
@@ -193,7 +184,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
     // Putting the changes back sends the API's values exactly.
     let mut cmd = work.against(&sb);
     cmd.args(["update", "second.undo.csv", "--rate", "unlimited"]);
-    let out = bounded_async(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(field(&sb, 1, "companyName"), EVIL);
     assert_eq!(field(&sb, 1, "city"), "'s-Hertogenbosch");

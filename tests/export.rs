@@ -2,9 +2,8 @@
 //! serving hand-written pages in API.md's shape; and the round trip export → edit → plan →
 //! update.
 
-use std::collections::{HashMap, HashSet};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::process::{Command, Output};
 
 use ccbulk::customer::{Field, current_text};
 use ccbulk::sandbox::{Sandbox, SandboxConfig};
@@ -14,45 +13,6 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::*;
-
-/// The export's columns, in order.
-const COLUMNS: [&str; 16] = [
-    "customerId",
-    "companyName",
-    "taxId",
-    "country",
-    "addressLine1",
-    "addressLine2",
-    "city",
-    "state",
-    "zip",
-    "firstName",
-    "middleName",
-    "lastName",
-    "email",
-    "phone",
-    "internalIdentifier",
-    "resellerId",
-];
-
-/// Runs the command with a time limit: a hang fails the test instead of stalling it.
-pub async fn run_timed(mut cmd: Command) -> Output {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().expect("spawn ccbulk");
-    let pid = child.id();
-    let waited = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::task::spawn_blocking(move || child.wait_with_output()),
-    )
-    .await;
-    match waited {
-        Ok(out) => out.expect("join").expect("wait for ccbulk"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("ccbulk did not finish within 180 s");
-        }
-    }
-}
 
 /// The header of a CSV file, BOM checked and removed.
 fn header_of(text: &str) -> Vec<String> {
@@ -67,23 +27,34 @@ fn header_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `export` against the sandbox with the static token.
-fn export(work: &Work, sb: &Sandbox) -> Command {
+/// `args` (a command and its file) against the sandbox with the static token, unpaced.
+fn unpaced(work: &Work, sb: &Sandbox, args: &[&str]) -> Command {
     let mut cmd = work.against(sb);
-    cmd.args(["export", "--rate", "unlimited"]);
+    cmd.args(args).args(["--rate", "unlimited"]);
     cmd
+}
+
+/// A sandbox whose tenant lists `customers` made-up customers.
+async fn tenant(customers: usize) -> Sandbox {
+    sandbox(SandboxConfig {
+        customers,
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+/// `export` against the sandbox with the static token, which must succeed.
+async fn export_ok(work: &Work, sb: &Sandbox) -> Output {
+    let out = run(unpaced(work, sb, &["export"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_of_5000_sandbox_customers_writes_each_once_with_the_right_columns() {
-    let sb = sandbox(SandboxConfig {
-        customers: 5000,
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = tenant(5000).await;
     let work = Work::new();
-    let out = run_timed(export(&work, &sb)).await;
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = export_ok(&work, &sb).await;
     let text = work.read("customers.csv");
     assert_eq!(header_of(&text), COLUMNS);
     #[cfg(unix)]
@@ -95,7 +66,7 @@ async fn export_of_5000_sandbox_customers_writes_each_once_with_the_right_column
             .mode();
         assert_eq!(mode & 0o777, 0o600, "customers' data is owner-only");
     }
-    let rows = read_rows(&work.path("customers.csv"));
+    let rows = work.rows("customers.csv");
     assert_eq!(rows.len(), 5000);
     let ids: Vec<Uuid> = rows
         .iter()
@@ -128,11 +99,7 @@ async fn export_of_5000_sandbox_customers_writes_each_once_with_the_right_column
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ccbulk export: 5000 rows"), "{stderr}");
     // No temporary file is left beside the output.
-    let names: Vec<String> = std::fs::read_dir(work.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["customers.csv"]);
+    assert_eq!(work.files(), BTreeSet::from(["customers.csv".to_string()]));
 }
 
 /// Customer `n` of the hand-written pages, in API.md's shape (with what a list item may or may
@@ -217,11 +184,9 @@ async fn mock_tenant(server: &MockServer, total: u32, fail_page_2: usize) {
 }
 
 fn export_from(work: &Work, server: &MockServer) -> Command {
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
-        .env("CCBULK_BACKOFF_BASE", "10ms")
-        .args(["export", "--rate", "unlimited", "--base-url", &server.uri()]);
+    let mut cmd = work.against_url(&server.uri());
+    cmd.env("CCBULK_BACKOFF_BASE", "10ms")
+        .args(["export", "--rate", "unlimited"]);
     cmd
 }
 
@@ -230,10 +195,10 @@ async fn hand_written_pages_with_a_page_failing_twice_are_exported_once_each() {
     let server = MockServer::start().await;
     mock_tenant(&server, 5000, 2).await;
     let work = Work::new();
-    let out = run_timed(export_from(&work, &server)).await;
+    let out = run(export_from(&work, &server)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
-    let rows = read_rows(&work.path("customers.csv"));
+    let rows = work.rows("customers.csv");
     let ids: Vec<String> = rows.iter().map(|r| r["customerId"].clone()).collect();
     let want: Vec<String> = (1..=5000).map(|n| guid(n).to_string()).collect();
     assert_eq!(
@@ -289,7 +254,7 @@ async fn a_page_that_keeps_failing_stops_the_export_and_leaves_no_file() {
     let mut cmd = export_from(&work, &server);
     cmd.args(["--max-attempts", "3", "--summary-json"])
         .arg(&summary);
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -297,13 +262,9 @@ async fn a_page_that_keeps_failing_stops_the_export_and_leaves_no_file() {
         "{stderr}"
     );
     assert!(!work.path("customers.csv").exists());
-    let left: Vec<_> = std::fs::read_dir(work.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
     assert_eq!(
-        left,
-        [std::ffi::OsString::from("summary.json")],
+        work.files(),
+        BTreeSet::from(["summary.json".to_string()]),
         "no temporary file left"
     );
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
@@ -336,7 +297,7 @@ async fn search_and_reseller_are_sent_and_the_output_is_never_clobbered() {
     ];
     let mut cmd = export_from(&work, &server);
     cmd.args(args).arg(reseller.to_string());
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     assert_eq!(work.read("customers.csv"), "mine\n");
@@ -352,7 +313,7 @@ async fn search_and_reseller_are_sent_and_the_output_is_never_clobbered() {
         cmd.args(args)
             .arg(reseller.to_string())
             .args(["--output", "link.csv", "--overwrite"]);
-        let out = run_timed(cmd).await;
+        let out = run(cmd).await;
         assert_eq!(out.status.code(), Some(2), "{}", show(&out));
         assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
         assert_eq!(work.read("customers.csv"), "mine\n");
@@ -362,7 +323,7 @@ async fn search_and_reseller_are_sent_and_the_output_is_never_clobbered() {
     cmd.args(args)
         .arg(reseller.to_string())
         .args(["--output", "-"]);
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(header_of(&stdout), COLUMNS);
@@ -370,32 +331,19 @@ async fn search_and_reseller_are_sent_and_the_output_is_never_clobbered() {
 
     let mut cmd = export_from(&work, &server);
     cmd.args(args).arg(reseller.to_string()).arg("--overwrite");
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert_eq!(read_rows(&work.path("customers.csv")).len(), 1);
-}
-
-/// Replaces the cell of `column` in data row `row` (0-based) of a parsed CSV.
-fn edit(rows: &mut [Vec<String>], header: &[String], row: usize, column: &str, value: &str) {
-    let col = header.iter().position(|h| h == column).expect("column");
-    rows[row][col] = value.to_string();
+    assert_eq!(work.rows("customers.csv").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them() {
-    let sb = sandbox(SandboxConfig {
-        customers: 50,
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = tenant(50).await;
     let work = Work::new();
-    let out = run_timed(export(&work, &sb)).await;
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    export_ok(&work, &sb).await;
 
     // An unedited export plans as all unchanged.
-    let mut plan = work.against(&sb);
-    plan.args(["plan", "customers.csv", "--rate", "unlimited"]);
-    let out = run_timed(plan).await;
+    let out = run(unpaced(&work, &sb, &["plan", "customers.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let planned = work.rows("customers.plan.csv");
     assert_eq!(planned.len(), 50);
@@ -406,12 +354,10 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
     );
 
     // Ten cells edited, as in a spreadsheet: the file is read and written back whole.
-    let text = work.read("customers.csv");
-    let mut rdr = csv::Reader::from_reader(text.strip_prefix('\u{feff}').unwrap().as_bytes());
-    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
-    let mut rows: Vec<Vec<String>> = rdr
-        .records()
-        .map(|r| r.unwrap().iter().map(String::from).collect())
+    let ids: Vec<Uuid> = work
+        .rows("customers.csv")
+        .iter()
+        .map(|r| Uuid::parse_str(&r["customerId"]).expect("a GUID"))
         .collect();
     let edits: [(usize, &str, &str); 10] = [
         (0, "city", "Braga"),
@@ -425,20 +371,13 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
         (40, "lastName", "Moreira"),
         (40, "firstName", "Joana"),
     ];
-    for (row, column, value) in edits {
-        edit(&mut rows, &header, row, column, value);
-    }
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&header).unwrap();
-    for r in &rows {
-        w.write_record(r).unwrap();
-    }
-    let edited = String::from_utf8(w.into_inner().unwrap()).unwrap();
-    work.write("edited.csv", &format!("\u{feff}{edited}"));
+    let by_id: Vec<(Uuid, &str, &str)> = edits
+        .iter()
+        .map(|&(row, column, value)| (ids[row], column, value))
+        .collect();
+    edit_export(&work, "customers.csv", "edited.csv", &by_id);
 
-    let mut plan = work.against(&sb);
-    plan.args(["plan", "edited.csv", "--rate", "unlimited"]);
-    let out = run_timed(plan).await;
+    let out = run(unpaced(&work, &sb, &["plan", "edited.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let planned = work.rows("edited.plan.csv");
     let mut changed: Vec<(String, String)> = Vec::new();
@@ -453,18 +392,15 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
             changed.push((id.clone(), change.split(':').next().unwrap().to_string()));
         }
     }
-    let id_col = 0;
     let mut want: Vec<(String, String)> = edits
         .iter()
-        .map(|(row, column, _)| (rows[*row][id_col].clone(), column.to_string()))
+        .map(|(row, column, _)| (ids[*row].to_string(), column.to_string()))
         .collect();
     changed.sort();
     want.sort();
     assert_eq!(changed, want, "exactly the ten edited cells would change");
 
-    let mut update = work.against(&sb);
-    update.args(["update", "edited.csv", "--rate", "unlimited"]);
-    let out = run_timed(update).await;
+    let out = run(unpaced(&work, &sb, &["update", "edited.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let results = work.rows("edited.results.csv");
     let outcomes: HashMap<&str, usize> = results.iter().fold(HashMap::new(), |mut m, r| {
@@ -476,7 +412,7 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
         HashMap::from([("accepted", 9), ("unchanged", 41)])
     );
     for (row, column, value) in edits {
-        let id = Uuid::parse_str(&rows[row][id_col]).unwrap();
+        let id = ids[row];
         let field = Field::ALL.into_iter().find(|f| f.wire() == column).unwrap();
         assert_eq!(
             current_text(&sb.customer(id), field).as_deref(),
@@ -493,11 +429,7 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_references() {
-    let sb = sandbox(SandboxConfig {
-        customers: 30,
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = tenant(30).await;
     let listed = sb.listed();
     // Two customers share a reference: a lookup by it is ambiguous.
     for id in &listed[4..6] {
@@ -516,7 +448,7 @@ async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_
 
     let mut plan = work.against(&sb);
     plan.args(["plan", "in.csv"]).args(keyed);
-    let out = run_timed(plan).await;
+    let out = run(plan).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let planned = work.rows("in.plan.csv");
     let planned: Vec<_> = (1..=4)
@@ -532,7 +464,7 @@ async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_
 
     let mut update = work.against(&sb);
     update.args(["update", "in.csv"]).args(keyed);
-    let out = run_timed(update).await;
+    let out = run(update).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -595,9 +527,7 @@ async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_
     assert_eq!(undo.len(), 1);
     assert_eq!(undo[0]["customerId"], first);
     let before = ccbulk::sandbox::made_up_customer(listed[0]);
-    let mut back = work.against(&sb);
-    back.args(["update", "in.undo.csv", "--rate", "unlimited"]);
-    let out = run_timed(back).await;
+    let out = run(unpaced(&work, &sb, &["update", "in.undo.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         current_text(&sb.customer(listed[0]), Field::City),
@@ -614,7 +544,7 @@ async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_
     sb.put_customer(late, c);
     let mut replay = work.against(&sb);
     replay.args(["replay", "in.results.csv"]).args(keyed);
-    let out = run_timed(replay).await;
+    let out = run(replay).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let replayed = work.rows("in.replay.csv");
     assert_eq!(replayed.len(), 2, "the two invalid rows, sent again");
@@ -658,6 +588,12 @@ fn edit_export(work: &Work, from: &str, to: &str, edits: &[(Uuid, &str, &str)]) 
     lines
 }
 
+/// Replaces the cell of `column` in data row `row` (0-based) of a parsed CSV.
+fn edit(rows: &mut [Vec<String>], header: &[String], row: usize, column: &str, value: &str) {
+    let col = header.iter().position(|h| h == column).expect("column");
+    rows[row][col] = value.to_string();
+}
+
 /// SPEC's merge rule: a cell equal to the customer's current value (as is or trimmed) changes
 /// nothing and is not checked. Tenant data that ccbulk's own checks refuse (a country name, an
 /// e-mail at microsoft.com, a placeholder first name, a phone over 30 characters, a city with a
@@ -666,11 +602,7 @@ fn edit_export(work: &Work, from: &str, to: &str, edits: &[(Uuid, &str, &str)]) 
 /// GET and with no PATCH; edited to a good value it is accepted.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
-    let sb = sandbox(SandboxConfig {
-        customers: 6,
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = tenant(6).await;
     let listed = sb.listed();
     // One refused value a customer, so a merged PATCH carries no other refused value back.
     let old: [(&str, &str); 5] = [
@@ -686,13 +618,10 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
         sb.put_customer(*id, c);
     }
     let work = Work::new();
-    let out = run_timed(export(&work, &sb)).await;
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    export_ok(&work, &sb).await;
 
     // Unedited: nothing would change, nothing is refused, nothing is sent.
-    let mut plan = work.against(&sb);
-    plan.args(["plan", "customers.csv", "--rate", "unlimited"]);
-    let out = run_timed(plan).await;
+    let out = run(unpaced(&work, &sb, &["plan", "customers.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let planned = work.rows("customers.plan.csv");
     assert_each_row_once(&planned, 6);
@@ -700,9 +629,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
         planned.iter().all(|r| r["ccbulk_outcome"] == "unchanged"),
         "{planned:?}"
     );
-    let mut update = work.against(&sb);
-    update.args(["update", "customers.csv", "--rate", "unlimited"]);
-    let out = run_timed(update).await;
+    let out = run(unpaced(&work, &sb, &["update", "customers.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let results = work.rows("customers.results.csv");
     assert_each_row_once(&results, 6);
@@ -735,9 +662,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
             .clone()
     };
 
-    let mut plan = work.against(&sb);
-    plan.args(["plan", "edited.csv", "--rate", "unlimited"]);
-    let out = run_timed(plan).await;
+    let out = run(unpaced(&work, &sb, &["plan", "edited.csv"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let planned = work.rows("edited.plan.csv");
     assert_each_row_once(&planned, 6);
@@ -752,7 +677,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
     let mut update = work.against(&sb);
     update.args(["update", "edited.csv", "--rate", "unlimited"]);
     update.args(["--summary-json", "edited.json"]);
-    let out = run_timed(update).await;
+    let out = run(update).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let results = work.rows("edited.results.csv");
     assert_each_row_once(&results, 6);
@@ -779,7 +704,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
     // A dry run has no GET to tell: a refused cell is invalid at once, with no status.
     let mut dry = work.against(&sb);
     dry.args(["update", "edited.csv", "--dry-run"]);
-    let out = run_timed(dry).await;
+    let out = run(dry).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let checked = work.rows("edited.dry-run.csv");
     for id in [listed[0], listed[2]] {

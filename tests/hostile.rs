@@ -10,6 +10,8 @@ use std::time::Duration;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use ccbulk::sandbox::Sandbox;
+
 use crate::common::*;
 
 /// Runs `cmd` to completion, killing it (and failing the test) after `secs` seconds.
@@ -17,25 +19,10 @@ async fn within(secs: u64, cmd: Command) -> Output {
     run_within(cmd, Duration::from_secs(secs)).await
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn count(rows: &[HashMap<String, String>], outcome: &str) -> usize {
     rows.iter()
         .filter(|r| r["ccbulk_outcome"] == outcome)
         .count()
-}
-
-/// `update in.csv --mode replace` against `url` with the static test token, unpaced, fast retries.
-fn replace_against(work: &Work, url: &str, extra: &[&str]) -> Command {
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env("CCBULK_BACKOFF_BASE", "20ms")
-        .args(REPLACE_UNLIMITED)
-        .args(["--tenant", "t.example", "--base-url", url])
-        .args(extra);
-    cmd
 }
 
 /// An API that refuses every PATCH the same way (here: a providerCustomers it requires).
@@ -53,6 +40,16 @@ async fn refusing_api() -> MockServer {
     server
 }
 
+/// `rows` full rows sent in replace mode, with `extra`, to a [`refusing_api`]: the server, the
+/// work directory and the run's output.
+async fn refused_run(rows: u32, extra: &[&str]) -> (MockServer, Work, Output) {
+    let server = refusing_api().await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=rows).map(full_row)));
+    let out = within(60, work.replace_update_at(&server.uri(), extra)).await;
+    (server, work, out)
+}
+
 async fn patches_received(server: &MockServer) -> usize {
     server
         .received_requests()
@@ -67,16 +64,9 @@ async fn patches_received(server: &MockServer) -> usize {
 /// the API, suggests merge mode in replace mode, and leaves the rest for `--resume`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_systematic_failure_stops_the_update_after_20_rows() {
-    let server = refusing_api().await;
-    let work = Work::new();
-    work.write("in.csv", &full_csv((1..=60).map(full_row)));
-    let out = within(
-        60,
-        replace_against(&work, &server.uri(), &["--concurrency", "1"]),
-    )
-    .await;
+    let (server, work, out) = refused_run(60, &["--concurrency", "1"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains("first 20 rows that got an answer all failed with HTTP 400")
             && err.contains("providerCustomers: is required")
@@ -99,14 +89,7 @@ async fn a_systematic_failure_stops_the_update_after_20_rows() {
 /// With `--max-failures`, the user has said how many failures to stand: the rule is off.
 #[tokio::test(flavor = "multi_thread")]
 async fn max_failures_turns_the_systematic_stop_off() {
-    let server = refusing_api().await;
-    let work = Work::new();
-    work.write("in.csv", &full_csv((1..=30).map(full_row)));
-    let out = within(
-        60,
-        replace_against(&work, &server.uri(), &["--max-failures", "1000"]),
-    )
-    .await;
+    let (server, work, out) = refused_run(30, &["--max-failures", "1000"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 30);
@@ -118,21 +101,12 @@ async fn max_failures_turns_the_systematic_stop_off() {
 /// fault, so every row is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replay_is_not_stopped_by_the_systematic_rule() {
-    let server = refusing_api().await;
-    let work = Work::new();
-    work.write("in.csv", &full_csv((1..=25).map(full_row)));
-    let out = within(
-        60,
-        replace_against(&work, &server.uri(), &["--max-failures", "1000"]),
-    )
-    .await;
+    let (server, work, out) = refused_run(25, &["--max-failures", "1000"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let mut replay = work.ccbulk();
+    let mut replay = work.against_url(&server.uri());
     replay
-        .env("CLOUDCOCKPIT_TOKEN", TOKEN)
         .env("CCBULK_BACKOFF_BASE", "20ms")
         .args(["replay", "in.results.csv", "--mode", "replace"])
-        .args(["--tenant", "t.example", "--base-url", &server.uri()])
         .args(["--rate", "unlimited"]);
     let out = within(60, replay).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -294,18 +268,25 @@ fn with_token_endpoint(work: &Work, api: &str, token_url: &str, extra: &[&str]) 
     cmd
 }
 
-/// A token endpoint that never answers: each token request ends at `--timeout`, is retried like
-/// an API call, and the run stops (exit 3) before anything is sent, naming the endpoint.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_token_endpoint_that_never_answers_stops_the_run() {
-    let (token, heads) = scripted(|_| Act::Hang).await;
+/// Three rows sent to a sandbox with the token from the scripted endpoint at `token`: the
+/// sandbox, the work directory, the run's output and the token URL it was given.
+async fn run_with_token_from(token: &str) -> (Sandbox, Work, Output, String) {
     let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=3).map(full_row)));
     let url = format!("{token}/token");
     let out = within(60, with_token_endpoint(&work, &sb.base_url(), &url, &[])).await;
+    (sb, work, out, url)
+}
+
+/// A token endpoint that never answers: each token request ends at `--timeout`, is retried like
+/// an API call, and the run stops (exit 3) before anything is sent, naming the endpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_that_never_answers_stops_the_run() {
+    let (token, heads) = scripted(|_| Act::Hang).await;
+    let (sb, work, out, url) = run_with_token_from(&token).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains(&format!(
             "the token endpoint {url}: timed out (gave up after 2 attempts)"
@@ -334,7 +315,7 @@ async fn a_token_endpoint_that_stops_answering_mid_run_stops_the_run() {
     let cmd = with_token_endpoint(&work, &sb.base_url(), &url, &["--rate", "50/s"]);
     let out = within(60, cmd).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains("cannot get a new token: the token endpoint")
             && err.contains("timed out (gave up after 2 attempts)")
@@ -359,13 +340,9 @@ async fn a_token_endpoint_that_stops_answering_mid_run_stops_the_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_token_answer_is_refused() {
     let (token, _) = scripted(|_| Act::Endless).await;
-    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
-    let work = Work::new();
-    work.write("in.csv", &full_csv((1..=3).map(full_row)));
-    let url = format!("{token}/token");
-    let out = within(60, with_token_endpoint(&work, &sb.base_url(), &url, &[])).await;
+    let (sb, _work, out, _) = run_with_token_from(&token).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(err.contains("with more than 64 KiB"), "{err}");
     assert!(sb.requests().is_empty(), "nothing sent");
 }
@@ -378,13 +355,9 @@ async fn a_redirect_of_the_token_request_is_not_followed() {
     let target = format!("{elsewhere}/other/token");
     let to = target.clone();
     let (token, _) = scripted(move |_| Act::Redirect(to.clone())).await;
-    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
-    let work = Work::new();
-    work.write("in.csv", &full_csv((1..=3).map(full_row)));
-    let url = format!("{token}/token");
-    let out = within(60, with_token_endpoint(&work, &sb.base_url(), &url, &[])).await;
+    let (_sb, _work, out, _) = run_with_token_from(&token).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains(&format!("redirecting to {target}")) && err.contains("give it as --token-url"),
         "{err}"
@@ -418,7 +391,7 @@ async fn credentials_in_urls_are_refused_and_never_echoed() {
     ] {
         let out = within(30, with_token_endpoint(&work, api, token, &[])).await;
         assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-        let err = stderr(&out);
+        let err = stderr_of(&out);
         assert!(err.contains("holds a user name or password"), "{err}");
         assert!(!err.contains("Pw-In-Url-77"), "{err}");
     }
@@ -441,7 +414,7 @@ async fn a_202_whose_body_stalls_is_accepted_and_sent_once() {
     let (api, requests) = scripted(|_| Act::AcceptedThenStall).await;
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=3).map(full_row)));
-    let cmd = replace_against(&work, &api, &["--timeout", "300ms", "--concurrency", "1"]);
+    let cmd = work.replace_update_at(&api, &["--timeout", "300ms", "--concurrency", "1"]);
     let out = within(60, cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let rows = work.rows("in.results.csv");
@@ -461,17 +434,8 @@ async fn an_oversized_get_answer_fails_the_row_once() {
     let (api, requests) = scripted(|_| Act::Huge(40 << 20)).await;
     let work = Work::new();
     work.write("in.csv", &format!("customerId,city\n{},Porto\n", guid(1)));
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .args([
-            "update",
-            "in.csv",
-            "--tenant",
-            "t.example",
-            "--base-url",
-            &api,
-        ])
-        .args(["--rate", "unlimited", "--no-undo"]);
+    let mut cmd = work.against_url(&api);
+    cmd.args(["update", "in.csv", "--rate", "unlimited", "--no-undo"]);
     let out = within(60, cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let rows = work.rows("in.results.csv");
@@ -503,17 +467,9 @@ async fn merge_once(
     .await;
     let work = Work::new();
     work.write("in.csv", &format!("customerId,city\n{},{cell}\n", guid(1)));
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .args([
-            "update",
-            "in.csv",
-            "--tenant",
-            "t.example",
-            "--base-url",
-            &api,
-        ])
-        .args(["--rate", "unlimited", "--no-undo", "--max-attempts", "1"]);
+    let mut cmd = work.against_url(&api);
+    cmd.args(["update", "in.csv", "--rate", "unlimited", "--no-undo"])
+        .args(["--max-attempts", "1"]);
     let out = within(60, cmd).await;
     let rows = work.rows("in.results.csv");
     assert_eq!(rows.len(), 1, "{}", show(&out));
@@ -613,7 +569,7 @@ async fn an_unclosed_quote_stops_at_its_line() {
     cmd.args(["update", "in.csv", "--dry-run", "--mode", "replace"]);
     let out = within(60, cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains(
             "in.csv line 7: the record that begins here runs past 1 MiB (a quote not closed"
@@ -645,7 +601,7 @@ async fn a_file_without_line_breaks_is_refused_without_quoting_it() {
     let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
     let out = within(60, work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains("in.csv line 1: the record that begins here runs past 1 MiB"),
         "{err}"
@@ -667,7 +623,7 @@ async fn a_huge_cell_mid_run_stops_with_exit_3_after_the_rows_before_it() {
     file_with_tail(&work, 3, &tail);
     let out = within(60, work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains("in.csv line 5: the record that begins here runs past 1 MiB"),
         "{err}"
@@ -712,7 +668,7 @@ async fn a_legacy_encoding_is_refused_before_anything_is_sent() {
     std::fs::write(work.path("in.csv"), &text).unwrap();
     let out = within(60, work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains("in.csv is not UTF-8: line 9 holds the byte 0xE3")
             && err.contains("--encoding windows-1252"),
@@ -730,7 +686,7 @@ async fn a_legacy_encoding_is_refused_before_anything_is_sent() {
     let out = run_with_input(piped, Some(bytes)).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
-        stderr(&out).contains("stdin is not UTF-8: line 9"),
+        stderr_of(&out).contains("stdin is not UTF-8: line 9"),
         "{}",
         show(&out)
     );
@@ -765,14 +721,14 @@ async fn zero_rates_counts_and_wrong_delimiters_are_explained() {
         cmd.args(["update", "in.csv", "--dry-run", flag, value]);
         let out = within(30, cmd).await;
         assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-        assert!(stderr(&out).contains(says), "{}", show(&out));
+        assert!(stderr_of(&out).contains(says), "{}", show(&out));
     }
     let mut cmd = work.ccbulk();
     cmd.args(["update", "in.csv", "--dry-run", "--delimiter", ";"]);
     let out = within(30, cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
-        stderr(&out).contains("it looks delimited by ','"),
+        stderr_of(&out).contains("it looks delimited by ','"),
         "{}",
         show(&out)
     );

@@ -9,6 +9,8 @@ use ccbulk::input::{self, Input, InputOptions, Row};
 use proptest::prelude::*;
 use uuid::Uuid;
 
+use crate::common::COLUMNS;
+
 /// Hands its bytes over at most `chunk` at a time, as a pipe might, so chunk boundaries fall
 /// inside byte-order marks, CRLF pairs and header lines.
 struct Trickle {
@@ -39,23 +41,10 @@ fn all_rows(input: &mut Input) -> Vec<Row> {
     rows
 }
 
-const NAMES: [&str; 15] = [
-    "companyName",
-    "taxId",
-    "country",
-    "addressLine1",
-    "addressLine2",
-    "city",
-    "state",
-    "zip",
-    "firstName",
-    "middleName",
-    "lastName",
-    "email",
-    "phone",
-    "internalIdentifier",
-    "resellerId",
-];
+/// The header names of the fields (every column but the customer id).
+fn names() -> &'static [&'static str] {
+    &COLUMNS[1..]
+}
 
 /// A header spelling of `name`: each character in either case, with spaces, `_`, `-` or `.`
 /// sprinkled between, and surrounding white space.
@@ -120,7 +109,7 @@ proptest! {
     /// Any spelling of a field name (case, spaces, punctuation) maps to that field.
     #[test]
     fn header_spellings_match_their_field(
-        (i, header) in (0..NAMES.len()).prop_flat_map(|i| (Just(i), spelling(NAMES[i]))),
+        (i, header) in (0..names().len()).prop_flat_map(|i| (Just(i), spelling(names()[i]))),
         id_header in prop::sample::select(vec!["id", "customerId", "Customer ID", "CUSTOMER_ID", "customer-id"]),
         delimiter in prop::sample::select(vec![b',', b';', b'\t', b'|']),
     ) {
@@ -153,7 +142,7 @@ proptest! {
         let known = norm.is_empty()
             || ["id", "customerid", "retryfailedprovidercustomersfromcompanyinfo", "correlationid"]
                 .contains(&norm.as_str())
-            || NAMES.iter().any(|n| input::normalize(n) == norm)
+            || names().iter().any(|n| input::normalize(n) == norm)
             || input::is_ccbulk_column(&header);
         let bytes = csv_line(&["id".to_string(), header.clone()], b',');
         match open(bytes, 7, InputOptions::default()) {
@@ -260,7 +249,7 @@ proptest! {
 /// A misspelling by one swap of neighbouring letters suggests the field meant, for every field.
 #[test]
 fn transposed_letters_suggest_the_field() {
-    for name in NAMES.iter().chain(&["customerId", "correlationId"]) {
+    for name in names().iter().chain(&["customerId", "correlationId"]) {
         let chars: Vec<char> = name.chars().collect();
         for i in 1..chars.len().saturating_sub(1) {
             if chars[i].eq_ignore_ascii_case(&chars[i + 1]) {

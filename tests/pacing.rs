@@ -92,11 +92,8 @@ async fn bucket_server(limit: f64, burst: f64, retry_after: &'static str) -> (St
 
 /// `update in.csv --mode replace` against `url` with the test token, the summary in s.json.
 fn replace_against(work: &Work, url: &str, extra: &[&str]) -> Command {
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env("CCBULK_BACKOFF_BASE", "50ms")
-        .args(["update", "in.csv", "--mode", "replace"])
-        .args(["--base-url", url, "--tenant", "portal.reseller.example"])
+    let mut cmd = work.against_url(url);
+    cmd.args(["update", "in.csv", "--mode", "replace"])
         .args(["--summary-json", "s.json", "-q"])
         .args(extra);
     cmd

@@ -198,25 +198,7 @@ async fn transient_statuses_are_retried_and_400_is_not() {
         "in.csv",
         &format!("{FULL_HEADER}\n{}\n{}\n", full_row(1), full_row(2)),
     );
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env("CCBULK_BACKOFF_BASE", "20ms")
-        .args([
-            "update",
-            "in.csv",
-            "--mode",
-            "replace",
-            "--tenant",
-            "t.example",
-        ])
-        .args([
-            "--base-url",
-            &server.uri(),
-            "--max-attempts",
-            "6",
-            "--rate",
-            "unlimited",
-        ]);
+    let cmd = work.replace_update_at(&server.uri(), &["--max-attempts", "6"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let rows = work.rows("in.results.csv");
@@ -300,24 +282,6 @@ async fn scripted_server(
     (format!("http://{addr}"), seen)
 }
 
-/// `ccbulk update in.csv --mode replace` against `url`, unpaced, with fast retries.
-fn replace_against(work: &Work, url: &str, extra: &[&str]) -> std::process::Command {
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env("CCBULK_BACKOFF_BASE", "20ms")
-        .args([
-            "update",
-            "in.csv",
-            "--mode",
-            "replace",
-            "--tenant",
-            "t.example",
-        ])
-        .args(["--base-url", url, "--rate", "unlimited"])
-        .args(extra);
-    cmd
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dropped_connections_are_retried() {
     let (url, seen) = scripted_server(|n| {
@@ -330,7 +294,7 @@ async fn dropped_connections_are_retried() {
     .await;
     let work = Work::new();
     work.write("in.csv", &format!("{FULL_HEADER}\n{}\n", full_row(1)));
-    let out = run(replace_against(&work, &url, &[])).await;
+    let out = run(work.replace_update_at(&url, &[])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 1);
@@ -345,7 +309,7 @@ async fn a_server_that_closes_every_connection_costs_no_extra_attempts() {
     let (url, seen) = scripted_server(|_| Conn::AnswerAndClose).await;
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=40).map(full_row)));
-    let out = run(replace_against(&work, &url, &["--concurrency", "4"])).await;
+    let out = run(work.replace_update_at(&url, &["--concurrency", "4"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 40);
@@ -368,7 +332,7 @@ async fn a_silent_server_times_out_and_the_call_is_retried() {
     .await;
     let work = Work::new();
     work.write("in.csv", &format!("{FULL_HEADER}\n{}\n", full_row(1)));
-    let out = run(replace_against(&work, &url, &["--timeout", "300ms"])).await;
+    let out = run(work.replace_update_at(&url, &["--timeout", "300ms"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 1);
@@ -378,8 +342,7 @@ async fn a_silent_server_times_out_and_the_call_is_retried() {
 
     // Never an answer: the row fails saying so, after its attempts.
     let (url, _) = scripted_server(|_| Conn::Silent).await;
-    let out = run(replace_against(
-        &work,
+    let out = run(work.replace_update_at(
         &url,
         &["--timeout", "200ms", "--max-attempts", "2", "--overwrite"],
     ))
@@ -451,24 +414,7 @@ async fn a_429_pauses_every_worker() {
     let work = Work::new();
     let input = full_csv((1..=4).map(full_row));
     work.write("in.csv", &input);
-    let mut cmd = work.ccbulk();
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .args([
-            "update",
-            "in.csv",
-            "--mode",
-            "replace",
-            "--tenant",
-            "t.example",
-        ])
-        .args([
-            "--base-url",
-            &server.uri(),
-            "--rate",
-            "unlimited",
-            "--concurrency",
-            "2",
-        ]);
+    let cmd = work.replace_update_at(&server.uri(), &["--concurrency", "2"]);
     let child = tokio::spawn(run(cmd));
     // Watch arrivals: the worker that was not throttled must not start its next call until the
     // pause is over, although its own call finished after 300 ms.
@@ -520,11 +466,7 @@ async fn rate_spreads_calls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_of_one_customer_go_in_file_order_one_at_a_time() {
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_millis(40),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_millis(40)).await;
     let work = Work::new();
     let mut input = format!("{FULL_HEADER}\n");
     for round in 0..5 {
@@ -692,6 +634,16 @@ async fn progress_lines_when_stderr_is_not_a_terminal() {
     assert!(err.contains("results: in.results.csv"), "{err}");
 }
 
+/// The loopback port the sandbox listens on: a proxied URL names another host on it.
+fn port_of(sb: &ccbulk::sandbox::Sandbox) -> String {
+    sb.base_url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string()
+}
+
 /// A CONNECT proxy on loopback that takes every host for 127.0.0.1 (so the API can have a name
 /// that is never looked up); keeps the head of each CONNECT request.
 async fn connect_proxy() -> (
@@ -743,13 +695,7 @@ async fn connect_proxy() -> (
 async fn calls_go_through_the_proxy_the_environment_names() {
     let sb = sandbox(SandboxConfig::default()).await;
     let (proxy, heads) = connect_proxy().await;
-    let port = sb
-        .base_url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_string();
+    let port = port_of(&sb);
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=5).map(full_row)));
     let mut cmd = work.replace_update(&sb, &["--concurrency", "2"]);
@@ -795,13 +741,7 @@ async fn the_token_request_goes_through_the_same_proxy_as_the_calls() {
     let config = SandboxConfig::default();
     let sb = sandbox(config.clone()).await;
     let (proxy, heads) = connect_proxy().await;
-    let port = sb
-        .base_url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_string();
+    let port = port_of(&sb);
     let token_url = format!("http://login.example.test:{port}/oauth2/v2.0/token");
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=3).map(full_row)));

@@ -23,24 +23,6 @@ fn customer_with_middle_name(from: u32, null: bool) -> Uuid {
         .expect("the made-up customers have both kinds")
 }
 
-/// The rows of a `;`-separated CSV as header → value maps.
-fn semicolon_rows(work: &Work, name: &str) -> Vec<HashMap<String, String>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .from_path(work.path(name))
-        .expect("open csv");
-    let headers = rdr.headers().expect("header").clone();
-    rdr.records()
-        .map(|r| {
-            headers
-                .iter()
-                .zip(r.expect("record").iter())
-                .map(|(h, v)| (h.into(), v.into()))
-                .collect()
-        })
-        .collect()
-}
-
 /// Every field the CSV can carry, back to what the sandbox made up for the customer.
 fn assert_as_made_up(sb: &ccbulk::sandbox::Sandbox, id: Uuid) {
     let now = sb.customer(id);
@@ -194,7 +176,7 @@ async fn update_then_update_of_the_undo_file_restores_every_customer() {
         "row 8 is invalid\n{}",
         show(&out)
     );
-    let results = semicolon_rows(&work, "in.results.csv");
+    let results = work.rows_sep("in.results.csv", b';');
     assert_each_row_once(&results, 9);
     let outcome = |n: &str| {
         results
@@ -259,7 +241,7 @@ async fn update_then_update_of_the_undo_file_restores_every_customer() {
     cmd.args(["update", "in.undo.csv", "--rate", "unlimited"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let undo_results = semicolon_rows(&work, "in.undo.results.csv");
+    let undo_results = work.rows_sep("in.undo.results.csv", b';');
     assert_each_row_once(&undo_results, 7);
     assert!(
         undo_results

@@ -5,93 +5,16 @@
 //! input.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use ccbulk::sandbox::{Sandbox, SandboxConfig};
 
 use crate::common::*;
 
-/// A spawned ccbulk whose stderr is drained on a thread (so a chatty run never blocks on a full
-/// pipe) and handed back when it exits.
-struct Running {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Running {
-    fn spawn(mut cmd: Command) -> Running {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn ccbulk");
-        let mut pipe = child.stderr.take().expect("stderr pipe");
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        });
-        Running { child, stderr }
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    /// Waits up to `limit` for the exit; returns the code (None if killed by a signal) and
-    /// stderr. Panics (after killing it) if the process is still running.
-    async fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("ccbulk did not exit within {limit:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        let stderr = self.stderr.join().expect("stderr thread");
-        (status.code(), stderr)
-    }
-}
-
-/// Sends a signal by name with the system `kill` (no libc dependency in the tests).
-fn signal(pid: &str, name: &str) {
-    let ok = Command::new("kill")
-        .args([format!("-{name}").as_str(), pid])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -{name} {pid}");
-}
-
-/// Data lines of a results file (no embedded newlines in these tests' rows).
-fn data_lines(work: &Work, name: &str) -> usize {
-    std::fs::read_to_string(work.path(name))
-        .map(|s| s.matches('\n').count().saturating_sub(1))
-        .unwrap_or(0)
-}
-
-/// Waits until `name` holds at least `n` data lines.
-async fn wait_for_lines(work: &Work, name: &str, n: usize, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while data_lines(work, name) < n {
-        assert!(Instant::now() < deadline, "{name} never reached {n} rows");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The customer of row `n`: [`guid`] moved clear of the ids the sandbox answers 403 and 404
-/// for (those ending in 0x403 and 0x404), so runs of thousands of rows all succeed.
-fn cid(n: u32) -> String {
-    guid(n + 0x10_0000).to_string()
-}
-
 /// A full replace-mode row for row `n` and customer [`cid`]`(n)`.
 fn row(n: u32) -> String {
-    full_row(n).replace(&guid(n).to_string(), &cid(n))
+    full_row(n).replace(&guid(n).to_string(), &cid(n).to_string())
 }
 
 /// `n` full replace-mode rows.
@@ -136,22 +59,18 @@ async fn kill_9_then_resume_sends_each_row_once_and_resends_at_most_the_rows_in_
     // Killed after 300 rows: 700 more (about 2 s at 8 × 20 ms) keep the kill mid-run.
     const N: u32 = 1000;
     const CONCURRENCY: usize = 8;
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_millis(20),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_millis(20)).await;
     let work = Work::new();
     work.write("in.csv", &full_input(N));
     let args = ["--concurrency", "8"];
-    let running = Running::spawn(work.replace_update(&sb, &args));
-    wait_for_lines(&work, "in.results.csv", 300, Duration::from_secs(30)).await;
-    let mut running = running;
-    running.child.kill().expect("kill -9");
+    let mut running = Running::spawn(work.replace_update(&sb, &args));
+    work.wait_for_lines("in.results.csv", 300, Duration::from_secs(30))
+        .await;
+    running.kill();
     let (code, _) = running.wait(Duration::from_secs(10)).await;
     assert_eq!(code, None, "killed by a signal");
     let before = patches(&sb).len();
-    let recorded = data_lines(&work, "in.results.csv");
+    let recorded = work.data_lines("in.results.csv");
     assert!(
         recorded < N as usize,
         "the kill came mid-run ({recorded} rows recorded)"
@@ -182,33 +101,19 @@ async fn kill_9_then_resume_sends_each_row_once_and_resends_at_most_the_rows_in_
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_in_merge_mode_resends_harmlessly() {
     const N: u32 = 600;
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_millis(10),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_millis(10)).await;
     let work = Work::new();
-    let mut input = String::from("customerId,city\n");
-    for n in 1..=N {
-        input.push_str(&format!("{},Porto {n}\n", cid(n)));
-    }
-    work.write("in.csv", &input);
-    let args = [
-        "update",
-        "in.csv",
-        "--rate",
-        "unlimited",
-        "--concurrency",
-        "8",
-    ];
+    work.write("in.csv", &numbered_cities(N, "Porto"));
+    let args = MERGE_8_UNPACED;
     let mut cmd = work.against(&sb);
     cmd.args(args);
     let mut running = Running::spawn(cmd);
-    wait_for_lines(&work, "in.results.csv", 100, Duration::from_secs(30)).await;
-    running.child.kill().expect("kill -9");
+    work.wait_for_lines("in.results.csv", 100, Duration::from_secs(30))
+        .await;
+    running.kill();
     running.wait(Duration::from_secs(10)).await;
     assert!(
-        data_lines(&work, "in.results.csv") < N as usize,
+        work.data_lines("in.results.csv") < N as usize,
         "killed mid-run"
     );
 
@@ -235,7 +140,7 @@ async fn kill_9_in_merge_mode_resends_harmlessly() {
     assert!(total <= N as usize + 8, "{total} PATCHes for {N} rows");
     for n in [1, N / 2, N] {
         assert_eq!(
-            sb.customer(cid(n).parse().expect("guid"))["city"],
+            sb.customer(cid(n))["city"],
             format!("Porto {n}").as_str(),
             "customer {n} ends with the sheet's value"
         );
@@ -247,11 +152,7 @@ async fn sigint_finishes_rows_in_flight_records_them_and_prints_the_resume_comma
     // Enough that the run is stopped early (12 rows done, 7 in flight), few enough that the
     // resumed run at 20/s is short.
     const N: u32 = 40;
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_millis(300),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_millis(300)).await;
     let work = Work::new();
     work.write("in.csv", &full_input(N));
     let mut cmd = work.against(&sb);
@@ -269,9 +170,10 @@ async fn sigint_finishes_rows_in_flight_records_them_and_prints_the_resume_comma
         "3",
     ]);
     let running = Running::spawn(cmd);
-    wait_for_lines(&work, "in.results.csv", 12, Duration::from_secs(30)).await;
+    work.wait_for_lines("in.results.csv", 12, Duration::from_secs(30))
+        .await;
     // Rows are now in flight behind the sandbox's latency.
-    signal(&running.pid(), "INT");
+    running.signal("INT");
     let (code, stderr) = running.wait(Duration::from_secs(30)).await;
     assert_eq!(code, Some(130), "{stderr}");
 
@@ -332,23 +234,21 @@ async fn sigint_finishes_rows_in_flight_records_them_and_prints_the_resume_comma
 
 #[tokio::test(flavor = "multi_thread")]
 async fn second_sigint_quits_at_once_keeping_what_is_written() {
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_secs(6),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_secs(6)).await;
     let work = Work::new();
     work.write("in.csv", &full_input(20));
     let cmd = work.replace_update(&sb, &["--summary-json", "s.json"]);
     let running = Running::spawn(cmd);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while patches(&sb).len() < 8 {
-        assert!(Instant::now() < deadline, "requests never arrived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    signal(&running.pid(), "TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    signal(&running.pid(), "INT");
+    wait_until("8 requests arriving", Duration::from_secs(20), || {
+        patches(&sb).len() >= 8
+    })
+    .await;
+    running.signal("TERM");
+    // The first signal taken (seen, not guessed with a fixed pause): the next is the second.
+    running
+        .wait_for_stderr("finishing the rows in flight", Duration::from_secs(20))
+        .await;
+    running.signal("INT");
     let (code, stderr) = running.wait(Duration::from_secs(30)).await;
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("quitting at once"), "{stderr}");
@@ -402,7 +302,7 @@ async fn resume_repairs_a_torn_last_line() {
         N as usize + 1,
         "only the torn row is sent again"
     );
-    assert_eq!(counts[&cid(last_row as u32)], 2);
+    assert_eq!(counts[&cid(last_row as u32).to_string()], 2);
     // The file is whole again: the first N-1 lines are as before.
     assert!(work.read("in.results.csv").starts_with(&text[..last_start]));
 }
@@ -769,8 +669,9 @@ async fn a_keyed_run_interrupted_then_resumed_applies_each_row_once_and_undoes()
         "4",
     ]);
     let running = Running::spawn(cmd);
-    wait_for_lines(&work, "in.results.csv", 6, Duration::from_secs(60)).await;
-    signal(&running.pid(), "INT");
+    work.wait_for_lines("in.results.csv", 6, Duration::from_secs(60))
+        .await;
+    running.signal("INT");
     let (code, stderr) = running.wait(Duration::from_secs(60)).await;
     assert_eq!(code, Some(130), "{stderr}");
     let first = work.rows("in.results.csv");

@@ -7,47 +7,19 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use ccbulk::customer::{Field, current_text};
 use ccbulk::sandbox::{SandboxConfig, made_up_customer};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::common::*;
 
-/// Customer of row `n`, clear of the ids the sandbox answers 403 and 404 for.
-fn cid(n: u32) -> Uuid {
-    guid(n + 0x20_0000)
-}
-
-/// Waits up to `limit` for `child`; kills it and panics if it is still running.
-async fn wait_child(mut child: Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ccbulk did not exit within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Runs `cmd` with a time limit; exit code and stderr.
-async fn run_limited(mut cmd: Command, limit: Duration) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let err_path = dir.path().join("stderr");
-    let err = std::fs::File::create(&err_path).expect("stderr file");
-    cmd.stdout(Stdio::null()).stderr(err);
-    let child = cmd.spawn().expect("spawn ccbulk");
-    let status = wait_child(child, limit).await;
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    (status.code(), stderr)
+/// [`run`], as the exit code and stderr these tests check.
+async fn code_and_stderr(cmd: Command) -> (Option<i32>, String) {
+    let out = run(cmd).await;
+    (out.status.code(), stderr_of(&out))
 }
 
 /// The text after `label` on the summary line that has it.
@@ -75,56 +47,33 @@ fn city(c: &serde_json::Map<String, Value>) -> Option<String> {
     current_text(c, Field::City)
 }
 
-/// The files in the work directory.
-fn files(work: &Work) -> BTreeSet<String> {
-    std::fs::read_dir(work.path(""))
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_again_and_again_in_merge_mode_never_loses_the_way_back() {
     const N: u32 = 1500;
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_millis(10),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_millis(10)).await;
     let work = Work::new();
-    let mut input = String::from("customerId,city\n");
-    for n in 1..=N {
-        input.push_str(&format!("{},Porto {n}\n", cid(n)));
-    }
-    work.write("in.csv", &input);
-    let args = [
-        "update",
-        "in.csv",
-        "--rate",
-        "unlimited",
-        "--concurrency",
-        "8",
-    ];
+    work.write("in.csv", &numbered_cities(N, "Porto"));
+    let args = MERGE_8_UNPACED;
     let mut kills = 0;
     let mut finished = false;
     for round in 0..20 {
         let mut cmd = work.against(&sb);
-        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(args);
         if round > 0 {
             cmd.arg("--resume");
         }
-        let mut child = cmd.spawn().expect("spawn");
+        let mut running = Running::spawn(cmd);
         if round < 8 {
             tokio::time::sleep(Duration::from_millis(200 + fastrand::u64(0..400))).await;
-            if child.try_wait().expect("try_wait").is_none() {
-                child.kill().expect("kill -9");
-                let _ = child.wait();
+            if running.child.try_wait().expect("try_wait").is_none() {
+                running.kill();
+                running.wait(Duration::from_secs(10)).await;
                 kills += 1;
                 continue;
             }
         }
-        let status = wait_child(child, Duration::from_secs(120)).await;
-        if status.code() == Some(0) {
+        let (code, _) = running.wait(RUN_LIMIT).await;
+        if code == Some(0) {
             finished = true;
             break;
         }
@@ -161,16 +110,9 @@ async fn kill_9_again_and_again_in_merge_mode_never_loses_the_way_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_undo_file_is_locked_like_the_results_file() {
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_millis(40),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_millis(40)).await;
     let work = Work::new();
-    let mut input = String::from("customerId,city\n");
-    for n in 1..=40 {
-        input.push_str(&format!("{},Faro {n}\n", cid(n)));
-    }
+    let input = numbered_cities(40, "Faro");
     work.write("a.csv", &input);
     work.write("b.csv", &input);
     let mut first = work.against(&sb);
@@ -183,20 +125,15 @@ async fn the_undo_file_is_locked_like_the_results_file() {
             "--rate",
             "unlimited",
         ])
-        .args(["--undo", "shared.undo.csv"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let first = first.spawn().expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(work.path("a.results.csv")).map_or(0, |s| s.lines().count()) < 3 {
-        assert!(Instant::now() < deadline, "the first run never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .args(["--undo", "shared.undo.csv"]);
+    let first = Running::spawn(first);
+    work.wait_for_lines("a.results.csv", 2, Duration::from_secs(30))
+        .await;
     let before = std::fs::read(work.path("shared.undo.csv")).expect("undo file");
     let mut second = work.against(&sb);
     second.args(["update", "b.csv", "--rate", "unlimited", "--overwrite"]);
     second.args(["--undo", "shared.undo.csv"]);
-    let (code, stderr) = run_limited(second, Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(second).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("shared.undo.csv") && stderr.contains("another ccbulk run"),
@@ -213,8 +150,8 @@ async fn the_undo_file_is_locked_like_the_results_file() {
             >= before.len(),
         "the undo file was not replaced"
     );
-    let status = wait_child(first, Duration::from_secs(60)).await;
-    assert_eq!(status.code(), Some(0));
+    let (code, first_err) = first.wait(RUN_LIMIT).await;
+    assert_eq!(code, Some(0), "{first_err}");
     let lines = work.rows("shared.undo.csv");
     assert_eq!(
         lines.len(),
@@ -236,21 +173,10 @@ async fn files_are_owner_only_whatever_the_umask() {
         std::fs::Permissions::from_mode(0o644),
     )
     .expect("chmod");
-    let bin = assert_cmd::cargo::cargo_bin!("ccbulk");
-    let cmd = work.against(&sb);
-    let mut sh = Command::new("sh");
-    sh.current_dir(work.path(""))
-        .args(["-c", "umask 022; exec \"$0\" \"$@\""])
-        .arg(bin)
-        .args(["update", "in.csv", "--rate", "unlimited", "--overwrite"])
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "in.csv", "--rate", "unlimited", "--overwrite"])
         .args(["--summary-json", "s.json"]);
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let (code, stderr) = run_limited(sh, Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(after_shell("umask 022", &cmd)).await;
     assert_eq!(code, Some(0), "{stderr}");
     for name in ["in.results.csv", "in.undo.csv", "s.json"] {
         let mode = std::fs::metadata(work.path(name))
@@ -279,7 +205,7 @@ async fn a_symlink_where_a_file_goes_is_refused_and_its_target_untouched() {
         let mut cmd = work.against(&sb);
         cmd.args(["update", "in.csv", "--rate", "unlimited"])
             .args(extra);
-        let (code, stderr) = run_limited(cmd, Duration::from_secs(60)).await;
+        let (code, stderr) = code_and_stderr(cmd).await;
         assert_eq!(code, Some(2), "{link}: {stderr}");
         assert!(
             stderr.contains(link) && stderr.contains("symbolic link"),
@@ -290,7 +216,7 @@ async fn a_symlink_where_a_file_goes_is_refused_and_its_target_untouched() {
             .into_iter()
             .map(String::from)
             .collect();
-        assert_eq!(files(&work), left, "{link}: nothing else written");
+        assert_eq!(work.files(), left, "{link}: nothing else written");
         std::fs::remove_file(work.path(link)).expect("rm link");
     }
     assert!(sb.requests().is_empty(), "nothing sent");
@@ -323,11 +249,11 @@ async fn a_setup_error_leaves_no_file_behind() {
         if let Some((k, v)) = env {
             cmd.env(k, v);
         }
-        let (code, stderr) = run_limited(cmd, Duration::from_secs(60)).await;
+        let (code, stderr) = code_and_stderr(cmd).await;
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert_eq!(
-            files(&work),
+            work.files(),
             BTreeSet::from(["in.csv".to_string()]),
             "{args:?}: no results, undo, lock or summary file"
         );
@@ -342,7 +268,7 @@ async fn a_run_that_changed_nothing_prints_no_undo_line() {
     work.write("in.csv", &format!("customerId,city\n{},{same}\n", cid(1)));
     let mut cmd = work.against(&sb);
     cmd.args(["update", "in.csv", "--rate", "unlimited"]);
-    let (code, stderr) = run_limited(cmd, Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(cmd).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("unchanged 1"), "{stderr}");
     assert!(
@@ -379,7 +305,7 @@ async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says()
         .args(["--rate", "unlimited", "--concurrency", "1"])
         .args(["--map", "Firma=companyName", "--max-failures", "1"])
         .args(["--summary-json", "s1.json"]);
-    let (code, stderr) = run_limited(first, Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(first).await;
     assert_eq!(
         code,
         Some(3),
@@ -403,9 +329,9 @@ async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says()
     }
 
     // Resume: the rows not yet sent, as the first run would have sent them.
-    let (code, stderr) = run_limited(as_printed(&work, resume), Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(as_printed(&work, resume)).await;
     assert_eq!(code, Some(1), "rows 3 and 5 stay unsuccessful\n{stderr}");
-    assert_each_row_once(&semicolon_rows(&work, "in.results.csv"), 8);
+    assert_each_row_once(&work.rows_sep("in.results.csv", b';'), 8);
     for n in 6..=8 {
         let c = sb.customer(cid(n));
         assert_eq!(city(&c).as_deref(), Some(format!("Braga {n}").as_str()));
@@ -423,9 +349,9 @@ async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says()
     // Replay, after fixing the invalid row in the results file: exactly rows 3 and 5 go again.
     let fixed = work.read("in.results.csv").replace(";Portugal;", ";PT;");
     work.write("in.results.csv", &fixed);
-    let (code, stderr) = run_limited(as_printed(&work, &replay), Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(as_printed(&work, &replay)).await;
     assert_eq!(code, Some(1), "row 5's customer does not exist\n{stderr}");
-    let replayed = semicolon_rows(&work, "in.replay.csv");
+    let replayed = work.rows_sep("in.replay.csv", b';');
     let outcomes: Vec<(&str, &str)> = replayed
         .iter()
         .map(|r| (r["ccbulk_row"].as_str(), r["ccbulk_outcome"].as_str()))
@@ -439,7 +365,7 @@ async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says()
 
     // Undo, newest first: every customer is back as it was.
     for line in [&replay_undo, &undo_line] {
-        let (code, stderr) = run_limited(as_printed(&work, line), Duration::from_secs(60)).await;
+        let (code, stderr) = code_and_stderr(as_printed(&work, line)).await;
         assert_eq!(code, Some(0), "{line}\n{stderr}");
     }
     for n in [1, 2, 3, 4, 6, 7, 8] {
@@ -460,35 +386,17 @@ async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says()
     let mut plan = as_printed(&work, "ccbulk plan plan-in.csv");
     plan.args(&base)
         .args(["--rate", "unlimited", "--map", "Firma=companyName"]);
-    let (code, stderr) = run_limited(plan, Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(plan).await;
     assert_eq!(code, Some(1), "one invalid row\n{stderr}");
     assert!(!stderr.contains("ccbulk replay"), "{stderr}");
     let apply = after(&stderr, "to apply this plan:").to_string();
     assert!(apply.starts_with("ccbulk update "), "{apply}");
-    let (code, stderr) = run_limited(as_printed(&work, &apply), Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(as_printed(&work, &apply)).await;
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(sb.customer(cid(20))["companyName"], "Planned Lda");
-    let applied = semicolon_rows(&work, "plan-in.results.csv");
+    let applied = work.rows_sep("plan-in.results.csv", b';');
     assert_eq!(applied.len(), 2);
     assert!(applied.iter().any(|r| r["ccbulk_outcome"] == "accepted"));
-}
-
-/// The rows of a `;`-separated CSV as header → value maps.
-fn semicolon_rows(work: &Work, name: &str) -> Vec<HashMap<String, String>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .from_path(work.path(name))
-        .expect("open csv");
-    let headers = rdr.headers().expect("header").clone();
-    rdr.records()
-        .map(|r| {
-            headers
-                .iter()
-                .zip(r.expect("record").iter())
-                .map(|(h, v)| (h.into(), v.into()))
-                .collect()
-        })
-        .collect()
 }
 
 /// The README's first ```sh block that contains `marker`.
@@ -591,7 +499,7 @@ async fn the_readme_sequence_plan_dry_run_update_works_as_written() {
             &server.token_url(),
         ])
         .env("CLOUDCOCKPIT_TENANT", "portal.contoso.com");
-        let (code, stderr) = run_limited(cmd, Duration::from_secs(120)).await;
+        let (code, stderr) = code_and_stderr(cmd).await;
         outcomes.push((line.to_string(), code, stderr));
     }
     drop(server);
@@ -713,7 +621,7 @@ async fn the_readme_walkthrough_export_edit_plan_update_undo_works_as_written() 
         &server.token_url(),
     ]);
     again.args(["--tenant", "sandbox.local"]);
-    let (code, stderr) = run_limited(again, Duration::from_secs(120)).await;
+    let (code, stderr) = code_and_stderr(again).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(work.read("after.csv"), work.read("customers.csv"));
 }
@@ -729,11 +637,7 @@ async fn a_results_file_torn_inside_its_header_is_repaired_on_resume() {
     );
     for keep in [0, 12, header.len() - 40, header.len() - 4, header.len() - 1] {
         work.write("in.results.csv", &header[..keep]);
-        let (code, stderr) = run_limited(
-            work.replace_update(&sb, &["--resume"]),
-            Duration::from_secs(60),
-        )
-        .await;
+        let (code, stderr) = code_and_stderr(work.replace_update(&sb, &["--resume"])).await;
         assert_eq!(code, Some(0), "{keep} bytes kept: {stderr}");
         let text = work.read("in.results.csv");
         assert!(text.starts_with(&header), "{keep}: {text}");
@@ -742,11 +646,7 @@ async fn a_results_file_torn_inside_its_header_is_repaired_on_resume() {
     }
     // A cut first line that is not this input's header: refused, saying what to do.
     work.write("in.results.csv", "name,email,pho");
-    let (code, stderr) = run_limited(
-        work.replace_update(&sb, &["--resume"]),
-        Duration::from_secs(60),
-    )
-    .await;
+    let (code, stderr) = code_and_stderr(work.replace_update(&sb, &["--resume"])).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("header") && stderr.contains("--overwrite"),
@@ -767,11 +667,7 @@ async fn sigint_during_a_429_pause_leaves_the_waiting_rows_for_resume() {
     })
     .await;
     let work = Work::new();
-    let mut input = String::from("customerId,city\n");
-    for n in 1..=N {
-        input.push_str(&format!("{},Tavira {n}\n", cid(n)));
-    }
-    work.write("in.csv", &input);
+    work.write("in.csv", &numbered_cities(N, "Tavira"));
     let args = [
         "update",
         "in.csv",
@@ -781,21 +677,15 @@ async fn sigint_during_a_429_pause_leaves_the_waiting_rows_for_resume() {
         "s.json",
     ];
     let mut cmd = work.against(&sb);
-    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
-    let child = cmd.spawn().expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !sb.requests().iter().any(|r| r.status == 429) {
-        assert!(Instant::now() < deadline, "no 429 came");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok);
-    let status = wait_child(child, Duration::from_secs(60)).await;
-    assert_eq!(status.code(), Some(130));
+    cmd.args(args);
+    let running = Running::spawn(cmd);
+    wait_until("a 429", Duration::from_secs(30), || {
+        sb.requests().iter().any(|r| r.status == 429)
+    })
+    .await;
+    running.signal("INT");
+    let (code, stderr) = running.wait(RUN_LIMIT).await;
+    assert_eq!(code, Some(130), "{stderr}");
     let summary: Value = serde_json::from_str(&work.read("s.json")).expect("summary JSON");
     assert_eq!(summary["exit_code"], 130);
     let rows = work.rows("in.results.csv");
@@ -815,7 +705,7 @@ async fn sigint_during_a_429_pause_leaves_the_waiting_rows_for_resume() {
     // Resumed under the sandbox's limit: the rows left go without waiting on 429s.
     cmd.args(&args[..2])
         .args(["--summary-json", "s.json", "--resume", "--rate", "30/s"]);
-    let (code, stderr) = run_limited(cmd, Duration::from_secs(120)).await;
+    let (code, stderr) = code_and_stderr(cmd).await;
     assert_eq!(code, Some(0), "{stderr}");
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, u64::from(N));
@@ -835,32 +725,15 @@ async fn sigint_during_a_429_pause_leaves_the_waiting_rows_for_resume() {
 async fn an_undo_line_that_cannot_be_written_stops_the_run_before_its_patch() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
-    let mut input = String::from("customerId,city\n");
-    for n in 1..=5 {
-        input.push_str(&format!("{},Elvas {n}\n", cid(n)));
-    }
-    work.write("in.csv", &input);
+    work.write("in.csv", &numbered_cities(5, "Elvas"));
     // An undo file of an earlier, interrupted run: 24 KB of good lines.
-    let mut undo = String::from("customerId,city\n");
-    for n in 100..800 {
-        undo.push_str(&format!("{},Beja\n", cid(n)));
-    }
+    let undo = city_csv((100..800).map(|n| (cid(n), "Beja")));
     assert!(undo.len() > 24 * 1024);
     work.write("in.undo.csv", &undo);
-    let bin = assert_cmd::cargo::cargo_bin!("ccbulk");
-    let mut sh = Command::new("sh");
-    sh.current_dir(work.path(""))
-        .args(["-c", "ulimit -f 16; exec \"$0\" \"$@\""])
-        .arg(bin)
-        .args(["update", "in.csv", "--resume", "--concurrency", "1"])
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "in.csv", "--resume", "--concurrency", "1"])
         .args(["--rate", "unlimited", "--summary-json", "s.json"]);
-    for (k, v) in work.against(&sb).get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let (code, stderr) = run_limited(sh, Duration::from_secs(60)).await;
+    let (code, stderr) = code_and_stderr(after_shell("ulimit -f 16", &cmd)).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains("cannot write the undo file") && stderr.contains("in.undo.csv"),

@@ -4,33 +4,11 @@
 //! sent.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use ccbulk::sandbox::{RecordedRequest, SandboxConfig};
 use serde_json::Value;
 
 use crate::common::*;
-
-/// Rows of a results file written with `delimiter`, as header → value maps (cells that are not
-/// UTF-8, echoed from the input as they came, are decoded lossily).
-fn rows_sep(path: &Path, delimiter: u8) -> Vec<HashMap<String, String>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_path(path)
-        .expect("open results");
-    let headers = rdr.headers().expect("header").clone();
-    rdr.byte_records()
-        .map(|r| {
-            let r = r.expect("record");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), String::from_utf8_lossy(v).into_owned()))
-                .collect()
-        })
-        .collect()
-}
 
 /// The customer object of the one PATCH sent for customer `n`.
 fn patched(patches: &[RecordedRequest], n: u32) -> serde_json::Map<String, Value> {
@@ -83,7 +61,7 @@ async fn semicolons_bom_crlf_and_spaced_headers_map_to_fields() {
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
-    let rows = rows_sep(&work.path("excel.results.csv"), b';');
+    let rows = work.rows_sep("excel.results.csv", b';');
     assert_each_row_once(&rows, 3);
     assert!(
         rows.iter().all(|r| r["ccbulk_outcome"] == "accepted"),
@@ -165,7 +143,7 @@ async fn bad_rows_are_invalid_with_reasons_and_good_rows_go_intact() {
         show(&out)
     );
 
-    let rows = rows_sep(&work.path("messy.results.csv"), b';');
+    let rows = work.rows_sep("messy.results.csv", b';');
     assert_each_row_once(&rows, 9);
     let expect_invalid: [(u64, u32, &[&str]); 6] = [
         (3, 5, &["\"Customer ID\"", "\"not-a-guid\" is not a GUID"]),
@@ -386,7 +364,7 @@ async fn map_file_and_excel_realities() {
     ]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let rows = rows_sep(&work.path("erp.results.csv"), b'|');
+    let rows = work.rows_sep("erp.results.csv", b'|');
     assert_each_row_once(&rows, 2);
     let patches = patches(&sb);
     let c1 = patched(&patches, 1);

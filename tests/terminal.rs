@@ -7,7 +7,6 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -39,7 +38,7 @@ fn pty() -> (OwnedFd, OwnedFd) {
 }
 
 /// Runs `cmd` with its stderr on a fresh terminal; returns the exit code and every byte the
-/// terminal received. Killed (and the test failed) after a minute.
+/// terminal received. Killed (and the test failed) after [`RUN_LIMIT`].
 fn on_terminal(mut cmd: Command, stdin: Option<File>) -> (Option<i32>, Vec<u8>) {
     let (master, slave) = pty();
     cmd.stdin(stdin.map_or_else(Stdio::null, Stdio::from))
@@ -63,18 +62,7 @@ fn on_terminal(mut cmd: Command, stdin: Option<File>) -> (Option<i32>, Vec<u8>) 
         }
         out
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ccbulk still running after a minute");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_within(&mut child, RUN_LIMIT);
     (status.code(), reader.join().expect("reader"))
 }
 
@@ -141,11 +129,7 @@ fn colour_codes(bytes: &[u8]) -> usize {
 /// A merge-mode input of `n` customers, `--sandbox` at 150 calls/s: about `n`/75 seconds, two
 /// calls a row, so the display draws many frames.
 fn slow_run(work: &Work, n: u32, extra: &[&str]) -> Command {
-    let mut text = String::from("customerId,city\n");
-    for i in 1..=n {
-        text.push_str(&format!("{},Porto\n", guid(i)));
-    }
-    work.write("in.csv", &text);
+    work.write("in.csv", &city_csv((1..=n).map(|i| (guid(i), "Porto"))));
     let mut cmd = work.ccbulk();
     cmd.args([
         "update",

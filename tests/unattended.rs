@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use ccbulk::sandbox::{Sandbox, SandboxConfig};
@@ -759,11 +759,7 @@ async fn verbose_logs_carry_row_numbers_and_correlation_ids() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_on_locked_results_is_refused() {
-    let sb = sandbox(SandboxConfig {
-        latency: Duration::from_millis(100),
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sb = slow_sandbox(Duration::from_millis(100)).await;
     let work = Work::new();
     replace_input(&work, "in.csv", 1..=30);
     // About 3 s: 30 calls at 10/s, one at a time.
@@ -776,20 +772,16 @@ async fn a_second_run_on_locked_results_is_refused() {
         "--concurrency",
         "1",
         "-q",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let mut first = slow.spawn().expect("spawn the first run");
-    let first_pid = first.id();
+    ]);
+    let first = Running::spawn(slow);
+    let first_pid = first.child.id();
     let lock = work.path("in.results.csv.lock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(lock.exists() && work.path("in.results.csv").exists()) {
-        assert!(
-            Instant::now() < deadline,
-            "the first run never took its lock"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        "the first run taking its lock",
+        Duration::from_secs(10),
+        || lock.exists() && work.path("in.results.csv").exists(),
+    )
+    .await;
 
     // Neither --overwrite nor --resume gets past the lock; nor does another input with the same
     // --results.
@@ -819,10 +811,8 @@ async fn a_second_run_on_locked_results_is_refused() {
             "{stderr}"
         );
     }
-    let status = tokio::task::spawn_blocking(move || wait_within(&mut first))
-        .await
-        .expect("join");
-    assert_eq!(status.code(), Some(0));
+    let (code, first_err) = first.wait(RUN_LIMIT).await;
+    assert_eq!(code, Some(0), "{first_err}");
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 30);
     let sent: HashSet<String> = customer_calls(&sb).iter().map(|r| r.path.clone()).collect();
@@ -844,19 +834,9 @@ async fn a_results_file_that_cannot_be_written_stops_the_run_with_exit_3() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=400).map(full_row)));
-    let bin = assert_cmd::cargo::cargo_bin!("ccbulk");
-    let mut cmd = Command::new("bash");
+    let cmd = work.replace_update(&sb, &["--no-undo", "--summary-json", "s.json"]);
     // No `trap '' XFSZ`: ccbulk ignores SIGXFSZ itself, so the write fails with EFBIG.
-    cmd.current_dir(work.path(""))
-        .args(["-c", "ulimit -f 16; exec \"$0\" \"$@\""])
-        .arg(bin)
-        .args(REPLACE_UNLIMITED)
-        .args(["--no-undo", "--summary-json", "s.json"])
-        .env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
-        .env("CLOUDCOCKPIT_BASE_URL", sb.base_url())
-        .env_remove("RUST_LOG");
-    let out = run(cmd).await;
+    let out = run(after_shell("ulimit -f 16", &cmd)).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(stderr.contains("cannot write the results file"), "{stderr}");

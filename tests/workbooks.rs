@@ -11,7 +11,6 @@ use rust_xlsxwriter::{Formula, Workbook};
 use uuid::Uuid;
 
 use crate::common::*;
-use crate::export::run_timed;
 
 const HEADER: [&str; 7] = [
     "customerId",
@@ -154,7 +153,7 @@ async fn an_xlsx_arrives_exactly_as_the_sheet_shows_it() {
     write_xlsx(&work.path("customers.xlsx"), &ids);
     let mut cmd = work.against(&sb);
     cmd.args(["update", "customers.xlsx", "--rate", "unlimited"]);
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_exact(&sb, &ids);
 
@@ -189,7 +188,7 @@ async fn an_xlsx_arrives_exactly_as_the_sheet_shows_it() {
         "other.csv",
         "--no-undo",
     ]);
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         current_text(&sb.customer(ids[3]), Field::City).as_deref(),
@@ -197,7 +196,7 @@ async fn an_xlsx_arrives_exactly_as_the_sheet_shows_it() {
     );
     let mut cmd = work.against(&sb);
     cmd.args(["plan", "customers.xlsx", "--sheet", "Nope", "--overwrite"]);
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
@@ -215,7 +214,7 @@ async fn an_ods_arrives_exactly_as_the_sheet_shows_it() {
     write_ods(&work.path("customers.ods"), &ids);
     let mut cmd = work.against(&sb);
     cmd.args(["update", "customers.ods", "--rate", "unlimited"]);
-    let out = run_timed(cmd).await;
+    let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_exact(&sb, &ids);
     assert!(work.read("customers.results.csv").starts_with('\u{feff}'));

@@ -3,10 +3,13 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Display;
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ccbulk::sandbox::{Sandbox, SandboxConfig};
@@ -46,6 +49,33 @@ impl Work {
         read_rows(&self.path(name))
     }
 
+    /// The names of the files in the work directory.
+    pub fn files(&self) -> BTreeSet<String> {
+        std::fs::read_dir(self.dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Data lines of a results file so far (no embedded newlines in these tests' rows); 0 while
+    /// it does not exist.
+    pub fn data_lines(&self, name: &str) -> usize {
+        std::fs::read_to_string(self.path(name))
+            .map(|s| s.matches('\n').count().saturating_sub(1))
+            .unwrap_or(0)
+    }
+
+    /// Waits until `name` holds at least `n` data lines: a run in the background got that far.
+    pub async fn wait_for_lines(&self, name: &str, n: usize, limit: Duration) {
+        let what = format!("{name} reaching {n} rows");
+        wait_until(&what, limit, || self.data_lines(name) >= n).await;
+    }
+
+    /// [`Work::rows`] of a file separated by `delimiter` (`;` as Excel writes in some locales).
+    pub fn rows_sep(&self, name: &str, delimiter: u8) -> Vec<HashMap<String, String>> {
+        read_rows_sep(&self.path(name), delimiter)
+    }
+
     /// The binary, run in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited.
     pub fn ccbulk(&self) -> Command {
         self.clean(Command::new(assert_cmd::cargo::cargo_bin!("ccbulk")))
@@ -81,10 +111,16 @@ impl Work {
 
     /// The binary against `sandbox` with the static test token, tenant set, and fast retries.
     pub fn against(&self, sandbox: &Sandbox) -> Command {
+        self.against_url(&sandbox.base_url())
+    }
+
+    /// [`Work::against`] for an API at `url` that is not a sandbox (a mock or scripted server,
+    /// which accepts any token).
+    pub fn against_url(&self, url: &str) -> Command {
         let mut cmd = self.ccbulk();
         cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
             .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
-            .env("CLOUDCOCKPIT_BASE_URL", sandbox.base_url())
+            .env("CLOUDCOCKPIT_BASE_URL", url)
             .env("CCBULK_BACKOFF_BASE", "50ms");
         cmd
     }
@@ -92,7 +128,13 @@ impl Work {
 
 /// Reads any CSV (comma-separated) as header → value maps.
 pub fn read_rows(path: &std::path::Path) -> Vec<HashMap<String, String>> {
+    read_rows_sep(path, b',')
+}
+
+/// [`read_rows`] for a CSV separated by `delimiter`.
+pub fn read_rows_sep(path: &std::path::Path, delimiter: u8) -> Vec<HashMap<String, String>> {
     let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .flexible(false)
         .from_path(path)
         .expect("open csv");
@@ -149,9 +191,14 @@ pub fn output_within(cmd: Command, input: Option<Vec<u8>>, limit: Duration) -> O
     out
 }
 
-/// Waits (blocking) for a spawned child; kills it and panics after [`RUN_LIMIT`].
-pub fn wait_within(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + RUN_LIMIT;
+/// [`run`], blocking: for `#[test]`s that start no runtime (nothing to keep serving).
+pub fn run_blocking(cmd: Command) -> Output {
+    output_within(cmd, None, RUN_LIMIT)
+}
+
+/// Waits (blocking) for a spawned child; kills it and panics after `limit`.
+pub fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             return status;
@@ -159,10 +206,126 @@ pub fn wait_within(child: &mut Child) -> ExitStatus {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("still running after {RUN_LIMIT:?}, killed");
+            panic!("still running after {limit:?}, killed");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A ccbulk started in the background, for tests that signal or kill it mid-run. Its stderr is
+/// drained on a thread (so a chatty run never blocks on a full pipe) and can be watched while it
+/// runs; its stdout is discarded.
+pub struct Running {
+    pub child: Child,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    drain: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ccbulk");
+        let mut pipe = child.stderr.take().expect("stderr pipe");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let kept = stderr.clone();
+        let drain = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                kept.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        });
+        Running {
+            child,
+            stderr,
+            drain,
+        }
+    }
+
+    /// Sends the signal `name` (INT, TERM) with the system `kill`.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args([format!("-{name}").as_str(), &pid])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} {pid}");
+    }
+
+    /// Kill -9: the process ends at once, mid-write if it was writing.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill -9");
+    }
+
+    /// Waits until the run has written `text` to stderr; panics after `limit`.
+    pub async fn wait_for_stderr(&self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = String::from_utf8_lossy(&self.stderr.lock().expect("lock")).into_owned();
+            if now.contains(text) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {text:?} on stderr:\n{now}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits up to `limit` for the exit (off the async runtime, so a sandbox keeps serving);
+    /// returns the code (None if killed by a signal) and stderr. Kills it and panics if it is
+    /// still running.
+    pub async fn wait(self, limit: Duration) -> (Option<i32>, String) {
+        let Running {
+            mut child,
+            stderr,
+            drain,
+        } = self;
+        tokio::task::spawn_blocking(move || {
+            let status = wait_within(&mut child, limit);
+            drain.join().expect("stderr thread");
+            let text = String::from_utf8_lossy(&stderr.lock().expect("lock")).into_owned();
+            (status.code(), text)
+        })
+        .await
+        .expect("join")
+    }
+}
+
+/// Waits until `done()` holds, checking every 10 ms; panics saying `what` after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `cmd` (its program, arguments, folder and environment) started by `sh` after `setup`: a
+/// `umask` or `ulimit` the test process cannot set for one child alone.
+pub fn after_shell(setup: &str, cmd: &Command) -> Command {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &format!("{setup}; exec \"$0\" \"$@\"")])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
+}
+
+/// The standard error of a finished run, as text.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Exit code, stdout and stderr in one string, for assertion messages.
@@ -186,6 +349,16 @@ pub async fn sandbox(config: SandboxConfig) -> Sandbox {
         .expect("start sandbox")
 }
 
+/// A [`sandbox`] that answers every call after `latency`: a run against it lasts long enough
+/// to be watched, signalled or killed mid-way.
+pub async fn slow_sandbox(latency: Duration) -> Sandbox {
+    sandbox(SandboxConfig {
+        latency,
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
 /// A deterministic customer GUID for test number `n`.
 pub fn guid(n: u32) -> Uuid {
     Uuid::parse_str(&format!("6a1f0c2e-1b7d-4c3a-9e55-{n:012x}")).expect("guid")
@@ -198,6 +371,47 @@ pub fn full_row(n: u32) -> String {
         guid(n)
     )
 }
+
+/// The customer of row `n`: [`guid`] moved clear of the ids the sandbox answers 403 and 404
+/// for (those ending in 0x403 and 0x404), so runs of thousands of rows all succeed.
+pub fn cid(n: u32) -> Uuid {
+    guid(n + 0x10_0000)
+}
+
+/// A merge-mode input that sets one field: `customerId,city`, then a line per (id, city).
+pub fn city_csv<I: Display, C: Display>(rows: impl IntoIterator<Item = (I, C)>) -> String {
+    let mut text = String::from("customerId,city\n");
+    for (id, city) in rows {
+        text.push_str(&format!("{id},{city}\n"));
+    }
+    text
+}
+
+/// A merge-mode input of `n` rows: row `i` moves customer [`cid`]`(i)` to "`city` `i`", a
+/// change at every row, each row's value its own.
+pub fn numbered_cities(n: u32, city: &str) -> String {
+    city_csv((1..=n).map(|i| (cid(i), format!("{city} {i}"))))
+}
+
+/// Every column a customer CSV can carry, customerId first, in the order `export` writes them.
+pub const COLUMNS: [&str; 16] = [
+    "customerId",
+    "companyName",
+    "taxId",
+    "country",
+    "addressLine1",
+    "addressLine2",
+    "city",
+    "state",
+    "zip",
+    "firstName",
+    "middleName",
+    "lastName",
+    "email",
+    "phone",
+    "internalIdentifier",
+    "resellerId",
+];
 
 /// The header that goes with [`full_row`].
 pub const FULL_HEADER: &str =
@@ -240,6 +454,16 @@ impl Work {
         cmd.args(REPLACE_UNLIMITED).args(extra);
         cmd
     }
+
+    /// [`Work::replace_update`] against a mock or scripted API at `url`, retrying 20 ms apart:
+    /// those servers answer at once, and the tests that make them fail count attempts, not time.
+    pub fn replace_update_at(&self, url: &str, extra: &[&str]) -> Command {
+        let mut cmd = self.against_url(url);
+        cmd.env("CCBULK_BACKOFF_BASE", "20ms")
+            .args(REPLACE_UNLIMITED)
+            .args(extra);
+        cmd
+    }
 }
 
 /// `update in.csv --mode replace --rate unlimited`: the arguments of most replace-mode tests.
@@ -250,4 +474,15 @@ pub const REPLACE_UNLIMITED: [&str; 6] = [
     "replace",
     "--rate",
     "unlimited",
+];
+
+/// `update in.csv --rate unlimited --concurrency 8`: a merge-mode run with eight rows in flight,
+/// as the kill -9 tests stop it.
+pub const MERGE_8_UNPACED: [&str; 6] = [
+    "update",
+    "in.csv",
+    "--rate",
+    "unlimited",
+    "--concurrency",
+    "8",
 ];
