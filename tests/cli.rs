@@ -187,11 +187,8 @@ async fn token_url_and_scope_come_from_the_environment() {
     let sb = sandbox(cfg.clone()).await;
     let work = Work::new();
     work.write("in.csv", &full_csv([1, 2].map(full_row)));
-    let mut cmd = work.against(&sb);
-    cmd.env_remove("CLOUDCOCKPIT_TOKEN")
-        .env("CLOUDCOCKPIT_CLIENT_ID", &cfg.client_id)
-        .env("CLOUDCOCKPIT_CLIENT_SECRET", &cfg.client_secret)
-        .env("CLOUDCOCKPIT_TOKEN_URL", sb.token_url())
+    let mut cmd = work.against_as_client(&sb, &cfg);
+    cmd.env("CLOUDCOCKPIT_TOKEN_URL", sb.token_url())
         .env("CLOUDCOCKPIT_SCOPE", "api://staging/.default")
         .args(REPLACE_UNLIMITED);
     let out = run(cmd).await;
@@ -365,11 +362,7 @@ async fn the_summary_counts_retries_and_429s_with_their_reasons() {
             .unwrap_or_else(|| panic!("{k}: {summary}"))
     };
     let (calls, retries, throttled) = (n("calls"), n("retries"), n("http_429"));
-    let sent: Vec<_> = sb
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/v1/Customers/"))
-        .collect();
+    let sent = customer_calls(&sb);
     assert_eq!(calls, sent.len() as u64, "every call counted: {summary}");
     assert_eq!(
         calls,

@@ -33,7 +33,7 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
     );
     let mut input = BOM.to_vec();
     input.extend_from_slice(text.as_bytes());
-    std::fs::write(work.path("in.csv"), input).expect("write");
+    work.write_bytes("in.csv", &input);
 
     let mut cmd = work.against(&sb);
     cmd.args(["update", "in.csv", "--rate", "unlimited"]);
@@ -55,7 +55,7 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
     let fixed = String::from_utf8(results)
         .expect("UTF-8")
         .replace("not-an-email", "a2@fabrikam.pt");
-    std::fs::write(work.path("in.results.csv"), fixed).expect("write");
+    work.write("in.results.csv", &fixed);
     let mut cmd = work.against(&sb);
     cmd.args(["replay", "in.results.csv", "--rate", "unlimited"]);
     let out = run(cmd).await;
@@ -82,7 +82,7 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
     let out = run(cmd).await;
     assert!(starts_with_bom(&work, "in.plan.csv"), "{}", show(&out));
     // And without a BOM in, none out.
-    std::fs::write(work.path("plain.csv"), text).expect("write");
+    work.write("plain.csv", &text);
     let mut cmd = work.against(&sb);
     cmd.args(["update", "plain.csv", "--rate", "unlimited"]);
     let out = run(cmd).await;

@@ -2,7 +2,7 @@
 //! serving hand-written pages in API.md's shape; and the round trip export → edit → plan →
 //! update.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::process::{Command, Output};
 
 use ccbulk::customer::{Field, current_text};
@@ -403,13 +403,9 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
     let out = run(unpaced(&work, &sb, &["update", "edited.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let results = work.rows("edited.results.csv");
-    let outcomes: HashMap<&str, usize> = results.iter().fold(HashMap::new(), |mut m, r| {
-        *m.entry(r["ccbulk_outcome"].as_str()).or_default() += 1;
-        m
-    });
     assert_eq!(
-        outcomes,
-        HashMap::from([("accepted", 9), ("unchanged", 41)])
+        outcome_counts(&results),
+        BTreeMap::from([("accepted", 9), ("unchanged", 41)])
     );
     for (row, column, value) in edits {
         let id = ids[row];
@@ -695,7 +691,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
     );
     assert_eq!(by_id(&results, listed[1])["ccbulk_outcome"], "accepted");
     assert_eq!(by_id(&results, listed[3])["ccbulk_outcome"], "accepted");
-    let summary: Value = serde_json::from_str(&work.read("edited.json")).expect("the summary JSON");
+    let summary = work.json("edited.json");
     assert_eq!(
         summary["outcomes"],
         json!({"accepted": 2, "unchanged": 2, "invalid": 2})

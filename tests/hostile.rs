@@ -3,7 +3,7 @@
 //! a huge cell, a legacy encoding); and runs where every row fails the same way. Every run of the
 //! binary here is bounded by [`within`]: a hang fails the test instead of stalling the suite.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -17,12 +17,6 @@ use crate::common::*;
 /// Runs `cmd` to completion, killing it (and failing the test) after `secs` seconds.
 async fn within(secs: u64, cmd: Command) -> Output {
     run_within(cmd, Duration::from_secs(secs)).await
-}
-
-fn count(rows: &[HashMap<String, String>], outcome: &str) -> usize {
-    rows.iter()
-        .filter(|r| r["ccbulk_outcome"] == outcome)
-        .count()
 }
 
 /// An API that refuses every PATCH the same way (here: a providerCustomers it requires).
@@ -78,7 +72,7 @@ async fn a_systematic_failure_stops_the_update_after_20_rows() {
     let rows = work.rows("in.results.csv");
     // Concurrency 1: the 20th row stops the run before the 21st starts.
     assert_eq!(rows.len(), 20, "{}", show(&out));
-    assert_eq!(count(&rows, "failed"), 20);
+    assert_eq!(outcome_counts(&rows), BTreeMap::from([("failed", 20)]));
     assert_eq!(
         patches_received(&server).await,
         20,
@@ -93,7 +87,7 @@ async fn max_failures_turns_the_systematic_stop_off() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 30);
-    assert_eq!(count(&rows, "failed"), 30);
+    assert_eq!(outcome_counts(&rows), BTreeMap::from([("failed", 30)]));
     assert_eq!(patches_received(&server).await, 30);
 }
 
@@ -438,14 +432,13 @@ async fn an_oversized_get_answer_fails_the_row_once() {
     cmd.args(["update", "in.csv", "--rate", "unlimited", "--no-undo"]);
     let out = within(60, cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let rows = work.rows("in.results.csv");
-    assert_each_row_once(&rows, 1);
-    assert_eq!(rows[0]["ccbulk_outcome"], "failed");
-    assert_eq!(rows[0]["ccbulk_http_status"], "200");
+    let row = work.only_row("in.results.csv");
+    assert_eq!(row["ccbulk_outcome"], "failed");
+    assert_eq!(row["ccbulk_http_status"], "200");
     assert!(
-        rows[0]["ccbulk_error"].contains("answer too large (over 8 MiB)"),
+        row["ccbulk_error"].contains("answer too large (over 8 MiB)"),
         "{:?}",
-        rows[0]
+        row
     );
     assert_eq!(methods(&requests), ["GET"], "not retried, no PATCH");
 }
@@ -550,7 +543,7 @@ async fn a_get_answering_another_customer_fails_the_row() {
 fn file_with_tail(work: &Work, n: u32, tail: &[u8]) {
     let mut text = full_csv((1..=n).map(full_row)).into_bytes();
     text.extend_from_slice(tail);
-    std::fs::write(work.path("in.csv"), text).expect("write");
+    work.write_bytes("in.csv", &text);
 }
 
 /// A quote that is never closed (3 MiB of file after it), dry run: the rows before it are in
@@ -597,7 +590,7 @@ async fn a_file_without_line_breaks_is_refused_without_quoting_it() {
     for i in 0..(3 << 20) / 16 {
         text.extend_from_slice(format!(",col{i:011}").as_bytes());
     }
-    std::fs::write(work.path("in.csv"), text).unwrap();
+    work.write_bytes("in.csv", &text);
     let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
     let out = within(60, work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
@@ -645,7 +638,7 @@ async fn many_wide_rows_go_through_once_each() {
         text.extend_from_slice(wide.as_bytes());
         text.push(b'\n');
     }
-    std::fs::write(work.path("in.csv"), text).unwrap();
+    work.write_bytes("in.csv", &text);
     let mut cmd = work.ccbulk();
     cmd.args(["update", "in.csv", "--dry-run", "--mode", "replace"]);
     let out = within(120, cmd).await;
@@ -665,7 +658,7 @@ async fn a_legacy_encoding_is_refused_before_anything_is_sent() {
     text.extend_from_slice(format!("{},Cooperativa S", guid(8)).as_bytes());
     text.extend_from_slice(&[0xE3, b'o', b' ', b'J', b'o', 0xE3, b'o']);
     text.extend_from_slice(b",PT,Rua,Lisboa,Lisboa,1000-001,Ana,Silva,a@b.pt,1\n");
-    std::fs::write(work.path("in.csv"), &text).unwrap();
+    work.write_bytes("in.csv", &text);
     let out = within(60, work.replace_update(&sb, &[])).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = stderr_of(&out);

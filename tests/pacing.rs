@@ -18,10 +18,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn summary(work: &Work) -> Value {
-    serde_json::from_str(&work.read("s.json")).expect("summary JSON")
-}
-
 fn count(s: &Value, key: &str) -> u64 {
     s[key]
         .as_u64()
@@ -105,7 +101,7 @@ fn check_run(work: &Work, out: &Output, rows: u64, refused: u64) -> Value {
     let results = work.rows("in.results.csv");
     assert_each_row_once(&results, rows);
     assert!(results.iter().all(|r| r["ccbulk_outcome"] == "accepted"));
-    let s = summary(work);
+    let s = work.json("s.json");
     assert_eq!(count(&s, "http_429"), refused, "{s}");
     assert_eq!(count(&s, "calls"), rows + refused, "{s}");
     assert_eq!(count(&s, "retries"), refused, "{s}");

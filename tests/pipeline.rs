@@ -296,10 +296,9 @@ async fn dropped_connections_are_retried() {
     work.write("in.csv", &format!("{FULL_HEADER}\n{}\n", full_row(1)));
     let out = run(work.replace_update_at(&url, &[])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let rows = work.rows("in.results.csv");
-    assert_each_row_once(&rows, 1);
-    assert_eq!(rows[0]["ccbulk_outcome"], "accepted");
-    assert_eq!(rows[0]["ccbulk_attempts"], "3");
+    let row = work.only_row("in.results.csv");
+    assert_eq!(row["ccbulk_outcome"], "accepted");
+    assert_eq!(row["ccbulk_attempts"], "3");
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
@@ -334,10 +333,9 @@ async fn a_silent_server_times_out_and_the_call_is_retried() {
     work.write("in.csv", &format!("{FULL_HEADER}\n{}\n", full_row(1)));
     let out = run(work.replace_update_at(&url, &["--timeout", "300ms"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let rows = work.rows("in.results.csv");
-    assert_each_row_once(&rows, 1);
-    assert_eq!(rows[0]["ccbulk_outcome"], "accepted");
-    assert_eq!(rows[0]["ccbulk_attempts"], "2");
+    let row = work.only_row("in.results.csv");
+    assert_eq!(row["ccbulk_outcome"], "accepted");
+    assert_eq!(row["ccbulk_attempts"], "2");
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
 
     // Never an answer: the row fails saying so, after its attempts.
@@ -348,14 +346,13 @@ async fn a_silent_server_times_out_and_the_call_is_retried() {
     ))
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let rows = work.rows("in.results.csv");
-    assert_each_row_once(&rows, 1);
-    assert_eq!(rows[0]["ccbulk_outcome"], "failed");
-    assert_eq!(rows[0]["ccbulk_attempts"], "2");
+    let row = work.only_row("in.results.csv");
+    assert_eq!(row["ccbulk_outcome"], "failed");
+    assert_eq!(row["ccbulk_attempts"], "2");
     assert!(
-        rows[0]["ccbulk_error"].contains("timed out"),
+        row["ccbulk_error"].contains("timed out"),
         "{}",
-        rows[0]["ccbulk_error"]
+        row["ccbulk_error"]
     );
 }
 
@@ -746,10 +743,9 @@ async fn the_token_request_goes_through_the_same_proxy_as_the_calls() {
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=3).map(full_row)));
     let with_proxy = |proxy: &str, api: &str| {
-        let mut cmd = work.replace_update(&sb, &["--concurrency", "1"]);
-        cmd.env_remove("CLOUDCOCKPIT_TOKEN")
-            .env("CLOUDCOCKPIT_CLIENT_ID", &config.client_id)
-            .env("CLOUDCOCKPIT_CLIENT_SECRET", &config.client_secret)
+        let mut cmd = work.against_as_client(&sb, &config);
+        cmd.args(REPLACE_UNLIMITED)
+            .args(["--concurrency", "1"])
             .env("CLOUDCOCKPIT_BASE_URL", api)
             .args(["--token-url", &token_url, "--overwrite"])
             .env("HTTP_PROXY", proxy);

@@ -258,8 +258,7 @@ async fn second_sigint_quits_at_once_keeping_what_is_written() {
     assert!(rows.is_empty(), "{rows:?}");
     assert!(work.read("in.results.csv").starts_with(FULL_HEADER));
     // The summary JSON is written on this exit too.
-    let summary: serde_json::Value =
-        serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 130, "{summary}");
     assert!(summary["resume_command"].as_str().is_some(), "{summary}");
 }
@@ -283,7 +282,7 @@ async fn resume_repairs_a_torn_last_line() {
         .map(|r| r["ccbulk_row"].parse().expect("number"))
         .expect("a row");
     let cut = last_start + (text.len() - last_start) / 2;
-    std::fs::write(work.path("in.results.csv"), &text.as_bytes()[..cut]).expect("cut");
+    work.write_bytes("in.results.csv", &text.as_bytes()[..cut]);
 
     let cmd = work.replace_update(&sb, &["--resume"]);
     let out = run(cmd).await;

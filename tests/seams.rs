@@ -311,7 +311,7 @@ async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says()
         Some(3),
         "stopped by --max-failures at row 5\n{stderr}"
     );
-    let summary: Value = serde_json::from_str(&work.read("s1.json")).expect("summary");
+    let summary = work.json("s1.json");
     let resume = after(&stderr, "to continue:");
     assert_eq!(summary["resume_command"], resume);
     assert_eq!(
@@ -686,7 +686,7 @@ async fn sigint_during_a_429_pause_leaves_the_waiting_rows_for_resume() {
     running.signal("INT");
     let (code, stderr) = running.wait(RUN_LIMIT).await;
     assert_eq!(code, Some(130), "{stderr}");
-    let summary: Value = serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 130);
     let rows = work.rows("in.results.csv");
     assert!(
@@ -741,7 +741,7 @@ async fn an_undo_line_that_cannot_be_written_stops_the_run_before_its_patch() {
     );
     assert!(patches(&sb).is_empty(), "no PATCH without its undo line");
     assert!(work.rows("in.results.csv").is_empty(), "left for --resume");
-    let summary: Value = serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 3);
     assert!(summary["resume_command"].as_str().is_some(), "{summary}");
     assert_eq!(work.read("in.undo.csv"), undo, "the undo file is as it was");

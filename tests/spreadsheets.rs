@@ -32,10 +32,6 @@ fn row(rows: &[HashMap<String, String>], n: u64) -> &HashMap<String, String> {
         .unwrap_or_else(|| panic!("row {n} in the results"))
 }
 
-fn write_bytes(work: &Work, name: &str, bytes: &[u8]) {
-    std::fs::write(work.path(name), bytes).expect("write input");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn semicolons_bom_crlf_and_spaced_headers_map_to_fields() {
     let sb = sandbox(SandboxConfig::default()).await;
@@ -48,7 +44,7 @@ async fn semicolons_bom_crlf_and_spaced_headers_map_to_fields() {
             guid(n)
         ));
     }
-    write_bytes(&work, "excel.csv", text.as_bytes());
+    work.write_bytes("excel.csv", text.as_bytes());
     let mut cmd = work.against(&sb);
     cmd.args([
         "update",
@@ -122,7 +118,7 @@ async fn bad_rows_are_invalid_with_reasons_and_good_rows_go_intact() {
     line(&latin);
     line(b";;;;;"); // 11: an empty row Excel left behind: skipped
     line(format!("{};Northwind Lda;ES;n@northwind.es;08001;Calle I", guid(9)).as_bytes()); // 12
-    write_bytes(&work, "messy.csv", &bytes);
+    work.write_bytes("messy.csv", &bytes);
 
     // An explicit UTF-8 says the file is UTF-8: its one legacy byte spoils only that row
     // (without --encoding the whole file would be refused, tests/hostile.rs).
@@ -274,7 +270,7 @@ async fn windows_1252_file_arrives_as_utf8() {
     bytes.extend_from_slice(b" Dezembro,Set");
     bytes.extend_from_slice(&[0xFA]);
     bytes.extend_from_slice(b"bal\r\n");
-    write_bytes(&work, "legacy.csv", &bytes);
+    work.write_bytes("legacy.csv", &bytes);
 
     // Without --encoding the file is refused with a hint before anything is sent, not sent
     // garbled.
@@ -322,7 +318,7 @@ async fn utf16_with_bom_is_read_without_flags() {
     for unit in text.encode_utf16() {
         bytes.extend_from_slice(&unit.to_le_bytes());
     }
-    write_bytes(&work, "unicode.txt", &bytes);
+    work.write_bytes("unicode.txt", &bytes);
     let mut cmd = work.against(&sb);
     cmd.args(["update", "unicode.txt"]);
     let out = run(cmd).await;
@@ -402,7 +398,7 @@ async fn summary_counts_customers_on_several_rows() {
     ]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let summary: Value = serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    let summary = work.json("s.json");
     assert_eq!(summary["customers_on_several_rows"], 2, "{summary}");
     assert_eq!(summary["customers_on_several_rows_exact"], true);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -584,7 +580,7 @@ async fn bad_file_matrix() {
     let work = Work::new();
     for c in cases {
         let file = format!("{}.csv", c.name);
-        write_bytes(&work, &file, &c.bytes);
+        work.write_bytes(&file, &c.bytes);
         let before = sb.requests().len();
         let mut cmd = work.against(&sb);
         cmd.args(["update", &file, "--dry-run"]).args(&c.args);

@@ -4,7 +4,7 @@
 //! secrets kept out of every output, `--max-failures`, the summary JSON, tracing fields, and the
 //! lock that keeps two runs off one results file.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,38 +27,14 @@ fn with_client_credentials(
     cfg: &SandboxConfig,
     args: &[&str],
 ) -> Command {
-    let mut cmd = work.against(sb);
-    cmd.env_remove("CLOUDCOCKPIT_TOKEN")
-        .env("CLOUDCOCKPIT_CLIENT_ID", &cfg.client_id)
-        .env("CLOUDCOCKPIT_CLIENT_SECRET", &cfg.client_secret)
-        .args(args)
-        .args(["--token-url", &sb.token_url()]);
+    let mut cmd = work.against_as_client(sb, cfg);
+    cmd.args(args).args(["--token-url", &sb.token_url()]);
     cmd
 }
 
 /// Replace-mode input of customers `ids` (one call per row, so requests count rows).
 fn replace_input(work: &Work, name: &str, ids: impl IntoIterator<Item = u32>) {
     work.write(name, &full_csv(ids.into_iter().map(full_row)));
-}
-
-/// Requests for customers (GET or PATCH), not for tokens.
-fn customer_calls(sb: &Sandbox) -> Vec<ccbulk::sandbox::RecordedRequest> {
-    sb.requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/v1/Customers/"))
-        .collect()
-}
-
-fn outcomes(rows: &[HashMap<String, String>]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for r in rows {
-        *m.entry(r["ccbulk_outcome"].clone()).or_default() += 1;
-    }
-    m
-}
-
-fn read_json(work: &Work, name: &str) -> Value {
-    serde_json::from_str(&work.read(name)).expect("summary JSON parses")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -273,7 +249,7 @@ async fn an_api_that_refuses_every_token_stops_the_run_at_once() {
             "a recorded row was sent"
         );
     }
-    let summary = read_json(&work, "s.json");
+    let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 3);
     assert!(
         summary["stopped"]
@@ -387,7 +363,7 @@ async fn credentials_refused_before_the_first_row_stop_at_once() {
         "nothing written: the same command can run again"
     );
     assert!(!work.path("in.results.csv.lock").exists());
-    let summary = read_json(&work, "s.json");
+    let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 3);
     assert_eq!(summary["rows"], 0);
 
@@ -427,7 +403,7 @@ async fn a_403_is_one_row_failure_not_a_stop() {
     assert_eq!(forbidden.len(), 1);
     assert_eq!(forbidden[0]["ccbulk_outcome"], "failed");
     assert_eq!(forbidden[0]["ccbulk_attempts"], "1", "a 403 is not retried");
-    assert_eq!(outcomes(&rows).get("accepted"), Some(&4));
+    assert_eq!(outcome_counts(&rows).get("accepted"), Some(&4));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("stopped early"));
 }
 
@@ -537,7 +513,7 @@ async fn max_failures_count_stops_the_run() {
     .await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let rows = work.rows("in.results.csv");
-    let counts = outcomes(&rows);
+    let counts = outcome_counts(&rows);
     assert_eq!(counts.get("failed"), Some(&3), "{counts:?}");
     // The third failure is row 9; row 10 may already be in flight (concurrency 1) and is
     // recorded; nothing after it is sent.
@@ -556,7 +532,7 @@ async fn max_failures_count_stops_the_run() {
         stderr.contains("--max-failures reached (3 rows failed)"),
         "{stderr}"
     );
-    let summary = read_json(&work, "s.json");
+    let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 3);
     assert!(
         summary["resume_command"]
@@ -622,7 +598,7 @@ async fn max_failures_percent_is_judged_on_the_rows_done() {
         (23..=24).contains(&rows.len()),
         "{} rows: {:?}",
         rows.len(),
-        outcomes(&rows)
+        outcome_counts(&rows)
     );
     assert_eq!(
         customer_calls(&sb).len(),
@@ -655,7 +631,7 @@ async fn summary_json_holds_counts_times_paths_and_exit_code() {
     let after = SystemTime::now();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
 
-    let s = read_json(&work, "out/summary.json");
+    let s = work.json("out/summary.json");
     assert_eq!(s["command"], "update");
     assert_eq!(s["input"], "in.csv");
     assert_eq!(s["results"], "in.results.csv");
@@ -846,8 +822,7 @@ async fn a_results_file_that_cannot_be_written_stops_the_run_with_exit_3() {
         "rows were sent before the disk filled"
     );
     // The summary JSON is written on this exit too, saying why the run stopped.
-    let summary: serde_json::Value =
-        serde_json::from_str(&work.read("s.json")).expect("summary JSON");
+    let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 3, "{summary}");
     assert!(
         summary["stopped"]

@@ -292,8 +292,9 @@ fn the_curve_climbs_back_flattens_then_probes() {
     assert!(at(CLIMB_SECS + 6.0) > 200.0);
 }
 
-#[test]
-fn a_storm_without_anything_accepted_comes_down_from_the_current_pace() {
+/// `--rate unlimited`, adapting: the settings and a learner whose first call went at the
+/// returned instant.
+fn unlimited_learner() -> (PaceSettings, Learner, Instant) {
     let settings = PaceSettings {
         rate: "unlimited".parse().unwrap(),
         burst: NonZeroU32::MIN,
@@ -302,6 +303,12 @@ fn a_storm_without_anything_accepted_comes_down_from_the_current_pace() {
     let mut l = Learner::new(&settings);
     let t0 = Instant::now();
     l.first = Some(t0);
+    (settings, l, t0)
+}
+
+#[test]
+fn a_storm_without_anything_accepted_comes_down_from_the_current_pace() {
+    let (settings, mut l, t0) = unlimited_learner();
     let s = |x: f64| t0 + Duration::from_secs_f64(x);
     // 100 accepted over the first 2 s: 50/s.
     assert!(l.throttled(s(2.0), s(1.9), s(3.0), 100, 120));
@@ -324,14 +331,7 @@ fn a_storm_without_anything_accepted_comes_down_from_the_current_pace() {
 
 #[test]
 fn unlimited_starts_slow_and_opens() {
-    let settings = PaceSettings {
-        rate: "unlimited".parse().unwrap(),
-        burst: NonZeroU32::MIN,
-        adapt: true,
-    };
-    let mut l = Learner::new(&settings);
-    let t0 = Instant::now();
-    l.first = Some(t0);
+    let (_, l, t0) = unlimited_learner();
     assert_eq!(l.rate(t0), SLOW_START);
     assert_eq!(l.rate(t0 + DOUBLING * 3), SLOW_START * 8.0);
     assert!(l.rate(t0 + Duration::from_secs(1)).is_infinite());

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Display;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -35,6 +35,11 @@ impl Work {
     }
 
     pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        self.write_bytes(name, content.as_bytes())
+    }
+
+    /// [`Work::write`] for bytes that need not be UTF-8 (legacy encodings, BOMs, torn lines).
+    pub fn write_bytes(&self, name: &str, content: &[u8]) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, content).expect("write input");
         p
@@ -47,6 +52,18 @@ impl Work {
     /// The rows of a CSV file in the work directory as header → value maps.
     pub fn rows(&self, name: &str) -> Vec<HashMap<String, String>> {
         read_rows(&self.path(name))
+    }
+
+    /// A JSON file in the work directory (a `--summary-json`), parsed.
+    pub fn json(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(name)).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+    }
+
+    /// The one row of a one-row input's results file, checked to be row 1, there once.
+    pub fn only_row(&self, name: &str) -> HashMap<String, String> {
+        let rows = self.rows(name);
+        assert_each_row_once(&rows, 1);
+        rows.into_iter().next().expect("row 1")
     }
 
     /// The names of the files in the work directory.
@@ -112,6 +129,16 @@ impl Work {
     /// The binary against `sandbox` with the static test token, tenant set, and fast retries.
     pub fn against(&self, sandbox: &Sandbox) -> Command {
         self.against_url(&sandbox.base_url())
+    }
+
+    /// [`Work::against`] with `config`'s client credentials instead of the static token (the
+    /// token URL is the caller's to give: the sandbox's, or one through a proxy).
+    pub fn against_as_client(&self, sandbox: &Sandbox, config: &SandboxConfig) -> Command {
+        let mut cmd = self.against(sandbox);
+        cmd.env_remove("CLOUDCOCKPIT_TOKEN")
+            .env("CLOUDCOCKPIT_CLIENT_ID", &config.client_id)
+            .env("CLOUDCOCKPIT_CLIENT_SECRET", &config.client_secret);
+        cmd
     }
 
     /// [`Work::against`] for an API at `url` that is not a sandbox (a mock or scripted server,
@@ -426,6 +453,24 @@ pub fn assert_each_row_once(rows: &[HashMap<String, String>], n: u64) {
     seen.sort_unstable();
     let want: Vec<u64> = (1..=n).collect();
     assert_eq!(seen, want, "every input row exactly once in the results");
+}
+
+/// How many rows ended with each `ccbulk_outcome`.
+pub fn outcome_counts(rows: &[HashMap<String, String>]) -> BTreeMap<&str, usize> {
+    let mut m = BTreeMap::new();
+    for r in rows {
+        *m.entry(r["ccbulk_outcome"].as_str()).or_default() += 1;
+    }
+    m
+}
+
+/// Calls for customers (GET or PATCH) the sandbox received: not token requests.
+pub fn customer_calls(sandbox: &Sandbox) -> Vec<ccbulk::sandbox::RecordedRequest> {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1/Customers/"))
+        .collect()
 }
 
 /// PATCH requests the sandbox received.
