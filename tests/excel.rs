@@ -35,9 +35,7 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
     input.extend_from_slice(text.as_bytes());
     work.write_bytes("in.csv", &input);
 
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "in.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "in.csv"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
         starts_with_bom(&work, "in.results.csv"),
@@ -56,9 +54,7 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
         .expect("UTF-8")
         .replace("not-an-email", "a2@fabrikam.pt");
     work.write("in.results.csv", &fixed);
-    let mut cmd = work.against(&sb);
-    cmd.args(["replay", "in.results.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["replay", "in.results.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(
         starts_with_bom(&work, "in.replay.csv"),
@@ -77,15 +73,11 @@ async fn a_bom_input_gives_bom_files_that_replay_reads_back() {
     assert_eq!(field(&sb, 2, "email"), "a2@fabrikam.pt");
 
     // plan writes its file with the BOM too.
-    let mut cmd = work.against(&sb);
-    cmd.args(["plan", "in.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["plan", "in.csv"])).await;
     assert!(starts_with_bom(&work, "in.plan.csv"), "{}", show(&out));
     // And without a BOM in, none out.
     work.write("plain.csv", &text);
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "plain.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "plain.csv"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(!starts_with_bom(&work, "plain.results.csv"));
 }
@@ -115,9 +107,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
             quote(DDE),
         ),
     );
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "first.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "first.csv"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     // Sent exactly as written in the input.
     assert_eq!(field(&sb, 1, "companyName"), EVIL);
@@ -139,9 +129,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
         .read("first.results.csv")
         .replace("not-an-email", "a3@fabrikam.pt");
     work.write("first.results.csv", &fixed);
-    let mut cmd = work.against(&sb);
-    cmd.args(["replay", "first.results.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["replay", "first.results.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         field(&sb, 3, "companyName"),
@@ -158,9 +146,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
             guid(2)
         ),
     );
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "second.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "second.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(field(&sb, 1, "companyName"), "Contoso");
     let undo = work.rows("second.undo.csv");
@@ -182,9 +168,7 @@ async fn formula_cells_are_guarded_in_files_and_read_back_exactly() {
     }
 
     // Putting the changes back sends the API's values exactly.
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "second.undo.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "second.undo.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(field(&sb, 1, "companyName"), EVIL);
     assert_eq!(field(&sb, 1, "city"), "'s-Hertogenbosch");

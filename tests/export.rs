@@ -27,13 +27,6 @@ fn header_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `args` (a command and its file) against the sandbox with the static token, unpaced.
-fn unpaced(work: &Work, sb: &Sandbox, args: &[&str]) -> Command {
-    let mut cmd = work.against(sb);
-    cmd.args(args).args(["--rate", "unlimited"]);
-    cmd
-}
-
 /// A sandbox whose tenant lists `customers` made-up customers.
 async fn tenant(customers: usize) -> Sandbox {
     sandbox(SandboxConfig {
@@ -45,7 +38,7 @@ async fn tenant(customers: usize) -> Sandbox {
 
 /// `export` against the sandbox with the static token, which must succeed.
 async fn export_ok(work: &Work, sb: &Sandbox) -> Output {
-    let out = run(unpaced(work, sb, &["export"])).await;
+    let out = run(work.unpaced(sb, &["export"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     out
 }
@@ -343,7 +336,7 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
     export_ok(&work, &sb).await;
 
     // An unedited export plans as all unchanged.
-    let out = run(unpaced(&work, &sb, &["plan", "customers.csv"])).await;
+    let out = run(work.unpaced(&sb, &["plan", "customers.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let planned = work.rows("customers.plan.csv");
     assert_eq!(planned.len(), 50);
@@ -377,7 +370,7 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
         .collect();
     edit_export(&work, "customers.csv", "edited.csv", &by_id);
 
-    let out = run(unpaced(&work, &sb, &["plan", "edited.csv"])).await;
+    let out = run(work.unpaced(&sb, &["plan", "edited.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let planned = work.rows("edited.plan.csv");
     let mut changed: Vec<(String, String)> = Vec::new();
@@ -400,7 +393,7 @@ async fn export_then_edit_ten_cells_plan_shows_those_ten_and_update_applies_them
     want.sort();
     assert_eq!(changed, want, "exactly the ten edited cells would change");
 
-    let out = run(unpaced(&work, &sb, &["update", "edited.csv"])).await;
+    let out = run(work.unpaced(&sb, &["update", "edited.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let results = work.rows("edited.results.csv");
     assert_eq!(
@@ -523,7 +516,7 @@ async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_
     assert_eq!(undo.len(), 1);
     assert_eq!(undo[0]["customerId"], first);
     let before = ccbulk::sandbox::made_up_customer(listed[0]);
-    let out = run(unpaced(&work, &sb, &["update", "in.undo.csv"])).await;
+    let out = run(work.unpaced(&sb, &["update", "in.undo.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         current_text(&sb.customer(listed[0]), Field::City),
@@ -617,7 +610,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
     export_ok(&work, &sb).await;
 
     // Unedited: nothing would change, nothing is refused, nothing is sent.
-    let out = run(unpaced(&work, &sb, &["plan", "customers.csv"])).await;
+    let out = run(work.unpaced(&sb, &["plan", "customers.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let planned = work.rows("customers.plan.csv");
     assert_each_row_once(&planned, 6);
@@ -625,7 +618,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
         planned.iter().all(|r| r["ccbulk_outcome"] == "unchanged"),
         "{planned:?}"
     );
-    let out = run(unpaced(&work, &sb, &["update", "customers.csv"])).await;
+    let out = run(work.unpaced(&sb, &["update", "customers.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let results = work.rows("customers.results.csv");
     assert_each_row_once(&results, 6);
@@ -658,7 +651,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
             .clone()
     };
 
-    let out = run(unpaced(&work, &sb, &["plan", "edited.csv"])).await;
+    let out = run(work.unpaced(&sb, &["plan", "edited.csv"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let planned = work.rows("edited.plan.csv");
     assert_each_row_once(&planned, 6);
@@ -670,8 +663,7 @@ async fn an_exported_value_the_checks_refuse_is_checked_only_once_edited() {
     assert_eq!(outcome(&planned, listed[4]), "unchanged");
     assert_eq!(outcome(&planned, listed[5]), "unchanged");
 
-    let mut update = work.against(&sb);
-    update.args(["update", "edited.csv", "--rate", "unlimited"]);
+    let mut update = work.unpaced(&sb, &["update", "edited.csv"]);
     update.args(["--summary-json", "edited.json"]);
     let out = run(update).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));

@@ -100,9 +100,7 @@ async fn merge_keeps_untouched_fields_and_skips_unchanged_rows() {
         }
     }
     work.write("in.csv", &input);
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "in.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "in.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, 6);

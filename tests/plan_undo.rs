@@ -62,9 +62,7 @@ async fn plan_shows_what_would_change_and_sends_no_patch() {
         g6 = guid(6),
     );
     work.write("in.csv", &input);
-    let mut cmd = work.against(&sb);
-    cmd.args(["plan", "in.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["plan", "in.csv"])).await;
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -237,9 +235,7 @@ async fn update_then_update_of_the_undo_file_restores_every_customer() {
 
     // Put it all back, with no flags beyond the connection.
     let before_undo = patches(&sb).len();
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "in.undo.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "in.undo.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let undo_results = work.rows_sep("in.undo.results.csv", b';');
     assert_each_row_once(&undo_results, 7);
@@ -265,9 +261,7 @@ async fn resume_appends_to_the_undo_file() {
     let work = Work::new();
     let first = format!("customerId,city\n{},Sintra\n{},Sintra\n", guid(1), guid(2));
     work.write("in.csv", &first);
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "in.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "in.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
     // The rest of the file arrives; --resume sends only the new rows and appends their undo lines.
@@ -293,9 +287,7 @@ async fn resume_appends_to_the_undo_file() {
         "guid(1)'s city is already restored by the first run\n{undo}"
     );
 
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "in.undo.csv", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "in.undo.csv"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     for n in 1..=3 {
         assert_as_made_up(&sb, guid(n));

@@ -151,9 +151,7 @@ async fn an_xlsx_arrives_exactly_as_the_sheet_shows_it() {
     let work = Work::new();
     let ids: Vec<Uuid> = (1..=4).map(|n| guid(9000 + n)).collect();
     write_xlsx(&work.path("customers.xlsx"), &ids);
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "customers.xlsx", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "customers.xlsx"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_exact(&sb, &ids);
 
@@ -212,9 +210,7 @@ async fn an_ods_arrives_exactly_as_the_sheet_shows_it() {
     let work = Work::new();
     let ids: Vec<Uuid> = (1..=2).map(|n| guid(9100 + n)).collect();
     write_ods(&work.path("customers.ods"), &ids);
-    let mut cmd = work.against(&sb);
-    cmd.args(["update", "customers.ods", "--rate", "unlimited"]);
-    let out = run(cmd).await;
+    let out = run(work.unpaced(&sb, &["update", "customers.ods"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_exact(&sb, &ids);
     assert!(work.read("customers.results.csv").starts_with('\u{feff}'));

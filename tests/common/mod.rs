@@ -131,6 +131,14 @@ impl Work {
         self.against_url(&sandbox.base_url())
     }
 
+    /// `args` (a command and its file) against `sandbox`, unpaced (`--rate unlimited`): for the
+    /// many tests about what a run does, not how fast.
+    pub fn unpaced(&self, sandbox: &Sandbox, args: &[&str]) -> Command {
+        let mut cmd = self.against(sandbox);
+        cmd.args(args).args(["--rate", "unlimited"]);
+        cmd
+    }
+
     /// [`Work::against`] with `config`'s client credentials instead of the static token (the
     /// token URL is the caller's to give: the sandbox's, or one through a proxy).
     pub fn against_as_client(&self, sandbox: &Sandbox, config: &SandboxConfig) -> Command {
