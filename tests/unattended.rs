@@ -37,13 +37,20 @@ fn replace_input(work: &Work, name: &str, ids: impl IntoIterator<Item = u32>) {
     work.write(name, &full_csv(ids.into_iter().map(full_row)));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn client_credentials_with_two_second_tokens_over_a_longer_run() {
+/// A sandbox whose tokens live 2 s (and its configuration, which holds the client credentials):
+/// a run of a few seconds outlives several.
+async fn two_second_tokens() -> (SandboxConfig, Sandbox) {
     let cfg = SandboxConfig {
         token_ttl: Duration::from_secs(2),
         ..SandboxConfig::default()
     };
     let sb = sandbox(cfg.clone()).await;
+    (cfg, sb)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_credentials_with_two_second_tokens_over_a_longer_run() {
+    let (cfg, sb) = two_second_tokens().await;
     let work = Work::new();
     replace_input(&work, "in.csv", 1..=60);
     let cmd = with_client_credentials(
@@ -115,11 +122,7 @@ async fn client_credentials_with_two_second_tokens_over_a_longer_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn token_file_is_reread_after_a_401() {
-    let cfg = SandboxConfig {
-        token_ttl: Duration::from_secs(2),
-        ..SandboxConfig::default()
-    };
-    let sb = sandbox(cfg.clone()).await;
+    let (cfg, sb) = two_second_tokens().await;
     let work = Work::new();
     replace_input(&work, "in.csv", 1..=40);
     // What a renewal agent does: write a fresh token to the file, atomically.
