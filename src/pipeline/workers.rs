@@ -1,15 +1,13 @@
-//! Turning rows into calls: through the one pacing point ([`crate::pacer`]) for every call (GET,
-//! PATCH and retries alike), a fixed pool of workers running one worker loop, retries with backoff
-//! and `Retry-After`, a shared pause after a 429, and per-customer order (rows of one customer run one after another, in file
-//! order, never two at a time).
+//! Turning rows into calls: a fixed pool of workers running one worker loop, each row's steps
+//! (a keyed row's lookup, GET and merge, the undo line, the PATCH), every call through the one
+//! pacing point ([`crate::pacer`]) with its retries, backoff and `Retry-After`, a shared pause
+//! after a 429, and one token refresh after a 401. Rows come in per-customer order (`rows.rs`).
 
-use std::collections::{HashMap, VecDeque, hash_map::Entry};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::customer::{self, Cell, Change, Field};
@@ -19,10 +17,8 @@ use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pacer::Pacer;
 use crate::pipeline::retry::{self, Retry};
+use crate::pipeline::rows::{Rows, customer_of};
 use crate::stop::{Stop, Stopper};
-
-/// Rows parked behind a busy customer before the workers stop reading input.
-const MAX_PARKED: usize = 10_000;
 
 /// What the workers do with a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -630,134 +626,6 @@ fn same_customer(
     }
 }
 
-/// Rows taken off the input channel at a time: the reader, blocked on a full channel, is then
-/// woken once per batch rather than once per row (a context switch per row, BENCHMARKS.md).
-const INPUT_BATCH: usize = 64;
-
-/// The rows waiting for the workers, who take them themselves: the input, and for each customer
-/// with a row in flight the rows parked behind it. Rows of one customer never run at once, and
-/// run in file order: a row whose customer is busy is parked, and the worker that finishes the
-/// customer's row takes the next one. (The workers used to get rows from a dispatcher task: a
-/// task hop and two channel sends per row, BENCHMARKS.md.)
-struct Rows {
-    input: tokio::sync::Mutex<Incoming>,
-    busy: std::sync::Mutex<Busy>,
-    /// Woken when a parked row is taken while the parking was full.
-    unparked: tokio::sync::Notify,
-}
-
-struct Incoming {
-    rx: mpsc::Receiver<Row>,
-    /// The rest of the last batch, last row first.
-    buf: Vec<Row>,
-    open: bool,
-}
-
-#[derive(Default)]
-struct Busy {
-    queues: HashMap<Uuid, VecDeque<Row>>,
-    parked: usize,
-}
-
-/// The row's customer; an invalid row has none, and all of them share the nil id (they take
-/// no time).
-fn customer_of(row: &Row) -> Uuid {
-    row.mapped
-        .as_ref()
-        .map(|m| m.customer_id)
-        .unwrap_or_default()
-}
-
-impl Rows {
-    fn new(rx: mpsc::Receiver<Row>) -> Rows {
-        Rows {
-            input: tokio::sync::Mutex::new(Incoming {
-                rx,
-                buf: Vec::with_capacity(INPUT_BATCH),
-                open: true,
-            }),
-            busy: std::sync::Mutex::new(Busy::default()),
-            unparked: tokio::sync::Notify::new(),
-        }
-    }
-
-    fn busy(&self) -> std::sync::MutexGuard<'_, Busy> {
-        self.busy.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The next input row whose customer has no row in flight (the ones before it whose customer
-    /// is busy are parked). `None` at the end of the input or when the run stops. While
-    /// [`MAX_PARKED`] rows are parked, no more input is read: memory stays bounded when one
-    /// customer fills the file.
-    async fn take(&self, cancel: &CancellationToken) -> Option<Row> {
-        loop {
-            loop {
-                let room = self.unparked.notified();
-                if self.busy().parked < MAX_PARKED {
-                    break;
-                }
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return None,
-                    _ = room => {}
-                }
-            }
-            let row = {
-                let mut input = self.input.lock().await;
-                let Incoming { rx, buf, open } = &mut *input;
-                if buf.is_empty() {
-                    if !*open {
-                        return None;
-                    }
-                    // Only here can the wait be long (a slow producer on `-`): watch for a stop.
-                    let got = tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => return None,
-                        got = rx.recv_many(buf, INPUT_BATCH) => got,
-                    };
-                    if got == 0 {
-                        *open = false;
-                        return None;
-                    }
-                    buf.reverse();
-                }
-                buf.pop()?
-            };
-            let id = customer_of(&row);
-            let mut busy = self.busy();
-            let Busy { queues, parked } = &mut *busy;
-            match queues.entry(id) {
-                Entry::Occupied(mut q) => {
-                    q.get_mut().push_back(row);
-                    *parked += 1;
-                }
-                Entry::Vacant(v) => {
-                    v.insert(VecDeque::new());
-                    return Some(row);
-                }
-            }
-        }
-    }
-
-    /// The customer's row is done: its next parked row, which keeps the customer busy, or `None`
-    /// and the customer is free.
-    fn finished(&self, id: Uuid) -> Option<Row> {
-        let mut busy = self.busy();
-        let Busy { queues, parked } = &mut *busy;
-        let Some(row) = queues.get_mut(&id).and_then(VecDeque::pop_front) else {
-            queues.remove(&id);
-            return None;
-        };
-        let was_full = *parked >= MAX_PARKED;
-        *parked -= 1;
-        drop(busy);
-        if was_full {
-            self.unparked.notify_waiters();
-        }
-        Some(row)
-    }
-}
-
 /// A fresh version-4 correlation id. From fastrand, not the OS: `Uuid::new_v4` made one
 /// getrandom system call per row (BENCHMARKS.md), and a correlation id needs to be unique, not
 /// unguessable.
@@ -967,54 +835,6 @@ mod tests {
         let (out, _keep) = mpsc::channel(4);
         assert!(!d.clone().run(rx, out).await, "the panic is reported");
         assert!(matches!(d.stopper.reason(), Some(Stop::Broken(_))));
-    }
-
-    #[tokio::test]
-    async fn rows_of_a_busy_customer_wait_and_follow_in_order() {
-        let (a, b) = (
-            "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
-            "3f2504e0-4f89-11d3-9a0c-0305e82c3302",
-        );
-        let text = format!("customerId,city\n{a},A1\n{a},A2\n{b},B1\n{a},A3\n{b},B2\n");
-        let mut input = crate::input::Input::from_reader(
-            Box::new(std::io::Cursor::new(text.into_bytes())),
-            "t.csv",
-            crate::input::InputOptions::default(),
-        )
-        .unwrap();
-        let (tx, rx) = mpsc::channel(16);
-        while let Some(row) = input.next_row().unwrap() {
-            tx.send(row).await.unwrap();
-        }
-        drop(tx);
-        let rows = Rows::new(rx);
-        let cancel = CancellationToken::new();
-        fn city(r: &Row) -> Cell<'_> {
-            r.cell(customer::Field::City)
-        }
-        let first = rows.take(&cancel).await.unwrap();
-        assert_eq!(city(&first), Cell::Set("A1"));
-        // A2 waits behind A1; B1 may go at once; then A3 and B2 wait too, and the input ends.
-        let second = rows.take(&cancel).await.unwrap();
-        assert_eq!(city(&second), Cell::Set("B1"));
-        assert!(rows.take(&cancel).await.is_none());
-        assert_eq!(rows.busy().parked, 3);
-        let (ida, idb) = (customer_of(&first), customer_of(&second));
-        let next = rows.finished(ida).unwrap();
-        assert_eq!(city(&next), Cell::Set("A2"));
-        let next = rows.finished(idb).unwrap();
-        assert_eq!(city(&next), Cell::Set("B2"));
-        let next = rows.finished(ida).unwrap();
-        assert_eq!(city(&next), Cell::Set("A3"));
-        assert!(rows.finished(ida).is_none());
-        assert!(rows.finished(idb).is_none());
-        assert_eq!(rows.busy().parked, 0);
-        assert!(rows.busy().queues.is_empty());
-        // A stop ends the wait for input.
-        let (_tx, rx) = mpsc::channel::<Row>(1);
-        let rows = Rows::new(rx);
-        cancel.cancel();
-        assert!(rows.take(&cancel).await.is_none());
     }
 
     proptest::proptest! {
