@@ -340,17 +340,12 @@ fn tenant(args: &RunArgs, online: bool) -> Result<String, SetupError> {
     }
 }
 
-/// A base URL that is an http or https URL (shown without credentials in the message).
+/// A base URL the API client can use: checked by the same rule (`http::connection`), so a
+/// command refuses it here, before anything else is looked at.
 fn check_base_url(base_url: &str) -> Result<(), SetupError> {
-    let shown = crate::text::redact_url(base_url);
-    let url = url::Url::parse(base_url)
-        .map_err(|e| SetupError(format!("--base-url \"{shown}\" is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(SetupError(format!(
-            "--base-url \"{shown}\" must be http or https"
-        )));
-    }
-    Ok(())
+    crate::http::connection::Endpoint::parse("--base-url", base_url, false)
+        .map(|_| ())
+        .map_err(SetupError)
 }
 
 /// How the input is read and its rows checked.
