@@ -130,6 +130,13 @@ pub fn csv_writer<W: Write>(w: W, delimiter: u8) -> csv::Writer<W> {
         .from_writer(w)
 }
 
+/// A record of a file ccbulk wrote (results, undo) whose cell count is not its header's: what
+/// to say about it.
+pub(crate) fn wrong_cell_count(record: &csv::ByteRecord, columns: usize) -> Option<String> {
+    (record.len() != columns)
+        .then(|| format!("{} cells where the header has {columns}", record.len()))
+}
+
 /// One data record of the input.
 #[derive(Clone, Debug)]
 pub struct Row {

@@ -273,11 +273,24 @@ impl Summary {
         }
     }
 
+    /// `--summary-json`, when asked for. The run is over: a file that cannot be written is said
+    /// on stderr, and the exit code stays the run's.
+    pub fn save_json(&self, path: Option<&Path>) {
+        if let Some(path) = path
+            && let Err(e) = self.write_json(path)
+        {
+            eprintln!(
+                "ccbulk: cannot write --summary-json {}: {e}",
+                path.display()
+            );
+        }
+    }
+
     /// Writes `--summary-json`: to a temporary file beside it (created 0600), then renamed over
     /// it, so a monitor never reads half a file and a symlink at the path is replaced, not
     /// followed.
     /// `-` writes it to standard output instead, which nothing else writes to.
-    /// (A symlink at the path is refused before the run starts: `lib::check_paths`.)
+    /// (A symlink at the path is refused before the run starts: `cmd::job::check_paths`.)
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         if path == Path::new("-") {

@@ -442,16 +442,11 @@ fn header_names(header: &ByteRecord) -> Vec<String> {
 /// What makes a recorded row unreadable: a cell count other than the header's, or no row
 /// number.
 fn row_problem(record: &ByteRecord, columns: usize, number: Option<u64>) -> Option<String> {
-    if record.len() != columns {
-        Some(format!(
-            "{} cells where the header has {columns}",
-            record.len()
-        ))
-    } else if number.is_none() {
-        Some("ccbulk_row is not a row number".to_string())
-    } else {
-        None
-    }
+    input::wrong_cell_count(record, columns).or_else(|| {
+        number
+            .is_none()
+            .then(|| "ccbulk_row is not a row number".to_string())
+    })
 }
 
 impl Prior {

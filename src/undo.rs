@@ -450,16 +450,8 @@ fn restored(layout: &Layout, record: &ByteRecord) -> (Option<Uuid>, u16) {
 
 /// What makes an undo line unreadable: a cell count other than the header's, or no customer.
 fn line_problem(record: &ByteRecord, columns: usize, id: Option<Uuid>) -> Option<String> {
-    if record.len() != columns {
-        Some(format!(
-            "{} cells where the header has {columns}",
-            record.len()
-        ))
-    } else if id.is_none() {
-        Some("no customerId".to_string())
-    } else {
-        None
-    }
+    input::wrong_cell_count(record, columns)
+        .or_else(|| id.is_none().then(|| "no customerId".to_string()))
 }
 
 #[cfg(test)]

@@ -193,7 +193,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         );
         summary.exit_code = exit::STOPPED;
         summary.stopped = Some(why);
-        write_summary_json(&settings, &summary);
+        summary.save_json(settings.args.summary_json.as_deref());
         return Ok(exit::STOPPED);
     }
     let mut sink = Sink::open(&settings.output, settings.overwrite)?;
@@ -254,7 +254,7 @@ fn conclude(
         ));
     }
     eprint!("{text}");
-    write_summary_json(settings, &summary);
+    summary.save_json(settings.args.summary_json.as_deref());
     summary.exit_code
 }
 
@@ -463,18 +463,6 @@ fn summary(
         s.outcomes.insert("exported".into(), written);
     }
     s
-}
-
-fn write_summary_json(settings: &Settings, summary: &Summary) {
-    let Some(path) = &settings.args.summary_json else {
-        return;
-    };
-    if let Err(e) = summary.write_json(path) {
-        eprintln!(
-            "ccbulk: cannot write --summary-json {}: {e}",
-            path.display()
-        );
-    }
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ fn stop_message(config: &Config, stop: Stop) -> String {
 /// Prints the summary, writes `--summary-json`; returns the exit code.
 pub(crate) fn finish(config: &Config, summary: &Summary) -> i32 {
     eprint!("{}", summary.render());
-    write_summary_json(config, summary);
+    summary.save_json(config.summary_json.as_deref());
     summary.exit_code
 }
 
@@ -184,19 +184,8 @@ pub(super) fn refused_at_start(config: &Config, e: &auth::AuthError, started: St
     };
     eprintln!("ccbulk: {why}");
     summary.stopped = Some(why);
-    write_summary_json(config, &summary);
+    summary.save_json(config.summary_json.as_deref());
     exit::STOPPED
-}
-
-fn write_summary_json(config: &Config, summary: &Summary) {
-    if let Some(path) = &config.summary_json
-        && let Err(e) = summary.write_json(path)
-    {
-        eprintln!(
-            "ccbulk: cannot write --summary-json {}: {e}",
-            path.display()
-        );
-    }
 }
 
 #[cfg(test)]
