@@ -19,8 +19,9 @@
 //! 4. `outcome` (what a row became), `http::api` (one call and its answer).
 //! 5. `results`, `undo`, `report`, `progress`, `systematic` (the rules that stop a run on
 //!    failures): what is made of outcomes; `signals` (Ctrl-C stops the run).
-//! 6. `pipeline` (`retry`: what to do with an answer, `workers`: the worker pool, and the
-//!    reader → workers → writer wiring of one run).
+//! 6. `pipeline` (`retry`: what to do with an answer, `call`: one call with its retries,
+//!    `rows`: per-customer order, `workers`: the worker pool, and the reader → workers → writer
+//!    wiring of one run).
 //! 7. `cli`, `config`: flags to settings. `sandbox` (the simulated API) stands apart: it uses
 //!    only `customer`, `rate` and `signals`.
 //! 8. `cmd` (one file per command) and this file.

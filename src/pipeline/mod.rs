@@ -1,11 +1,12 @@
 //! Turning rows into calls: the reader → workers → writer wiring of one run ([`run`]), the
-//! worker pool ([`workers`]) taking rows in per-customer order (`rows`), and the rule for what to
-//! do with each answer ([`retry`]).
+//! worker pool ([`workers`]) taking rows in per-customer order (`rows`), one call with its
+//! retries (`call`), and the rule for what to do with each answer ([`retry`]).
 //!
 //! [`run`] is handed everything already set up and opened (the input, the results file, the undo
 //! file, the connection); it cannot fail, it only reports what happened ([`Ran`]). The commands
 //! (`cmd/`) decide what that means: the exit code, the summary, the follow-up commands.
 
+mod call;
 pub(crate) mod retry;
 mod rows;
 pub(crate) mod workers;

@@ -1,7 +1,8 @@
-//! Turning rows into calls: a fixed pool of workers running one worker loop, each row's steps
-//! (a keyed row's lookup, GET and merge, the undo line, the PATCH), every call through the one
-//! pacing point ([`crate::pacer`]) with its retries, backoff and `Retry-After`, a shared pause
-//! after a 429, and one token refresh after a 401. Rows come in per-customer order (`rows.rs`).
+//! Turning rows into calls: a fixed pool of workers running one worker loop, and each row's
+//! steps (a keyed row's lookup, GET and merge, the undo line, the PATCH). Every call goes
+//! through `call.rs` (the one pacing point, [`crate::pacer`], with its retries, backoff and
+//! `Retry-After`, a shared pause after a 429, and one token refresh after a 401). Rows come in
+//! per-customer order (`rows.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +13,12 @@ use uuid::Uuid;
 
 use crate::customer::{self, Cell, Change, Field};
 use crate::http::api::{Api, Connection, Reply};
-use crate::http::auth::{Auth, AuthError, Token};
+use crate::http::auth::Auth;
 use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pacer::Pacer;
-use crate::pipeline::retry::{self, Retry};
+use crate::pipeline::call::{Call, Called};
+use crate::pipeline::retry;
 use crate::pipeline::rows::{Rows, customer_of};
 use crate::stop::{Stop, Stopper};
 
@@ -45,7 +47,7 @@ pub struct Settings {
 
 impl Settings {
     /// The part of the settings the retry rule reads.
-    fn policy(&self) -> retry::Policy {
+    pub(super) fn policy(&self) -> retry::Policy {
         retry::Policy {
             max_attempts: self.max_attempts,
             backoff_base: self.backoff_base,
@@ -67,25 +69,6 @@ pub struct Dispatcher {
     pub on_outcome: Box<dyn Fn(&Outcome) + Send + Sync>,
     /// Merge mode's undo file: a row's line is written before its PATCH is sent.
     pub undo: Option<Arc<crate::undo::Shared>>,
-}
-
-/// What one call asks of the API.
-enum Call {
-    Get,
-    Patch(bytes::Bytes),
-    /// A page of the list call, with its encoded query.
-    List(String),
-}
-
-/// The result of one call, after its retries.
-enum Called {
-    /// The run stopped before the call was sent, or while it waited to retry (after a 429, a 5xx
-    /// or a dropped connection): the row is not recorded, and `--resume` sends it.
-    NotSent,
-    Done {
-        reply: Reply,
-        attempts: u32,
-    },
 }
 
 impl Dispatcher {
@@ -340,158 +323,6 @@ impl Dispatcher {
         );
         Err(Early::failed(Some(200), attempts, why))
     }
-
-    /// One call with its retries. `row` is for the logs.
-    async fn call(
-        &self,
-        conn: &mut Connection,
-        row: u64,
-        id: Uuid,
-        what: Call,
-        correlation: Uuid,
-    ) -> Called {
-        let mut attempts = 0u32;
-        let mut refreshed = false;
-        loop {
-            let Some(token) = self.ready_to_send().await else {
-                return Called::NotSent;
-            };
-            let sent = self.pacer.sent(attempts > 0);
-            attempts += 1;
-            let reply = self.send(conn, id, &what, &token, correlation).await;
-            self.pacer.answered(sent, status_of(&reply));
-            tracing::debug!(row, customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
-            if proves_the_token(&reply) {
-                self.auth.accepted(token.generation);
-            }
-            let decision = retry::decide(reply, attempts, refreshed, &self.settings.policy());
-            if let Some(pause) = decision.pause_all {
-                self.pacer.throttled(sent, pause);
-            }
-            match decision.next {
-                Retry::Done { reply, refused } => {
-                    if let Some(error) = refused {
-                        self.stopper.stop(Stop::AuthRefused(error));
-                    }
-                    return Called::Done { reply, attempts };
-                }
-                Retry::After(wait) => {
-                    if !self.pause_unless_stopped(wait).await {
-                        return Called::NotSent;
-                    }
-                }
-                Retry::Refresh(error) => {
-                    refreshed = true;
-                    if let Some(ended) = self.refresh_after_401(&token, error, attempts).await {
-                        return ended;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Waits for the pacer's turn and a token. `None` if the run stopped meanwhile, or no token
-    /// could be had (which stops the run): the call is then left for `--resume`.
-    async fn ready_to_send(&self) -> Option<Token> {
-        if self.stopper.is_stopped() {
-            return None;
-        }
-        let cancel = &self.stopper.token;
-        // The usual case (no pacing to wait for, a fresh token) takes neither select: each
-        // registers with the cancellation token, a lock shared by every worker.
-        if !self.pacer.is_open() {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return None,
-                _ = self.pacer.wait() => {}
-            }
-        }
-        if let Some(t) = self.auth.fresh() {
-            return Some(t);
-        }
-        // Waiting for a token can take a while (a refresh that retries); a stop meanwhile must
-        // not let this call go out.
-        let got = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return None,
-            got = self.auth.token() => got,
-        };
-        match got {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.stopper.stop(match &e {
-                    AuthError::Refused(_) => Stop::AuthRefused(e.to_string()),
-                    AuthError::Unavailable(_) => Stop::TokenEndpoint(e.to_string()),
-                });
-                None
-            }
-        }
-    }
-
-    /// One attempt of the call.
-    async fn send(
-        &self,
-        conn: &mut Connection,
-        id: Uuid,
-        what: &Call,
-        token: &Token,
-        correlation: Uuid,
-    ) -> Reply {
-        match what {
-            Call::Get => self.api.get_customer(conn, id, token, correlation).await,
-            Call::Patch(b) => {
-                self.api
-                    .patch_account_info(conn, id, b.clone(), token, correlation)
-                    .await
-            }
-            Call::List(q) => self.api.list_customers(conn, q, token, correlation).await,
-        }
-    }
-
-    /// Waits `wait` before a retry; false if the run stopped first. A stop leaves the row for
-    /// `--resume`, which sends the retry this call was waiting for.
-    async fn pause_unless_stopped(&self, wait: Duration) -> bool {
-        let cancel = &self.stopper.token;
-        if cancel.is_cancelled() {
-            return false;
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => false,
-            _ = tokio::time::sleep(wait) => true,
-        }
-    }
-
-    /// A 401 on `token`: one refresh shared by every worker that saw it, then the call once
-    /// more (`None`). A refresh that fails (a token from the environment cannot be refreshed)
-    /// stops the run and fails the call. Refused, so not applied: a stop during the refresh
-    /// leaves the row for `--resume`.
-    async fn refresh_after_401(
-        &self,
-        token: &Token,
-        error: String,
-        attempts: u32,
-    ) -> Option<Called> {
-        let cancel = &self.stopper.token;
-        let result = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Some(Called::NotSent),
-            r = self.auth.refresh(Some(token.generation)) => r,
-        };
-        match result {
-            Ok(_) if cancel.is_cancelled() => Some(Called::NotSent),
-            Ok(_) => None,
-            Err(e) => {
-                self.stopper.stop(Stop::AuthRefused(error.clone()));
-                Some(Called::Done {
-                    reply: Reply::Fail {
-                        status: Some(401),
-                        error: format!("{error} ({e})"),
-                    },
-                    attempts,
-                })
-            }
-        }
-    }
 }
 
 /// How a row ended before its PATCH was sent.
@@ -591,20 +422,6 @@ fn the_one(ids: &[Uuid], reference: &str) -> Result<Uuid, String> {
     }
 }
 
-/// An answer past authentication proves the token works (a 5xx or a timeout proves nothing).
-fn proves_the_token(reply: &Reply) -> bool {
-    matches!(
-        reply,
-        Reply::Customer(_)
-            | Reply::Page(_)
-            | Reply::Accepted(_)
-            | Reply::Fail {
-                status: Some(_),
-                ..
-            }
-    )
-}
-
 /// The customer a GET returned must be the one asked for: merge sends its `id` back, and a
 /// server that answered with another customer would have that one overwritten. Compared as
 /// GUIDs (case and braces aside); a customer without an id has nothing to send back wrong.
@@ -631,27 +448,6 @@ fn same_customer(
 /// unguessable.
 fn correlation_id() -> Uuid {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
-}
-
-/// The HTTP status of a reply, `None` when no answer came.
-fn status_of(reply: &Reply) -> Option<u16> {
-    match reply {
-        Reply::Customer(_) | Reply::Page(_) => Some(200),
-        Reply::Accepted(s) => Some(*s),
-        Reply::Unauthorized(_) => Some(401),
-        Reply::Retry { status, .. } | Reply::Fail { status, .. } => *status,
-    }
-}
-
-/// A one-word view of a reply for debug logs (never a body or a header).
-fn short(reply: &Reply) -> String {
-    match reply {
-        Reply::Customer(_) | Reply::Page(_) => "200".into(),
-        Reply::Accepted(s) => s.to_string(),
-        Reply::Retry { status, error, .. } => status.map_or(error.clone(), |s| s.to_string()),
-        Reply::Unauthorized(_) => "401".into(),
-        Reply::Fail { status, error } => status.map_or(error.clone(), |s| s.to_string()),
-    }
 }
 
 /// The PATCH body, `{"customer":{..},"retryFailedProviderCustomersFromCompanyInfo":b}`,
