@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::http::api::Api;
 use crate::http::api::{Connection, Reply};
+use crate::http::auth::Auth;
 use crate::http::auth::{AuthError, Token};
+use crate::pacer::Pacer;
 use crate::pipeline::retry::{self, Retry};
-use crate::pipeline::workers::Dispatcher;
 use crate::stop::Stop;
+use crate::stop::Stopper;
 
 /// What one call asks of the API.
 pub(super) enum Call {
@@ -31,7 +34,16 @@ pub(super) enum Called {
     },
 }
 
-impl Dispatcher {
+/// What one call needs, lent by the worker pool (`workers::Dispatcher::caller`).
+pub(super) struct Caller<'a> {
+    pub api: &'a Api,
+    pub auth: &'a Auth,
+    pub pacer: &'a Pacer,
+    pub stopper: &'a Stopper,
+    pub policy: retry::Policy,
+}
+
+impl Caller<'_> {
     /// One call with its retries. `row` is for the logs.
     pub(super) async fn call(
         &self,
@@ -55,7 +67,7 @@ impl Dispatcher {
             if proves_the_token(&reply) {
                 self.auth.accepted(token.generation);
             }
-            let decision = retry::decide(reply, attempts, refreshed, &self.settings.policy());
+            let decision = retry::decide(reply, attempts, refreshed, &self.policy);
             if let Some(pause) = decision.pause_all {
                 self.pacer.throttled(sent, pause);
             }

@@ -17,7 +17,7 @@ use crate::http::auth::Auth;
 use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pacer::Pacer;
-use crate::pipeline::call::{Call, Called};
+use crate::pipeline::call::{Call, Called, Caller};
 use crate::pipeline::retry;
 use crate::pipeline::rows::{Rows, customer_of};
 use crate::stop::{Stop, Stopper};
@@ -47,7 +47,7 @@ pub struct Settings {
 
 impl Settings {
     /// The part of the settings the retry rule reads.
-    pub(super) fn policy(&self) -> retry::Policy {
+    fn policy(&self) -> retry::Policy {
         retry::Policy {
             max_attempts: self.max_attempts,
             backoff_base: self.backoff_base,
@@ -72,6 +72,17 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// What a call needs, lent to `call.rs`.
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            api: &self.api,
+            auth: &self.auth,
+            pacer: &self.pacer,
+            stopper: &self.stopper,
+            policy: self.settings.policy(),
+        }
+    }
+
     /// Runs the worker pool until the input ends or the run stops. Returns when every started row
     /// has sent its outcome; false if a worker panicked (its row's outcome is lost, so the run
     /// is one stopped early).
@@ -182,6 +193,7 @@ impl Dispatcher {
             return Err(Early::Stopped);
         }
         match self
+            .caller()
             .call(conn, row.number, id, Call::Patch(body.into()), correlation)
             .await
         {
@@ -204,6 +216,7 @@ impl Dispatcher {
         retry: bool,
     ) -> Result<(serde_json::Result<Vec<u8>>, Vec<Change>), Early> {
         let (reply, attempts) = match self
+            .caller()
             .call(conn, row.number, id, Call::Get, correlation)
             .await
         {
@@ -248,6 +261,7 @@ impl Dispatcher {
         correlation: Uuid,
     ) -> Option<(Reply, u32)> {
         match self
+            .caller()
             .call(conn, 0, Uuid::nil(), Call::List(query), correlation)
             .await
         {
@@ -287,6 +301,7 @@ impl Dispatcher {
                 crate::list::PAGE_SIZE
             );
             let body = match self
+                .caller()
                 .call(
                     conn,
                     row.number,
