@@ -127,6 +127,13 @@ impl Api {
         })
     }
 
+    /// The same API with its allowance used up by an earlier run.
+    fn drained(limit: f64, latency: Duration) -> Arc<Api> {
+        let api = Api::new(limit, latency);
+        api.bucket.lock().unwrap().0 = 0.0;
+        api
+    }
+
     fn set_limit(&self, limit: f64) {
         *self.limit.lock().unwrap() = limit;
     }
@@ -210,6 +217,26 @@ async fn converges_under_a_fixed_limit_with_few_429s() {
             assert!(learned > limit * 0.8 && learned < limit * 1.25, "{case}");
         }
     }
+}
+
+/// A run that starts while the API's allowance is used up (a resume right after a throttled run)
+/// meets its first 429 at once, having measured almost nothing: it must still find the limit
+/// within seconds, not crawl at what the first instant let through (20 s of calls here).
+#[tokio::test(start_paused = true)]
+async fn a_run_that_starts_on_a_drained_limit_still_finds_it() {
+    let (limit, rows) = (40.0, 800);
+    let api = Api::drained(limit, Duration::from_millis(20));
+    let p = pacer("unlimited", 1, true);
+    let took = run_rows(&p, &api, 8, rows).await.as_secs_f64();
+    let ideal = rows as f64 / limit;
+    let s = p.stats();
+    let refused = api.refused.load(Ordering::Relaxed);
+    let case = format!("{took:.1} s for {ideal} s ideal, {refused} 429s, {s:?}");
+    eprintln!("{case}");
+    assert!(took <= ideal * 1.15, "{case}");
+    assert!(refused as f64 <= rows as f64 * 0.05, "{case}");
+    let learned = s.accepted_rate.expect("a 429 came");
+    assert!(learned > limit * 0.8 && learned < limit * 1.25, "{case}");
 }
 
 #[tokio::test(start_paused = true)]
