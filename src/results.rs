@@ -361,7 +361,7 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
     if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
         return torn_header(path, len, delimiter, echo_names);
     }
-    let names = header_names(&header);
+    let names = input::header_names(&header);
     let column = |name: &str| names.iter().position(|n| n == name);
     let row_col = column("ccbulk_row")
         .ok_or_else(|| invalid_data(format!("{} has no ccbulk_row column", path.display())))?;
@@ -426,17 +426,6 @@ fn torn_header(path: &Path, len: u64, delimiter: u8, echo_names: &[String]) -> i
         "{} ends inside its header line, which is not the header of this input's results; it records no row: delete it, or start again with --overwrite",
         path.display()
     )))
-}
-
-/// The header's column names, trimmed; a spreadsheet that saved the file may have added a BOM.
-fn header_names(header: &ByteRecord) -> Vec<String> {
-    header
-        .iter()
-        .map(|b| {
-            let n = String::from_utf8_lossy(b);
-            n.trim_start_matches('\u{feff}').trim().to_string()
-        })
-        .collect()
 }
 
 /// What makes a recorded row unreadable: a cell count other than the header's, or no row

@@ -363,7 +363,7 @@ fn read_back(
     if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
         return torn_header(path, setup);
     }
-    let names = header_names(&header);
+    let names = input::header_names(&header);
     if names != setup.layout.header {
         return Err(invalid_data(format!(
             "its columns ({}) are not this input's ({}); is it the undo file of the same input?",
@@ -416,18 +416,6 @@ fn torn_header(path: &Path, setup: &UndoSetup) -> io::Result<(Option<u64>, u64)>
     Err(invalid_data(
         "its first line is cut short and is not this input's header; delete the file (it holds no undo line) or choose another with --undo PATH".into(),
     ))
-}
-
-/// The header's column names, trimmed: written with a BOM when the input had one (or saved by
-/// a spreadsheet that added it).
-fn header_names(header: &ByteRecord) -> Vec<String> {
-    header
-        .iter()
-        .map(|b| {
-            let n = String::from_utf8_lossy(b);
-            n.trim_start_matches('\u{feff}').trim().to_string()
-        })
-        .collect()
 }
 
 /// The customer an undo line restores, and which of its fields (a bit per field with a cell).
