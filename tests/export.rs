@@ -265,6 +265,56 @@ async fn a_page_that_keeps_failing_stops_the_export_and_leaves_no_file() {
     assert_eq!(json["command"], "export");
 }
 
+/// `--help`'s promise for exit 130: an export stopped by SIGTERM (or Ctrl-C) mid-way leaves
+/// nothing at `--output` (here an older file `--overwrite` would have replaced stays as it was)
+/// and no temporary file, and says so in the summary.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_export_leaves_the_output_as_it_was_and_no_temporary_file() {
+    // Three pages, each a second behind the sandbox's latency: the signal comes mid-way.
+    let sb = sandbox(SandboxConfig {
+        customers: 5000,
+        latency: std::time::Duration::from_secs(1),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    work.write("customers.csv", "mine\n");
+    let mut cmd = work.unpaced(
+        &sb,
+        &["export", "--overwrite", "--summary-json", "summary.json"],
+    );
+    cmd.env("NO_COLOR", "1");
+    let running = Running::spawn(cmd);
+    // The temporary file is made once the token is in, before the first page is asked for.
+    wait_until("the temporary file", RUN_LIMIT, || {
+        work.files()
+            .iter()
+            .any(|f| f.starts_with(".customers.csv."))
+    })
+    .await;
+    running.signal("TERM");
+    let (code, stderr) = running.wait(RUN_LIMIT).await;
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(work.read("customers.csv"), "mine\n", "not replaced");
+    assert_eq!(
+        work.files(),
+        BTreeSet::from(["customers.csv".to_string(), "summary.json".to_string()]),
+        "no temporary file left"
+    );
+    let json = work.json("summary.json");
+    assert_eq!(json["exit_code"], 130);
+    assert!(
+        json["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("nothing was written")),
+        "{json}"
+    );
+    assert!(
+        sb.requests().iter().filter(|r| r.method == "GET").count() < 3,
+        "stopped before the last page"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn search_and_reseller_are_sent_and_the_output_is_never_clobbered() {
     let server = MockServer::start().await;
