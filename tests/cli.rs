@@ -3,6 +3,7 @@
 //! options, credentials pointed anywhere through the environment alone, `--summary-json -` on
 //! stdout, JSON log lines, and `NO_COLOR`.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use ccbulk::sandbox::SandboxConfig;
@@ -179,6 +180,91 @@ fn help_of_each_command_names_the_environment_and_exit_codes() {
         assert!(help.contains(&format!("ccbulk {command}")), "{help}");
         assert!(help.contains("Examples:"), "{help}");
     }
+}
+
+/// The examples of `ccbulk COMMAND --help`: each `ccbulk` line (the command before the column
+/// of spaces), with its comment (the rest of the line and the lines under it).
+fn help_examples(work: &Work, command: &str) -> Vec<(String, String)> {
+    let mut cmd = work.ccbulk();
+    cmd.args([command, "--help"]);
+    let help = text(&run_blocking(cmd).stdout);
+    let section = help
+        .split("Examples:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{command} --help: no examples\n{help}"));
+    let mut examples: Vec<(String, String)> = Vec::new();
+    for line in section.lines().take_while(|l| l.starts_with("  ")) {
+        let (example, comment) = line.trim().split_once("   ").unwrap_or((line.trim(), ""));
+        match examples.last_mut() {
+            Some((_, c)) if !example.contains("ccbulk ") => c.push_str(line),
+            _ => examples.push((example.to_string(), comment.to_string())),
+        }
+    }
+    assert!(!examples.is_empty(), "{command} --help: no examples");
+    examples
+}
+
+/// Every example in the help of export, plan, update and replay, run by `sh` exactly as
+/// printed (`erp-export` is a script on PATH that prints a CSV) in a folder of its own holding
+/// `customers.csv` (but for export's) and what the runs before it leave (the results, undo and replay files it
+/// reads), against a sandbox through the environment: it succeeds, and writes every file it
+/// or its comment names.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_help_example_runs_as_printed() {
+    let sb = sandbox(SandboxConfig {
+        customers: 3,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let in_env = |mut cmd: Command| {
+        cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
+            .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
+            .env("CLOUDCOCKPIT_BASE_URL", sb.base_url());
+        cmd
+    };
+    let mut ran = 0;
+    for command in ["export", "plan", "update", "replay"] {
+        for (example, comment) in help_examples(&Work::new(), command) {
+            let work = Work::new();
+            if command != "export" {
+                work.write("customers.csv", &full_csv([1, 2, 3].map(full_row)));
+            }
+            std::fs::create_dir(work.path("bin")).expect("bin");
+            let erp = work.write("bin/erp-export", "#!/bin/sh\nexec cat customers.csv\n");
+            std::fs::set_permissions(&erp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            // What the example reads, made by the run that makes it.
+            let before: &[&str] = if example.contains("customers.replay.csv") {
+                &["update customers.csv", "replay customers.results.csv"]
+            } else if example.contains("customers.results.csv") || example.contains(".undo.csv") {
+                &["update customers.csv"]
+            } else {
+                &[]
+            };
+            for step in before {
+                let mut cmd = work.ccbulk();
+                cmd.args(step.split(' '));
+                let out = run(in_env(cmd)).await;
+                assert_eq!(out.status.code(), Some(0), "{step}: {}", show(&out));
+            }
+            let script = format!("PATH=\"$PWD/bin:$PATH\"\n{example}");
+            let out = run(in_env(work.shell(&script))).await;
+            assert_eq!(out.status.code(), Some(0), "{example}: {}", show(&out));
+            let words: Vec<&str> = example.split(' ').collect();
+            let named = words
+                .windows(2)
+                .filter(|w| matches!(w[0], "--output" | "--results") && w[1] != "-")
+                .map(|w| w[1])
+                .chain(comment.split(' ').map(|w| {
+                    w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
+                }))
+                .filter(|w| w.ends_with(".csv") && !w.starts_with('.'));
+            for file in named {
+                assert!(work.path(file).exists(), "{example}: no {file}");
+            }
+            ran += 1;
+        }
+    }
+    assert!(ran >= 10, "{ran} examples");
 }
 
 #[tokio::test(flavor = "multi_thread")]
