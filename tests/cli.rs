@@ -55,7 +55,9 @@ fn completion_scripts_parse_and_name_every_command() {
         };
         if let Some(sh) = check {
             let path = work.write(&format!("completion.{shell}"), &script);
-            let out = Command::new(sh).arg("-n").arg(&path).output().expect(sh);
+            let mut check = Command::new(sh);
+            check.arg("-n").arg(&path);
+            let out = run_blocking(check);
             assert!(out.status.success(), "{sh} -n: {}", show(&out));
         }
     }
@@ -68,10 +70,9 @@ fn completion_scripts_parse_and_name_every_command() {
          _ccbulk ccbulk pl ccbulk; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
         script.display()
     );
-    let out = Command::new("bash")
-        .args(["-c", &probe])
-        .output()
-        .expect("bash");
+    let mut bash = Command::new("bash");
+    bash.args(["-c", &probe]);
+    let out = run_blocking(bash);
     assert_eq!(text(&out.stdout).trim(), "plan", "{}", show(&out));
 }
 
@@ -97,11 +98,9 @@ fn the_man_page_renders_with_every_command() {
         let page = work.write("ccbulk.1", &roff);
         // -ww: every warning; a malformed request or escape shows on stderr.
         // -P-cbou: plain text, without overstruck bold or underline.
-        let out = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
-            .arg(&page)
-            .output()
-            .expect("groff");
+        let mut groff = Command::new("groff");
+        groff.args(["-man", "-Tutf8", "-ww", "-P-cbou"]).arg(&page);
+        let out = run_blocking(groff);
         assert!(out.status.success(), "{}", show(&out));
         assert!(out.stderr.is_empty(), "groff warnings: {}", show(&out));
         let shown = text(&out.stdout);
