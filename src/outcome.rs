@@ -87,24 +87,6 @@ impl Outcome {
             ..Outcome::new(row)
         }
     }
-
-    /// A failure with its reason.
-    pub fn failed(
-        row: Row,
-        correlation: Uuid,
-        status: Option<u16>,
-        attempts: u32,
-        error: String,
-    ) -> Outcome {
-        Outcome {
-            kind: OutcomeKind::Failed,
-            http_status: status,
-            attempts,
-            correlation_id: Some(correlation),
-            error,
-            ..Outcome::new(row)
-        }
-    }
 }
 
 /// Live counters, shared with the progress display.
