@@ -1,6 +1,6 @@
 //! What to do with an answer: send again after a wait, refresh the token and send again, or
-//! stop with this answer. A pure rule ([`decide`]), so every case is tested in one table; the
-//! worker (`workers.rs`) does what it says (sleeps, refreshes, pauses the pacer, stops the run).
+//! stop with this answer. A pure rule ([`decide`]), so every case is tested in one table;
+//! `call.rs` does what it says (sleeps, refreshes, pauses the pacer, stops the run).
 
 use std::time::Duration;
 
