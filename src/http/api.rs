@@ -126,35 +126,16 @@ impl Api {
         token: &Token,
         correlation: Uuid,
     ) -> Reply {
-        let target = match self.target(id, false) {
-            Ok(t) => t,
-            Err(error) => {
-                return Reply::Fail {
-                    status: None,
-                    error,
-                };
-            }
-        };
-        let req = self.request(Method::GET, target, token, correlation, None);
-        match self.connector.exchange(conn, req, MAX_ANSWER).await {
-            Err(e) => transport(&e),
-            Ok(a) if a.status == StatusCode::OK => match a.end {
-                BodyEnd::Complete => match serde_json::from_slice::<Value>(&a.body) {
-                    Ok(Value::Object(m)) => Reply::Customer(m),
-                    _ => Reply::Fail {
-                        status: Some(200),
-                        error: "GET answered 200 but the body is not a customer object".into(),
-                    },
-                },
-                // The same customer would come back as large again: not retried.
-                BodyEnd::TooLarge => Reply::Fail {
+        let target = self.target(id, false);
+        match self.get(conn, target, MAX_ANSWER, token, correlation).await {
+            Ok(body) => match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(m)) => Reply::Customer(m),
+                _ => Reply::Fail {
                     status: Some(200),
-                    error: format!("GET answered 200 but the {}", too_large(MAX_ANSWER)),
+                    error: "GET answered 200 but the body is not a customer object".into(),
                 },
-                // A GET changes nothing: reading it again is safe.
-                BodyEnd::BrokeOff => transport(&Transport::Body),
             },
-            Ok(a) => classify(a, "GET"),
+            Err(reply) => reply,
         }
     }
 
@@ -169,12 +150,7 @@ impl Api {
     ) -> Reply {
         let target = match self.target(id, true) {
             Ok(t) => t,
-            Err(error) => {
-                return Reply::Fail {
-                    status: None,
-                    error,
-                };
-            }
+            Err(error) => return unbuildable(error),
         };
         let req = self.request(Method::PATCH, target, token, correlation, Some(body));
         match self.connector.exchange(conn, req, MAX_ANSWER).await {
@@ -194,28 +170,47 @@ impl Api {
         correlation: Uuid,
     ) -> Reply {
         let path = format!("{}?{query}", self.prefix.trim_end_matches('/'));
-        let target = match Uri::try_from(path) {
-            Ok(t) => t,
-            Err(e) => {
-                return Reply::Fail {
-                    status: None,
-                    error: format!("cannot build the request path: {e}"),
-                };
-            }
-        };
-        let req = self.request(Method::GET, target, token, correlation, None);
-        match self.connector.exchange(conn, req, MAX_PAGE).await {
-            Err(e) => transport(&e),
-            Ok(a) if a.status == StatusCode::OK => match a.end {
-                BodyEnd::Complete => Reply::Page(a.body),
-                BodyEnd::TooLarge => Reply::Fail {
-                    status: Some(200),
-                    error: format!("GET answered 200 but the {}", too_large(MAX_PAGE)),
-                },
-                BodyEnd::BrokeOff => transport(&Transport::Body),
-            },
-            Ok(a) => classify(a, "GET"),
+        let target = Uri::try_from(path).map_err(|e| format!("cannot build the request path: {e}"));
+        match self.get(conn, target, MAX_PAGE, token, correlation).await {
+            Ok(body) => Reply::Page(body),
+            Err(reply) => reply,
         }
+    }
+
+    /// A GET of `target` whose answer is read up to `limit`: the body of a complete 200, or the
+    /// reply the call comes to otherwise.
+    async fn get(
+        &self,
+        conn: &mut Connection,
+        target: Result<Uri, String>,
+        limit: usize,
+        token: &Token,
+        correlation: Uuid,
+    ) -> Result<Bytes, Reply> {
+        let target = target.map_err(unbuildable)?;
+        let req = self.request(Method::GET, target, token, correlation, None);
+        match self.connector.exchange(conn, req, limit).await {
+            Err(e) => Err(transport(&e)),
+            Ok(a) if a.status == StatusCode::OK => match a.end {
+                BodyEnd::Complete => Ok(a.body),
+                // The same answer would come back as large again: not retried.
+                BodyEnd::TooLarge => Err(Reply::Fail {
+                    status: Some(200),
+                    error: format!("GET answered 200 but the {}", too_large(limit)),
+                }),
+                // A GET changes nothing: reading it again is safe.
+                BodyEnd::BrokeOff => Err(transport(&Transport::Body)),
+            },
+            Ok(a) => Err(classify(a, "GET")),
+        }
+    }
+}
+
+/// A request that could not be built: the row fails, with nothing sent.
+fn unbuildable(error: String) -> Reply {
+    Reply::Fail {
+        status: None,
+        error,
     }
 }
 
