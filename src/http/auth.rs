@@ -113,6 +113,15 @@ struct Current {
     expires_at: Option<Instant>,
 }
 
+impl Current {
+    fn token(&self) -> Token {
+        Token {
+            bearer: self.bearer.clone(),
+            generation: self.generation,
+        }
+    }
+}
+
 /// The shared token holder.
 pub struct Auth {
     source: TokenSource,
@@ -163,32 +172,23 @@ impl Auth {
 
     /// The current token if it is not yet due for refresh.
     pub fn fresh(&self) -> Option<Token> {
-        let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        let cur = guard.as_ref()?;
-        if cur.refresh_at.is_some_and(|t| Instant::now() >= t) {
-            return None;
-        }
-        Some(Token {
-            bearer: cur.bearer.clone(),
-            generation: cur.generation,
-        })
+        self.current_unless(|cur, now| cur.refresh_at.is_some_and(|t| now >= t))
     }
 
     /// The current token while the API still accepts it (a few seconds before expiry at most),
     /// even if it is due for refresh.
     fn still_valid(&self) -> Option<Token> {
+        self.current_unless(|cur, now| cur.expires_at.is_some_and(|t| now + EXPIRY_SAFETY >= t))
+    }
+
+    /// The current token, unless there is none or `over` says it is past its time.
+    fn current_unless(&self, over: impl Fn(&Current, Instant) -> bool) -> Option<Token> {
         let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let cur = guard.as_ref()?;
-        if cur
-            .expires_at
-            .is_some_and(|t| Instant::now() + EXPIRY_SAFETY >= t)
-        {
+        if over(cur, Instant::now()) {
             return None;
         }
-        Some(Token {
-            bearer: cur.bearer.clone(),
-            generation: cur.generation,
-        })
+        Some(cur.token())
     }
 
     /// The token to use now: the current one, or a new one if it is due for refresh. While the
@@ -296,10 +296,7 @@ impl Auth {
             "the token endpoint is unavailable; keeping the current token ({}s left) and trying again later",
             left.as_secs()
         );
-        Some(Token {
-            bearer: cur.bearer.clone(),
-            generation: cur.generation,
-        })
+        Some(cur.token())
     }
 
     async fn fetch(&self) -> Result<(SecretString, Option<Duration>), AuthError> {
