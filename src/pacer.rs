@@ -241,6 +241,8 @@ pub struct PaceStats {
 /// for the next slot: no thundering herd when a slot frees. A 429 moves a shared "not before"
 /// instant that every call honours, and teaches the learner.
 pub struct Pacer {
+    /// `--rate` as asked, for [`Pacer::out_of_reach`].
+    rate: Rate,
     burst: u32,
     /// When the previous call was due (`None` before the first); the lock is the turn.
     turn: tokio::sync::Mutex<Option<Instant>>,
@@ -274,6 +276,7 @@ impl Pacer {
         let learner = Learner::new(&settings);
         let open = learner.ceiling.is_infinite() && !settings.adapt;
         Pacer {
+            rate: settings.rate,
             burst: settings.burst.get(),
             turn: tokio::sync::Mutex::new(None),
             changed: tokio::sync::Notify::new(),
@@ -478,8 +481,8 @@ impl Pacer {
     /// A line for the user when `--rate` was out of reach: no 429 held the pace back, yet the
     /// calls went more than 2% slower than asked over at least a second. Says whether
     /// `--concurrency` was the limit (calls in flight ÷ time per call), else the machine's.
-    pub fn out_of_reach(&self, rate: Rate, concurrency: usize) -> Option<String> {
-        let s = self.stats();
+    pub fn out_of_reach(&self, concurrency: usize) -> Option<String> {
+        let (s, rate) = (self.stats(), self.rate);
         let asked = rate.per_second();
         let span = if s.calls_per_second > 0.0 {
             (s.calls - 1) as f64 / s.calls_per_second

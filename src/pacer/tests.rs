@@ -376,7 +376,6 @@ async fn calls_at(p: &Pacer, n: u32, every: Duration, took: Duration) {
 
 #[tokio::test(start_paused = true)]
 async fn a_rate_out_of_reach_is_said_with_the_reason() {
-    let rate: Rate = "100/s".parse().unwrap();
     // 50 calls/s, each taking 20 ms: eight workers could do 400/s, so the machine is the limit.
     let p = pacer("100/s", 1, true);
     calls_at(
@@ -386,24 +385,24 @@ async fn a_rate_out_of_reach_is_said_with_the_reason() {
         Duration::from_millis(20),
     )
     .await;
-    let line = p.out_of_reach(rate, 8).expect("out of reach");
+    let line = p.out_of_reach(8).expect("out of reach");
     assert!(
         line.contains("--rate 100/s was out of reach: 50 calls/s"),
         "{line}"
     );
     assert!(line.contains("could not go faster"), "{line}");
     // One worker at 20 ms a call: --concurrency is the limit (50/s).
-    let line = p.out_of_reach(rate, 1).expect("out of reach");
+    let line = p.out_of_reach(1).expect("out of reach");
     assert!(line.contains("raise --concurrency"), "{line}");
     // Reached: nothing to say; nor when 429s held the pace back, nor for a short run.
     let p = pacer("100/s", 1, true);
     calls_at(&p, 200, Duration::from_millis(10), Duration::from_millis(1)).await;
-    assert_eq!(p.out_of_reach(rate, 8), None);
+    assert_eq!(p.out_of_reach(8), None);
     let p = pacer("100/s", 1, true);
     calls_at(&p, 100, Duration::from_millis(20), Duration::from_millis(1)).await;
     p.answered(Instant::now(), Some(429));
-    assert_eq!(p.out_of_reach(rate, 8), None);
+    assert_eq!(p.out_of_reach(8), None);
     let p = pacer("100/s", 1, true);
     calls_at(&p, 10, Duration::from_millis(20), Duration::from_millis(1)).await;
-    assert_eq!(p.out_of_reach(rate, 8), None);
+    assert_eq!(p.out_of_reach(8), None);
 }

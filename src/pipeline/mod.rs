@@ -190,7 +190,6 @@ pub(crate) async fn run(run: Run) -> Ran {
 struct Workers {
     dispatcher: Arc<Dispatcher>,
     task: tokio::task::JoinHandle<bool>,
-    rate: crate::rate::Rate,
 }
 
 impl Workers {
@@ -212,11 +211,7 @@ impl Workers {
             undo: undo.clone(),
         });
         let task = tokio::spawn(dispatcher.clone().run(rows, out.clone()));
-        Workers {
-            dispatcher,
-            task,
-            rate: online.pace.rate,
-        }
+        Workers { dispatcher, task }
     }
 
     /// Waits for every started row to send its outcome; the calls made.
@@ -226,7 +221,7 @@ impl Workers {
         }
         let pacer = &self.dispatcher.pacer;
         let mut calls = CallCounts::new(&pacer.stats());
-        calls.out_of_reach = pacer.out_of_reach(self.rate, self.dispatcher.settings.concurrency);
+        calls.out_of_reach = pacer.out_of_reach(self.dispatcher.settings.concurrency);
         calls
     }
 }
