@@ -243,8 +243,15 @@ fn classify(answer: Answer, what: &str) -> Reply {
     }
 }
 
+/// The longest error text kept from an API answer, in characters. A row's error goes into the
+/// results file and the summary's reasons (up to a thousand distinct ones), so an API that
+/// answers with megabytes of description must not put megabytes there; a long list of
+/// `propertyName: description` still fits.
+const MAX_ERROR_CHARS: usize = 2000;
+
 /// The API's error body flattened to one line: its description, then each
-/// `propertyName: description`. Falls back to the status and a short piece of the body.
+/// `propertyName: description`. Falls back to the status and a short piece of the body. At most
+/// [`MAX_ERROR_CHARS`] characters, cut with `…`.
 pub fn error_text(status: u16, body: &[u8], what: &str) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let mut parts: Vec<String> = Vec::new();
@@ -278,14 +285,21 @@ pub fn error_text(status: u16, body: &[u8], what: &str) -> String {
         .unwrap_or("");
     let mut text = format!("{what} {status} {reason}");
     if parts.is_empty() && parsed.is_none() && !body.is_empty() {
-        let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        // 200 characters are at most 800 bytes: the rest of a large body is never decoded.
+        let head = &body[..body.len().min(800)];
+        let snippet: String = String::from_utf8_lossy(head).chars().take(200).collect();
         parts.push(snippet);
     }
     if !parts.is_empty() {
         text.push_str(": ");
         text.push_str(&parts.join("; "));
     }
-    one_line(&text)
+    let mut text = one_line(&text);
+    if let Some((cut, _)) = text.char_indices().nth(MAX_ERROR_CHARS - 1) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 #[cfg(test)]
@@ -369,6 +383,40 @@ mod tests {
         assert_eq!(
             error_text(502, b"<html>\nbad\ngateway</html>", "GET"),
             "GET 502 Bad Gateway: <html> bad gateway</html>"
+        );
+    }
+
+    /// An answer with megabytes of description gives a row error of a bounded size (it goes
+    /// into the results file and the summary's reasons), cut visibly.
+    #[test]
+    fn a_huge_error_body_gives_a_bounded_error() {
+        let head = |t: &str| t.chars().take(80).collect::<String>();
+        let huge = "é".repeat(1 << 20);
+        let body = serde_json::json!({ "description": huge }).to_string();
+        let text = error_text(400, body.as_bytes(), "PATCH");
+        assert_eq!(text.chars().count(), MAX_ERROR_CHARS, "{}", head(&text));
+        assert!(
+            text.starts_with("PATCH 400 Bad Request: éé"),
+            "{}",
+            head(&text)
+        );
+        assert!(text.ends_with("é…"));
+        let errors: Vec<_> = (0..50_000)
+            .map(|i| serde_json::json!({"propertyName": format!("p{i}"), "description": ["bad"]}))
+            .collect();
+        let body = serde_json::json!({ "errors": errors }).to_string();
+        let text = error_text(400, body.as_bytes(), "PATCH");
+        assert_eq!(text.chars().count(), MAX_ERROR_CHARS);
+        assert!(
+            text.starts_with("PATCH 400 Bad Request: p0: bad; p1: bad"),
+            "{}",
+            head(&text)
+        );
+        let html = format!("<html>{}</html>", "x".repeat(1 << 20));
+        let text = error_text(502, html.as_bytes(), "GET");
+        assert_eq!(
+            text,
+            format!("GET 502 Bad Gateway: <html>{}", "x".repeat(194))
         );
     }
 }
