@@ -145,6 +145,18 @@ pub(crate) fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool
     Ok(tail.last() == Some(&b'\n') && quotes % 2 == 0)
 }
 
+/// Is the whole of `path` (`len` bytes) the start of one of `lines` (a header line cut short by
+/// a crash)? Reads at most `len` bytes, and nothing when `len` is longer than every line: a file
+/// that is not such a cut header may be of any size.
+pub(crate) fn is_cut_start_of(path: &Path, len: u64, lines: &[&[u8]]) -> io::Result<bool> {
+    if lines.iter().all(|l| len > l.len() as u64) {
+        return Ok(false);
+    }
+    let mut text = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(read(path)?, len), &mut text)?;
+    Ok(lines.iter().any(|l| l.starts_with(&text)))
+}
+
 /// The UTF-8 byte-order mark.
 pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 

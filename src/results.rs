@@ -65,17 +65,7 @@ pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
     }
     let mut w = input::csv_writer(file, setup.delimiter);
     if new {
-        let mut header = ByteRecord::new();
-        for n in &setup.echo_names {
-            header.push_field(n.as_bytes());
-        }
-        for c in RESULT_COLUMNS {
-            header.push_field(c.as_bytes());
-        }
-        if setup.customer_ids {
-            header.push_field(CUSTOMER_ID_COLUMN.as_bytes());
-        }
-        w.write_byte_record(&header)?;
+        w.write_byte_record(&header_record(&setup.echo_names, setup.customer_ids))?;
         w.flush()?;
         // A new file survives a power cut only once its directory entry is on disk too.
         w.get_ref().sync_all()?;
@@ -332,16 +322,22 @@ fn invalid_data(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-/// The header line of a new results file for these input columns, as written.
-fn header_bytes(echo_names: &[String], delimiter: u8) -> io::Result<Vec<u8>> {
-    let mut w = input::csv_writer(Vec::new(), delimiter);
-    let header: ByteRecord = echo_names
+/// The header of a new results file for these input columns.
+fn header_record(echo_names: &[String], customer_ids: bool) -> ByteRecord {
+    let keyed = customer_ids.then_some(CUSTOMER_ID_COLUMN);
+    echo_names
         .iter()
         .map(String::as_str)
         .chain(RESULT_COLUMNS)
+        .chain(keyed)
         .map(str::as_bytes)
-        .collect();
-    w.write_byte_record(&header)?;
+        .collect()
+}
+
+/// The header line of a new results file, as written.
+fn header_bytes(echo_names: &[String], delimiter: u8, customer_ids: bool) -> io::Result<Vec<u8>> {
+    let mut w = input::csv_writer(Vec::new(), delimiter);
+    w.write_byte_record(&header_record(echo_names, customer_ids))?;
     w.into_inner().map_err(|e| e.into_error())
 }
 
@@ -411,11 +407,13 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
 /// A results file that ends inside its header (or is empty) holds no row: repaired like a torn
 /// last line if what is there is the start of the header this input gets, refused otherwise.
 fn torn_header(path: &Path, len: u64, delimiter: u8, echo_names: &[String]) -> io::Result<Prior> {
-    let mut text = Vec::new();
-    io::Read::read_to_end(&mut crate::files::read(path)?, &mut text)?;
-    // With or without a BOM (written when the input had one), itself perhaps cut short.
-    let header = header_bytes(echo_names, delimiter)?;
-    if header.starts_with(&text) || [UTF8_BOM, &header].concat().starts_with(&text) {
+    // With or without a BOM (written when the input had one), itself perhaps cut short; with or
+    // without the column of a keyed run (the file holds no row either way, so it is ours to cut).
+    let plain = header_bytes(echo_names, delimiter, false)?;
+    let keyed = header_bytes(echo_names, delimiter, true)?;
+    let (plain_bom, keyed_bom) = ([UTF8_BOM, &plain].concat(), [UTF8_BOM, &keyed].concat());
+    let lines: [&[u8]; 4] = [&plain, &keyed, &plain_bom, &keyed_bom];
+    if crate::files::is_cut_start_of(path, len, &lines)? {
         return Ok(Prior {
             header_torn: true,
             torn_bytes: len,
@@ -482,6 +480,16 @@ mod tests {
         }
         std::fs::write(&p, b"\xEF\xBB\xBFother,ccb").unwrap();
         assert!(read_prior(&p, b',', &names).is_err());
+        // A keyed run's header ends in ccbulk_customer_id: cut inside that column, it is ours.
+        let keyed = header_bytes(&names, b',', true).unwrap();
+        for cut in [
+            &keyed[..keyed.len() - 4],
+            &[UTF8_BOM, &keyed[..keyed.len() - 1]].concat(),
+        ] {
+            std::fs::write(&p, cut).unwrap();
+            let prior = read_prior(&p, b',', &names).unwrap();
+            assert!(prior.header_torn && prior.torn_bytes == cut.len() as u64);
+        }
     }
 
     #[test]

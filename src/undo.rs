@@ -14,7 +14,7 @@ mod recorded;
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -70,6 +70,11 @@ impl Layout {
             });
         }
         Layout { header, slots }
+    }
+
+    /// The header of a new undo file.
+    fn header_record(&self) -> ByteRecord {
+        self.header.iter().map(String::as_bytes).collect()
     }
 }
 
@@ -197,8 +202,7 @@ impl Checked {
         }
         let mut w = input::csv_writer(file, setup.delimiter);
         if new {
-            let header: ByteRecord = setup.layout.header.iter().map(String::as_bytes).collect();
-            w.write_byte_record(&header)
+            w.write_byte_record(&setup.layout.header_record())
                 .and_then(|()| w.flush().map_err(csv::Error::from))
                 .map_err(|e| fail(&e))?;
         }
@@ -338,8 +342,7 @@ fn header_bytes(setup: &UndoSetup) -> io::Result<Vec<u8>> {
         Vec::new()
     };
     let mut w = input::csv_writer(start, setup.delimiter);
-    let header: ByteRecord = setup.layout.header.iter().map(String::as_bytes).collect();
-    w.write_byte_record(&header)?;
+    w.write_byte_record(&setup.layout.header_record())?;
     w.into_inner().map_err(|e| e.into_error())
 }
 
@@ -361,7 +364,7 @@ fn read_back(
         .read_byte_record(&mut header)
         .map_err(io::Error::other)?;
     if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
-        return torn_header(path, setup);
+        return torn_header(path, len, setup);
     }
     let names = input::header_names(&header);
     if names != setup.layout.header {
@@ -407,10 +410,8 @@ fn invalid_data(msg: String) -> io::Error {
 
 /// A crash while the header was being written: the file holds part of one line. If it is the
 /// start of this input's header, it is cut (to length 0) and written again.
-fn torn_header(path: &Path, setup: &UndoSetup) -> io::Result<(Option<u64>, u64)> {
-    let mut text = Vec::new();
-    crate::files::read(path)?.read_to_end(&mut text)?;
-    if header_bytes(setup)?.starts_with(&text) {
+fn torn_header(path: &Path, len: u64, setup: &UndoSetup) -> io::Result<(Option<u64>, u64)> {
+    if crate::files::is_cut_start_of(path, len, &[&header_bytes(setup)?])? {
         return Ok((Some(0), 0));
     }
     Err(invalid_data(
