@@ -36,8 +36,9 @@ impl ResultsLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
+                    // A process id is a few digits: read no more, whatever the file holds.
                     let mut owner = String::new();
-                    let _ = file.read_to_string(&mut owner);
+                    let _ = (&mut file).take(32).read_to_string(&mut owner);
                     let owner = owner.trim();
                     let who = if owner.chars().all(|c| c.is_ascii_digit()) && !owner.is_empty() {
                         format!("another ccbulk run (process {owner})")
