@@ -11,6 +11,7 @@ mod pacing;
 mod pipeline;
 mod plan_undo;
 mod resume;
+mod review_b;
 mod seams;
 mod spreadsheets;
 mod terminal;

@@ -1,0 +1,124 @@
+//! Printed follow-up commands that carry the options reading a keyed, legacy-encoded input
+//! (`--key internalIdentifier`, `--encoding`), run exactly as printed (SPEC: Follow-up commands):
+//! the apply command after a plan reads the input again with both; the replay command reads the
+//! UTF-8 results file with `--key` and never `--encoding`.
+
+use std::process::Command;
+
+use ccbulk::customer::{Field, current_text};
+use ccbulk::sandbox::SandboxConfig;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The command after `label` on the summary line that has it.
+fn after<'a>(stderr: &'a str, label: &str) -> &'a str {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once(label).map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("no \"{label}\" in:\n{stderr}"))
+}
+
+/// `line` split as a shell would and run with nothing from the environment but the token (which
+/// is never a flag): the base URL, tenant and everything else it needs, it must carry.
+fn as_printed(work: &Work, line: &str) -> Command {
+    let words = shell_words::split(line).unwrap_or_else(|e| panic!("not shell words: {line}: {e}"));
+    assert_eq!(words.first().map(String::as_str), Some("ccbulk"), "{line}");
+    let mut cmd = work.ccbulk();
+    cmd.args(&words[1..])
+        .env("CLOUDCOCKPIT_TOKEN", TOKEN)
+        .env("CCBULK_BACKOFF_BASE", "50ms");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keyed_legacy_plan_then_printed_apply_and_replay_do_what_they_say() {
+    let sb = sandbox(SandboxConfig {
+        customers: 3,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let listed = sb.listed();
+    let work = Work::new();
+    // Windows-1252 ("\xC9vora" is "Évora"); the sandbox's references are ERP-000001, … in list
+    // order; NOPE-404 names no customer yet.
+    work.write_bytes(
+        "in.csv",
+        b"internalIdentifier;city\nERP-000001;\xC9vora\nNOPE-404;Faro\n",
+    );
+    let mut plan = work.against(&sb);
+    plan.args([
+        "plan",
+        "in.csv",
+        "--key",
+        "internalIdentifier",
+        "--encoding",
+        "windows-1252",
+        "--rate",
+        "unlimited",
+    ]);
+    let out = run(plan).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one invalid row\n{}",
+        show(&out)
+    );
+    let stderr = stderr_of(&out);
+    let apply = after(&stderr, "to apply this plan:");
+    assert!(
+        apply.starts_with("ccbulk update ")
+            && apply.contains("--key internalIdentifier")
+            && apply.contains("--encoding windows-1252"),
+        "{apply}"
+    );
+    assert!(
+        patches(&sb).is_empty(),
+        "a plan sends nothing: {:?}",
+        patches(&sb)
+    );
+
+    let out = run(as_printed(&work, apply)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(
+        current_text(&sb.customer(listed[0]), Field::City).as_deref(),
+        Some("Évora"),
+        "the apply command read the file as windows-1252 and resolved the reference"
+    );
+    let rows = work.rows_sep("in.results.csv", b';');
+    assert_each_row_once(&rows, 2);
+    let first = rows.iter().find(|r| r["ccbulk_row"] == "1").unwrap();
+    assert_eq!(first["ccbulk_outcome"], "accepted", "{first:?}");
+    assert_eq!(first["ccbulk_customer_id"], listed[0].to_string());
+    let stderr = stderr_of(&out);
+    let replay = after(
+        &stderr,
+        "to send the failed and invalid rows again after fixing them:",
+    );
+    assert!(
+        replay.starts_with("ccbulk replay ")
+            && replay.contains("--key internalIdentifier")
+            && !replay.contains("--encoding"),
+        "the results file is UTF-8: {replay}"
+    );
+
+    // The missing reference appears in the tenant; the printed replay resolves and sends it.
+    let mut c = sb.customer(listed[2]);
+    c.insert(
+        "internalIdentifier".into(),
+        Value::String("NOPE-404".into()),
+    );
+    sb.put_customer(listed[2], c);
+    let out = run(as_printed(&work, replay)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let replayed = work.rows_sep("in.replay.csv", b';');
+    assert_eq!(replayed.len(), 1, "only the invalid row: {replayed:?}");
+    assert_eq!(replayed[0]["ccbulk_row"], "2");
+    assert_eq!(replayed[0]["ccbulk_outcome"], "accepted");
+    assert_eq!(replayed[0]["ccbulk_customer_id"], listed[2].to_string());
+    assert_eq!(
+        current_text(&sb.customer(listed[2]), Field::City).as_deref(),
+        Some("Faro")
+    );
+    assert_eq!(patches(&sb).len(), 2, "each row sent once");
+}
