@@ -150,8 +150,7 @@ fn parse_maps(args: &RunArgs) -> Result<Vec<(String, String)>, SetupError> {
         .map(|m| (m.clone(), "--map".into()))
         .collect();
     if let Some(path) = &args.map_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SetupError(format!("cannot read --map-file {}: {e}", path.display())))?;
+        let text = read_map_file(path)?;
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
             if t.is_empty() || t.starts_with('#') {
@@ -169,6 +168,28 @@ fn parse_maps(args: &RunArgs) -> Result<Vec<(String, String)>, SetupError> {
                 .ok_or_else(|| SetupError(format!("{whence}: \"{m}\" is not HEADER=field")))
         })
         .collect()
+}
+
+/// The longest `--map-file`: far above any real list of `HEADER=field` lines, and a path to a
+/// huge file (or a device) is refused rather than read into memory.
+const MAX_MAP_FILE: u64 = 1 << 20;
+
+fn read_map_file(path: &Path) -> Result<String, SetupError> {
+    use std::io::Read;
+    let cannot = |e: &dyn std::fmt::Display| {
+        SetupError(format!("cannot read --map-file {}: {e}", path.display()))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MAP_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > MAX_MAP_FILE {
+        return Err(cannot(&format_args!(
+            "it is over {} MiB, not a list of HEADER=field lines",
+            MAX_MAP_FILE >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| cannot(&"it is not UTF-8 text"))
 }
 
 /// Where tokens come from, in order of precedence: `--token-file`, `CLOUDCOCKPIT_TOKEN`, client
@@ -422,6 +443,25 @@ mod tests {
             assert!(err.contains(flag) && err.contains("***@"), "{err}");
             assert!(!err.contains("PW-"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_map_file_is_read_up_to_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("maps.txt");
+        std::fs::write(&path, "# comment\nFirma = companyName\n").unwrap();
+        assert_eq!(
+            read_map_file(&path).unwrap(),
+            "# comment\nFirma = companyName\n"
+        );
+        let mut big = "Firma=companyName\n".repeat(1 << 16).into_bytes();
+        big.resize(MAX_MAP_FILE as usize + 1, b'\n');
+        std::fs::write(&path, big).unwrap();
+        let err = read_map_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("--map-file") && err.contains("over 1 MiB"),
+            "{err}"
+        );
     }
 
     #[test]
