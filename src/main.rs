@@ -45,18 +45,16 @@ fn ignore_file_size_signal() {
 /// the progress bar when one is drawn, and never carry a token: no header or secret is ever a
 /// log field.
 fn init_logging(cli: &ccbulk::cli::Cli) {
-    use ccbulk::cli::{Command, LogFormat, SharedArgs};
-    let shared: Option<&SharedArgs> = match &cli.command {
-        Command::Update(a) | Command::Replay(a) => Some(&a.shared),
-        Command::Plan(a) => Some(&a.shared),
+    use ccbulk::cli::{Command, LogFormat};
+    // (quiet, verbose, log format) of the commands that have them.
+    let logs = match &cli.command {
+        Command::Update(a) | Command::Replay(a) => {
+            Some((a.shared.quiet, a.shared.verbose, a.shared.log_format))
+        }
+        Command::Plan(a) => Some((a.shared.quiet, a.shared.verbose, a.shared.log_format)),
+        Command::Export(a) => Some((a.quiet, a.verbose, a.log_format)),
         _ => None,
     };
-    let logs = shared
-        .map(|a| (a.quiet, a.verbose, a.log_format))
-        .or(match &cli.command {
-            Command::Export(a) => Some((a.quiet, a.verbose, a.log_format)),
-            _ => None,
-        });
     let level = match logs.map(|(quiet, verbose, _)| (quiet, verbose)) {
         Some((true, _)) => "error",
         None | Some((false, 0)) => "warn",
