@@ -121,6 +121,16 @@ pub struct UndoSummary {
     pub command: String,
 }
 
+/// The summary's rows/s: `rows` over `elapsed`, to one decimal (0 for no time at all).
+pub(crate) fn rows_per_second(rows: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        ((rows as f64 / secs) * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
 impl Summary {
     /// Reasons listed at most.
     pub const REASONS: usize = 5;
@@ -147,11 +157,7 @@ impl Summary {
             finished_at: humantime::format_rfc3339_millis(started + elapsed).to_string(),
             duration_seconds: (secs * 1000.0).round() / 1000.0,
             rows,
-            rows_per_second: if secs > 0.0 {
-                ((rows as f64 / secs) * 10.0).round() / 10.0
-            } else {
-                0.0
-            },
+            rows_per_second: rows_per_second(rows, elapsed),
             calls,
             outcomes: OutcomeKind::ALL
                 .iter()

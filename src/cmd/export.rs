@@ -453,12 +453,7 @@ fn summary(
         0,
     );
     s.rows = written;
-    let secs = elapsed.as_secs_f64();
-    s.rows_per_second = if secs > 0.0 {
-        ((written as f64 / secs) * 10.0).round() / 10.0
-    } else {
-        0.0
-    };
+    s.rows_per_second = report::rows_per_second(written, elapsed);
     if written > 0 {
         s.outcomes.insert("exported".into(), written);
     }
