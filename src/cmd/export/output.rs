@@ -129,13 +129,11 @@ impl Sink {
     }
 }
 
-/// The output may not be a symlink, nor (without --overwrite) an existing file.
+/// The output may not be a symlink (the rule of every file ccbulk writes), a folder, nor
+/// (without --overwrite) an existing file.
 pub(super) fn check_target(target: &Path, overwrite: bool) -> Result<(), SetupError> {
+    crate::files::refuse_symlink(target, "--output").map_err(SetupError)?;
     match std::fs::symlink_metadata(target) {
-        Ok(m) if m.file_type().is_symlink() => Err(SetupError(format!(
-            "{} is a symbolic link: ccbulk does not write customers' data through one; give the real path",
-            target.display()
-        ))),
         Ok(m) if m.is_dir() => Err(SetupError(format!(
             "{} is a directory: give a file name with --output",
             target.display()
