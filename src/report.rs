@@ -121,6 +121,17 @@ pub struct UndoSummary {
     pub command: String,
 }
 
+/// Checks `--summary-json`'s path before anything is sent, since the summary is written only at
+/// the end, after the work: not a symlink (a link planted there must not redirect the write), and
+/// a folder that takes a new file. `-` (standard output) and no path pass.
+pub(crate) fn check_json_path(path: Option<&Path>) -> Result<(), String> {
+    let Some(path) = path.filter(|p| *p != Path::new("-")) else {
+        return Ok(());
+    };
+    crate::files::refuse_symlink(path, "--summary-json")?;
+    crate::files::check_folder_writable(path, "--summary-json")
+}
+
 /// The summary's rows/s: `rows` over `elapsed`, to one decimal (0 for no time at all).
 pub(crate) fn rows_per_second(rows: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
@@ -296,7 +307,7 @@ impl Summary {
     /// it, so a monitor never reads half a file and a symlink at the path is replaced, not
     /// followed.
     /// `-` writes it to standard output instead, which nothing else writes to.
-    /// (A symlink at the path is refused before the run starts: `cmd::job::check_paths`.)
+    /// (A symlink at the path is refused before the run starts: [`check_json_path`].)
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         if path == Path::new("-") {

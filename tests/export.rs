@@ -265,6 +265,33 @@ async fn a_page_that_keeps_failing_stops_the_export_and_leaves_no_file() {
     assert_eq!(json["command"], "export");
 }
 
+/// `--summary-json` is checked before the first call, as update checks it: a symlink there is
+/// refused (exit 2), nothing is sent, and the file it points to is untouched.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_at_summary_json_is_refused_before_anything_is_sent() {
+    let server = MockServer::start().await;
+    mock_tenant(&server, 3, 0).await;
+    let work = Work::new();
+    work.write("mine.json", "mine\n");
+    std::os::unix::fs::symlink(work.path("mine.json"), work.path("summary.json")).unwrap();
+    let mut cmd = export_from(&work, &server);
+    cmd.args(["--summary-json", "summary.json"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("--summary-json summary.json is a symbolic link"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(work.read("mine.json"), "mine\n");
+    assert!(!work.path("customers.csv").exists());
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing sent"
+    );
+}
+
 /// `--help`'s promise for exit 130: an export stopped by SIGTERM (or Ctrl-C) mid-way leaves
 /// nothing at `--output` (here an older file `--overwrite` would have replaced stays as it was)
 /// and no temporary file, and says so in the summary.

@@ -168,10 +168,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let a = &settings.args;
     let api = api::Api::new(&settings.base_url, &settings.tenant, a.conn.timeout.into())
         .map_err(SetupError)?;
-    // Before the first call: a bad output path is a setup error with nothing sent.
+    // Before the first call: a bad output or summary path is a setup error with nothing sent.
     if let Output::File(target) = &settings.output {
         check_target(target, settings.overwrite)?;
     }
+    report::check_json_path(a.summary_json.as_deref()).map_err(SetupError)?;
     let patience = crate::http::auth::Patience {
         timeout: a.conn.timeout.into(),
         max_attempts: a.conn.max_attempts.get(),

@@ -5,7 +5,6 @@
 //! `--summary-json`: `finish.rs`). A setup error (exit 2) or a refused first token (exit 3)
 //! therefore leaves nothing behind.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -140,21 +139,10 @@ fn check_paths(config: &Config) -> Result<(), SetupError> {
         paths.push((u.clone(), "the undo file"));
         paths.push((lock::lock_path(u), "the lock file"));
     }
-    // `-` is standard output. The temporary file has a fresh random name, created exclusively.
-    let summary = config
-        .summary_json
-        .as_ref()
-        .filter(|s| s.as_path() != Path::new("-"));
-    if let Some(s) = summary {
-        paths.push((s.clone(), "--summary-json"));
-    }
     for (path, what) in &paths {
         files::refuse_symlink(path, what).map_err(SetupError)?;
     }
-    if let Some(s) = summary {
-        files::check_folder_writable(s, "--summary-json").map_err(SetupError)?;
-    }
-    Ok(())
+    crate::report::check_json_path(config.summary_json.as_deref()).map_err(SetupError)
 }
 
 /// Before the results file is looked at: a second run on the same results (an overlapping cron
