@@ -5,7 +5,7 @@
 //! every call through one pacer, retry, and send each row's outcome to the results writer (the one
 //! owner of the file); the writer's tally becomes the summary. Invalid rows (and, in a dry run,
 //! every row) go from the reader straight to the writer (`pipeline::run`). Each command is its
-//! own file in `cmd/`; update, replay and plan share their steps (`cmd/job.rs`: prepare, with no
+//! own file in `cmd/`; update, replay and plan share their steps (`cmd/job/`: prepare, with no
 //! file touched → open the outputs → `pipeline::run` → finish). `run` dispatches to a command;
 //! `main` only maps its result to an exit code.
 //!
