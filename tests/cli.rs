@@ -266,6 +266,44 @@ async fn every_help_example_runs_as_printed() {
     assert!(ran >= 10, "{ran} examples");
 }
 
+/// The command `ccbulk sandbox` prints to try it (`try: …`), run by `sh` as printed in a copy of
+/// the project's `samples/` folder: every row of the sample lands in the results; then SIGTERM
+/// stops the sandbox with exit 0, as its help says.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandboxs_try_command_runs_as_printed() {
+    let work = Work::new();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/customers.csv");
+    std::fs::create_dir(work.path("samples")).expect("samples");
+    std::fs::copy(sample, work.path("samples/customers.csv")).expect("copy the sample");
+    let mut cmd = work.ccbulk();
+    cmd.args(["sandbox", "--listen", "127.0.0.1:0"]);
+    let server = Running::spawn(cmd);
+    server
+        .wait_for_stderr("Ctrl-C to stop.", std::time::Duration::from_secs(30))
+        .await;
+    let stderr = server.stderr();
+    let line = stderr
+        .lines()
+        .find_map(|l| l.split_once("try: ").map(|(_, c)| c.to_string()))
+        .unwrap_or_else(|| panic!("no try: line\n{stderr}"));
+    let out = run(work.shell(&line)).await;
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{line}: {}",
+        show(&out)
+    );
+    let rows = work.rows("samples/customers.results.csv");
+    assert_eq!(rows.len(), read_rows(std::path::Path::new(sample)).len());
+    assert!(
+        rows.iter().any(|r| r["ccbulk_outcome"] == "accepted"),
+        "{}",
+        show(&out)
+    );
+    server.signal("TERM");
+    let (code, stderr) = server.wait(RUN_LIMIT).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn token_url_and_scope_come_from_the_environment() {
     let cfg = SandboxConfig::default();

@@ -297,11 +297,16 @@ impl Running {
         self.child.kill().expect("kill -9");
     }
 
+    /// What the run has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().expect("lock")).into_owned()
+    }
+
     /// Waits until the run has written `text` to stderr; panics after `limit`.
     pub async fn wait_for_stderr(&self, text: &str, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            let now = String::from_utf8_lossy(&self.stderr.lock().expect("lock")).into_owned();
+            let now = self.stderr();
             if now.contains(text) {
                 return;
             }
