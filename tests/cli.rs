@@ -266,17 +266,24 @@ async fn every_help_example_runs_as_printed() {
     assert!(ran >= 10, "{ran} examples");
 }
 
-/// The command `ccbulk sandbox` prints to try it (`try: …`), run by `sh` as printed in a copy of
-/// the project's `samples/` folder: every row of the sample lands in the results; then SIGTERM
-/// stops the sandbox with exit 0, as its help says.
+/// `ccbulk sandbox --help`'s example on port 0 (the other takes a fixed port), started as
+/// printed; the command it prints to try it (`try: …`) run by `sh` as printed in a copy of the
+/// project's `samples/` folder: every row of the sample lands in the results; then SIGTERM stops
+/// the sandbox with exit 0, as its help says.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_sandboxs_try_command_runs_as_printed() {
+async fn the_sandbox_example_and_its_try_command_run_as_printed() {
     let work = Work::new();
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/customers.csv");
     std::fs::create_dir(work.path("samples")).expect("samples");
     std::fs::copy(sample, work.path("samples/customers.csv")).expect("copy the sample");
+    let (example, _) = help_examples(&work, "sandbox")
+        .into_iter()
+        .find(|(e, _)| e.contains("127.0.0.1:0"))
+        .expect("an example on port 0");
+    let words = shell_words::split(&example).expect("shell words");
+    assert_eq!(words[0], "ccbulk", "{example}");
     let mut cmd = work.ccbulk();
-    cmd.args(["sandbox", "--listen", "127.0.0.1:0"]);
+    cmd.args(&words[1..]);
     let server = Running::spawn(cmd);
     server
         .wait_for_stderr("Ctrl-C to stop.", std::time::Duration::from_secs(30))
