@@ -33,7 +33,6 @@ struct Incoming {
     rx: mpsc::Receiver<Row>,
     /// The rest of the last batch, last row first.
     buf: Vec<Row>,
-    open: bool,
 }
 
 #[derive(Default)]
@@ -57,7 +56,6 @@ impl Rows {
             input: tokio::sync::Mutex::new(Incoming {
                 rx,
                 buf: Vec::with_capacity(INPUT_BATCH),
-                open: true,
             }),
             busy: std::sync::Mutex::new(Busy::default()),
             unparked: tokio::sync::Notify::new(),
@@ -87,19 +85,16 @@ impl Rows {
             }
             let row = {
                 let mut input = self.input.lock().await;
-                let Incoming { rx, buf, open } = &mut *input;
+                let Incoming { rx, buf } = &mut *input;
                 if buf.is_empty() {
-                    if !*open {
-                        return None;
-                    }
                     // Only here can the wait be long (a slow producer on `-`): watch for a stop.
                     let got = tokio::select! {
                         biased;
                         _ = cancel.cancelled() => return None,
                         got = rx.recv_many(buf, INPUT_BATCH) => got,
                     };
+                    // Closed and empty (the input ended): every later call gets 0 at once too.
                     if got == 0 {
-                        *open = false;
                         return None;
                     }
                     buf.reverse();
@@ -175,6 +170,7 @@ mod tests {
         let second = rows.take(&cancel).await.unwrap();
         assert_eq!(city(&second), Cell::Set("B1"));
         assert!(rows.take(&cancel).await.is_none());
+        assert!(rows.take(&cancel).await.is_none(), "the end stays the end");
         assert_eq!(rows.busy().parked, 3);
         let (ida, idb) = (customer_of(&first), customer_of(&second));
         let next = rows.finished(ida).unwrap();
