@@ -77,8 +77,11 @@ pub struct Patience {
     pub backoff_base: Duration,
 }
 
+/// Tests' patience, the defaults of `--timeout`, `--max-attempts` and the backoff. Only tests use
+/// it: every run builds its own from its flags (`cmd/job`, `cmd/export.rs`), so these copies of
+/// the CLI's defaults never decide a real run.
+#[cfg(test)]
 impl Default for Patience {
-    /// The defaults of `--timeout`, `--max-attempts` and the backoff.
     fn default() -> Self {
         Patience {
             timeout: Duration::from_secs(30),
