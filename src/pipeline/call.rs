@@ -184,7 +184,12 @@ impl Caller<'_> {
             Ok(_) if cancel.is_cancelled() => Some(Called::NotSent),
             Ok(_) => None,
             Err(e) => {
-                self.stopper.stop(Stop::AuthRefused(error.clone()));
+                // A token endpoint that cannot be reached is named as such (check --token-url
+                // and the network), not as credentials the API refused.
+                self.stopper.stop(match &e {
+                    AuthError::Refused(_) => Stop::AuthRefused(error.clone()),
+                    AuthError::Unavailable(why) => Stop::TokenEndpoint(why.clone()),
+                });
                 Some(Called::Done {
                     reply: Reply::Fail {
                         status: Some(401),
@@ -229,5 +234,96 @@ fn short(reply: &Reply) -> String {
         Reply::Retry { status, error, .. } => status.map_or(error.clone(), |s| s.to_string()),
         Reply::Unauthorized(_) => "401".into(),
         Reply::Fail { status, error } => status.map_or(error.clone(), |s| s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::http::auth::{Patience, TokenSource};
+    use crate::pacer::PaceSettings;
+    use crate::sandbox::{Sandbox, SandboxConfig};
+
+    /// A 401, then a token endpoint that has gone away: the run stops naming the token endpoint
+    /// (check --token-url and the network), not as credentials the API refused; the row fails
+    /// with the API's 401 and why no new token came.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refresh_that_cannot_reach_the_token_endpoint_stops_naming_it() {
+        let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        // The API accepts only its own static token, so the issued one gets a 401.
+        let api_server = Sandbox::start(
+            SandboxConfig {
+                static_token: Some("t0k".into()),
+                ..SandboxConfig::default()
+            },
+            local,
+        )
+        .await
+        .unwrap();
+        let config = SandboxConfig::default();
+        let token_server = Sandbox::start(config.clone(), local).await.unwrap();
+        let auth = Auth::new(
+            TokenSource::Client {
+                id: config.client_id.clone(),
+                secret: SecretString::from(config.client_secret.clone()),
+                token_url: token_server.token_url(),
+                scope: "s".into(),
+            },
+            Patience {
+                timeout: Duration::from_secs(5),
+                max_attempts: 2,
+                backoff_base: Duration::from_millis(1),
+            },
+        )
+        .unwrap();
+        auth.token().await.unwrap();
+        token_server.shutdown();
+        token_server.stopped().await;
+
+        let api = Api::new(&api_server.base_url(), "t.example", Duration::from_secs(5)).unwrap();
+        let pacer = Pacer::new(PaceSettings {
+            rate: "unlimited".parse().unwrap(),
+            burst: std::num::NonZeroU32::MIN,
+            adapt: false,
+        });
+        let stopper = Stopper::default();
+        let caller = Caller {
+            api: &api,
+            auth: &auth,
+            pacer: &pacer,
+            stopper: &stopper,
+            policy: retry::Policy {
+                max_attempts: 3,
+                backoff_base: Duration::from_millis(1),
+                max_retry_after: Duration::from_secs(1),
+            },
+        };
+        let id = Uuid::parse_str("6a1f0c2e-1b7d-4c3a-9e55-000000000001").unwrap();
+        let called = caller
+            .call(&mut Connection::default(), 2, id, Call::Get, Uuid::nil())
+            .await;
+        let Called::Done {
+            reply: Reply::Fail { status, error },
+            attempts,
+        } = called
+        else {
+            panic!("the row fails");
+        };
+        assert_eq!((status, attempts), (Some(401), 1));
+        assert!(
+            error.starts_with("GET 401 Unauthorized") && error.contains("gave up after 2 attempts"),
+            "{error}"
+        );
+        let Some(Stop::TokenEndpoint(why)) = stopper.reason() else {
+            panic!("stopped naming the token endpoint: {:?}", stopper.reason());
+        };
+        assert!(
+            why.starts_with(&format!("the token endpoint {}", token_server.token_url())),
+            "{why}"
+        );
     }
 }
