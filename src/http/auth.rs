@@ -11,10 +11,12 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
+// Token lifetimes run on tokio's clock, like the pacer and the backoff: tests can pause it.
+use tokio::time::Instant;
 
 use crate::http::backoff::backoff;
 use crate::http::connection::MAX_TOKEN_ANSWER;
@@ -653,6 +655,32 @@ mod tests {
         let again = auth.refresh(Some(first.generation)).await.unwrap();
         assert_eq!(again.generation, second.generation);
         assert_eq!(auth.fetched(), 2);
+    }
+
+    /// A token is used until its refresh point and replaced from then on, on tokio's clock (so
+    /// this runs on a paused one): 59 minutes without asking, then one new token.
+    #[tokio::test(start_paused = true)]
+    async fn a_token_is_refreshed_at_its_refresh_point_and_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "next").unwrap();
+        let auth = Auth::new(TokenSource::File(path), Patience::default()).unwrap();
+        let lifetime = Duration::from_secs(3600);
+        let now = Instant::now();
+        *auth.current.lock().unwrap() = Some(Current {
+            bearer: bearer(&SecretString::from("first".to_string())),
+            generation: 1,
+            refresh_at: Some(now + lifetime - margin(lifetime)),
+            expires_at: Some(now + lifetime),
+        });
+        tokio::time::advance(lifetime - margin(lifetime) - Duration::from_secs(1)).await;
+        assert_eq!(auth.token().await.unwrap().generation, 1);
+        assert_eq!(auth.fetched(), 0, "not asked before the refresh point");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let renewed = auth.token().await.unwrap();
+        assert_eq!(renewed.generation, 2);
+        assert_eq!(renewed.bearer.unwrap(), "Bearer next");
+        assert_eq!(auth.fetched(), 1);
     }
 
     #[tokio::test]
