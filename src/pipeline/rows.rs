@@ -41,8 +41,9 @@ struct Busy {
     parked: usize,
 }
 
-/// The row's customer; an invalid row has none, and all of them share the nil id (they take
-/// no time).
+/// The row's customer: its customerId, or with `--key internalIdentifier` the stand-in the
+/// input made from the reference (the real id is looked up when the row runs). Invalid rows go
+/// from the reader straight to the writer, so the nil id of one is never waited on.
 pub(super) fn customer_of(row: &Row) -> Uuid {
     row.mapped
         .as_ref()
