@@ -349,11 +349,12 @@ fn header_bytes(echo_names: &[String], delimiter: u8, customer_ids: bool) -> io:
 pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Result<Prior> {
     let file = crate::files::read(path)?;
     let len = file.metadata()?.len();
-    let mut rdr = input::csv_reader(io::BufReader::new(file), delimiter);
+    let capped = crate::files::RecordCap::new(file, crate::files::MAX_OWN_RECORD);
+    let mut rdr = input::csv_reader(capped, delimiter);
     let mut header = ByteRecord::new();
     let read = rdr
         .read_byte_record(&mut header)
-        .map_err(io::Error::other)?;
+        .map_err(|e| invalid_data(format!("{}: {e}", path.display())))?;
     if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
         return torn_header(path, len, delimiter, echo_names);
     }
@@ -371,6 +372,7 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
         ..Prior::default()
     };
     let mut start = rdr.position().byte();
+    rdr.get_mut().record_begins(start);
     let mut record = ByteRecord::new();
     while rdr
         .read_byte_record(&mut record)
@@ -398,6 +400,7 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
         }
         prior.count(outcome_col.and_then(|c| record.get(c)));
         start = end;
+        rdr.get_mut().record_begins(start);
     }
     prior.good_len = len - prior.torn_bytes;
     prior.done.seal();
@@ -534,6 +537,20 @@ mod tests {
         assert!(prior.done.contains(1) && prior.done.len() == 1);
         repair(&p, &prior).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
+    }
+
+    #[test]
+    fn a_last_record_past_the_cap_is_refused_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let mut text = format!("{HEADER}a,1,accepted,\nb,2,accepted,\"").into_bytes();
+        text.resize(
+            text.len() + (crate::files::MAX_OWN_RECORD as usize) + 1,
+            b'x',
+        );
+        std::fs::write(&p, &text).unwrap();
+        let err = read_prior(&p, b',', &[]).unwrap_err().to_string();
+        assert!(err.contains("runs past 16 MiB"), "{err}");
     }
 
     #[test]

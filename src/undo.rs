@@ -358,7 +358,8 @@ fn read_back(
 ) -> io::Result<(Option<u64>, u64)> {
     let file = crate::files::read(path)?;
     let len = file.metadata()?.len();
-    let mut rdr = input::csv_reader(io::BufReader::new(file), setup.delimiter);
+    let capped = crate::files::RecordCap::new(file, crate::files::MAX_OWN_RECORD);
+    let mut rdr = input::csv_reader(capped, setup.delimiter);
     let mut header = ByteRecord::new();
     let read = rdr
         .read_byte_record(&mut header)
@@ -378,6 +379,7 @@ fn read_back(
     let mut record = ByteRecord::new();
     loop {
         let start = rdr.position().byte();
+        rdr.get_mut().record_begins(start);
         if !rdr
             .read_byte_record(&mut record)
             .map_err(io::Error::other)?
