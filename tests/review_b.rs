@@ -1,7 +1,8 @@
 //! Printed follow-up commands that carry the options reading a keyed, legacy-encoded input
 //! (`--key internalIdentifier`, `--encoding`), run exactly as printed (SPEC: Follow-up commands):
 //! the apply command after a plan reads the input again with both; the replay command reads the
-//! UTF-8 results file with `--key` and never `--encoding`.
+//! UTF-8 results file with `--key` and never `--encoding`; the apply command after a workbook plan
+//! carries `--sheet`.
 
 use std::process::Command;
 
@@ -121,4 +122,53 @@ async fn keyed_legacy_plan_then_printed_apply_and_replay_do_what_they_say() {
         Some("Faro")
     );
     assert_eq!(patches(&sb).len(), 2, "each row sent once");
+}
+
+/// A workbook planned with `--sheet`: the printed apply command carries it and, run as printed,
+/// applies that sheet's rows, not the first sheet's (SPEC: Follow-up commands, "sheet").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workbook_plans_printed_apply_reads_the_same_sheet() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    // The first sheet names another customer: an apply without --sheet would change it.
+    let first = book.add_worksheet();
+    first.set_name("Other").unwrap();
+    first.write_string(0, 0, "customerId").unwrap();
+    first.write_string(0, 1, "city").unwrap();
+    first.write_string(1, 0, cid(2).to_string()).unwrap();
+    first.write_string(1, 1, "Wrong Sheet").unwrap();
+    let chosen = book.add_worksheet();
+    chosen.set_name("Customers").unwrap();
+    chosen.write_string(0, 0, "customerId").unwrap();
+    chosen.write_string(0, 1, "city").unwrap();
+    chosen.write_string(1, 0, cid(1).to_string()).unwrap();
+    chosen.write_string(1, 1, "Sheet City").unwrap();
+    book.save(work.path("book.xlsx")).unwrap();
+
+    let mut plan = work.against(&sb);
+    plan.args([
+        "plan",
+        "book.xlsx",
+        "--sheet",
+        "Customers",
+        "--rate",
+        "unlimited",
+    ]);
+    let out = run(plan).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = stderr_of(&out);
+    let apply = after(&stderr, "to apply this plan:");
+    assert!(apply.contains("--sheet Customers"), "{apply}");
+
+    let out = run(as_printed(&work, apply)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        current_text(&sb.customer(cid(1)), Field::City).as_deref(),
+        Some("Sheet City")
+    );
+    let rows = work.rows("book.results.csv");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["ccbulk_outcome"], "accepted");
+    assert_eq!(patches(&sb).len(), 1, "only the chosen sheet's row is sent");
 }
