@@ -265,6 +265,41 @@ async fn a_page_that_keeps_failing_stops_the_export_and_leaves_no_file() {
     assert_eq!(json["command"], "export");
 }
 
+/// `--help`'s promise for exit 3 when the credentials are refused: the export stops before the
+/// first page, says what to check (never the secret), writes no file but the summary JSON, and
+/// asks for no page.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_stop_the_export_before_the_first_page() {
+    let cfg = SandboxConfig {
+        customers: 3,
+        ..SandboxConfig::default()
+    };
+    let sb = sandbox(cfg.clone()).await;
+    let wrong = SandboxConfig {
+        client_secret: "wrong-secret-Xe71".to_string(),
+        ..cfg
+    };
+    let work = Work::new();
+    let mut cmd = work.against_as_client(&sb, &wrong);
+    cmd.env("CLOUDCOCKPIT_TOKEN_URL", sb.token_url())
+        .args(["export", "--summary-json", "s.json"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("authentication failed before the first page")
+            && stderr.contains("CLOUDCOCKPIT_CLIENT_SECRET"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-secret-Xe71"), "{stderr}");
+    assert_eq!(work.files(), BTreeSet::from(["s.json".to_string()]));
+    assert_eq!(work.json("s.json")["exit_code"], 3);
+    assert!(
+        sb.requests().iter().all(|r| r.path.starts_with("/oauth2/")),
+        "no page asked for"
+    );
+}
+
 /// `--summary-json` is checked before the first call, as update checks it: a symlink there is
 /// refused (exit 2), nothing is sent, and the file it points to is untouched.
 #[cfg(unix)]
