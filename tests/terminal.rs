@@ -1,12 +1,15 @@
 //! The live display in a real terminal: ccbulk's stderr on a pseudo-terminal 80 columns wide,
 //! read back through a terminal emulator (vt100). Every progress frame fits the line, the
 //! progress line is gone when the summary comes, `-v` log lines leave no stale progress line
-//! between them, and colour codes appear on a terminal unless `NO_COLOR` is set.
+//! between them, and colour codes appear on a terminal unless `NO_COLOR` is set; export's line counts calls.
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ccbulk::sandbox::SandboxConfig;
 
 use crate::common::*;
 
@@ -245,5 +248,33 @@ fn reading_standard_input_there_is_no_bar_and_no_estimate() {
             !f.contains('[') && !f.contains("ETA") && !f.contains("/150"),
             "{f:?}"
         );
+    }
+}
+
+/// export's live line counts calls as update's does (calls/s, and retries once there are
+/// any): a page is 2,000 rows, so rows/s alone would hide a page being retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_export_line_counts_calls() {
+    // Three pages, each 700 ms behind the sandbox's latency: many frames.
+    let sb = sandbox(SandboxConfig {
+        customers: 5000,
+        latency: Duration::from_millis(700),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let work = Work::new();
+    let cmd = work.unpaced(&sb, &["export"]);
+    let (code, bytes) = tokio::task::spawn_blocking(move || on_terminal(cmd, None))
+        .await
+        .expect("join");
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&bytes));
+    let drawn: Vec<String> = frames(&bytes)
+        .into_iter()
+        .filter(|f| f.contains(" rows/s"))
+        .filter(|f| !f.starts_with("ccbulk"))
+        .collect();
+    assert!(!drawn.is_empty(), "{}", String::from_utf8_lossy(&bytes));
+    for f in &drawn {
+        assert!(f.contains(" calls/s"), "{f:?}");
     }
 }

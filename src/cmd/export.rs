@@ -200,10 +200,21 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let mut sink = Sink::open(&settings.output, settings.overwrite)?;
 
     let stopper = Stopper::default();
-    let d = dispatcher(api, auth, a, stopper.clone());
+    let d = Arc::new(dispatcher(api, auth, a, stopper.clone()));
     let counters = Arc::new(Counters::default());
     let signals = crate::signals::spawn_signal_handler(stopper.clone(), a.quiet);
-    let progress = Progress::start(counters.clone(), None, a.quiet, Duration::from_secs(5));
+    // Calls counted as update counts them: a page is 2,000 rows, so rows/s alone would hide a
+    // page being retried.
+    let calls = {
+        let d = d.clone();
+        Box::new(move || d.pacer.stats()) as crate::progress::CallStats
+    };
+    let progress = Progress::start(
+        counters.clone(),
+        Some(calls),
+        a.quiet,
+        Duration::from_secs(5),
+    );
     let paged = export_pages(&d, &mut sink, &settings, &counters).await;
     let end = match paged.end {
         End::Complete => match sink.finish(settings.overwrite) {
