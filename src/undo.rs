@@ -50,11 +50,13 @@ impl Layout {
     /// The input's echoed (non-`ccbulk_*`) columns, in order, with header cells that read back
     /// without `--map`.
     pub fn of(columns: &Columns) -> Layout {
-        // Keyed, the "id" column is the internalIdentifier column: a field like the others.
-        let id = (!columns.keyed).then(|| columns.customer_id_column());
+        // Keyed, the internalIdentifier column is a field like the others, and the resolved id
+        // goes in the input's customerId column (an export has one) or, without one, in a
+        // first column of its own: never in two customerId columns, which would not read back.
+        let id = columns.guid_column();
         let mut header = Vec::with_capacity(columns.echo.len() + 1);
         let mut slots = Vec::with_capacity(columns.echo.len() + 1);
-        if columns.keyed {
+        if columns.keyed && id.is_none() {
             header.push("customerId".to_string());
             slots.push(Slot::ResolvedId);
         }
@@ -64,6 +66,7 @@ impl Layout {
                 .into_iter()
                 .find(|f| columns.field_column(*f) == Some(col));
             slots.push(match field {
+                _ if Some(col) == id && columns.keyed => Slot::ResolvedId,
                 _ if Some(col) == id => Slot::CustomerId(col),
                 Some(f) => Slot::Field(f),
                 None => Slot::Empty,
@@ -539,6 +542,61 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             format!("companyName;ID;city;correlationId;taxId\n\"Old; Co\";{A};Lisboa;;#NULL\n")
         );
+    }
+
+    /// Keyed, an input with a customerId column too (every export has one): the resolved id
+    /// goes in that column, and the undo file reads back as input without --key.
+    #[test]
+    fn keyed_with_a_customer_id_column_writes_one_customer_id_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        let options = InputOptions {
+            keyed: true,
+            ..InputOptions::default()
+        };
+        let text = format!(
+            "customerId,internalIdentifier,city
+{B},ERP-1,Porto
+"
+        );
+        let mut input = Input::from_reader(
+            Box::new(io::Cursor::new(text.into_bytes())),
+            "t.csv",
+            options,
+        )
+        .unwrap();
+        let mut u = open(setup(path.clone(), &input, false)).unwrap();
+        let mut o = accepted(
+            &mut input,
+            vec![change(Field::City, Some("Lisboa"), "Porto")],
+        );
+        if let Ok(m) = &mut o.row.mapped {
+            // What the lookup resolved ERP-1 to.
+            m.customer_id = A.parse().unwrap();
+            m.keyed = false;
+        }
+        u.write(&o.row, &o.changes).unwrap();
+        u.finish().unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            written,
+            format!("customerId,internalIdentifier,city\n{A},,Lisboa\n")
+        );
+        let mut back = open_input(&written, vec![]);
+        let row = back.next_row().unwrap().unwrap();
+        assert_eq!(row.mapped.unwrap().customer_id, A.parse::<Uuid>().unwrap());
+        // Without a customerId column, the resolved id gets a first column of its own.
+        let input = Input::from_reader(
+            Box::new(io::Cursor::new(b"internalIdentifier,city\n".to_vec())),
+            "t.csv",
+            InputOptions {
+                keyed: true,
+                ..InputOptions::default()
+            },
+        )
+        .unwrap();
+        let layout = Layout::of(&input.columns);
+        assert_eq!(layout.header, ["customerId", "internalIdentifier", "city"]);
     }
 
     #[test]

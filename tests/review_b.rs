@@ -172,3 +172,56 @@ async fn a_workbook_plans_printed_apply_reads_the_same_sheet() {
     assert_eq!(rows[0]["ccbulk_outcome"], "accepted");
     assert_eq!(patches(&sb).len(), 1, "only the chosen sheet's row is sent");
 }
+
+/// A keyed update of a file in the export's layout (a customerId column and an internalIdentifier
+/// column): its printed undo command, run as printed, puts the customer back. The undo file had
+/// two customerId columns (the input's and the resolved one), which `update` refuses.
+#[tokio::test(flavor = "multi_thread")]
+async fn keyed_update_of_an_export_layout_undoes_as_printed() {
+    let sb = sandbox(SandboxConfig {
+        customers: 3,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let listed = sb.listed();
+    let before = current_text(&sb.customer(listed[0]), Field::City);
+    let work = Work::new();
+    // The customerId cell is stale (another customer's): the reference decides.
+    work.write(
+        "in.csv",
+        &format!(
+            "customerId,internalIdentifier,city\n{},ERP-000001,Keyed City\n",
+            listed[1]
+        ),
+    );
+    let mut update = work.against(&sb);
+    update.args([
+        "update",
+        "in.csv",
+        "--key",
+        "internalIdentifier",
+        "--rate",
+        "unlimited",
+    ]);
+    let out = run(update).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        current_text(&sb.customer(listed[0]), Field::City).as_deref(),
+        Some("Keyed City")
+    );
+    let stderr = stderr_of(&out);
+    let undo = after(&stderr, "to put the changes back:").trim_end_matches(')');
+    assert!(!undo.contains("--key"), "{undo}");
+    let out = run(as_printed(&work, undo)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        current_text(&sb.customer(listed[0]), Field::City),
+        before,
+        "put back"
+    );
+    assert_eq!(
+        current_text(&sb.customer(listed[1]), Field::City),
+        current_text(&ccbulk::sandbox::made_up_customer(listed[1]), Field::City),
+        "the stale customerId's customer is untouched"
+    );
+}

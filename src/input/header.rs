@@ -138,6 +138,9 @@ pub struct Columns {
     pub(super) needed: usize,
     /// `--key internalIdentifier`: `customer_id` is then the internalIdentifier column.
     pub keyed: bool,
+    /// The customerId column: `customer_id` unless keyed; keyed, a column the run does not use
+    /// to find the customer (an export has one), if there is one.
+    guid: Option<usize>,
 }
 
 impl Columns {
@@ -182,6 +185,7 @@ impl Columns {
                 echo: layout.echo,
                 needed: layout.needed,
                 keyed,
+                guid: targets.customer_id,
             }),
             _ => Err(problems.into_error(file)),
         }
@@ -192,9 +196,9 @@ impl Columns {
         self.fields[field.index()]
     }
 
-    /// The column that holds the customerId.
-    pub fn customer_id_column(&self) -> usize {
-        self.customer_id
+    /// The customerId column, if any (keyed, the customer is named by another column).
+    pub fn guid_column(&self) -> Option<usize> {
+        self.guid
     }
 
     /// A header cell for column `col` that means the same without any `--map`: the header as
@@ -202,7 +206,7 @@ impl Columns {
     /// in the input's layout (the undo file) use it so they read back with no flags.
     pub fn plain_name(&self, col: usize) -> String {
         let written = self.names.get(col).cloned().unwrap_or_default();
-        let target = if col == self.customer_id && !self.keyed {
+        let target = if self.guid == Some(col) {
             Some(Target::CustomerId)
         } else if self.retry == Some(col) {
             Some(Target::Retry)
@@ -215,10 +219,7 @@ impl Columns {
                 .map(Target::Field)
         };
         match target {
-            Some(t) if target_for(&written) != Some(t) => target_names()
-                .into_iter()
-                .find(|(_, n)| *n == t)
-                .map_or(written, |(name, _)| name.to_string()),
+            Some(t) if target_for(&written) != Some(t) => target_name(t).to_string(),
             _ => written,
         }
     }
