@@ -65,7 +65,7 @@ async fn kill_9_again_and_again_in_merge_mode_never_loses_the_way_back() {
         let mut running = Running::spawn(cmd);
         if round < 8 {
             tokio::time::sleep(Duration::from_millis(200 + fastrand::u64(0..400))).await;
-            if running.child.try_wait().expect("try_wait").is_none() {
+            if running.child().try_wait().expect("try_wait").is_none() {
                 running.kill();
                 running.wait(Duration::from_secs(10)).await;
                 kills += 1;

@@ -752,8 +752,8 @@ async fn a_second_run_on_locked_results_is_refused() {
         "1",
         "-q",
     ]);
-    let first = Running::spawn(slow);
-    let first_pid = first.child.id();
+    let mut first = Running::spawn(slow);
+    let first_pid = first.child().id();
     let lock = work.path("in.results.csv.lock");
     wait_until(
         "the first run taking its lock",

@@ -249,11 +249,22 @@ pub fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
 
 /// A ccbulk started in the background, for tests that signal or kill it mid-run. Its stderr is
 /// drained on a thread (so a chatty run never blocks on a full pipe) and can be watched while it
-/// runs; its stdout is discarded.
+/// runs; its stdout is discarded. Killed when dropped unwaited (a test that fails half-way
+/// leaves no ccbulk running on).
 pub struct Running {
-    pub child: Child,
+    /// `None` once [`Running::wait`] took it.
+    child: Option<Child>,
     stderr: Arc<Mutex<Vec<u8>>>,
-    drain: std::thread::JoinHandle<()>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Running {
@@ -275,15 +286,25 @@ impl Running {
             }
         });
         Running {
-            child,
+            child: Some(child),
             stderr,
-            drain,
+            drain: Some(drain),
         }
+    }
+
+    /// The process, while it has not been waited for.
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("not yet waited for")
     }
 
     /// Sends the signal `name` (INT, TERM) with the system `kill`.
     pub fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
+        let pid = self
+            .child
+            .as_ref()
+            .expect("not yet waited for")
+            .id()
+            .to_string();
         let ok = Command::new("kill")
             .args([format!("-{name}").as_str(), &pid])
             .status()
@@ -294,7 +315,7 @@ impl Running {
 
     /// Kill -9: the process ends at once, mid-write if it was writing.
     pub fn kill(&mut self) {
-        self.child.kill().expect("kill -9");
+        self.child().kill().expect("kill -9");
     }
 
     /// What the run has written to stderr so far.
@@ -318,12 +339,10 @@ impl Running {
     /// Waits up to `limit` for the exit (off the async runtime, so a sandbox keeps serving);
     /// returns the code (None if killed by a signal) and stderr. Kills it and panics if it is
     /// still running.
-    pub async fn wait(self, limit: Duration) -> (Option<i32>, String) {
-        let Running {
-            mut child,
-            stderr,
-            drain,
-        } = self;
+    pub async fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
+        let mut child = self.child.take().expect("waited for once");
+        let drain = self.drain.take().expect("waited for once");
+        let stderr = self.stderr.clone();
         tokio::task::spawn_blocking(move || {
             let status = wait_within(&mut child, limit);
             drain.join().expect("stderr thread");
