@@ -247,7 +247,7 @@ impl Config {
         }
         let undo = undo_path(job, &args, &source, &results)?;
         let online = !args.dry_run && !args.sandbox;
-        let tenant = tenant(&args, online)?;
+        let tenant = tenant(args.conn.tenant.as_deref(), online)?;
         let token = if online {
             token_source(
                 args.conn.token_file.as_deref(),
@@ -351,11 +351,12 @@ fn undo_path(
 
 /// The X-Tenant domain: required to send; a run that sends nothing (dry run, sandbox) has a
 /// stand-in.
-fn tenant(args: &RunArgs, online: bool) -> Result<String, SetupError> {
-    match (&args.conn.tenant, online) {
-        (Some(t), _) => Ok(t.trim().to_string()),
-        (None, false) => Ok("sandbox.cloudcockpit.local".to_string()),
-        (None, true) => Err(SetupError(
+pub(crate) fn tenant(given: Option<&str>, online: bool) -> Result<String, SetupError> {
+    match given.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Ok(t.to_string()),
+        None if !online => Ok("sandbox.cloudcockpit.local".to_string()),
+        // A blank one (`CLOUDCOCKPIT_TENANT=" "`) too: an empty X-Tenant names no portal.
+        None => Err(SetupError(
             "no tenant: give --tenant DOMAIN or set CLOUDCOCKPIT_TENANT (the portal domain sent as X-Tenant)".into(),
         )),
     }
@@ -419,6 +420,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A blank tenant is no tenant: update and export refuse it alike (an empty X-Tenant would
+    /// otherwise be sent).
+    #[test]
+    fn a_blank_tenant_is_refused_when_calls_are_sent() {
+        assert_eq!(
+            tenant(Some(" portal.example "), true).unwrap(),
+            "portal.example"
+        );
+        assert!(tenant(Some("  "), true).is_err());
+        assert!(tenant(None, true).is_err());
+        assert_eq!(
+            tenant(Some(" "), false).unwrap(),
+            "sandbox.cloudcockpit.local"
+        );
+    }
 
     #[test]
     fn credentials_in_url_flags_are_refused_and_not_echoed() {

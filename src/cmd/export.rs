@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
 use crate::cli::{ExportArgs, SearchField};
-use crate::config::{SetupError, token_source};
+use crate::config::{SetupError, tenant, token_source};
 use crate::exit;
 use crate::http::api::{self, Connection, Reply};
 use crate::http::auth::{Auth, TokenSource};
@@ -47,14 +47,7 @@ struct Settings {
 
 impl Settings {
     fn from_args(args: ExportArgs) -> Result<Settings, SetupError> {
-        let tenant = match &args.conn.tenant {
-            Some(t) if !t.trim().is_empty() => t.trim().to_string(),
-            _ => {
-                return Err(SetupError(
-                    "no tenant: give --tenant DOMAIN or set CLOUDCOCKPIT_TENANT (the portal domain sent as X-Tenant)".into(),
-                ));
-            }
-        };
+        let tenant = tenant(args.conn.tenant.as_deref(), true)?;
         let token = token_source(
             args.conn.token_file.as_deref(),
             &args.conn.token_url,
