@@ -12,23 +12,10 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// The command after `label` on the summary line that has it.
-fn after<'a>(stderr: &'a str, label: &str) -> &'a str {
-    stderr
-        .lines()
-        .find_map(|l| l.split_once(label).map(|(_, rest)| rest.trim()))
-        .unwrap_or_else(|| panic!("no \"{label}\" in:\n{stderr}"))
-}
-
-/// `line` split as a shell would and run with nothing from the environment but the token (which
-/// is never a flag): the base URL, tenant and everything else it needs, it must carry.
+/// A printed command line ([`Work::printed`]) with the token (which is never a flag).
 fn as_printed(work: &Work, line: &str) -> Command {
-    let words = shell_words::split(line).unwrap_or_else(|e| panic!("not shell words: {line}: {e}"));
-    assert_eq!(words.first().map(String::as_str), Some("ccbulk"), "{line}");
-    let mut cmd = work.ccbulk();
-    cmd.args(&words[1..])
-        .env("CLOUDCOCKPIT_TOKEN", TOKEN)
-        .env("CCBULK_BACKOFF_BASE", "50ms");
+    let mut cmd = work.printed(line);
+    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN);
     cmd
 }
 

@@ -22,24 +22,11 @@ async fn code_and_stderr(cmd: Command) -> (Option<i32>, String) {
     (out.status.code(), stderr_of(&out))
 }
 
-/// The text after `label` on the summary line that has it.
-fn after<'a>(stderr: &'a str, label: &str) -> &'a str {
-    stderr
-        .lines()
-        .find_map(|l| l.split_once(label).map(|(_, rest)| rest.trim()))
-        .unwrap_or_else(|| panic!("no \"{label}\" in:\n{stderr}"))
-}
-
-/// A printed command line, split as a shell would, run with the test binary for `ccbulk` and
-/// nothing from the environment but the client credentials: whatever it needs, it must carry.
+/// A printed command line ([`Work::printed`]) with the sandbox's client credentials.
 fn as_printed(work: &Work, line: &str) -> Command {
-    let words = shell_words::split(line).unwrap_or_else(|e| panic!("not shell words: {line}: {e}"));
-    assert_eq!(words.first().map(String::as_str), Some("ccbulk"), "{line}");
-    let mut cmd = work.ccbulk();
-    cmd.args(&words[1..])
-        .env("CLOUDCOCKPIT_CLIENT_ID", "ccbulk-sandbox")
-        .env("CLOUDCOCKPIT_CLIENT_SECRET", "sandbox-secret")
-        .env("CCBULK_BACKOFF_BASE", "50ms");
+    let mut cmd = work.printed(line);
+    cmd.env("CLOUDCOCKPIT_CLIENT_ID", "ccbulk-sandbox")
+        .env("CLOUDCOCKPIT_CLIENT_SECRET", "sandbox-secret");
     cmd
 }
 

@@ -563,3 +563,26 @@ pub const MERGE_8_UNPACED: [&str; 6] = [
     "--concurrency",
     "8",
 ];
+
+/// The text after `label` on the summary line that has it (where ccbulk prints a follow-up
+/// command: "to continue:", "undo: …", …).
+pub fn after<'a>(stderr: &'a str, label: &str) -> &'a str {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once(label).map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("no \"{label}\" in:\n{stderr}"))
+}
+
+impl Work {
+    /// A command line ccbulk printed, split as a shell would and run with the test binary for
+    /// `ccbulk`, with nothing from the environment: the caller adds only the credentials (never
+    /// flags), so whatever else the command needs, it must carry.
+    pub fn printed(&self, line: &str) -> Command {
+        let words =
+            shell_words::split(line).unwrap_or_else(|e| panic!("not shell words: {line}: {e}"));
+        assert_eq!(words.first().map(String::as_str), Some("ccbulk"), "{line}");
+        let mut cmd = self.ccbulk();
+        cmd.args(&words[1..]).env("CCBULK_BACKOFF_BASE", "50ms");
+        cmd
+    }
+}
