@@ -1,32 +1,49 @@
-//! The single pacing point of every API call (GET, PATCH and retries alike), and what it learns
-//! about the API's own limit.
+//! The single pacing point of every API call (GET, PATCH, retries and list pages alike), and
+//! what it learns about the API's own limit.
 //!
 //! Two parts:
-//! - the schedule: each call gets a due instant one interval after the previous one's, and goes
-//!   as soon as it is due. Timers fire a millisecond or so late (tokio's granularity), so a call
-//!   that finds itself behind goes at once and the ones after it catch up: the schedule, not the
-//!   timer, sets the rate, and `--rate 2000/s` sends 2000 calls a second at the default burst.
-//!   A gap longer than [`SLACK`] is idle time and restarts the schedule, so after idle time at
-//!   most `--burst` calls go at once.
-//! - the learner ([`Learner`]): `--rate` is the ceiling; a 429 pauses every call for its
-//!   `Retry-After`, then the pace resumes at the rate the API was measured to accept (below the
-//!   rate the 429 came at), stays flat near it and then probes above it faster and faster, along
-//!   a cubic curve, the shape of TCP CUBIC and of the AWS SDKs' adaptive retry mode, so a limit
-//!   that rises is found too. `--no-adapt` keeps `--rate` as given.
+//! - the learner ([`Learner`]) decides *what rate*: `--rate` is the ceiling; a 429 pauses every
+//!   call for its `Retry-After`, then the pace resumes at the rate the API was measured to accept
+//!   (below the rate the 429 came at), stays flat near it and then probes above it faster and
+//!   faster, along a cubic curve, the shape of TCP CUBIC and of the AWS SDKs' adaptive retry
+//!   mode, so a limit that rises is found too. `--no-adapt` keeps `--rate` as given.
+//! - governor decides *when* a call may go at that rate ([`Gate`]): a GCRA limiter whose bucket
+//!   holds `--burst` calls plus the calls of [`SLACK`]. Timers fire up to a millisecond late
+//!   (tokio's granularity); the calls after a late one use those extra cells to catch up, so the
+//!   bucket, not the timer, sets the rate, and `--rate 5000/s` sends 5000 calls a second at the
+//!   default burst. After idle time those extra cells would be a burst beyond `--burst`, so the
+//!   first call after idle time takes them away: then at most `--burst` calls go at once.
 //!
-//! All time comes from `tokio::time`, so the tests run on a paused clock.
+//! governor's quota cannot change in place, so a new pace swaps in a new limiter. A swap starts
+//! empty (it takes the new limiter's whole bucket at once, leaving one call when an interval of
+//! the new pace has already passed since the last one): a swap must never let a burst through.
+//! The learner's rate moves continuously (the cubic curve), so it is quantised to steps of
+//! 1/[`STEPS`] of an octave (about 1 %): the limiter is rebuilt when the pace moved a step, not
+//! on every call, and keeps its catch-up cells in between.
+//!
+//! All time comes from `tokio::time` (governor reads it through [`TokioClock`], and waits are
+//! `check()` then `tokio::time::sleep_until`), so the tests run the whole pacer on a paused
+//! clock.
 
 use std::num::NonZeroU32;
+use std::ops::Add;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use governor::clock::{Clock, Reference};
+use governor::middleware::StateInformationMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
 use crate::rate::Rate;
 
 /// Lateness of a call that the calls after it make up for; a longer gap is idle time.
 const SLACK: Duration = Duration::from_millis(10);
+/// Steps of the learned pace in an octave: a new limiter when the pace moved by 1/64 octave.
+const STEPS: f64 = 64.0;
 /// After a 429 the pace resumes at most at this fraction of the rate the 429 came at; after a
 /// storm, at this fraction of the rate last measured.
 const BETA: f64 = 0.9;
@@ -237,15 +254,130 @@ pub struct PaceStats {
     pub accepted_rate: Option<f64>,
 }
 
+/// governor's clock: tokio's, so that a paused clock drives the limiter as it drives the sleeps.
+#[derive(Clone, Copy, Debug, Default)]
+struct TokioClock;
+
+/// An instant of [`TokioClock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Tick(Instant);
+
+impl Add<Nanos> for Tick {
+    type Output = Tick;
+
+    fn add(self, n: Nanos) -> Tick {
+        Tick(self.0 + Duration::from(n))
+    }
+}
+
+impl Reference for Tick {
+    fn duration_since(&self, earlier: Self) -> Nanos {
+        self.0.saturating_duration_since(earlier.0).into()
+    }
+
+    fn saturating_sub(&self, d: Nanos) -> Self {
+        Tick(self.0.checked_sub(d.into()).unwrap_or(self.0))
+    }
+}
+
+impl Clock for TokioClock {
+    type Instant = Tick;
+
+    fn now(&self) -> Tick {
+        Tick(Instant::now())
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, StateInformationMiddleware>;
+
+/// The pace as the limiter applies it: `rate` quantised down to a step of [`STEPS`] an octave,
+/// and `ceiling` itself when the rate reaches it (so `--rate` is kept exactly).
+fn quantise(rate: f64, ceiling: f64) -> f64 {
+    if rate >= ceiling {
+        return ceiling;
+    }
+    ((rate.log2() * STEPS).floor() / STEPS).exp2().min(ceiling)
+}
+
+/// The time between two calls at `pace` (at least a nanosecond).
+fn interval(pace: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / pace).max(Duration::from_nanos(1))
+}
+
+/// Where calls take turns: governor's limiter at the pace last read from the learner.
+struct Gate {
+    /// The limiter and the quantised pace it was built for; `None` before the first call and
+    /// while the pacer is open.
+    limiter: Option<(Limiter, f64)>,
+    /// When the last call was let go.
+    last: Option<Instant>,
+}
+
+impl Gate {
+    /// The bucket's size at `pace`: `--burst` and the calls of [`SLACK`], at least one, which
+    /// let the calls after a late timer catch up.
+    fn cells(pace: f64, burst: NonZeroU32) -> NonZeroU32 {
+        let slack = (pace * SLACK.as_secs_f64()).ceil().clamp(1.0, 1e6) as u32;
+        burst.saturating_add(slack)
+    }
+
+    /// Makes the limiter pace `pace`: the first one starts full (the first call is after idle
+    /// time), a swap starts empty.
+    fn set_pace(&mut self, pace: f64, burst: NonZeroU32, now: Instant) {
+        if self.limiter.as_ref().is_some_and(|(_, p)| *p == pace) {
+            return;
+        }
+        let cells = Gate::cells(pace, burst);
+        let quota = Quota::with_period(interval(pace))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(cells);
+        let limiter = RateLimiter::direct_with_clock(quota, TokioClock).with_middleware();
+        if let Some(last) = self.last {
+            // A swap: the whole bucket is taken, but for one call when an interval of the new
+            // pace has passed since the last call (it is due).
+            let due = now >= last + interval(pace);
+            let take = if due { cells.get() - 1 } else { cells.get() };
+            if let Some(n) = NonZeroU32::new(take) {
+                let _ = limiter.check_n(n);
+            }
+        }
+        self.limiter = Some((limiter, pace));
+    }
+
+    /// Lets a call go now, or says when one may. A call after idle time leaves at most
+    /// `burst - 1` more to go at once.
+    fn let_go(&mut self, now: Instant, burst: NonZeroU32) -> Result<(), Instant> {
+        let Some((limiter, pace)) = &self.limiter else {
+            return Ok(());
+        };
+        match limiter.check() {
+            Ok(state) => {
+                let idle = self.last.is_none_or(|l| now > l + interval(*pace) + SLACK);
+                self.last = Some(now);
+                if idle {
+                    let surplus = state
+                        .remaining_burst_capacity()
+                        .saturating_sub(burst.get() - 1);
+                    if let Some(n) = NonZeroU32::new(surplus) {
+                        let _ = limiter.check_n(n);
+                    }
+                }
+                Ok(())
+            }
+            Err(not_until) => Err(not_until.earliest_possible().0),
+        }
+    }
+}
+
 /// The single pacing point. Waiters take turns (a fair async mutex) so that one at a time waits
 /// for the next slot: no thundering herd when a slot frees. A 429 moves a shared "not before"
 /// instant that every call honours, and teaches the learner.
 pub struct Pacer {
     /// `--rate` as asked, for [`Pacer::out_of_reach`].
     rate: Rate,
-    burst: u32,
-    /// When the previous call was due (`None` before the first); the lock is the turn.
-    turn: tokio::sync::Mutex<Option<Instant>>,
+    burst: NonZeroU32,
+    /// The limiter; the lock is the turn.
+    turn: tokio::sync::Mutex<Gate>,
     /// Told when the learner changes the pace, so that the call waiting its turn need not wait
     /// out an interval of the old pace.
     changed: tokio::sync::Notify,
@@ -277,8 +409,11 @@ impl Pacer {
         let open = learner.ceiling.is_infinite() && !settings.adapt;
         Pacer {
             rate: settings.rate,
-            burst: settings.burst.get(),
-            turn: tokio::sync::Mutex::new(None),
+            burst: settings.burst,
+            turn: tokio::sync::Mutex::new(Gate {
+                limiter: None,
+                last: None,
+            }),
             changed: tokio::sync::Notify::new(),
             learner: Mutex::new(learner),
             open: AtomicBool::new(open),
@@ -338,8 +473,8 @@ impl Pacer {
             }
             return;
         }
-        // Cancel-safe: the schedule moves only when a call is let go.
-        let mut prev = self.turn.lock().await;
+        // Cancel-safe: the limiter moves only when a call is let go.
+        let mut gate = self.turn.lock().await;
         loop {
             let now = Instant::now();
             let nb = self.not_before();
@@ -356,31 +491,19 @@ impl Pacer {
             };
             if rate.is_infinite() {
                 self.open.store(true, Ordering::Release);
-                *prev = None;
+                gate.limiter = None;
                 return;
             }
-            let interval = Duration::from_secs_f64(1.0 / rate);
-            // Due one interval (at today's rate) after the previous call was. Behind by up to the
-            // slack: keep the schedule (the calls after catch up); more is idle time, and the
-            // schedule starts again from now.
-            let tat = match *prev {
-                Some(p) if now <= p + interval + SLACK => p + interval,
-                _ => now,
-            };
-            // A burst lets a call start up to `burst - 1` intervals before it is due.
-            let ahead = interval.saturating_mul(self.burst - 1);
-            if let Some(earliest) = tat.checked_sub(ahead)
-                && now < earliest
-            {
+            let ceiling = self.rate.per_second();
+            gate.set_pace(quantise(rate, ceiling), self.burst, now);
+            match gate.let_go(now, self.burst) {
+                Ok(()) => return,
                 // A new pace (a 429, or calls getting through after a storm) applies at once.
-                tokio::select! {
-                    _ = tokio::time::sleep_until(earliest) => {}
+                Err(at) => tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
                     _ = changed => {}
-                }
-                continue;
+                },
             }
-            *prev = Some(tat);
-            return;
         }
     }
 
