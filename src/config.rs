@@ -2,7 +2,6 @@
 //! Every usage problem is found here and reported as a [`SetupError`] (exit 2, nothing sent).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -10,10 +9,12 @@ use crate::cli::{Mode, RunArgs};
 use crate::customer::Rules;
 use crate::http::auth::TokenSource;
 use crate::input::{self, InputOptions, Source};
-use crate::rate::Rate;
 pub(crate) use crate::systematic::MaxFailures;
 
+mod connect;
 mod follow_up;
+
+pub(crate) use connect::{Connect, Connected, no_token};
 
 /// A usage or setup problem: exit 2, nothing was sent.
 #[derive(Debug, thiserror::Error)]
@@ -69,18 +70,9 @@ pub struct Config {
     pub input_options: InputOptions,
     pub results: PathBuf,
     pub undo: Option<PathBuf>,
-    pub base_url: String,
-    pub tenant: String,
-    pub token: TokenSource,
-    pub rate: Rate,
-    pub burst: std::num::NonZeroU32,
-    /// Learn the API's limit from its 429s (not with `--no-adapt`).
-    pub adapt: bool,
-    pub max_retry_after: Duration,
+    /// How the API is reached (the built-in sandbox, once started, is put in here).
+    pub connect: Connect,
     pub concurrency: usize,
-    pub max_attempts: u32,
-    pub timeout: Duration,
-    pub backoff_base: Duration,
     pub mode: Mode,
     pub dry_run: bool,
     pub resume: bool,
@@ -194,7 +186,7 @@ fn read_map_file(path: &Path) -> Result<String, SetupError> {
 
 /// Where tokens come from, in order of precedence: `--token-file`, `CLOUDCOCKPIT_TOKEN`, client
 /// credentials from the environment (exchanged at `token_url` for `scope`).
-pub fn token_source(
+fn token_source(
     token_file: Option<&Path>,
     token_url: &str,
     scope: &str,
@@ -228,8 +220,6 @@ pub fn token_source(
 impl Config {
     /// Validates the arguments of update, replay or plan.
     pub fn from_args(job: Job, args: RunArgs) -> Result<Config, SetupError> {
-        no_credentials_in("--base-url", &args.conn.base_url)?;
-        no_credentials_in("--token-url", &args.conn.token_url)?;
         let source = Source::parse(&args.input);
         if job == Job::Replay && source == Source::Stdin {
             return Err(SetupError(
@@ -247,37 +237,16 @@ impl Config {
         }
         let undo = undo_path(job, &args, &source, &results)?;
         let online = !args.dry_run && !args.sandbox;
-        let tenant = tenant(args.conn.tenant.as_deref(), online)?;
-        let token = if online {
-            token_source(
-                args.conn.token_file.as_deref(),
-                &args.conn.token_url,
-                &args.conn.scope,
-            )?
-        } else {
-            TokenSource::None
-        };
-        if online {
-            check_base_url(&args.conn.base_url)?;
-        }
-        let input_options = input_options(job, &args, &tenant, online)?;
+        let connect = Connect::from_args(&args.conn, online)?;
+        let input_options = input_options(job, &args, &connect.tenant, online)?;
         Ok(Config {
             job,
             source,
             input_options,
             results,
             undo,
-            base_url: args.conn.base_url.trim_end_matches('/').to_string(),
-            tenant,
-            token,
-            rate: args.conn.rate,
-            burst: args.conn.burst,
-            adapt: !args.conn.no_adapt,
-            max_retry_after: args.conn.max_retry_after.into(),
+            connect,
             concurrency: args.concurrency.get(),
-            max_attempts: args.conn.max_attempts.get(),
-            timeout: args.conn.timeout.into(),
-            backoff_base: args.conn.backoff_base.into(),
             mode: args.mode,
             dry_run: args.dry_run,
             resume: args.resume,
@@ -351,7 +320,7 @@ fn undo_path(
 
 /// The X-Tenant domain: required to send; a run that sends nothing (dry run, sandbox) has a
 /// stand-in.
-pub(crate) fn tenant(given: Option<&str>, online: bool) -> Result<String, SetupError> {
+fn tenant(given: Option<&str>, online: bool) -> Result<String, SetupError> {
     match given.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => Ok(t.to_string()),
         None if !online => Ok("sandbox.cloudcockpit.local".to_string()),
@@ -360,14 +329,6 @@ pub(crate) fn tenant(given: Option<&str>, online: bool) -> Result<String, SetupE
             "no tenant: give --tenant DOMAIN or set CLOUDCOCKPIT_TENANT (the portal domain sent as X-Tenant)".into(),
         )),
     }
-}
-
-/// A base URL the API client can use: checked by the same rule (`http::connection`), so a
-/// command refuses it here, before anything else is looked at.
-fn check_base_url(base_url: &str) -> Result<(), SetupError> {
-    crate::http::connection::Endpoint::parse("--base-url", base_url, false)
-        .map(|_| ())
-        .map_err(SetupError)
 }
 
 /// How the input is read and its rows checked.

@@ -287,8 +287,7 @@ async fn refused_credentials_stop_the_export_before_the_first_page() {
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let stderr = stderr_of(&out);
     assert!(
-        stderr.contains("authentication failed before the first page")
-            && stderr.contains("CLOUDCOCKPIT_CLIENT_SECRET"),
+        stderr.contains("authentication failed: ") && stderr.contains("CLOUDCOCKPIT_CLIENT_SECRET"),
         "{stderr}"
     );
     assert!(!stderr.contains("wrong-secret-Xe71"), "{stderr}");

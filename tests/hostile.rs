@@ -311,7 +311,7 @@ async fn a_token_endpoint_that_stops_answering_mid_run_stops_the_run() {
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let err = stderr_of(&out);
     assert!(
-        err.contains("cannot get a new token: the token endpoint")
+        err.contains("cannot get a token: the token endpoint")
             && err.contains("timed out (gave up after 2 attempts)")
             && err.contains("--resume"),
         "{err}"

@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod connect;
 mod excel;
 mod export;
 mod hostile;

@@ -350,7 +350,7 @@ async fn credentials_refused_before_the_first_row_stop_at_once() {
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("authentication failed before the first row")
+        stderr.contains("authentication failed: ")
             && stderr.contains("The client id or secret is wrong")
             && stderr.contains("check CLOUDCOCKPIT_CLIENT_ID, CLOUDCOCKPIT_CLIENT_SECRET"),
         "{stderr}"

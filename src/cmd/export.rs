@@ -2,8 +2,10 @@
 //! layout `update` reads (`customerId` then the fifteen customer fields), the start of a
 //! migration: export → edit in a spreadsheet → plan → update → replay → undo.
 //!
-//! Pages go one after another through the dispatcher's call (the same connection, token,
-//! pacing, retries and `Retry-After` handling as update's GET and PATCH). Each page is parsed
+//! Pages go one after another through the one call of every command (`pipeline::call`), on the
+//! connection every command builds from the same flags (`config::Connect`): the same token,
+//! pacing, retries and `Retry-After` handling as update's GET and PATCH, and the same words
+//! when no token can be had. Each page is parsed
 //! into just the sixteen columns (everything else in an item is skipped unparsed) and written at
 //! once, so memory holds one page, whatever the tenant's size. The file is written to a
 //! temporary file beside the output and renamed over it only when the last page is in
@@ -19,13 +21,12 @@ use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
 use crate::cli::{ExportArgs, SearchField};
-use crate::config::{SetupError, tenant, token_source};
+use crate::config::{Connect, Connected, SetupError, no_token};
 use crate::exit;
-use crate::http::api::{self, Connection, Reply};
-use crate::http::auth::{Auth, TokenSource};
+use crate::http::api::{Connection, Reply};
 use crate::list::{PAGE_SIZE, Page, encode};
 use crate::outcome::{Counters, Tally};
-use crate::pipeline::workers::{self, Action, Dispatcher};
+use crate::pipeline::call::{Call, Called, Caller};
 use crate::progress::Progress;
 use crate::report::{self, Summary};
 use crate::stop::{Stop, Stopper};
@@ -39,20 +40,13 @@ struct Settings {
     overwrite: bool,
     search: Option<(SearchField, String)>,
     reseller: Option<Uuid>,
-    base_url: String,
-    tenant: String,
-    token: TokenSource,
+    connect: Connect,
     args: ExportArgs,
 }
 
 impl Settings {
     fn from_args(args: ExportArgs) -> Result<Settings, SetupError> {
-        let tenant = tenant(args.conn.tenant.as_deref(), true)?;
-        let token = token_source(
-            args.conn.token_file.as_deref(),
-            &args.conn.token_url,
-            &args.conn.scope,
-        )?;
+        let connect = Connect::from_args(&args.conn, true)?;
         let output = match args.output.as_str() {
             "-" => Output::Stdout,
             p => Output::File(PathBuf::from(p)),
@@ -77,9 +71,7 @@ impl Settings {
             overwrite: args.overwrite,
             search,
             reseller: args.reseller_id,
-            base_url: args.conn.base_url.trim_end_matches('/').to_string(),
-            tenant,
-            token,
+            connect,
             args,
         })
     }
@@ -159,48 +151,39 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let settings = Settings::from_args(args)?;
     let a = &settings.args;
-    let api = api::Api::new(&settings.base_url, &settings.tenant, a.conn.timeout.into())
-        .map_err(SetupError)?;
     // Before the first call: a bad output or summary path is a setup error with nothing sent.
     if let Output::File(target) = &settings.output {
         check_target(target, settings.overwrite)?;
     }
     report::check_json_path(a.summary_json.as_deref()).map_err(SetupError)?;
-    let patience = crate::http::auth::Patience {
-        timeout: a.conn.timeout.into(),
-        max_attempts: a.conn.max_attempts.get(),
-        backoff_base: a.conn.backoff_base.into(),
+    let link = match settings.connect.open().await? {
+        Connected::Online(link) => Arc::new(*link),
+        Connected::Refused(e) => {
+            let why = no_token(&e, &settings.connect.token, "nothing was sent");
+            eprintln!("ccbulk: {why}");
+            let mut summary = summary(
+                &settings,
+                started_wall,
+                started,
+                0,
+                report::CallCounts::default(),
+            );
+            summary.exit_code = exit::STOPPED;
+            summary.stopped = Some(why);
+            summary.save_json(settings.args.summary_json.as_deref());
+            return Ok(exit::STOPPED);
+        }
     };
-    let auth = Arc::new(Auth::new(settings.token.clone(), patience).map_err(SetupError)?);
-    if let Err(e) = auth.token().await {
-        let why = format!(
-            "authentication failed before the first page: {e}; {}; nothing was exported",
-            settings.token.what_to_check()
-        );
-        eprintln!("ccbulk: {why}");
-        let mut summary = summary(
-            &settings,
-            started_wall,
-            started,
-            0,
-            report::CallCounts::default(),
-        );
-        summary.exit_code = exit::STOPPED;
-        summary.stopped = Some(why);
-        summary.save_json(settings.args.summary_json.as_deref());
-        return Ok(exit::STOPPED);
-    }
     let mut sink = Sink::open(&settings.output, settings.overwrite)?;
 
     let stopper = Stopper::default();
-    let d = Arc::new(dispatcher(api, auth, a, stopper.clone()));
     let counters = Arc::new(Counters::default());
     let signals = crate::signals::spawn_signal_handler(stopper.clone(), a.quiet);
     // Calls counted as update counts them: a page is 2,000 rows, so rows/s alone would hide a
     // page being retried.
     let calls = {
-        let d = d.clone();
-        Box::new(move || d.pacer.stats()) as crate::progress::CallStats
+        let link = link.clone();
+        Box::new(move || link.pacer.stats()) as crate::progress::CallStats
     };
     let progress = Progress::start(
         counters.clone(),
@@ -208,7 +191,8 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         a.quiet,
         Duration::from_secs(5),
     );
-    let paged = export_pages(&d, &mut sink, &settings, &counters).await;
+    let caller = link.caller(&stopper);
+    let paged = export_pages(&caller, &mut sink, &settings, &counters).await;
     let end = match paged.end {
         End::Complete => match sink.finish(settings.overwrite) {
             Ok(()) => End::Complete,
@@ -225,7 +209,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         started_wall,
         started,
         paged.written,
-        report::CallCounts::new(&d.pacer.stats()),
+        report::CallCounts::new(&link.pacer.stats()),
     );
     Ok(conclude(&settings, summary, end, &stopper, paged.total))
 }
@@ -263,31 +247,6 @@ fn conclude(
     summary.exit_code
 }
 
-/// The dispatcher update uses, for one list call at a time: the same pacing, retries and
-/// `Retry-After` handling.
-fn dispatcher(api: api::Api, auth: Arc<Auth>, a: &ExportArgs, stopper: Stopper) -> Dispatcher {
-    Dispatcher {
-        api,
-        auth,
-        pacer: crate::pacer::Pacer::new(crate::pacer::PaceSettings {
-            rate: a.conn.rate,
-            burst: a.conn.burst,
-            adapt: !a.conn.no_adapt,
-        }),
-        settings: workers::Settings {
-            action: Action::Plan,
-            concurrency: 1,
-            max_attempts: a.conn.max_attempts.get(),
-            backoff_base: a.conn.backoff_base.into(),
-            retry_provider_default: false,
-            max_retry_after: a.conn.max_retry_after.into(),
-        },
-        stopper,
-        on_outcome: Box::new(|_| {}),
-        undo: None,
-    }
-}
-
 /// What the paging did.
 struct Paged {
     end: End,
@@ -300,7 +259,7 @@ struct Paged {
 /// Pages through the list, writing each customer once, until the last page, a failure or a
 /// stop.
 async fn export_pages(
-    d: &Dispatcher,
+    caller: &Caller<'_>,
     sink: &mut Sink,
     settings: &Settings,
     counters: &Counters,
@@ -311,7 +270,7 @@ async fn export_pages(
     let mut total = None;
     let mut number = 1u64;
     let end = loop {
-        let (page, attempts) = match fetch_page(d, &mut conn, number, settings).await {
+        let (page, attempts) = match fetch_page(caller, &mut conn, number, settings).await {
             Ok(got) => got,
             Err(end) => break end,
         };
@@ -339,7 +298,7 @@ async fn export_pages(
                 "page {number} held only customers already written: the API seems to serve the same page again, so the export stops rather than loop"
             ));
         }
-        if d.stopper.is_stopped() {
+        if caller.stopper.is_stopped() {
             break End::Interrupted;
         }
         number += 1;
@@ -353,24 +312,33 @@ async fn export_pages(
 
 /// Page `number`, parsed, and the attempts it took; or how the paging ends.
 async fn fetch_page(
-    d: &Dispatcher,
+    caller: &Caller<'_>,
     conn: &mut Connection,
     number: u64,
     settings: &Settings,
 ) -> Result<(Page, u32), End> {
     let q = query(number, settings.search.as_ref(), settings.reseller);
     let correlation = Uuid::new_v4();
-    let (body, attempts) = match d.list_page(conn, q, correlation).await {
-        None => return Err(End::Interrupted),
-        Some((Reply::Page(body), attempts)) => (body, attempts),
-        Some((other, attempts)) => {
+    let called = caller
+        .call(conn, 0, Uuid::nil(), Call::List(q), correlation)
+        .await;
+    let (body, attempts) = match called {
+        Called::NotSent => return Err(End::Interrupted),
+        Called::Done {
+            reply: Reply::Page(body),
+            attempts,
+        } => (body, attempts),
+        Called::Done {
+            reply: other,
+            attempts,
+        } => {
             let error = match other {
                 Reply::Fail { error, .. }
                 | Reply::Retry { error, .. }
                 | Reply::Unauthorized(error) => error,
                 _ => "an answer that is not a page".into(),
             };
-            return Err(match d.stopper.reason() {
+            return Err(match caller.stopper.reason() {
                 Some(Stop::Interrupted) => End::Interrupted,
                 _ => End::Stopped(format!(
                     "page {number} could not be read: {error} ({attempts} {}, correlation id {correlation})",
@@ -425,16 +393,12 @@ fn why_stopped(end: End, stopper: &Stopper, settings: &Settings) -> Option<Strin
             "{why}; nothing was written to {}",
             settings.output_name()
         )),
-        End::Interrupted => Some(match stopper.reason() {
-            Some(Stop::AuthRefused(why)) => format!(
-                "authentication failed: {why}; {}; nothing was written",
-                settings.token.what_to_check()
-            ),
-            Some(Stop::TokenEndpoint(why)) => format!(
-                "cannot get a new token: {why}; check --token-url and the network; nothing was written"
-            ),
-            _ => "interrupted; nothing was written".into(),
-        }),
+        End::Interrupted => Some(
+            stopper
+                .reason()
+                .and_then(|stop| settings.connect.stop_message(&stop, "nothing was written"))
+                .unwrap_or_else(|| "interrupted; nothing was written".into()),
+        ),
     }
 }
 

@@ -80,7 +80,7 @@ pub struct Patience {
 }
 
 /// Tests' patience, the defaults of `--timeout`, `--max-attempts` and the backoff. Only tests use
-/// it: every run builds its own from its flags (`cmd/job`, `cmd/export.rs`), so these copies of
+/// it: every run builds its own from its flags (`config::Connect`), so these copies of
 /// the CLI's defaults never decide a real run.
 #[cfg(test)]
 impl Default for Patience {

@@ -1,6 +1,7 @@
 //! One API call with its retries: the pacer's turn and a token first, then the answer judged by
 //! `retry::decide` (done, wait and send again, or refresh the token after a 401). A stop while
-//! waiting leaves the call unsent, for `--resume`.
+//! waiting leaves the call unsent, for `--resume`. Every command's calls go through here: the
+//! workers' GETs and PATCHes, and export's pages.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::stop::Stop;
 use crate::stop::Stopper;
 
 /// What one call asks of the API.
-pub(super) enum Call {
+pub(crate) enum Call {
     Get,
     Patch(bytes::Bytes),
     /// A page of the list call, with its encoded query.
@@ -24,7 +25,7 @@ pub(super) enum Call {
 }
 
 /// The result of one call, after its retries.
-pub(super) enum Called {
+pub(crate) enum Called {
     /// The run stopped before the call was sent, or while it waited to retry (after a 429, a 5xx
     /// or a dropped connection): the row is not recorded, and `--resume` sends it.
     NotSent,
@@ -34,8 +35,30 @@ pub(super) enum Called {
     },
 }
 
-/// What one call needs, lent by the worker pool (`workers::Dispatcher::caller`).
-pub(super) struct Caller<'a> {
+/// The connection a run's calls share: the API client, the tokens, the one pacer and the retry
+/// policy, made once from the connection flags (`config::connect`) for whichever command runs.
+pub(crate) struct Link {
+    pub api: Api,
+    pub auth: Auth,
+    pub pacer: Pacer,
+    pub policy: retry::Policy,
+}
+
+impl Link {
+    /// What one call needs: this connection, and the run's stop.
+    pub(crate) fn caller<'a>(&'a self, stopper: &'a Stopper) -> Caller<'a> {
+        Caller {
+            api: &self.api,
+            auth: &self.auth,
+            pacer: &self.pacer,
+            stopper,
+            policy: self.policy,
+        }
+    }
+}
+
+/// What one call needs, lent by the run's [`Link`].
+pub(crate) struct Caller<'a> {
     pub api: &'a Api,
     pub auth: &'a Auth,
     pub pacer: &'a Pacer,
@@ -45,7 +68,7 @@ pub(super) struct Caller<'a> {
 
 impl Caller<'_> {
     /// One call with its retries. `row` is for the logs.
-    pub(super) async fn call(
+    pub(crate) async fn call(
         &self,
         conn: &mut Connection,
         row: u64,

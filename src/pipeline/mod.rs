@@ -6,7 +6,7 @@
 //! file, the connection); it cannot fail, it only reports what happened ([`Ran`]). The commands
 //! (`cmd/`) decide what that means: the exit code, the summary, the follow-up commands.
 
-mod call;
+pub(crate) mod call;
 pub(crate) mod retry;
 mod rows;
 pub(crate) mod workers;
@@ -18,11 +18,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::http::api::Api;
-use crate::http::auth::Auth;
 use crate::input::{self, Input, InputError, Repeats};
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
-use crate::pacer::{PaceSettings, Pacer};
 use crate::progress::{self, Progress};
 use crate::report::CallCounts;
 use crate::results::RowSet;
@@ -68,9 +65,7 @@ pub(crate) struct Results {
 
 /// The API, its first token already fetched, and how calls are made.
 pub(crate) struct Online {
-    pub api: Api,
-    pub auth: Arc<Auth>,
-    pub pace: PaceSettings,
+    pub link: call::Link,
     pub settings: workers::Settings,
 }
 
@@ -202,9 +197,7 @@ impl Workers {
         out: &mpsc::Sender<Outcome>,
     ) -> Workers {
         let dispatcher = Arc::new(Dispatcher {
-            api: online.api,
-            auth: online.auth,
-            pacer: Pacer::new(online.pace),
+            link: online.link,
             settings: online.settings,
             stopper: stopper.clone(),
             on_outcome,
@@ -219,7 +212,7 @@ impl Workers {
         if !matches!(self.task.await, Ok(true)) {
             broken.push("a worker stopped unexpectedly (a bug in ccbulk)".into());
         }
-        let pacer = &self.dispatcher.pacer;
+        let pacer = &self.dispatcher.link.pacer;
         let mut calls = CallCounts::new(&pacer.stats());
         calls.out_of_reach = pacer.out_of_reach(self.dispatcher.settings.concurrency);
         calls
@@ -230,7 +223,7 @@ impl Workers {
 fn start_progress(workers: Option<&Workers>, counters: &Arc<Counters>, quiet: bool) -> Progress {
     let call_stats = workers.map(|w| {
         let d = w.dispatcher.clone();
-        Box::new(move || d.pacer.stats()) as progress::CallStats
+        Box::new(move || d.link.pacer.stats()) as progress::CallStats
     });
     Progress::start(counters.clone(), call_stats, quiet, Duration::from_secs(5))
 }

@@ -5,20 +5,16 @@
 //! per-customer order (`rows.rs`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::customer::{self, Cell, Change, Field};
-use crate::http::api::{Api, Connection, Reply};
-use crate::http::auth::Auth;
+use crate::http::api::{Connection, Reply};
 use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
-use crate::pacer::Pacer;
-use crate::pipeline::call::{Call, Called, Caller};
-use crate::pipeline::retry;
+use crate::pipeline::call::{Call, Called, Caller, Link};
 use crate::pipeline::rows::{Rows, customer_of};
 use crate::stop::{Stop, Stopper};
 
@@ -33,34 +29,18 @@ pub enum Action {
     Plan,
 }
 
-/// Settings of the workers.
+/// Settings of the workers (how calls are made is the [`Link`]'s).
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub action: Action,
     pub concurrency: usize,
-    pub max_attempts: u32,
-    pub backoff_base: Duration,
     pub retry_provider_default: bool,
-    /// The longest `Retry-After` honoured as given (`--max-retry-after`); longer ones are cut.
-    pub max_retry_after: Duration,
-}
-
-impl Settings {
-    /// The part of the settings the retry rule reads.
-    fn policy(&self) -> retry::Policy {
-        retry::Policy {
-            max_attempts: self.max_attempts,
-            backoff_base: self.backoff_base,
-            max_retry_after: self.max_retry_after,
-        }
-    }
 }
 
 /// Everything a worker needs.
 pub struct Dispatcher {
-    pub api: Api,
-    pub auth: Arc<Auth>,
-    pub pacer: Pacer,
+    /// The API, tokens, pacer and retry policy every call goes through.
+    pub link: Link,
     pub settings: Settings,
     pub stopper: Stopper,
     /// Called by the worker for each finished row before it takes another, so `--max-failures`
@@ -74,13 +54,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// What a call needs, lent to `call.rs`.
     fn caller(&self) -> Caller<'_> {
-        Caller {
-            api: &self.api,
-            auth: &self.auth,
-            pacer: &self.pacer,
-            stopper: &self.stopper,
-            policy: self.settings.policy(),
-        }
+        self.link.caller(&self.stopper)
     }
 
     /// Runs the worker pool until the input ends or the run stops. Returns when every started row
@@ -250,24 +224,6 @@ impl Dispatcher {
             attempts,
             changes,
         })
-    }
-
-    /// One page of the list call (`query` encoded) with the retries, pacing and token handling
-    /// of every call; `None` if the run was stopped before it was sent.
-    pub async fn list_page(
-        &self,
-        conn: &mut Connection,
-        query: String,
-        correlation: Uuid,
-    ) -> Option<(Reply, u32)> {
-        match self
-            .caller()
-            .call(conn, 0, Uuid::nil(), Call::List(query), correlation)
-            .await
-        {
-            Called::NotSent => None,
-            Called::Done { reply, attempts } => Some((reply, attempts)),
-        }
     }
 
     /// The customer whose internalIdentifier is exactly the row's, through the list call
@@ -530,6 +486,8 @@ fn finish(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn first_row(text: &str) -> Row {
@@ -610,26 +568,33 @@ mod tests {
         .await
         .unwrap();
         let d = Arc::new(Dispatcher {
-            api: Api::new(&sb.base_url(), "t.example", Duration::from_secs(5)).unwrap(),
-            auth: Arc::new(
-                Auth::new(
+            link: Link {
+                api: crate::http::api::Api::new(
+                    &sb.base_url(),
+                    "t.example",
+                    Duration::from_secs(5),
+                )
+                .unwrap(),
+                auth: crate::http::auth::Auth::new(
                     crate::http::auth::TokenSource::Static("t0k".into()),
                     crate::http::auth::Patience::default(),
                 )
                 .unwrap(),
-            ),
-            pacer: Pacer::new(crate::pacer::PaceSettings {
-                rate: "unlimited".parse().unwrap(),
-                burst: std::num::NonZeroU32::MIN,
-                adapt: true,
-            }),
+                pacer: crate::pacer::Pacer::new(crate::pacer::PaceSettings {
+                    rate: "unlimited".parse().unwrap(),
+                    burst: std::num::NonZeroU32::MIN,
+                    adapt: true,
+                }),
+                policy: crate::pipeline::retry::Policy {
+                    max_attempts: 1,
+                    backoff_base: Duration::from_millis(1),
+                    max_retry_after: Duration::from_secs(300),
+                },
+            },
             settings: Settings {
                 action: Action::Merge,
                 concurrency: 2,
-                max_attempts: 1,
-                backoff_base: Duration::from_millis(1),
                 retry_provider_default: false,
-                max_retry_after: Duration::from_secs(300),
             },
             stopper: Stopper::default(),
             // The 404 below fails the row, and this stands in for a bug on that path.

@@ -3,7 +3,7 @@
 //! that stopped before its first row (no token) or was quit by a second Ctrl-C.
 
 use crate::cli::Mode;
-use crate::config::{Config, Job};
+use crate::config::{Config, Job, no_token};
 use crate::http::auth;
 use crate::outcome::Tally;
 use crate::pipeline::Ran;
@@ -127,13 +127,10 @@ fn exit_code(
 fn stop_message(config: &Config, stop: Stop) -> String {
     match stop {
         Stop::Interrupted => "interrupted".to_string(),
-        Stop::AuthRefused(why) => format!(
-            "authentication failed: {why}; {}; no further rows were sent",
-            config.token.what_to_check()
-        ),
-        Stop::TokenEndpoint(why) => format!(
-            "cannot get a new token: {why}; check --token-url and the network (and proxy variables); no further rows were sent"
-        ),
+        Stop::AuthRefused(_) | Stop::TokenEndpoint(_) => config
+            .connect
+            .stop_message(&stop, "no further rows were sent")
+            .unwrap_or_default(),
         Stop::MaxFailures(n) => format!("--max-failures reached ({n} rows failed)"),
         Stop::Systematic { status, error } => {
             systematic_message(status, &error, config.mode == Mode::Replace)
@@ -173,15 +170,7 @@ fn systematic_message(status: u16, error: &str, replace: bool) -> String {
 pub(super) fn refused_at_start(config: &Config, e: &auth::AuthError, started: Started) -> i32 {
     let mut summary = new_summary(config, started, &Tally::default(), CallCounts::default(), 0);
     summary.exit_code = exit::STOPPED;
-    let why = match e {
-        auth::AuthError::Refused(_) => format!(
-            "authentication failed before the first row: {e}; {}; nothing was sent",
-            config.token.what_to_check()
-        ),
-        auth::AuthError::Unavailable(_) => format!(
-            "no token before the first row: {e}; check --token-url and the network (and proxy variables); nothing was sent"
-        ),
-    };
+    let why = no_token(e, &config.connect.token, "nothing was sent");
     eprintln!("ccbulk: {why}");
     summary.stopped = Some(why);
     summary.save_json(config.summary_json.as_deref());

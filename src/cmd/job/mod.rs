@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::cli::{self, Mode};
-use crate::config::{Config, Job, SetupError};
-use crate::http::{api, auth};
+use crate::config::{Config, Connected, Job, SetupError};
+use crate::http::auth;
 use crate::input::{Input, Source};
 use crate::lock::ResultsLock;
 use crate::pipeline::{self, Display, Online, StopRules, workers};
 use crate::results::{self, Prior, WriterSetup};
-use crate::{files, lock, pacer, sandbox, undo};
+use crate::{files, lock, sandbox, undo};
 
 mod finish;
 pub(crate) use finish::finish;
@@ -106,9 +106,12 @@ pub(crate) async fn prepare(mut config: Config, check: CheckInput) -> anyhow::Re
         None
     };
     let online = match connect(&config).await? {
-        Connected::Online(o) => Some(*o),
-        Connected::DryRun => None,
-        Connected::Refused(e) => {
+        Some(Connected::Online(link)) => Some(Online {
+            link: *link,
+            settings: worker_settings(&config),
+        }),
+        None => None,
+        Some(Connected::Refused(e)) => {
             return Ok(Ready::RefusedAtStart(refused_at_start(
                 &config, &e, started,
             )));
@@ -170,8 +173,8 @@ async fn start_sandbox(config: &mut Config) -> Result<Option<sandbox::Sandbox>, 
     )
     .await
     .map_err(|e| SetupError(format!("cannot start the sandbox: {e}")))?;
-    config.base_url = sb.base_url();
-    config.token = auth::TokenSource::Client {
+    config.connect.base_url = sb.base_url();
+    config.connect.token = auth::TokenSource::Client {
         id: defaults.client_id,
         secret: secrecy::SecretString::from(defaults.client_secret),
         token_url: sb.token_url(),
@@ -223,51 +226,26 @@ fn read_prior(config: &Config, input: &Input, writer: &WriterSetup) -> Result<Pr
     Ok(p)
 }
 
-enum Connected {
-    Online(Box<Online>),
-    DryRun,
-    Refused(auth::AuthError),
+/// The connection (proxy, base URL) and the first token, before anything is written or sent
+/// (`Connect::open`); a dry run sends nothing, so it connects to nothing.
+async fn connect(config: &Config) -> Result<Option<Connected>, SetupError> {
+    if config.dry_run {
+        return Ok(None);
+    }
+    config.connect.open().await.map(Some)
 }
 
-/// The connection (proxy, base URL) and the first token, before anything is written or sent: an
-/// unusable proxy or URL is a setup error, and wrong credentials or an unreachable token endpoint
-/// stop the run here, at once, saying what to check.
-async fn connect(config: &Config) -> Result<Connected, SetupError> {
-    if config.dry_run {
-        return Ok(Connected::DryRun);
-    }
-    let api =
-        api::Api::new(&config.base_url, &config.tenant, config.timeout).map_err(SetupError)?;
-    let patience = auth::Patience {
-        timeout: config.timeout,
-        max_attempts: config.max_attempts,
-        backoff_base: config.backoff_base,
-    };
-    let auth = Arc::new(auth::Auth::new(config.token.clone(), patience).map_err(SetupError)?);
-    if let Err(e) = auth.token().await {
-        return Ok(Connected::Refused(e));
-    }
-    Ok(Connected::Online(Box::new(Online {
-        api,
-        auth,
-        pace: pacer::PaceSettings {
-            rate: config.rate,
-            burst: config.burst,
-            adapt: config.adapt,
+/// How the workers use the connection.
+fn worker_settings(config: &Config) -> workers::Settings {
+    workers::Settings {
+        action: match (config.job, config.mode) {
+            (Job::Plan, _) => workers::Action::Plan,
+            (_, Mode::Merge) => workers::Action::Merge,
+            (_, Mode::Replace) => workers::Action::Replace,
         },
-        settings: workers::Settings {
-            action: match (config.job, config.mode) {
-                (Job::Plan, _) => workers::Action::Plan,
-                (_, Mode::Merge) => workers::Action::Merge,
-                (_, Mode::Replace) => workers::Action::Replace,
-            },
-            concurrency: config.concurrency,
-            max_attempts: config.max_attempts,
-            backoff_base: config.backoff_base,
-            retry_provider_default: config.retry_provider_default,
-            max_retry_after: config.max_retry_after,
-        },
-    })))
+        concurrency: config.concurrency,
+        retry_provider_default: config.retry_provider_default,
+    }
 }
 
 impl Prepared {
