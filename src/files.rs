@@ -4,8 +4,13 @@
 //! where a file is expected cannot make ccbulk overwrite its target (SPEC: Files ccbulk writes).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom};
+use std::io;
 use std::path::Path;
+
+mod appended;
+#[cfg(test)]
+pub(crate) use appended::MAX_OWN_RECORD;
+pub(crate) use appended::{Fixes, Scanner, Start};
 
 /// The mode of every file ccbulk creates.
 #[cfg(unix)]
@@ -129,85 +134,6 @@ pub fn check_folder_writable(path: &Path, what: &str) -> Result<(), String> {
         })
 }
 
-/// Does the last record, `start..len`, end as the writer ends every record: a newline outside
-/// quotes? (Inside a quoted field the quotes seen so far are odd in number: the opening one
-/// plus doubled pairs.) A cut that happens to fall on a newline inside a quoted last cell would
-/// otherwise pass for a whole line.
-pub(crate) fn ends_cleanly(path: &Path, start: u64, len: u64) -> io::Result<bool> {
-    if len <= start {
-        return Ok(false);
-    }
-    let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    io::Read::read_to_end(&mut io::Read::take(f, len - start), &mut tail)?;
-    let quotes = tail.iter().filter(|&&b| b == b'"').count();
-    Ok(tail.last() == Some(&b'\n') && quotes % 2 == 0)
-}
-
-/// Is the whole of `path` (`len` bytes) the start of one of `lines` (a header line cut short by
-/// a crash)? Reads at most `len` bytes, and nothing when `len` is longer than every line: a file
-/// that is not such a cut header may be of any size.
-pub(crate) fn is_cut_start_of(path: &Path, len: u64, lines: &[&[u8]]) -> io::Result<bool> {
-    if lines.iter().all(|l| len > l.len() as u64) {
-        return Ok(false);
-    }
-    let mut text = Vec::new();
-    io::Read::read_to_end(&mut io::Read::take(read(path)?, len), &mut text)?;
-    Ok(lines.iter().any(|l| l.starts_with(&text)))
-}
-
-/// The longest record read back from a file ccbulk wrote (results and undo, on `--resume`): an
-/// input record (at most 1 MiB) with the API's values and errors beside it fits many times over;
-/// a file that is not what it claims (no line breaks, a quote never closed) stops there instead
-/// of being read into memory whole.
-pub(crate) const MAX_OWN_RECORD: u64 = 16 << 20;
-
-/// A reader that refuses to let one record run past a limit. The CSV parser asks for more only
-/// once it has used what it was given, so everything read since the record began (told by
-/// [`RecordCap::record_begins`]) belongs to it, less the parser's buffer.
-pub(crate) struct RecordCap<R> {
-    inner: R,
-    /// Bytes read so far.
-    offset: u64,
-    record_start: u64,
-    max: u64,
-}
-
-impl<R> RecordCap<R> {
-    pub(crate) fn new(inner: R, max: u64) -> Self {
-        RecordCap {
-            inner,
-            offset: 0,
-            record_start: 0,
-            max,
-        }
-    }
-
-    /// The parser starts a record at byte `at`.
-    pub(crate) fn record_begins(&mut self, at: u64) {
-        self.record_start = at;
-    }
-}
-
-impl<R: io::Read> io::Read for RecordCap<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.offset >= self.record_start + self.max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the record that begins at byte {} runs past {} MiB (not a file ccbulk wrote?)",
-                    self.record_start,
-                    self.max >> 20
-                ),
-            ));
-        }
-        let n = self.inner.read(buf)?;
-        self.offset += n as u64;
-        Ok(n)
-    }
-}
-
 /// The UTF-8 byte-order mark.
 pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -215,30 +141,6 @@ pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn a_record_past_the_cap_stops_the_reading() {
-        let read_all = |text: &[u8]| -> Result<usize, csv::Error> {
-            let cap = RecordCap::new(text, 3 << 20);
-            let mut rdr = crate::input::csv_reader(cap, b',');
-            let mut record = csv::ByteRecord::new();
-            let mut n = 0;
-            while rdr.read_byte_record(&mut record)? {
-                n += 1;
-                let at = rdr.position().byte();
-                rdr.get_mut().record_begins(at);
-            }
-            Ok(n)
-        };
-        // Many records, together far past the cap: each one is under it.
-        let line = format!("{},b\n", "a".repeat(1000));
-        assert_eq!(read_all(line.repeat(8000).as_bytes()).unwrap(), 8000);
-        // One record of 4 MiB (a quote never closed) is refused.
-        let mut open = b"x,y\n\"".to_vec();
-        open.resize(4 << 20, b'a');
-        let err = read_all(&open).unwrap_err().to_string();
-        assert!(err.contains("byte 4 runs past 3 MiB"), "{err}");
-    }
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -130,25 +130,6 @@ pub fn csv_writer<W: Write>(w: W, delimiter: u8) -> csv::Writer<W> {
         .from_writer(w)
 }
 
-/// The header's column names of a file ccbulk wrote (results, undo), trimmed: written with a
-/// BOM when the input had one, or saved by a spreadsheet that added it.
-pub(crate) fn header_names(header: &csv::ByteRecord) -> Vec<String> {
-    header
-        .iter()
-        .map(|b| {
-            let n = String::from_utf8_lossy(b);
-            n.trim_start_matches('\u{feff}').trim().to_string()
-        })
-        .collect()
-}
-
-/// A record of a file ccbulk wrote (results, undo) whose cell count is not its header's: what
-/// to say about it.
-pub(crate) fn wrong_cell_count(record: &csv::ByteRecord, columns: usize) -> Option<String> {
-    (record.len() != columns)
-        .then(|| format!("{} cells where the header has {columns}", record.len()))
-}
-
 /// One data record of the input.
 #[derive(Clone, Debug)]
 pub struct Row {

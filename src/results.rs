@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use csv::ByteRecord;
 use tokio::sync::mpsc;
 
-use crate::files::UTF8_BOM;
+use crate::files::{Fixes, Scanner, Start, UTF8_BOM};
 use crate::input;
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
 
@@ -318,10 +318,6 @@ pub struct Prior {
     pub not_sent: u64,
 }
 
-fn invalid_data(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
-}
-
 /// The header of a new results file for these input columns.
 fn header_record(echo_names: &[String], customer_ids: bool) -> ByteRecord {
     let keyed = customer_ids.then_some(CUSTOMER_ID_COLUMN);
@@ -341,27 +337,39 @@ fn header_bytes(echo_names: &[String], delimiter: u8, customer_ids: bool) -> io:
     w.into_inner().map_err(|e| e.into_error())
 }
 
+/// What to do about a results file `--resume` cannot read.
+const FIXES: Fixes = Fixes {
+    line: "fix or delete that line (its row is then sent again), or start again with --overwrite",
+    header: "it records no row: delete it, or start again with --overwrite",
+};
+
 /// Reads an existing results file, changing nothing: which rows it records, and whether its last
-/// line is torn (a crash mid-write). Only the last line can be torn (the file is only ever
-/// appended to); a bad line before it is an error rather than a reason to cut everything after
-/// it. A file that ends inside its header (or is empty) holds no row: if what is there is the
-/// start of the header this input gets (`echo_names`), it is repaired like a torn last line.
+/// line (or its header) is torn by a crash, by the rule of [`crate::files::Scanner`]. A file that
+/// ends inside its header holds no row: it is ours to cut if what is there is the start of the
+/// header this input gets (`echo_names`).
 pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Result<Prior> {
-    let file = crate::files::read(path)?;
-    let len = file.metadata()?.len();
-    let capped = crate::files::RecordCap::new(file, crate::files::MAX_OWN_RECORD);
-    let mut rdr = input::csv_reader(capped, delimiter);
-    let mut header = ByteRecord::new();
-    let read = rdr
-        .read_byte_record(&mut header)
-        .map_err(|e| invalid_data(format!("{}: {e}", path.display())))?;
-    if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
-        return torn_header(path, len, delimiter, echo_names);
+    // With or without a BOM (written when the input had one); with or without the column of a
+    // keyed run (a file that holds no row is ours to cut either way).
+    let mut headers = Vec::with_capacity(4);
+    for keyed in [false, true] {
+        let line = header_bytes(echo_names, delimiter, keyed)?;
+        headers.push([UTF8_BOM, &line].concat());
+        headers.push(line);
     }
-    let names = input::header_names(&header);
+    let mut scan = match Scanner::open(path, delimiter, &headers, FIXES)? {
+        Start::TornHeader { bytes } => {
+            return Ok(Prior {
+                header_torn: true,
+                torn_bytes: bytes,
+                ..Prior::default()
+            });
+        }
+        Start::Lines(scan) => scan,
+    };
+    let names = scan.names();
     let column = |name: &str| names.iter().position(|n| n == name);
     let row_col = column("ccbulk_row")
-        .ok_or_else(|| invalid_data(format!("{} has no ccbulk_row column", path.display())))?;
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "it has no ccbulk_row column"))?;
     let outcome_col = column("ccbulk_outcome");
     let mut prior = Prior {
         input_columns: names
@@ -371,72 +379,27 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
             .collect(),
         ..Prior::default()
     };
-    let mut start = rdr.position().byte();
-    rdr.get_mut().record_begins(start);
-    let mut record = ByteRecord::new();
-    while rdr
-        .read_byte_record(&mut record)
-        .map_err(|e| invalid_data(format!("{}: {e}", path.display())))?
-    {
-        let end = rdr.position().byte();
-        let number = record
+    let number = |record: &ByteRecord| {
+        record
             .get(row_col)
             .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.trim().parse::<u64>().ok());
-        let problem = row_problem(&record, names.len(), number);
-        if end >= len && (problem.is_some() || !crate::files::ends_cleanly(path, start, len)?) {
-            prior.torn_bytes = len - start;
-            break;
-        }
-        if let Some(problem) = problem {
-            let line = record.position().map_or(0, |p| p.line());
-            return Err(invalid_data(format!(
-                "{} line {line}: {problem}; fix or delete that line (its row is then sent again), or start again with --overwrite",
-                path.display()
-            )));
-        }
-        if let Some(n) = number {
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    let unnumbered = |r: &ByteRecord| {
+        number(r)
+            .is_none()
+            .then(|| "ccbulk_row is not a row number".into())
+    };
+    while let Some(record) = scan.next(unnumbered)? {
+        if let Some(n) = number(record) {
             prior.done.insert(n);
         }
         prior.count(outcome_col.and_then(|c| record.get(c)));
-        start = end;
-        rdr.get_mut().record_begins(start);
     }
-    prior.good_len = len - prior.torn_bytes;
+    prior.torn_bytes = scan.torn_bytes();
+    prior.good_len = scan.len() - prior.torn_bytes;
     prior.done.seal();
     Ok(prior)
-}
-
-/// A results file that ends inside its header (or is empty) holds no row: repaired like a torn
-/// last line if what is there is the start of the header this input gets, refused otherwise.
-fn torn_header(path: &Path, len: u64, delimiter: u8, echo_names: &[String]) -> io::Result<Prior> {
-    // With or without a BOM (written when the input had one), itself perhaps cut short; with or
-    // without the column of a keyed run (the file holds no row either way, so it is ours to cut).
-    let plain = header_bytes(echo_names, delimiter, false)?;
-    let keyed = header_bytes(echo_names, delimiter, true)?;
-    let (plain_bom, keyed_bom) = ([UTF8_BOM, &plain].concat(), [UTF8_BOM, &keyed].concat());
-    let lines: [&[u8]; 4] = [&plain, &keyed, &plain_bom, &keyed_bom];
-    if crate::files::is_cut_start_of(path, len, &lines)? {
-        return Ok(Prior {
-            header_torn: true,
-            torn_bytes: len,
-            ..Prior::default()
-        });
-    }
-    Err(invalid_data(format!(
-        "{} ends inside its header line, which is not the header of this input's results; it records no row: delete it, or start again with --overwrite",
-        path.display()
-    )))
-}
-
-/// What makes a recorded row unreadable: a cell count other than the header's, or no row
-/// number.
-fn row_problem(record: &ByteRecord, columns: usize, number: Option<u64>) -> Option<String> {
-    input::wrong_cell_count(record, columns).or_else(|| {
-        number
-            .is_none()
-            .then(|| "ccbulk_row is not a row number".to_string())
-    })
 }
 
 impl Prior {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::customer::Change;
 use crate::customer::{FIELD_COUNT, Field};
+use crate::files::{Fixes, Scanner, Start};
 use crate::input::{self, Columns, Row};
 use recorded::Recorded;
 
@@ -349,79 +350,46 @@ fn header_bytes(setup: &UndoSetup) -> io::Result<Vec<u8>> {
     w.into_inner().map_err(|e| e.into_error())
 }
 
+/// What to do about an undo file `--resume` cannot read.
+const FIXES: Fixes = Fixes {
+    line: "fix or delete that line, or start a new undo file with --undo PATH",
+    header: "delete the file (it holds no undo line) or choose another with --undo PATH",
+};
+
 /// Reads an existing undo file for resume: checks its header against this input's layout,
 /// adds which fields of which customers it already restores to `recorded`, and finds where a torn
-/// last line starts (the length to cut the file to); also counts its whole lines. The rule is the
-/// results file's: the file is only ever appended to, so only its last line can be torn by a
-/// crash; a bad line before it is an error, never a reason to cut the good lines after it.
+/// last line (or header) starts, by the rule of [`crate::files::Scanner`] (the length to cut the
+/// file to); also counts its whole lines.
 fn read_back(
     path: &Path,
     setup: &UndoSetup,
     recorded: &mut Recorded,
 ) -> io::Result<(Option<u64>, u64)> {
-    let file = crate::files::read(path)?;
-    let len = file.metadata()?.len();
-    let capped = crate::files::RecordCap::new(file, crate::files::MAX_OWN_RECORD);
-    let mut rdr = input::csv_reader(capped, setup.delimiter);
-    let mut header = ByteRecord::new();
-    let read = rdr
-        .read_byte_record(&mut header)
-        .map_err(io::Error::other)?;
-    if !read || (rdr.position().byte() >= len && !crate::files::ends_cleanly(path, 0, len)?) {
-        return torn_header(path, len, setup);
+    let mut scan = match Scanner::open(path, setup.delimiter, &[header_bytes(setup)?], FIXES)? {
+        Start::TornHeader { .. } => return Ok((Some(0), 0)),
+        Start::Lines(scan) => scan,
+    };
+    if scan.names() != setup.layout.header {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "its columns ({}) are not this input's ({}); is it the undo file of the same input?",
+                scan.names().join(", "),
+                setup.layout.header.join(", ")
+            ),
+        ));
     }
-    let names = input::header_names(&header);
-    if names != setup.layout.header {
-        return Err(invalid_data(format!(
-            "its columns ({}) are not this input's ({}); is it the undo file of the same input?",
-            names.join(", "),
-            setup.layout.header.join(", ")
-        )));
-    }
-    let mut lines = 0;
-    let mut record = ByteRecord::new();
-    loop {
-        let start = rdr.position().byte();
-        rdr.get_mut().record_begins(start);
-        if !rdr
-            .read_byte_record(&mut record)
-            .map_err(io::Error::other)?
-        {
-            break;
-        }
-        let end = rdr.position().byte();
-        let (id, bits) = restored(&setup.layout, &record);
-        let problem = line_problem(&record, names.len(), id);
-        if end >= len && (problem.is_some() || !crate::files::ends_cleanly(path, start, len)?) {
-            return Ok((Some(start), lines));
-        }
-        if let Some(problem) = problem {
-            let line = record.position().map_or(0, |p| p.line());
-            return Err(invalid_data(format!(
-                "line {line}: {problem}; fix or delete that line, or start a new undo file with --undo PATH"
-            )));
-        }
-        if let Some(id) = id {
+    let no_customer = |r: &ByteRecord| {
+        let (id, _) = restored(&setup.layout, r);
+        id.is_none().then(|| "no customerId".to_string())
+    };
+    while let Some(record) = scan.next(no_customer)? {
+        if let (Some(id), bits) = restored(&setup.layout, record) {
             recorded.add(id, bits)?;
         }
-        lines += 1;
     }
-    Ok((None, lines))
-}
-
-fn invalid_data(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
-}
-
-/// A crash while the header was being written: the file holds part of one line. If it is the
-/// start of this input's header, it is cut (to length 0) and written again.
-fn torn_header(path: &Path, len: u64, setup: &UndoSetup) -> io::Result<(Option<u64>, u64)> {
-    if crate::files::is_cut_start_of(path, len, &[&header_bytes(setup)?])? {
-        return Ok((Some(0), 0));
-    }
-    Err(invalid_data(
-        "its first line is cut short and is not this input's header; delete the file (it holds no undo line) or choose another with --undo PATH".into(),
-    ))
+    let torn = scan.torn_bytes();
+    Ok(((torn > 0).then(|| scan.len() - torn), scan.lines()))
 }
 
 /// The customer an undo line restores, and which of its fields (a bit per field with a cell).
@@ -440,12 +408,6 @@ fn restored(layout: &Layout, record: &ByteRecord) -> (Option<Uuid>, u16) {
         }
     }
     (id, bits)
-}
-
-/// What makes an undo line unreadable: a cell count other than the header's, or no customer.
-fn line_problem(record: &ByteRecord, columns: usize, id: Option<Uuid>) -> Option<String> {
-    input::wrong_cell_count(record, columns)
-        .or_else(|| id.is_none().then(|| "no customerId".to_string()))
 }
 
 #[cfg(test)]
