@@ -115,6 +115,11 @@ Examples:
   ccbulk man > ~/.local/share/man/man1/ccbulk.1 && man ccbulk
   ccbulk man | man -l -";
 
+/// The last line of a command's short help (`-h`): where the rest is.
+fn more(command: &str) -> String {
+    format!("Every option, examples, environment variables and exit codes: ccbulk {command} --help")
+}
+
 /// Update the account info of many CloudCockpit customers from one CSV.
 ///
 /// ccbulk streams a CSV, turns each row into a PATCH of the customer's account
@@ -137,16 +142,28 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Send one account-info update per CSV row and write a results CSV.
-    #[command(after_help = format!("{UPDATE_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))]
+    #[command(
+        after_help = more("update"),
+        after_long_help = format!("{UPDATE_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}")
+    )]
     Update(RunArgs),
     /// Send again the rows of a results file whose outcome is failed or invalid.
-    #[command(after_help = format!("{REPLAY_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))]
+    #[command(
+        after_help = more("replay"),
+        after_long_help = format!("{REPLAY_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}")
+    )]
     Replay(RunArgs),
     /// Read-only: GET every customer and show what `update` would change. Sends no PATCH.
-    #[command(after_help = format!("{PLAN_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))]
+    #[command(
+        after_help = more("plan"),
+        after_long_help = format!("{PLAN_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}")
+    )]
     Plan(PlanArgs),
     /// Read-only: page through the tenant's customers and write them as a CSV update reads.
-    #[command(after_help = format!("{EXPORT_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXPORT_EXIT_CODES}"))]
+    #[command(
+        after_help = more("export"),
+        after_long_help = format!("{EXPORT_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXPORT_EXIT_CODES}")
+    )]
     Export(ExportArgs),
     /// Serve a local simulated CloudCockpit API.
     #[command(after_help = SANDBOX_HELP)]
@@ -177,30 +194,60 @@ pub enum LogFormat {
     Json,
 }
 
+/// The headings `update`, `replay`, `plan` and `export` group their options under, in the order
+/// help shows them (clap shows a heading where its first option is declared, so each command's
+/// fields are declared in this order). `-h` shows the options a first run needs; the rest are
+/// `hide_short_help` and show with `--help`.
+pub mod heading {
+    /// The file and how its cells are read.
+    pub const INPUT: &str = "Input";
+    /// What the run sends, and when it stops.
+    pub const SEND: &str = "What to send";
+    /// What export lists.
+    pub const LIST: &str = "What to export";
+    /// How fast, how many at once, how often again.
+    pub const PACING: &str = "Pacing and retries";
+    /// Where the API is and who we are to it.
+    pub const CONNECTION: &str = "Connection";
+    /// The files a run writes.
+    pub const OUTPUT: &str = "Output files";
+    /// What goes to stderr.
+    pub const LOGGING: &str = "Logging";
+}
+
+use heading::*;
+
 /// Options of update and replay: those of plan, and the ones about sending.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    #[command(flatten)]
-    pub shared: SharedArgs,
+    /// A CSV file or a workbook (.xlsx, .xlsm, .xls, .xlsb, .ods), or - for standard input.
+    ///
+    /// For replay: a results file (or a replay's). A workbook's first sheet is read unless
+    /// --sheet names another; standard input is read as CSV.
+    #[arg(help_heading = INPUT, display_order = 0)]
+    pub input: String,
 
     /// merge: GET, overlay, PATCH if changed; replace: the row alone is the customer.
-    #[arg(long, value_enum, default_value = "merge")]
+    #[arg(long, value_enum, default_value = "merge", help_heading = SEND)]
     pub mode: Mode,
 
     /// Check and map every row; send nothing.
-    #[arg(long)]
+    #[arg(long, help_heading = SEND)]
     pub dry_run: bool,
 
     /// Value of retryFailedProviderCustomersFromCompanyInfo where the row does not say.
-    #[arg(long)]
+    #[arg(long, help_heading = SEND, hide_short_help = true)]
     pub retry_provider_customers: bool,
 
+    #[command(flatten)]
+    pub shared: SharedArgs,
+
     /// Undo file path (merge mode; default: <input stem>.undo.csv).
-    #[arg(long, value_name = "PATH", conflicts_with = "no_undo")]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_undo", help_heading = OUTPUT)]
     pub undo: Option<PathBuf>,
 
     /// Do not write an undo file.
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT, hide_short_help = true)]
     pub no_undo: bool,
 }
 
@@ -217,6 +264,13 @@ impl std::ops::Deref for RunArgs {
 /// Options of plan: no --mode (plan always merges), --dry-run or undo file (it sends nothing).
 #[derive(Args, Debug, Clone)]
 pub struct PlanArgs {
+    /// A CSV file or a workbook (.xlsx, .xlsm, .xls, .xlsb, .ods), or - for standard input.
+    ///
+    /// A workbook's first sheet is read unless --sheet names another; standard input is read
+    /// as CSV.
+    #[arg(help_heading = INPUT, display_order = 0)]
+    pub input: String,
+
     #[command(flatten)]
     pub shared: SharedArgs,
 }
@@ -225,151 +279,127 @@ impl From<PlanArgs> for RunArgs {
     /// Plan runs as a merge that sends no PATCH.
     fn from(p: PlanArgs) -> RunArgs {
         RunArgs {
-            shared: p.shared,
+            input: p.input,
             mode: Mode::Merge,
             dry_run: false,
             retry_provider_customers: false,
+            shared: p.shared,
             undo: None,
             no_undo: false,
         }
     }
 }
 
-/// Options shared by update, replay and plan.
+/// Options shared by update, replay and plan, declared heading by heading (see [`heading`]).
 #[derive(Args, Debug, Clone)]
 pub struct SharedArgs {
-    /// A CSV file, or - for standard input (for replay: a results file).
-    pub input: String,
+    /// The sheet of a workbook INPUT; the first by default.
+    #[arg(long, value_name = "NAME", help_heading = INPUT)]
+    pub sheet: Option<String>,
+
+    /// Rename a column: 'HEADER=field' (repeatable).
+    #[arg(long, value_name = "HEADER=field", help_heading = INPUT)]
+    pub map: Vec<String>,
+
+    /// A file of HEADER=field lines.
+    #[arg(long, value_name = "PATH", help_heading = INPUT, hide_short_help = true)]
+    pub map_file: Option<PathBuf>,
+
+    /// Which column names the customer: customerId, or internalIdentifier (the reseller's own
+    /// reference, looked up through the list call).
+    #[arg(long, value_enum, default_value = "customerId", help_heading = INPUT, hide_short_help = true)]
+    pub key: Key,
+
+    /// Field delimiter (default: sniffed from the header among , ; tab |).
+    #[arg(long, value_name = "C", help_heading = INPUT, hide_short_help = true)]
+    pub delimiter: Option<String>,
+
+    /// Input encoding for legacy exports (utf-8, windows-1252, latin1, utf-16le, utf-16be).
+    #[arg(long, value_name = "NAME", help_heading = INPUT, hide_short_help = true)]
+    pub encoding: Option<String>,
+
+    /// A cell equal to this sends null (clears the field).
+    #[arg(long, value_name = "S", default_value = DEFAULT_NULL_MARKER, help_heading = INPUT,
+          hide_short_help = true)]
+    pub null_marker: String,
+
+    /// Stop after N failed rows, or N% of the rows finished (exit 3).
+    #[arg(long, value_name = "N|N%", help_heading = SEND)]
+    pub max_failures: Option<String>,
 
     #[command(flatten)]
     pub conn: ConnectionArgs,
 
     /// Requests in flight at most.
-    #[arg(long, default_value = DEFAULT_CONCURRENCY, value_parser = at_least_one::<NonZeroUsize>)]
+    #[arg(long, default_value = DEFAULT_CONCURRENCY, value_parser = at_least_one::<NonZeroUsize>,
+          help_heading = PACING)]
     pub concurrency: NonZeroUsize,
 
+    /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
+    #[arg(long, help_heading = CONNECTION)]
+    pub sandbox: bool,
+
     /// Results CSV path (default: beside the input).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = OUTPUT)]
     pub results: Option<PathBuf>,
 
     /// Continue an interrupted run: skip rows the results file already holds, append the rest.
-    #[arg(long, conflicts_with = "overwrite")]
+    #[arg(long, conflicts_with = "overwrite", help_heading = OUTPUT)]
     pub resume: bool,
 
     /// Replace an existing results file.
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub overwrite: bool,
 
-    /// Rename a column: 'HEADER=field' (repeatable).
-    #[arg(long, value_name = "HEADER=field")]
-    pub map: Vec<String>,
-
-    /// A file of HEADER=field lines.
-    #[arg(long, value_name = "PATH")]
-    pub map_file: Option<PathBuf>,
-
-    /// Field delimiter (default: sniffed from the header among , ; tab |).
-    #[arg(long, value_name = "C")]
-    pub delimiter: Option<String>,
-
-    /// Input encoding for legacy exports (utf-8, windows-1252, latin1, utf-16le, utf-16be).
-    #[arg(long, value_name = "NAME")]
-    pub encoding: Option<String>,
-
-    /// A cell equal to this sends null (clears the field).
-    #[arg(long, value_name = "S", default_value = DEFAULT_NULL_MARKER)]
-    pub null_marker: String,
-
-    /// Which column names the customer: customerId, or internalIdentifier (the reseller's own
-    /// reference, looked up through the list call).
-    #[arg(long, value_enum, default_value = "customerId")]
-    pub key: Key,
-
-    /// The sheet of a workbook INPUT (.xlsx, .xlsm, .xls, .xlsb, .ods); the first by default.
-    #[arg(long, value_name = "NAME")]
-    pub sheet: Option<String>,
-
-    /// Stop after N failed rows, or N% of the rows finished (exit 3).
-    #[arg(long, value_name = "N|N%")]
-    pub max_failures: Option<String>,
-
     /// Write the final counts as JSON (- for standard output).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = OUTPUT, hide_short_help = true)]
     pub summary_json: Option<PathBuf>,
 
-    /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
-    #[arg(long)]
-    pub sandbox: bool,
-
     /// Less on stderr: only errors and the summary.
-    #[arg(short, long, conflicts_with = "verbose")]
+    #[arg(short, long, conflicts_with = "verbose", help_heading = LOGGING)]
     pub quiet: bool,
 
     /// More on stderr (-v: per-row outcomes, -vv: every request).
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = LOGGING)]
     pub verbose: u8,
 
     /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", help_heading = LOGGING, hide_short_help = true)]
     pub log_format: LogFormat,
 }
 
-/// How to reach the API: the options update, replay, plan and export share (same names,
-/// defaults and environment variables).
+/// How to reach the API, and how fast: the options update, replay, plan and export share (same
+/// names, defaults and environment variables). The pacing options come first, so that
+/// "Pacing and retries" comes before "Connection" in help.
 #[derive(Args, Debug, Clone)]
 pub struct ConnectionArgs {
-    /// API root.
-    #[arg(
-        long,
-        env = "CLOUDCOCKPIT_BASE_URL",
-        default_value = DEFAULT_BASE_URL
-    )]
-    pub base_url: String,
-
-    /// Portal domain, sent as X-Tenant.
-    #[arg(long, env = "CLOUDCOCKPIT_TENANT")]
-    pub tenant: Option<String>,
-
-    /// A file holding the bearer token (re-read when a 401 comes back).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-
-    /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "CLOUDCOCKPIT_TOKEN_URL",
-        default_value = ENTRA_TOKEN_URL
-    )]
-    pub token_url: String,
-
-    /// OAuth2 scope for client credentials.
-    #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE)]
-    pub scope: String,
-
-    /// API calls per second at most, GET and PATCH alike (N/s, N/min, N/h, or unlimited); a 429
-    /// lowers the pace below it, which then probes back up.
-    #[arg(long, default_value = DEFAULT_RATE)]
+    /// API calls per second at most, GET and PATCH alike (N/s, N/min, N/h, or unlimited).
+    ///
+    /// A 429 lowers the pace below it, which then probes back up to it (unless --no-adapt).
+    #[arg(long, default_value = DEFAULT_RATE, help_heading = PACING)]
     pub rate: Rate,
 
     /// Keep --rate as given: no lowering after a 429 (its Retry-After still pauses every call).
-    #[arg(long)]
+    #[arg(long, help_heading = PACING, hide_short_help = true)]
     pub no_adapt: bool,
 
     /// The longest Retry-After honoured as given; a longer one is cut to this.
-    #[arg(long, value_name = "DURATION", default_value = DEFAULT_MAX_RETRY_AFTER)]
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_MAX_RETRY_AFTER,
+          help_heading = PACING, hide_short_help = true)]
     pub max_retry_after: humantime::Duration,
 
     /// Calls that may go at once after idle time.
-    #[arg(long, default_value = DEFAULT_BURST, value_parser = at_least_one::<NonZeroU32>)]
+    #[arg(long, default_value = DEFAULT_BURST, value_parser = at_least_one::<NonZeroU32>,
+          help_heading = PACING, hide_short_help = true)]
     pub burst: NonZeroU32,
 
     /// Attempts per call, the first included.
-    #[arg(long, default_value = DEFAULT_MAX_ATTEMPTS, value_parser = at_least_one::<NonZeroU32>)]
+    #[arg(long, default_value = DEFAULT_MAX_ATTEMPTS, value_parser = at_least_one::<NonZeroU32>,
+          help_heading = PACING, hide_short_help = true)]
     pub max_attempts: NonZeroU32,
 
     /// One attempt's time limit (500ms, 30s, 2m).
-    #[arg(long, default_value = DEFAULT_TIMEOUT)]
+    #[arg(long, default_value = DEFAULT_TIMEOUT, help_heading = PACING, hide_short_help = true)]
     pub timeout: humantime::Duration,
 
     /// First retry delay; doubles with each attempt (with jitter).
@@ -380,6 +410,39 @@ pub struct ConnectionArgs {
         hide = true
     )]
     pub backoff_base: humantime::Duration,
+
+    /// Portal domain, sent as X-Tenant.
+    #[arg(long, env = "CLOUDCOCKPIT_TENANT", help_heading = CONNECTION)]
+    pub tenant: Option<String>,
+
+    /// API root.
+    #[arg(
+        long,
+        env = "CLOUDCOCKPIT_BASE_URL",
+        default_value = DEFAULT_BASE_URL,
+        help_heading = CONNECTION
+    )]
+    pub base_url: String,
+
+    /// A file holding the bearer token (re-read when a 401 comes back).
+    #[arg(long, value_name = "PATH", help_heading = CONNECTION, hide_short_help = true)]
+    pub token_file: Option<PathBuf>,
+
+    /// Where client credentials (CLOUDCOCKPIT_CLIENT_ID/SECRET) are exchanged for a token.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CLOUDCOCKPIT_TOKEN_URL",
+        default_value = ENTRA_TOKEN_URL,
+        help_heading = CONNECTION,
+        hide_short_help = true
+    )]
+    pub token_url: String,
+
+    /// OAuth2 scope for client credentials.
+    #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE,
+          help_heading = CONNECTION, hide_short_help = true)]
+    pub scope: String,
 }
 
 /// Options of `ccbulk completions`.
@@ -461,48 +524,49 @@ impl SearchField {
 /// Options of `ccbulk export`: where to write, what to list, and update's connection options.
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
-    /// Where to write the CSV (- for standard output).
-    #[arg(
-        long,
-        short = 'o',
-        value_name = "PATH",
-        default_value = "customers.csv"
-    )]
-    pub output: String,
-
-    /// Replace an existing output file.
-    #[arg(long)]
-    pub overwrite: bool,
-
     /// List only the customers whose FIELD matches --search-value (as the API matches it).
-    #[arg(long, value_enum, value_name = "FIELD", requires = "search_value")]
+    #[arg(long, value_enum, value_name = "FIELD", requires = "search_value", help_heading = LIST)]
     pub search_field: Option<SearchField>,
 
     /// The value to search for in --search-field.
-    #[arg(long, value_name = "V", requires = "search_field")]
+    #[arg(long, value_name = "V", requires = "search_field", help_heading = LIST)]
     pub search_value: Option<String>,
 
     /// List only the customers of this reseller.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_name = "GUID", help_heading = LIST)]
     pub reseller_id: Option<uuid::Uuid>,
 
     #[command(flatten)]
     pub conn: ConnectionArgs,
 
+    /// Where to write the CSV (- for standard output).
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "PATH",
+        default_value = "customers.csv",
+        help_heading = OUTPUT
+    )]
+    pub output: String,
+
+    /// Replace an existing output file.
+    #[arg(long, help_heading = OUTPUT)]
+    pub overwrite: bool,
+
     /// Write the final counts as JSON (- for standard output).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = OUTPUT, hide_short_help = true)]
     pub summary_json: Option<PathBuf>,
 
     /// Less on stderr: only errors and the summary.
-    #[arg(short, long, conflicts_with = "verbose")]
+    #[arg(short, long, conflicts_with = "verbose", help_heading = LOGGING)]
     pub quiet: bool,
 
     /// More on stderr (-v: each page, -vv: every request).
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = LOGGING)]
     pub verbose: u8,
 
     /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", help_heading = LOGGING, hide_short_help = true)]
     pub log_format: LogFormat,
 }
 

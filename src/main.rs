@@ -48,9 +48,7 @@ fn init_logging(cli: &ccbulk::cli::Cli) {
     use ccbulk::cli::{Command, LogFormat};
     // (quiet, verbose, log format) of the commands that have them.
     let logs = match &cli.command {
-        Command::Update(a) | Command::Replay(a) => {
-            Some((a.shared.quiet, a.shared.verbose, a.shared.log_format))
-        }
+        Command::Update(a) | Command::Replay(a) => Some((a.quiet, a.verbose, a.log_format)),
         Command::Plan(a) => Some((a.shared.quiet, a.shared.verbose, a.shared.log_format)),
         Command::Export(a) => Some((a.quiet, a.verbose, a.log_format)),
         _ => None,

@@ -119,7 +119,7 @@ fn the_man_page_renders_with_every_command() {
 fn help_of_each_command_names_the_environment_and_exit_codes() {
     let work = Work::new();
     for command in ["update", "replay", "plan"] {
-        for flag in ["--help", "-h"] {
+        for flag in ["--help"] {
             let mut cmd = work.ccbulk();
             cmd.args([command, flag]);
             let out = run_blocking(cmd);
@@ -178,6 +178,93 @@ fn help_of_each_command_names_the_environment_and_exit_codes() {
         let help = text(&run_blocking(cmd).stdout);
         assert!(help.contains(&format!("ccbulk {command}")), "{help}");
         assert!(help.contains("Examples:"), "{help}");
+    }
+}
+
+/// `-h` is a page a newcomer reads: at most 45 lines, the options under their headings in the
+/// order a run is set up (what is read, what is sent, how fast, where to, what is written, what
+/// is logged), `--mode`, `--dry-run` and `--undo` well before `-q`, INPUT naming workbooks, and
+/// the way to the rest (`--help`, which lists every option, the environment and exit codes).
+#[test]
+fn short_help_is_short_and_grouped_in_the_order_of_a_run() {
+    let work = Work::new();
+    let headings = [
+        "Input:",
+        "What to send:",
+        "Pacing and retries:",
+        "Connection:",
+        "Output files:",
+        "Logging:",
+    ];
+    for command in ["update", "replay", "plan"] {
+        let help_of = |flag: &str| {
+            let mut cmd = work.ccbulk();
+            cmd.args([command, flag]);
+            let out = run_blocking(cmd);
+            assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+            text(&out.stdout)
+        };
+        let short = help_of("-h");
+        let lines = short.lines().count();
+        assert!(lines <= 45, "{command} -h is {lines} lines\n{short}");
+        let at = |needle: &str| {
+            short
+                .find(needle)
+                .unwrap_or_else(|| panic!("{command} -h: no {needle}\n{short}"))
+        };
+        let places: Vec<usize> = headings.iter().map(|h| at(&format!("\n{h}\n"))).collect();
+        assert!(
+            places.windows(2).all(|w| w[0] < w[1]),
+            "{command} -h: headings out of order\n{short}"
+        );
+        let logging = at("\nLogging:\n");
+        assert!(
+            at("\n  <INPUT>") < places[1],
+            "{command}: INPUT under Input\n{short}"
+        );
+        assert!(
+            short[at("\n  <INPUT>") + 1..]
+                .lines()
+                .next()
+                .unwrap_or("")
+                .contains("workbook"),
+            "{short}"
+        );
+        if command != "plan" {
+            for early in ["--mode", "--dry-run", "--undo"] {
+                assert!(
+                    at(early) < logging,
+                    "{command} -h: {early} after Logging\n{short}"
+                );
+            }
+        }
+        assert!(
+            short.contains(&format!("ccbulk {command} --help")),
+            "{short}"
+        );
+        // --help is complete: every option -h leaves out, under the same headings.
+        let long = help_of("--help");
+        for flag in [
+            "--burst",
+            "--token-url",
+            "--encoding",
+            "--summary-json",
+            "--log-format",
+        ] {
+            assert!(!short.contains(flag), "{command} -h lists {flag}");
+            assert!(long.contains(flag), "{command} --help lacks {flag}");
+        }
+        let places: Vec<usize> = headings
+            .iter()
+            .map(|h| {
+                long.find(&format!("\n{h}\n"))
+                    .unwrap_or_else(|| panic!("--help: no {h}"))
+            })
+            .collect();
+        assert!(
+            places.windows(2).all(|w| w[0] < w[1]),
+            "{command} --help: headings out of order"
+        );
     }
 }
 

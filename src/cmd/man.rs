@@ -53,7 +53,7 @@ pub fn write(out: &mut dyn Write) -> std::io::Result<()> {
         out.write_all(body.as_bytes())?;
         // The help's examples and notes; the environment and exit codes that update, replay
         // and plan share are written once, below.
-        if let Some(after) = sub.get_after_help() {
+        if let Some(after) = sub.get_after_long_help().or(sub.get_after_help()) {
             let after = after.to_string();
             let own = after.split("\n\nEnvironment:").next().unwrap_or_default();
             section(out, ".SS", "EXAMPLES", own)?;
