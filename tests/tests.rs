@@ -15,6 +15,7 @@ mod resume;
 mod review_b;
 mod seams;
 mod spreadsheets;
+mod streams;
 mod terminal;
 mod unattended;
 mod workbooks;

@@ -66,6 +66,7 @@ pub(crate) enum Ready {
 /// the run).
 pub(crate) async fn prepare(mut config: Config, check: CheckInput) -> anyhow::Result<Ready> {
     let started = Started::now();
+    check_input(&config)?;
     check_paths(&config)?;
     let locks = lock_outputs(&config)?;
     let sandbox = start_sandbox(&mut config).await?;
@@ -117,6 +118,12 @@ pub(crate) async fn prepare(mut config: Config, check: CheckInput) -> anyhow::Re
             )));
         }
     };
+    // Said only now: a setup error above stops the run before the sandbox is of any use.
+    if let Some(sb) = &sandbox
+        && !config.quiet
+    {
+        eprintln!("ccbulk: using the built-in sandbox at {}", sb.base_url());
+    }
     Ok(Ready::Go(Box::new(Prepared {
         config,
         started,
@@ -128,6 +135,21 @@ pub(crate) async fn prepare(mut config: Config, check: CheckInput) -> anyhow::Re
         _locks: locks,
         _sandbox: sandbox,
     })))
+}
+
+/// An input file that is not there is named as such, before any lock is taken beside it (the
+/// lock's own error would only say its folder is missing).
+fn check_input(config: &Config) -> Result<(), SetupError> {
+    let Source::Path(path) = &config.source else {
+        return Ok(());
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SetupError(format!(
+            "the input file {} does not exist (nothing was sent)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Paths the run writes, checked before any file is touched: none is a symlink (a link planted
@@ -144,6 +166,16 @@ fn check_paths(config: &Config) -> Result<(), SetupError> {
     }
     for (path, what) in &paths {
         files::refuse_symlink(path, what).map_err(SetupError)?;
+        // Named here, not as the lock file's "No such file or directory".
+        if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty())
+            && !folder.is_dir()
+        {
+            return Err(SetupError(format!(
+                "the folder {} of {what} {} does not exist",
+                folder.display(),
+                path.display()
+            )));
+        }
     }
     crate::report::check_json_path(config.summary_json.as_deref()).map_err(SetupError)
 }
@@ -180,9 +212,6 @@ async fn start_sandbox(config: &mut Config) -> Result<Option<sandbox::Sandbox>, 
         token_url: sb.token_url(),
         scope: cli::ENTRA_SCOPE.to_string(),
     };
-    if !config.quiet {
-        eprintln!("ccbulk: using the built-in sandbox at {}", sb.base_url());
-    }
     Ok(Some(sb))
 }
 
