@@ -224,6 +224,8 @@ pub struct Input {
     sheet_first_row: Option<u64>,
     /// Bytes of rows handed on and not yet dropped, bounded.
     budget: std::sync::Arc<budget::Budget>,
+    /// The first row, read at open to be checked ([`Input::check_first_row`]).
+    peeked: Option<Row>,
 }
 
 /// The number of records in a file that are not wholly empty, header included, for the
@@ -329,6 +331,9 @@ impl Input {
     ) -> Result<Input, InputError> {
         let (mut decoded, bom) = decode::decoded(raw, name, options.encoding)?;
         let head = header_line(&mut decoded, name)?;
+        if options.encoding.is_none() {
+            check_header_utf8(&head, name)?;
+        }
         let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
         // Kept for a message about the delimiter (at most HEADER_SNIFF_BYTES).
         let head_line = head.clone();
@@ -345,7 +350,7 @@ impl Input {
             }
             Err(e) => return Err(e),
         };
-        Ok(Input {
+        let mut input = Input {
             name: name.to_string(),
             columns,
             delimiter,
@@ -356,12 +361,38 @@ impl Input {
             count: 0,
             sheet_first_row: None,
             budget: budget::Budget::new(budget::ROW_BYTES),
-        })
+            peeked: None,
+        };
+        if input.options.encoding.is_none() {
+            input.check_first_row()?;
+        }
+        Ok(input)
+    }
+
+    /// Standard input is checked as UTF-8 on what has arrived, never by waiting for more: its
+    /// first row is read now (only it), and if it is not UTF-8 the input is refused before
+    /// anything is sent; a later row that is not is only invalid (SPEC, Input CSV). A regular
+    /// file was checked whole already, so this finds nothing there.
+    fn check_first_row(&mut self) -> Result<(), InputError> {
+        let Some(row) = self.next_row()? else {
+            return Ok(());
+        };
+        let bytes = row.record.as_slice();
+        if let Err(e) = std::str::from_utf8(bytes) {
+            let at = e.valid_up_to();
+            let line = row.line + memchr::memchr_iter(b'\n', &bytes[..at]).count() as u64;
+            return Err(decode::not_utf8(&self.name, line, bytes[at]));
+        }
+        self.peeked = Some(row);
+        Ok(())
     }
 
     /// The next data record, checked and mapped; `None` at the end. Wholly empty records
     /// (Excel's trailing `,,,,` lines) are skipped.
     pub fn next_row(&mut self) -> Result<Option<Row>, InputError> {
+        if let Some(row) = self.peeked.take() {
+            return Ok(Some(row));
+        }
         loop {
             let more = match self.reader.read_byte_record(&mut self.record) {
                 Ok(more) => more,
@@ -460,6 +491,18 @@ fn header_line(decoded: &mut impl BufRead, name: &str) -> Result<Vec<u8>, InputE
         )));
     }
     Ok(head)
+}
+
+/// Refuses a header line that is not UTF-8 (input given no `--encoding`): nothing else of the
+/// input need have arrived to say so. A sequence cut by the end of a header line too long to
+/// sniff whole is not an error.
+fn check_header_utf8(head: &[u8], name: &str) -> Result<(), InputError> {
+    match std::str::from_utf8(head) {
+        Err(e) if e.error_len().is_some() || (head.len() as u64) < HEADER_SNIFF_BYTES => {
+            Err(decode::not_utf8(name, 1, head[e.valid_up_to()]))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The header record's names, trimmed; the reader's line count starts at it.
@@ -601,41 +644,56 @@ mod tests {
         assert_eq!(r[4].number, 5);
     }
 
-    /// Without --encoding, bytes that are not UTF-8 in the first MiB refuse the whole input
-    /// (nothing is sent), naming the line and the encoding to try; a sequence cut by the end of
-    /// that first MiB is not one. Past it (standard input is not read twice), such a cell makes
-    /// only its own row invalid.
+    /// Without --encoding, a stream (standard input) is checked on what has arrived: a header
+    /// or first row that is not UTF-8 refuses the whole input (nothing is sent), naming the line
+    /// and the encoding to try; a later row that is not makes only itself invalid.
     #[test]
-    fn invalid_utf8_refuses_the_input_or_spoils_only_its_row_past_the_first_mib() {
-        let mut text = format!("id,city\n{ID},Porto\n{ID},Lisb").into_bytes();
+    fn invalid_utf8_refuses_the_input_at_its_first_row_or_spoils_only_its_row_later() {
+        let mut text = format!("id,city\n{ID},Lisb").into_bytes();
         text.extend_from_slice(&[0xE3, b'o', b'\n']);
+        text.extend_from_slice(format!("{ID},Porto\n").as_bytes());
         let err = open(&text).err().unwrap().to_string();
         assert!(
-            err.contains("t.csv is not UTF-8: line 3 holds the byte 0xE3")
+            err.contains("t.csv is not UTF-8: line 2 holds the byte 0xE3")
                 && err.contains("--encoding windows-1252"),
             "{err}"
         );
+        // A quoted first row over two lines: the line of the bad byte.
+        let mut text = format!("id,city\n{ID},\"Lisboa\nLisb").into_bytes();
+        text.extend_from_slice(&[0xE3, b'o', b'"', b'\n']);
+        let err = open(&text).err().unwrap().to_string();
+        assert!(err.contains("line 3 holds the byte 0xE3"), "{err}");
+        // The header.
+        let mut text = b"id,cidad".to_vec();
+        text.extend_from_slice(&[0xE9, b'\n']);
+        let err = open(&text).err().unwrap().to_string();
+        assert!(err.contains("line 1 holds the byte 0xE9"), "{err}");
         // A truncated sequence at the very end of a complete input is refused too.
         let mut cut = format!("id,city\n{ID},Lisb").into_bytes();
         cut.push(0xC3);
         assert!(open(&cut).err().unwrap().to_string().contains("line 2"));
 
-        let mut long = b"id,city\n".to_vec();
-        while long.len() < (1 << 20) + 10 {
-            long.extend_from_slice(format!("{ID},Porto\n").as_bytes());
-        }
-        // "ã" (C3 A3) straddling the end of the first MiB: not an error.
-        long.truncate((1 << 20) - 1);
-        long.extend_from_slice("ã\n".as_bytes());
-        long.extend_from_slice(format!("{ID},Lisb").as_bytes());
-        long.extend_from_slice(&[0xE3, b'o', b'\n']);
-        long.extend_from_slice(format!("{ID},Faro\n").as_bytes());
-        let mut input = open(&long).unwrap();
+        let mut later = format!("id,city\n{ID},Porto\n{ID},Lisb").into_bytes();
+        later.extend_from_slice(&[0xE3, b'o', b'\n']);
+        later.extend_from_slice(format!("{ID},Faro\n").as_bytes());
+        let mut input = open(&later).unwrap();
         let r = rows(&mut input);
-        let bad: Vec<_> = r.iter().filter(|r| r.mapped.is_err()).collect();
-        assert_eq!(bad.len(), 2, "the cut row and the 1252 one");
-        assert!(bad[1].mapped.as_ref().unwrap_err().contains("UTF-8"));
-        assert_eq!(r.last().unwrap().cell(Field::City), Cell::Set("Faro"));
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].cell(Field::City), Cell::Set("Porto"));
+        assert!(r[1].mapped.as_ref().unwrap_err().contains("UTF-8"));
+        assert_eq!(r[2].cell(Field::City), Cell::Set("Faro"));
+    }
+
+    /// The first row is read at open (to be checked) and still comes first; an input with no
+    /// row opens and ends.
+    #[test]
+    fn the_row_read_at_open_comes_first() {
+        let mut input = open(format!("id,city\n{ID},Porto\n{ID},Faro\n").as_bytes()).unwrap();
+        let r = rows(&mut input);
+        assert_eq!((r[0].number, r[1].number), (1, 2));
+        assert_eq!(r[0].line, 2);
+        let mut input = open(b"id,city\n").unwrap();
+        assert!(input.next_row().unwrap().is_none());
     }
 
     /// A regular file is checked whole: a bad byte anywhere refuses it at open.

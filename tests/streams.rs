@@ -1,6 +1,7 @@
 //! Standard input that streams, stops that come while it stays open, signals during setup, what a
 //! kill -9 can send twice, and setup errors that name what is wrong.
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::common::*;
@@ -67,5 +68,69 @@ async fn the_sandbox_banner_is_not_printed_before_a_setup_error() {
     );
 }
 
-#[allow(dead_code)]
+/// How long a test waits for what it expects: far more than it takes, even on a loaded machine.
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// Rows from standard input go as they arrive: the first call is made, and the rows recorded,
+/// while the producer still holds the pipe open; a later row that is not UTF-8 is only invalid.
+/// (The first row's check refusing the input is in `a_first_row_that_is_not_utf8_…`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_from_stdin_are_sent_while_the_producer_holds_it_open() {
+    let sb = sandbox(Default::default()).await;
+    let work = Work::new();
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "-", "--rate", "unlimited"]);
+    let (running, mut stdin) = Running::spawn_piped(cmd);
+    stdin
+        .write_all(numbered_cities(3, "Porto").as_bytes())
+        .expect("write rows");
+    stdin.flush().expect("flush");
+    wait_until("a PATCH while stdin is open", LIMIT, || {
+        !patches(&sb).is_empty()
+    })
+    .await;
+    work.wait_for_lines("results.csv", 3, LIMIT).await;
+    let mut late = format!("{},Lisb", cid(4)).into_bytes();
+    late.extend_from_slice(&[0xE3, b'o', b'\n']);
+    stdin.write_all(&late).expect("write a row");
+    stdin.flush().expect("flush");
+    work.wait_for_lines("results.csv", 4, LIMIT).await;
+    drop(stdin);
+    let (code, stderr) = running.wait(LIMIT).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let rows = work.rows("results.csv");
+    assert_each_row_once(&rows, 4);
+    let bad = rows.iter().find(|r| r["ccbulk_row"] == "4").expect("row 4");
+    assert_eq!(bad["ccbulk_outcome"], "invalid");
+    assert!(bad["ccbulk_error"].contains("UTF-8"), "{bad:?}");
+    assert_eq!(patches(&sb).len(), 3);
+}
+
+/// The first row of standard input that is not UTF-8 refuses the input before anything is sent
+/// (as a regular file's bad byte anywhere does), naming its line and the encoding to try.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_row_that_is_not_utf8_refuses_stdin_before_anything_is_sent() {
+    let sb = sandbox(Default::default()).await;
+    let work = Work::new();
+    let mut text = format!("customerId,city\n{},Lisb", cid(1)).into_bytes();
+    text.extend_from_slice(&[0xE3, b'o', b'\n']);
+    text.extend_from_slice(
+        numbered_cities(2, "Porto")
+            .split_once('\n')
+            .unwrap()
+            .1
+            .as_bytes(),
+    );
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "-", "--rate", "unlimited"]);
+    let out = run_with_input(cmd, Some(text)).await;
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr.contains("stdin is not UTF-8: line 2 holds the byte 0xE3")
+            && stderr.contains("--encoding windows-1252"),
+        "{stderr}"
+    );
+    assert!(sb.requests().is_empty(), "nothing sent");
+    assert!(work.files().is_empty(), "{:?}", work.files());
+}

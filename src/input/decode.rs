@@ -1,13 +1,11 @@
 //! The input's bytes as UTF-8 text: a byte-order mark recognised and dropped, `--encoding`
 //! (and UTF-16 with a mark) transcoded, and input that claims no encoding checked to be UTF-8
-//! before any row is read, so a legacy export is refused whole rather than sent half garbled.
+//! before any row is sent, so a legacy export is refused rather than sent half garbled: a regular
+//! file whole, standard input on what has arrived (its header and first row, `Input`).
 
 use std::io::{self, BufRead, BufReader, Read};
 
 use super::InputError;
-
-/// How much of standard input is checked as UTF-8 before the header is read.
-const UTF8_PEEK: u64 = 1 << 20;
 
 /// The reader's buffer.
 const BUFFER: usize = 256 * 1024;
@@ -39,21 +37,19 @@ pub(super) fn decoded(
         return Ok((Box::new(BufReader::with_capacity(BUFFER, rdr)), bom));
     }
     let skip = if utf8_bom { 3 } else { 0 };
-    let mut rest = io::Cursor::new(prefix[skip..].to_vec()).chain(raw);
-    if encoding.is_some() {
-        return Ok((Box::new(BufReader::with_capacity(BUFFER, rest)), bom));
-    }
-    // Standard input cannot be read twice: its first MiB is checked (a regular file was
-    // checked whole by `Input::open`).
-    let mut first = Vec::new();
-    (&mut rest)
-        .take(UTF8_PEEK)
-        .read_to_end(&mut first)
-        .map_err(io_err)?;
-    let whole = (first.len() as u64) < UTF8_PEEK;
-    check_utf8(&first[..], name, Some(whole))?;
-    let rest = io::Cursor::new(first).chain(rest);
+    // Standard input is not read ahead to be checked (that would wait for a slow producer):
+    // `Input` checks the header and the first row as they arrive, and a later row that is not
+    // UTF-8 is invalid (a regular file was checked whole by `Input::open`).
+    let rest = io::Cursor::new(prefix[skip..].to_vec()).chain(raw);
     Ok((Box::new(BufReader::with_capacity(BUFFER, rest)), bom))
+}
+
+/// The refusal of input that is not UTF-8: the line of the first bad `byte` and the encoding to
+/// try.
+pub(super) fn not_utf8(name: &str, line: u64, byte: u8) -> InputError {
+    InputError::Header(format!(
+        "{name} is not UTF-8: line {line} holds the byte 0x{byte:02X}, which UTF-8 does not allow there, so the file was saved in a legacy encoding; give it: --encoding windows-1252 (what Excel on Windows writes as \"CSV\"; or latin1, iso-8859-15, …); nothing was sent"
+    ))
 }
 
 /// The first bytes, however few a pipe hands over at a time, to recognise a byte-order mark.
@@ -125,9 +121,7 @@ pub(super) fn check_utf8(
             if memchr::memchr(0, chunk).is_some() {
                 return Ok(());
             }
-            return Err(InputError::Header(format!(
-                "{name} is not UTF-8: line {lines} holds the byte 0x{byte:02X}, which UTF-8 does not allow there, so the file was saved in a legacy encoding; give it: --encoding windows-1252 (what Excel on Windows writes as \"CSV\"; or latin1, iso-8859-15, …); nothing was sent"
-            )));
+            return Err(not_utf8(name, lines, byte));
         }
         if last {
             return Ok(());

@@ -268,8 +268,20 @@ impl Drop for Running {
 }
 
 impl Running {
-    pub fn spawn(mut cmd: Command) -> Running {
-        cmd.stdin(Stdio::null())
+    pub fn spawn(cmd: Command) -> Running {
+        Running::spawn_stdin(cmd, Stdio::null())
+    }
+
+    /// [`Running::spawn`] reading its standard input from the pipe handed back: the test writes
+    /// rows to it and keeps it open as long as it likes (a slow producer).
+    pub fn spawn_piped(cmd: Command) -> (Running, std::process::ChildStdin) {
+        let mut running = Running::spawn_stdin(cmd, Stdio::piped());
+        let stdin = running.child().stdin.take().expect("stdin pipe");
+        (running, stdin)
+    }
+
+    fn spawn_stdin(mut cmd: Command, stdin: Stdio) -> Running {
+        cmd.stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn ccbulk");
