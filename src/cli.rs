@@ -93,6 +93,17 @@ const SANDBOX_HELP: &str = "\
 Examples:
   ccbulk sandbox --listen 127.0.0.1:8080
   ccbulk sandbox --listen 127.0.0.1:0 --throttle 20/s --fail-rate 0.05 --latency 50ms
+  ccbulk sandbox --throttle 100/s --throttle-kind window --throttle-headers
+  ccbulk sandbox --throttle 1200/min --throttle-kind sliding
+
+Limits of --throttle, by --throttle-kind (as API gateways limit):
+  bucket   a token bucket of one second's worth (20/s: 20 at once, then one every 50 ms)
+  window   RATE's count per period, windows back to back (1200/min: 1200 in each minute,
+           then 429s with Retry-After to the minute's end)
+  sliding  RATE's count in any span of the period (a log of the last period's calls)
+Each 429 carries Retry-After in whole seconds; --throttle-headers adds what is left to every
+answer (X-RateLimit-Limit/-Remaining/-Reset, RateLimit-Policy, RateLimit).
+
 The base URL (BASE) is the first line on stdout. Point a run at it with the environment
   CLOUDCOCKPIT_BASE_URL=BASE CLOUDCOCKPIT_TOKEN_URL=BASE/oauth2/v2.0/token
   CLOUDCOCKPIT_CLIENT_ID=ccbulk-sandbox CLOUDCOCKPIT_CLIENT_SECRET=sandbox-secret
@@ -467,9 +478,27 @@ pub struct SandboxArgs {
     #[arg(long, default_value = "0")]
     pub fail_rate: f64,
 
-    /// Answer 429 with Retry-After above this rate (N/s, N/min).
-    #[arg(long)]
+    /// Answer 429 with Retry-After above this rate (N/s, N/min, N/h), GET, PATCH and list
+    /// calls together.
+    #[arg(long, value_name = "RATE")]
     pub throttle: Option<Rate>,
+
+    /// The shape of the --throttle limit: bucket (a token bucket holding one second's worth,
+    /// starting full), window (RATE's count per its period, windows back to back; Retry-After to
+    /// the window's end), sliding (RATE's count in any span of its period).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        default_value = "bucket",
+        requires = "throttle"
+    )]
+    pub throttle_kind: crate::sandbox::Shape,
+
+    /// Say what is left of the --throttle limit in every answer: X-RateLimit-Limit,
+    /// X-RateLimit-Remaining, X-RateLimit-Reset (seconds from now), RateLimit-Policy and RateLimit.
+    #[arg(long, requires = "throttle")]
+    pub throttle_headers: bool,
 
     /// Lifetime of issued tokens.
     #[arg(long, default_value = "3599s")]

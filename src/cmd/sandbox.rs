@@ -9,6 +9,8 @@ pub(crate) async fn run(a: SandboxArgs) -> anyhow::Result<i32> {
         latency: a.latency.into(),
         fail_rate: a.fail_rate,
         throttle: a.throttle,
+        throttle_kind: a.throttle_kind,
+        throttle_headers: a.throttle_headers,
         token_ttl: a.token_ttl.into(),
         seed: a.seed,
         customers: usize::try_from(a.customers).unwrap_or(usize::MAX),

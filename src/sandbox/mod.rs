@@ -7,12 +7,14 @@
 //! tokens) and records every request it receives, so tests can assert on order, overlap, headers
 //! and bodies.
 //!
-//! `made_up.rs` invents customers from their id, `validate.rs` checks PATCH bodies, `server.rs`
-//! holds the routes, recording, authentication and faults; this file is the public handle.
+//! `made_up.rs` invents customers from their id, `validate.rs` checks PATCH bodies,
+//! `throttle.rs` plays the shapes of rate limit, `server.rs` holds the routes, recording,
+//! authentication and faults; this file is the public handle.
 
 mod list;
 mod made_up;
 mod server;
+mod throttle;
 mod validate;
 
 #[cfg(test)]
@@ -31,6 +33,7 @@ use uuid::Uuid;
 use crate::rate::Rate;
 
 pub use made_up::made_up_customer;
+pub use throttle::Shape;
 
 /// How the sandbox behaves. `Default` gives a well-behaved API with the default credentials.
 #[derive(Clone, Debug)]
@@ -40,8 +43,12 @@ pub struct SandboxConfig {
     /// Fraction (0.0..=1.0) of GET/PATCH calls answered 500 or 503; which ones is fixed by `seed`
     /// and by how many times that method and path were called before.
     pub fail_rate: f64,
-    /// Above this rate (GET and PATCH together), answer 429 with `Retry-After: 1`.
+    /// Above this rate (GET, PATCH and list calls together), answer 429 with `Retry-After`.
     pub throttle: Option<Rate>,
+    /// The shape of the `throttle` limit.
+    pub throttle_kind: Shape,
+    /// Answers say what is left of the `throttle` limit in rate-limit headers.
+    pub throttle_headers: bool,
     /// `expires_in` of issued tokens; a token used after it gets 401.
     pub token_ttl: Duration,
     /// Seed of the simulated faults.
@@ -63,6 +70,8 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             fail_rate: 0.0,
             throttle: None,
+            throttle_kind: Shape::Bucket,
+            throttle_headers: false,
             token_ttl: Duration::from_secs(3599),
             seed: 0,
             client_id: "ccbulk-sandbox".to_string(),
@@ -234,7 +243,7 @@ pub async fn serve_cli(config: SandboxConfig, listen: SocketAddr) -> anyhow::Res
         "ccbulk sandbox: serving a simulated CloudCockpit API at {url} ({summary})\n  \
          token URL {token}, client id {client_id}, client secret {secret}, any X-Tenant\n  \
          try: CLOUDCOCKPIT_CLIENT_ID={client_id} CLOUDCOCKPIT_CLIENT_SECRET={secret} ccbulk update \
-         --base-url {url} --token-url {token} --tenant sandbox.local samples/customers.csv\n  \
+         --base-url {url} --token-url {token} --tenant sandbox.cloudcockpit.local samples/customers.csv\n  \
          Ctrl-C to stop.",
         url = sandbox.base_url(),
         token = sandbox.token_url(),
@@ -249,9 +258,22 @@ pub async fn serve_cli(config: SandboxConfig, listen: SocketAddr) -> anyhow::Res
 
 /// One line of the configured faults, for the startup message.
 fn describe(config: &SandboxConfig) -> String {
-    let throttle = config
-        .throttle
-        .map_or_else(|| "none".to_string(), |r| r.to_string());
+    let throttle = config.throttle.map_or_else(
+        || "none".to_string(),
+        |r| {
+            let kind = match config.throttle_kind {
+                Shape::Bucket => "token bucket",
+                Shape::Window => "fixed window",
+                Shape::Sliding => "sliding window",
+            };
+            let headers = if config.throttle_headers {
+                ", announced in headers"
+            } else {
+                ""
+            };
+            format!("{r} ({kind}{headers})")
+        },
+    );
     format!(
         "latency {}, fail rate {}%, throttle {throttle}, token ttl {}, seed {}",
         humantime::format_duration(config.latency),

@@ -3,7 +3,6 @@
 //! [`Sandbox`](super::Sandbox) handle the tests hold.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -16,11 +15,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use governor::DefaultDirectRateLimiter;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::made_up::made_up_customer;
+use super::throttle::{self, Throttle};
 use super::validate::{self, Errors};
 use super::{RecordedRequest, SandboxConfig};
 
@@ -30,7 +29,7 @@ const MAX_BODY: usize = 1 << 20;
 /// Everything the running sandbox knows.
 pub(super) struct State {
     pub config: SandboxConfig,
-    limiter: Option<DefaultDirectRateLimiter>,
+    throttle: Option<Throttle>,
     /// Issued tokens and when each expires; expired ones stay, to tell "expired" from "unknown".
     /// On tokio's clock, so a test can let a token expire on a paused clock.
     tokens: Mutex<HashMap<String, tokio::time::Instant>>,
@@ -51,15 +50,11 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl State {
     pub fn new(config: SandboxConfig) -> State {
-        let limiter = config.throttle.and_then(|rate| {
-            // A second's worth of calls may arrive together, as with APIs that count per second;
-            // a client pacing at the throttle rate never sees a 429 from arrival jitter.
-            let per_second = rate.per_second().floor().clamp(1.0, f64::from(u32::MAX)) as u32;
-            let burst = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
-            rate.quota(burst).map(DefaultDirectRateLimiter::direct)
-        });
+        let throttle = config
+            .throttle
+            .and_then(|rate| Throttle::new(rate, config.throttle_kind, config.throttle_headers));
         State {
-            limiter,
+            throttle,
             tokens: Mutex::new(HashMap::new()),
             issued: AtomicUsize::new(0),
             customers: Mutex::new(HashMap::new()),
@@ -144,13 +139,15 @@ pub(super) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The router, with every request (token, customers, unknown paths) going through the recorder.
+/// The router, with every request (token, customers, unknown paths) going through the recorder,
+/// and the API's calls (not the token endpoint's) through the throttle.
 pub(super) fn router(state: Arc<State>) -> Router {
     Router::new()
-        .route("/oauth2/v2.0/token", post(token))
         .route("/v1/Customers", get(super::list::list_customers))
         .route("/v1/Customers/{id}", get(get_customer))
         .route("/v1/Customers/{id}/account-info", patch(patch_customer))
+        .route_layer(middleware::from_fn_with_state(state.clone(), throttled))
+        .route("/oauth2/v2.0/token", post(token))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
@@ -213,6 +210,29 @@ async fn record(Shared(state): Shared<Arc<State>>, req: Request, next: Next) -> 
         ms = finished.duration_since(received).as_millis() as u64,
         "sandbox answered"
     );
+    response
+}
+
+/// `--throttle`: decides at arrival (so the throttle sees arrival times, not arrival plus
+/// latency) and answers 429 with `Retry-After` after the configured latency, as an API
+/// would; with `--throttle-headers`, every answer, 429s included, says what is left.
+async fn throttled(Shared(state): Shared<Arc<State>>, req: Request, next: Next) -> Response {
+    let Some(throttle) = &state.throttle else {
+        return next.run(req).await;
+    };
+    let verdict = throttle.check(tokio::time::Instant::now());
+    let mut response = if verdict.allowed {
+        next.run(req).await
+    } else {
+        if !state.config.latency.is_zero() {
+            tokio::time::sleep(state.config.latency).await;
+        }
+        let cid = header_text(req.headers(), "x-correlation-id");
+        too_many_requests(cid.as_deref(), throttle::whole_seconds(verdict.retry_after))
+    };
+    if throttle.announces() {
+        throttle::announce(response.headers_mut(), &verdict);
+    }
     response
 }
 
@@ -347,23 +367,19 @@ pub(super) enum Target<'a> {
     List(&'a str),
 }
 
-/// What GET and PATCH check alike, in the order a gateway would: throttle, then (after the
-/// configured latency) token, tenant, correlation id, simulated faults, and the path's GUID.
+/// What GET and PATCH check alike, in the order a gateway would (the throttle has passed them):
+/// after the configured latency, token, tenant, correlation id, simulated faults, and the
+/// path's GUID.
 pub(super) async fn admit(
     state: &State,
     method: &Method,
     headers: &HeaderMap,
     target: Target<'_>,
 ) -> Result<Admitted, Response> {
-    // Decide at arrival, so the throttle sees arrival times, not arrival plus latency.
-    let throttled = state.limiter.as_ref().is_some_and(|l| l.check().is_err());
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
     let cid = header_text(headers, "x-correlation-id");
-    if throttled {
-        return Err(too_many_requests(cid.as_deref()));
-    }
     if let Some(refused) = refuse_token(state, headers, cid.as_deref()) {
         return Err(refused);
     }
@@ -395,8 +411,8 @@ pub(super) async fn admit(
     })
 }
 
-/// The 429 of a throttled call, asking for a second's pause.
-fn too_many_requests(cid: Option<&str>) -> Response {
+/// The 429 of a throttled call, asking for a pause of `seconds` (at least one).
+fn too_many_requests(cid: Option<&str>, seconds: u64) -> Response {
     let mut response = error(
         StatusCode::TOO_MANY_REQUESTS,
         "TooManyRequests",
@@ -406,7 +422,7 @@ fn too_many_requests(cid: Option<&str>) -> Response {
     );
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     response
 }
 

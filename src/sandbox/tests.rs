@@ -530,6 +530,99 @@ async fn throttle_answers_429_with_retry_after() {
     assert_eq!(r.status(), 200, "the limiter refills");
 }
 
+/// A fixed window of 3 a minute (long enough that the test never straddles two windows), with
+/// headers: every API answer says what is left, the 429 too; the token call is not counted.
+#[tokio::test]
+async fn throttle_window_with_headers_says_what_is_left() {
+    let sb = start(SandboxConfig {
+        throttle: Some("3/min".parse().unwrap()),
+        throttle_kind: Shape::Window,
+        throttle_headers: true,
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let tok = token(&sb, &c).await;
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let mut left = Vec::new();
+    for n in 0..2 {
+        let r = get(&c, &sb, &id(n).to_string(), &tok).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-ratelimit-limit").as_deref(), Some("3"));
+        assert_eq!(
+            header(&r, "ratelimit-policy").as_deref(),
+            Some("\"sandbox\";q=3;w=60")
+        );
+        left.push(header(&r, "x-ratelimit-remaining").unwrap());
+    }
+    assert_eq!(left, ["2", "1"]);
+    // The list call counts against the same limit.
+    let r = c
+        .get(format!("{}/v1/Customers?pageSize=1", sb.base_url()))
+        .bearer_auth(&tok)
+        .header("X-Tenant", TENANT)
+        .header("X-Correlation-Id", Uuid::new_v4().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ratelimit-remaining").as_deref(), Some("0"));
+    let r = get(&c, &sb, &id(9).to_string(), &tok).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = header(&r, "retry-after").unwrap().parse().unwrap();
+    let reset: u64 = header(&r, "x-ratelimit-reset").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "to the minute's end: {retry}");
+    assert_eq!(reset, retry, "the window resets when the wait ends");
+    assert_eq!(
+        header(&r, "ratelimit"),
+        Some(format!("\"sandbox\";r=0;t={reset}"))
+    );
+    let r = c
+        .post(sb.token_url())
+        .form(&credentials("sandbox-secret", "client_credentials"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the token endpoint is not throttled");
+    assert_eq!(header(&r, "x-ratelimit-remaining"), None);
+}
+
+/// Without --throttle-headers, a throttled sandbox sends no rate-limit headers.
+#[tokio::test]
+async fn throttle_without_headers_announces_nothing() {
+    let sb = start(SandboxConfig {
+        throttle: Some("1/min".parse().unwrap()),
+        throttle_kind: Shape::Sliding,
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let tok = token(&sb, &c).await;
+    let first = get(&c, &sb, &id(1).to_string(), &tok).send().await.unwrap();
+    let second = get(&c, &sb, &id(2).to_string(), &tok).send().await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 429)
+    );
+    let retry: u64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (59..=60).contains(&retry),
+        "until the first call leaves: {retry}"
+    );
+    for r in [&first, &second] {
+        assert!(r.headers().get("x-ratelimit-remaining").is_none());
+        assert!(r.headers().get("ratelimit").is_none());
+    }
+}
+
 #[tokio::test]
 async fn fail_rate_one_fails_everything() {
     let sb = start(SandboxConfig {
