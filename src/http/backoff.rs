@@ -14,14 +14,30 @@ pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
     d.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date, relative to `now`.
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+/// `Retry-After` as given: delay-seconds as written (a decimal fraction too, though the header
+/// defines whole seconds; never rounded), or an HTTP date. A date is measured against the
+/// answer's own `Date` header when it has one that parses (the server's clock and ours can
+/// differ; the difference of two of its own times does not depend on either), else against `now`.
+pub(crate) fn parse_retry_after(
+    value: &str,
+    date: Option<&str>,
+    now: SystemTime,
+) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        return v
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok());
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    let from = date
+        .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+        .unwrap_or(now);
+    Some(when.duration_since(from).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -40,13 +56,43 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_seconds_and_dates() {
+    fn retry_after_as_given() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
+        let at = |secs: i64| {
+            let d = Duration::from_secs(secs.unsigned_abs());
+            httpdate::fmt_http_date(if secs >= 0 { now + d } else { now - d })
+        };
+        let ms = Duration::from_millis;
+        // (Retry-After, the answer's Date, expected wait)
+        let table: Vec<(String, Option<String>, Option<Duration>)> = vec![
+            ("3".into(), None, Some(ms(3000))),
+            (" 0 ".into(), None, Some(Duration::ZERO)),
+            ("120".into(), Some(at(-500)), Some(ms(120_000))),
+            ("1.5".into(), None, Some(ms(1500))),
+            ("0.25".into(), None, Some(ms(250))),
+            // A date: against our clock when the answer has no Date …
+            (at(7), None, Some(ms(7000))),
+            (at(-7), None, Some(Duration::ZERO)),
+            // … against the answer's Date when it has one: the server's clock runs 100 s behind
+            // ours, and its date still means 5 s from its now.
+            (at(-95), Some(at(-100)), Some(ms(5000))),
+            // Its clock runs ahead: 5 s, not 105.
+            (at(105), Some(at(100)), Some(ms(5000))),
+            // A Date that does not parse: our clock.
+            (at(7), Some("yesterday".into()), Some(ms(7000))),
+            (at(3), Some(at(10)), Some(Duration::ZERO)),
+            ("soon".into(), None, None),
+            ("-3".into(), None, None),
+            ("1.2.3".into(), None, None),
+            ("".into(), None, None),
+            ("1e3".into(), None, None),
+        ];
+        for (value, date, want) in table {
+            assert_eq!(
+                parse_retry_after(&value, date.as_deref(), now),
+                want,
+                "Retry-After {value:?}, Date {date:?}"
+            );
+        }
     }
 }

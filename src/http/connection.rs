@@ -154,12 +154,14 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    /// The answer's `Retry-After`, if it has one that parses.
+    /// The answer's `Retry-After`, if it has one that parses (a date against its `Date`).
     pub(crate) fn retry_after(&self) -> Option<Duration> {
-        self.headers
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()))
+        let text = |name| self.headers.get(name).and_then(|v| v.to_str().ok());
+        parse_retry_after(
+            text(header::RETRY_AFTER)?,
+            text(header::DATE),
+            SystemTime::now(),
+        )
     }
 }
 
