@@ -284,7 +284,7 @@ impl Input {
         if let Source::Path(p) = source
             && workbook::is_workbook(p)
         {
-            let sheet = workbook::read(p, options.sheet.as_deref())?;
+            let sheet = workbook::read(p, options.sheet.as_deref(), 1)?;
             // The sheet as CSV: commas, UTF-8; the files written from it get a BOM, as
             // the spreadsheet that will open them expects.
             let options = InputOptions {
@@ -292,8 +292,7 @@ impl Input {
                 encoding: None,
                 ..options
             };
-            let csv = Box::new(io::Cursor::new(sheet.csv));
-            let mut input = Input::from_reader(csv, &name, options)?;
+            let mut input = Input::from_reader(sheet.csv, &name, options)?;
             input.bom = true;
             input.sheet_first_row = Some(sheet.first_row);
             return Ok(input);

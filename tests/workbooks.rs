@@ -215,3 +215,62 @@ async fn an_ods_arrives_exactly_as_the_sheet_shows_it() {
     assert_exact(&sb, &ids);
     assert!(work.read("customers.results.csv").starts_with('\u{feff}'));
 }
+
+/// An .xlsx is read as a stream, but an error cell far down the sheet (row 3,001 here) still
+/// stops the run before anything is sent, naming the sheet, row and column: the sheet is
+/// scanned through before its first row goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_cell_far_down_a_streamed_sheet_stops_before_anything_is_sent() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "customerId").unwrap();
+    sheet.write_string(0, 1, "city").unwrap();
+    for r in 1..=3000u32 {
+        sheet.write_string(r, 0, guid(r).to_string()).unwrap();
+        sheet.write_string(r, 1, "Porto").unwrap();
+    }
+    sheet
+        .write_formula(3000, 1, Formula::new("=1/0").set_result("#DIV/0!"))
+        .unwrap();
+    book.save(work.path("customers.xlsx")).unwrap();
+    let out = run(work.unpaced(&sb, &["update", "customers.xlsx"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("row 3001, column B: the cell holds the error #DIV/0!"),
+        "{err}"
+    );
+    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
+    assert!(!work.path("customers.results.csv").exists());
+}
+
+/// The formats read whole are refused above their size, with the way out named.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_big_ods_is_refused_with_the_way_out() {
+    let work = Work::new();
+    // Stored, not deflated: the file's size is what is checked, before it is read.
+    let file = std::fs::File::create(work.path("big.ods")).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("content.xml", stored).unwrap();
+    zip.write_all(&vec![
+        b' ';
+        (ccbulk::input::workbook::MAX_WHOLE_FILE_BYTES + 1)
+            as usize
+    ])
+    .unwrap();
+    zip.finish().unwrap();
+    let mut cmd = work.ccbulk();
+    cmd.args(["update", "big.ods", "--dry-run"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("big.ods: the workbook is 16 MiB")
+            && err.contains("save the sheet as .xlsx or as CSV"),
+        "{err}"
+    );
+}

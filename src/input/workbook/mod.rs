@@ -1,0 +1,185 @@
+//! Workbooks as input (`.xlsx`, `.xlsm`, `.xls`, `.xlsb`, `.ods`), read with calamine: one sheet
+//! (the first, or `--sheet NAME`) becomes the CSV text the rest of the input code reads, one
+//! record per sheet row, so header matching, checks and messages are the same as for a CSV.
+//!
+//! Cells arrive as the spreadsheet shows their value, not as a CSV export would mangle it: a text
+//! cell exactly (leading zeros, `+351 …`); a number as its number, without a trailing `.0` or an
+//! exponent (500000000123); a date as ISO 8601 (`2024-03-01`, or `2024-03-01T09:30:00` with a
+//! time); a formula as its cached value. A formula whose cached value is an error (`#DIV/0!`) stops
+//! the run before anything is sent: sending its text would write `#DIV/0!` into a customer.
+//!
+//! `.xlsx` and `.xlsm` are streamed (see `stream`), so memory does not grow with the rows. The
+//! other formats can only be read whole (calamine loads the sheet at once), so their size is
+//! bounded up front: [`MAX_WHOLE_FILE_BYTES`] for the file and [`MAX_WHOLE_CELLS`] for the
+//! sheet. Past either, the run stops with a message saying to save the sheet as .xlsx or CSV.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use calamine::{Data, Reader, Sheets};
+
+use super::InputError;
+
+mod layout;
+mod stream;
+
+use layout::{Emit, Scan};
+
+/// The largest .xls, .xlsb or .ods file read (they are read whole; compressed formats hold
+/// several times this in cells).
+pub const MAX_WHOLE_FILE_BYTES: u64 = 16 << 20;
+/// The most cells of an .xls, .xlsb or .ods sheet read: 125,000 rows of 16 columns, about
+/// 150 MB in memory.
+pub const MAX_WHOLE_CELLS: usize = 2_000_000;
+
+/// Is this path a workbook (by its extension, any case)?
+pub fn is_workbook(path: &Path) -> bool {
+    kind(path).is_some()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Xlsx,
+    Xls,
+    Xlsb,
+    Ods,
+}
+
+fn kind(path: &Path) -> Option<Kind> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "xlsx" | "xlsm" => Some(Kind::Xlsx),
+        "xls" => Some(Kind::Xls),
+        "xlsb" => Some(Kind::Xlsb),
+        "ods" => Some(Kind::Ods),
+        _ => None,
+    }
+}
+
+/// A sheet as CSV text.
+pub struct Sheet {
+    /// The sheet's rows as comma-separated records, the header first, read as they are needed.
+    pub csv: Box<dyn Read + Send>,
+    /// The sheet row number (from 1) of the first record: line numbers in messages are sheet rows.
+    pub first_row: u64,
+}
+
+/// Reads the sheet `wanted` (or the first) of the workbook at `path` as CSV text; rows above
+/// `header_row` (a sheet row, from 1) are title rows, left out.
+pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet, InputError> {
+    let name = path.display().to_string();
+    let fail = |why: String| InputError::Header(format!("{name}: {why}"));
+    let skip_before = u32::try_from(header_row.saturating_sub(1)).unwrap_or(u32::MAX);
+    let size = std::fs::metadata(path)
+        .map_err(|e| InputError::Io {
+            name: name.clone(),
+            err: e,
+        })?
+        .len();
+    let kind = kind(path).unwrap_or(Kind::Xlsx);
+    if kind == Kind::Xlsx {
+        let book: calamine::Xlsx<_> =
+            calamine::open_workbook(path).map_err(|e| fail(cannot_open(&e)))?;
+        let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
+        let (first_row, csv) = stream::sheet(book, &sheet, skip_before).map_err(fail)?;
+        return Ok(Sheet { csv, first_row });
+    }
+    if size > MAX_WHOLE_FILE_BYTES {
+        return Err(fail(format!(
+            "the workbook is {} MiB; ccbulk reads .xls, .xlsb and .ods files of up to {} MiB, because these formats can only be read whole into memory: save the sheet as .xlsx or as CSV (UTF-8), which are read a row at a time whatever their size",
+            size >> 20,
+            MAX_WHOLE_FILE_BYTES >> 20
+        )));
+    }
+    let mut book = open_whole(path, kind).map_err(fail)?;
+    let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
+    let range = book
+        .worksheet_range(&sheet)
+        .map_err(|e| fail(format!("sheet {sheet:?} cannot be read: {e}")))?;
+    let (height, width) = range.get_size();
+    if height.saturating_mul(width) > MAX_WHOLE_CELLS {
+        return Err(fail(format!(
+            "sheet {sheet:?} has {height} rows of {width} columns; ccbulk reads .xls, .xlsb and .ods sheets of up to {MAX_WHOLE_CELLS} cells, because these formats can only be read whole into memory: save the sheet as .xlsx or as CSV (UTF-8), which are read a row at a time whatever their size"
+        )));
+    }
+    let (first_row, csv) = whole_to_csv(&range, &sheet, skip_before).map_err(fail)?;
+    Ok(Sheet {
+        csv: Box::new(io::Cursor::new(csv)),
+        first_row,
+    })
+}
+
+/// Opens a workbook of a format that is read whole.
+fn open_whole(path: &Path, kind: Kind) -> Result<Sheets<BufReader<File>>, String> {
+    Ok(match kind {
+        Kind::Xls => Sheets::Xls(calamine::open_workbook(path).map_err(|e| cannot_open(&e))?),
+        Kind::Xlsb => Sheets::Xlsb(calamine::open_workbook(path).map_err(|e| cannot_open(&e))?),
+        Kind::Ods => Sheets::Ods(calamine::open_workbook(path).map_err(|e| cannot_open(&e))?),
+        Kind::Xlsx => Sheets::Xlsx(calamine::open_workbook(path).map_err(|e| cannot_open(&e))?),
+    })
+}
+
+fn cannot_open(e: &dyn std::fmt::Display) -> String {
+    format!("cannot be read as a workbook: {e}")
+}
+
+/// A sheet read whole, laid out as the streamed ones are: the first sheet row and the CSV text.
+fn whole_to_csv(
+    range: &calamine::Range<Data>,
+    sheet: &str,
+    skip_before: u32,
+) -> Result<(u64, Vec<u8>), String> {
+    let (top, left) = range.start().unwrap_or((0, 0));
+    let at = |(r, c): (usize, usize)| (top + r as u32, left + c as u32);
+    let mut scan = Scan::new(sheet, skip_before);
+    for (r, c, cell) in range.used_cells() {
+        scan.see(at((r, c)), cell)?;
+    }
+    let Some(bounds) = scan.bounds() else {
+        return Ok((u64::from(skip_before) + 1, Vec::new()));
+    };
+    let mut emit = Emit::new(bounds, Vec::new());
+    for (r, c, cell) in range.used_cells() {
+        emit.cell(at((r, c)), cell)?;
+    }
+    Ok((u64::from(bounds.first_row) + 1, emit.finish()?))
+}
+
+/// The sheet `wanted`, or the first; the message lists the sheets there are.
+fn pick_sheet(names: &[String], wanted: Option<&str>) -> Result<String, String> {
+    match wanted {
+        Some(w) => names
+            .iter()
+            .find(|n| n.as_str() == w)
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "has no sheet {w:?}; its sheets: {}",
+                    names
+                        .iter()
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| "has no sheet".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_in_any_case() {
+        assert!(is_workbook(Path::new("a/Customers.XLSX")));
+        assert!(is_workbook(Path::new("c.ods")));
+        assert!(is_workbook(Path::new("c.xlsm")));
+        assert!(!is_workbook(Path::new("c.csv")));
+        assert!(!is_workbook(Path::new("xlsx")));
+    }
+}
