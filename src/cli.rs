@@ -9,12 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
 
-/// The API root of API.md.
+/// The API root CloudCockpit documents.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudcockpit.com";
-/// The Entra token endpoint of API.md.
+/// The Microsoft Entra token endpoint CloudCockpit documents for client credentials.
 pub const ENTRA_TOKEN_URL: &str =
     "https://login.microsoftonline.com/4e806121-ff28-4286-ab4e-3be0a08f9ce0/oauth2/v2.0/token";
-/// The scope of API.md.
+/// The OAuth2 scope CloudCockpit documents for its API.
 pub const ENTRA_SCOPE: &str = "api://b92a36a4-feb8-4f47-a69c-29a180aa6d0a/.default";
 // Defaults that a printed follow-up command leaves out when the run used them: defined once,
 // here, for clap and for the follow-up commands (`config/follow_up.rs`) alike.

@@ -455,7 +455,7 @@ impl Drop for SandboxProcess {
 /// loopback; only `--base-url` and `--token-url` are added to point at it.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_sequence_plan_dry_run_update_works_as_written() {
-    let block = readme_block("ccbulk plan customers.csv");
+    let block = readme_block("ccbulk update customers.csv --dry-run");
     let lines: Vec<&str> = block
         .lines()
         .filter(|l| l.starts_with("ccbulk "))

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod connect;
+mod docs;
 mod excel;
 mod export;
 mod hostile;
