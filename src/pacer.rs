@@ -2,11 +2,11 @@
 //! what it learns about the API's own limit.
 //!
 //! Two parts:
-//! - the learner ([`Learner`]) decides *what rate*: `--rate` is the ceiling; a 429 pauses every
-//!   call for its `Retry-After`, then the pace resumes at the rate the API was measured to accept
-//!   (below the rate the 429 came at), stays flat near it and then probes above it faster and
-//!   faster, along a cubic curve, the shape of TCP CUBIC and of the AWS SDKs' adaptive retry
-//!   mode, so a limit that rises is found too. `--no-adapt` keeps `--rate` as given.
+//! - the learner ([`Learner`], `learner.rs`) decides *what rate*: `--rate` is the ceiling; a 429
+//!   pauses every call for its `Retry-After`, then the pace resumes at the rate the API was
+//!   measured to accept between the ends of two pauses, holds it and then probes above it, so a
+//!   limit that rises is found too (`learner.rs` says how, and the shapes it was checked
+//!   against). `--no-adapt` keeps `--rate` as given.
 //! - governor decides *when* a call may go at that rate ([`Gate`]): a GCRA limiter whose bucket
 //!   holds `--burst` calls plus the calls of [`SLACK`]. Timers fire up to a millisecond late
 //!   (tokio's granularity); the calls after a late one use those extra cells to catch up, so the
@@ -17,7 +17,7 @@
 //! governor's quota cannot change in place, so a new pace swaps in a new limiter. A swap starts
 //! empty (it takes the new limiter's whole bucket at once, leaving one call when an interval of
 //! the new pace has already passed since the last one): a swap must never let a burst through.
-//! The learner's rate moves continuously (the cubic curve), so it is quantised to steps of
+//! The learner's rate moves continuously (while it probes), so it is quantised to steps of
 //! 1/[`STEPS`] of an octave (about 1 %): the limiter is rebuilt when the pace moved a step, not
 //! on every call, and keeps its catch-up cells in between.
 //!
@@ -40,28 +40,15 @@ use tokio::time::Instant;
 
 use crate::rate::Rate;
 
+mod learner;
+
+use learner::Learner;
+pub use learner::Learnt;
+
 /// Lateness of a call that the calls after it make up for; a longer gap is idle time.
 const SLACK: Duration = Duration::from_millis(10);
 /// Steps of the learned pace in an octave: a new limiter when the pace moved by 1/64 octave.
 const STEPS: f64 = 64.0;
-/// After a 429 the pace resumes at most at this fraction of the rate the 429 came at; after a
-/// storm, at this fraction of the rate last measured.
-const BETA: f64 = 0.9;
-/// Seconds the cubic curve takes to climb back to the rate the API accepted (then flat, then up).
-const CLIMB_SECS: f64 = 2.0;
-/// The slowest pace the learner goes down to (calls a second), unless `--rate` is slower.
-const FLOOR: f64 = 0.5;
-/// Under `--rate unlimited` calls start at this rate and double every [`DOUBLING`] until the
-/// first 429 or [`OPEN`] (TCP's slow start): a limit is then met at a rate near it, with a
-/// call or two in flight, rather than with every worker sending at once.
-const SLOW_START: f64 = 200.0;
-const DOUBLING: Duration = Duration::from_millis(10);
-/// A pace this fast is no pace: the pacer stands aside.
-const OPEN: f64 = 100_000.0;
-/// The shortest window over which the accepted rate is measured: a server that lets a second's
-/// worth of calls through at once must not look twice as fast as it is.
-const MIN_WINDOW: f64 = 1.0;
-
 /// How the pacer is set up.
 #[derive(Clone, Copy, Debug)]
 pub struct PaceSettings {
@@ -71,168 +58,6 @@ pub struct PaceSettings {
     pub burst: NonZeroU32,
     /// Learn the API's limit from its 429s (false with `--no-adapt`).
     pub adapt: bool,
-}
-
-/// The pace: the ceiling and what the 429s taught. Pure: time is passed in.
-#[derive(Debug)]
-struct Learner {
-    /// `--rate` in calls a second, infinite when unlimited.
-    ceiling: f64,
-    adapt: bool,
-    /// When the first call went: the start of the slow start and of the first measurement.
-    first: Option<Instant>,
-    /// The curve after the last 429 that lowered the pace.
-    curve: Option<Curve>,
-    /// When the last 429 that lowered the pace came: 429s of calls sent before it belong to it.
-    last_event: Option<Instant>,
-    /// The rate the API was last measured to accept (a storm measures nothing), and the one
-    /// before: a storm's first window may measure only its own start.
-    measured: Option<f64>,
-    measured_before: Option<f64>,
-    /// Start of the current measurement: the first call, the last event or the end of a storm.
-    since: Option<Instant>,
-    /// Nothing got through between the last two events.
-    storm: bool,
-}
-
-/// After a 429: the rate to climb back to, when the pause ended (the curve's start), and the
-/// scale of the climb beyond.
-#[derive(Clone, Copy, Debug)]
-struct Curve {
-    w_max: f64,
-    /// The pace when the pause ends: at most `w_max`, and below the rate the 429 came at.
-    start: f64,
-    epoch: Instant,
-    /// At least `w_max`; the last measured limit after a storm took the pace far below it, so
-    /// that the pace finds it again in seconds once calls get through.
-    scale: f64,
-}
-
-impl Curve {
-    /// `start` when the pause ends, `w_max` after [`CLIMB_SECS`] (`K`), climbing fast and then
-    /// slowly (`w_max − (w_max − start)·((K − t)/K)³`), flat around `w_max`, then faster and
-    /// faster beyond it: `w_max + c · scale · (t − K)³`.
-    fn rate(&self, now: Instant) -> f64 {
-        let t = now.saturating_duration_since(self.epoch).as_secs_f64() - CLIMB_SECS;
-        if t < 0.0 {
-            return self.w_max - (self.w_max - self.start) * (-t / CLIMB_SECS).powi(3);
-        }
-        let c = (1.0 - BETA) / CLIMB_SECS.powi(3);
-        self.w_max + c * self.scale * t.powi(3)
-    }
-}
-
-impl Learner {
-    fn new(settings: &PaceSettings) -> Learner {
-        Learner {
-            ceiling: settings.rate.per_second(),
-            adapt: settings.adapt,
-            first: None,
-            curve: None,
-            last_event: None,
-            measured: None,
-            measured_before: None,
-            since: None,
-            storm: false,
-        }
-    }
-
-    /// Calls a second allowed at `now`; infinite when nothing holds calls back.
-    fn rate(&self, now: Instant) -> f64 {
-        let r = if !self.adapt {
-            self.ceiling
-        } else if let Some(curve) = &self.curve {
-            curve.rate(now).max(FLOOR)
-        } else if self.ceiling.is_infinite() {
-            let t = self
-                .first
-                .map_or(0.0, |f| now.saturating_duration_since(f).as_secs_f64());
-            SLOW_START * (t / DOUBLING.as_secs_f64()).exp2()
-        } else {
-            self.ceiling
-        };
-        if r >= OPEN { f64::INFINITY } else { r }.min(self.ceiling)
-    }
-
-    /// Whether a 429 for a call sent at `sent` may lower the pace: not when the call went before
-    /// the last lowering (it is part of that event).
-    fn is_new_event(&self, sent: Instant) -> bool {
-        self.adapt && self.last_event.is_none_or(|e| sent > e)
-    }
-
-    /// A 429 at `now` for a call sent at `sent`; the pause it caused ends at `resume`.
-    /// `accepted` and `sent_calls` were answered (not with a 429) and sent since the previous
-    /// event (or the first call). Returns whether it lowered the pace; 429s of calls sent
-    /// before the last lowering are part of that event and change nothing.
-    fn throttled(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        resume: Instant,
-        accepted: u64,
-        sent_calls: u64,
-    ) -> bool {
-        if !self.is_new_event(sent) {
-            return false;
-        }
-        let since = self.since.or(self.first).unwrap_or(now);
-        // Between two 429s the API's allowance went from empty to empty: what it accepted in
-        // between is its rate, however large its burst. The first window starts with the
-        // allowance full, hence the minimum length.
-        let secs = now
-            .saturating_duration_since(since)
-            .as_secs_f64()
-            .max(MIN_WINDOW);
-        let rate_now = self.rate(now);
-        let w_max = if accepted > 0 {
-            let m = (accepted as f64 / secs).min(rate_now);
-            self.measured_before = self.measured.replace(m);
-            m
-        } else {
-            // Nothing got through (a storm): come down from the rate the calls came at.
-            let came = if rate_now.is_finite() {
-                rate_now
-            } else {
-                sent_calls as f64 / secs
-            };
-            BETA * came
-        };
-        let w_max = w_max.max(FLOOR).min(self.ceiling);
-        // What the API accepted is a rate it can take: resume there, unless that is not below
-        // the rate the 429 came at.
-        self.curve = Some(Curve {
-            w_max,
-            start: w_max.min(BETA * rate_now).max(FLOOR.min(w_max)),
-            epoch: resume,
-            scale: self.measured.unwrap_or(w_max).max(w_max),
-        });
-        self.last_event = Some(now);
-        self.since = Some(now);
-        self.storm = accepted == 0;
-        true
-    }
-
-    /// A call got through after a storm: the pace goes back to below the limit last measured
-    /// (the storm measured nothing about it) and a new measurement starts.
-    fn recovered(&mut self, now: Instant) {
-        if !std::mem::take(&mut self.storm) {
-            return;
-        }
-        self.since = Some(now);
-        let best = match (self.measured, self.measured_before) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(m) = best {
-            let w_max = m.min(self.ceiling);
-            self.curve = Some(Curve {
-                w_max,
-                start: BETA * w_max,
-                epoch: now,
-                scale: m,
-            });
-        }
-    }
 }
 
 /// What the summary reports about the calls.
@@ -250,8 +75,8 @@ pub struct PaceStats {
     pub calls_per_second: f64,
     /// Mean time from sending a call to its answer.
     pub mean_latency: Option<Duration>,
-    /// The rate the API was last found to accept, if a 429 lowered the pace.
-    pub accepted_rate: Option<f64>,
+    /// The limit learnt from 429s, if any came.
+    pub learnt: Option<Learnt>,
 }
 
 /// governor's clock: tokio's, so that a paused clock drives the limiter as it drives the sleeps.
@@ -392,11 +217,12 @@ pub struct Pacer {
     calls: AtomicU64,
     retries: AtomicU64,
     http_429: AtomicU64,
-    /// Accepted and sent since the last 429 that lowered the pace, for the learner.
-    accepted_since: AtomicU64,
-    sent_since: AtomicU64,
+    /// Answers that were not 429s, for the learner.
+    accepted: AtomicU64,
     paused_ns: AtomicU64,
     answered: AtomicU64,
+    /// Calls that got no answer (a connection failure or a timeout).
+    no_answer: AtomicU64,
     latency_ns: AtomicU64,
     /// Nanoseconds after `start` plus one of the first and the last call (0: none yet).
     first_call: AtomicU64,
@@ -423,10 +249,10 @@ impl Pacer {
             calls: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             http_429: AtomicU64::new(0),
-            accepted_since: AtomicU64::new(0),
-            sent_since: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
             paused_ns: AtomicU64::new(0),
             answered: AtomicU64::new(0),
+            no_answer: AtomicU64::new(0),
             latency_ns: AtomicU64::new(0),
             first_call: AtomicU64::new(0),
             last_call: AtomicU64::new(0),
@@ -515,7 +341,6 @@ impl Pacer {
         if retry {
             self.retries.fetch_add(1, Ordering::Relaxed);
         }
-        self.sent_since.fetch_add(1, Ordering::Relaxed);
         let at = self.nanos(now) + 1;
         let _ = self
             .first_call
@@ -538,13 +363,13 @@ impl Pacer {
                 if self.storm.swap(false, Ordering::AcqRel) {
                     let mut learner = self.learner();
                     learner.recovered(Instant::now());
-                    self.accepted_since.store(0, Ordering::Relaxed);
-                    self.sent_since.store(0, Ordering::Relaxed);
                     self.changed.notify_waiters();
                 }
-                self.accepted_since.fetch_add(1, Ordering::Relaxed);
+                self.accepted.fetch_add(1, Ordering::Relaxed);
             }
-            None => {}
+            None => {
+                self.no_answer.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -556,8 +381,8 @@ impl Pacer {
         let now = Instant::now();
         // A 429 that is part of an event already counted leaves the measurement running.
         if learner.is_new_event(sent) {
-            let accepted = self.accepted_since.swap(0, Ordering::Relaxed);
-            let sent_calls = self.sent_since.swap(0, Ordering::Relaxed);
+            let accepted = self.accepted.load(Ordering::Relaxed);
+            let sent_calls = self.calls.load(Ordering::Relaxed);
             if learner.throttled(now, sent, resume, accepted, sent_calls) {
                 let open = learner.rate(resume).is_infinite();
                 self.open.store(open, Ordering::Release);
@@ -597,13 +422,15 @@ impl Pacer {
             calls_per_second,
             mean_latency: (answered > 0)
                 .then(|| Duration::from_nanos(self.latency_ns.load(Ordering::Relaxed) / answered)),
-            accepted_rate: learner.curve.map(|c| c.w_max),
+            learnt: learner.learnt(Instant::now(), self.accepted.load(Ordering::Relaxed)),
         }
     }
 
     /// A line for the user when `--rate` was out of reach: no 429 held the pace back, yet the
     /// calls went more than 2% slower than asked over at least a second. Says whether
     /// `--concurrency` was the limit (calls in flight ÷ time per call), else the machine's.
+    /// Nothing when a tenth of the calls or more got no answer: calls that failed (a server
+    /// that cannot be reached) are not calls that went slowly.
     pub fn out_of_reach(&self, concurrency: usize) -> Option<String> {
         let (s, rate) = (self.stats(), self.rate);
         let asked = rate.per_second();
@@ -612,7 +439,13 @@ impl Pacer {
         } else {
             0.0
         };
-        if !asked.is_finite() || s.http_429 > 0 || s.calls < 20 || span < 1.0 {
+        let failed = self.no_answer.load(Ordering::Relaxed);
+        if !asked.is_finite()
+            || s.http_429 > 0
+            || s.calls < 20
+            || span < 1.0
+            || failed * 10 >= s.calls
+        {
             return None;
         }
         if s.calls_per_second >= asked * 0.98 {

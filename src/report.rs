@@ -56,9 +56,9 @@ pub struct CallCounts {
     pub paused_seconds: f64,
     /// The rate achieved, from the first call to the last: what to compare with `--rate`.
     pub calls_per_second: f64,
-    /// In words only: the rate the API was found to accept, if a 429 lowered the pace.
+    /// In words only: the limit learnt from 429s, if any came.
     #[serde(skip)]
-    pub accepted_rate: Option<f64>,
+    pub learnt: Option<crate::pacer::Learnt>,
     /// In words only: why `--rate` was not reached, if it was not.
     #[serde(skip)]
     pub out_of_reach: Option<String>,
@@ -72,7 +72,7 @@ impl CallCounts {
             http_429: s.http_429,
             paused_seconds: (s.paused.as_secs_f64() * 1000.0).round() / 1000.0,
             calls_per_second: (s.calls_per_second * 10.0).round() / 10.0,
-            accepted_rate: s.accepted_rate,
+            learnt: s.learnt,
             out_of_reach: None,
         }
     }
@@ -98,11 +98,21 @@ impl CallCounts {
             ));
         }
         s.push('\n');
-        if let Some(r) = self.accepted_rate.filter(|_| self.http_429 > 0) {
-            s.push_str(&format!(
-                "  429 answers lowered the pace: the API took about {r:.1} calls/s; a --rate a \
-                 little under that avoids them\n"
-            ));
+        match self.learnt.filter(|_| self.http_429 > 0) {
+            // A measured limit: pacing evenly at it is as fast as the run went, without 429s.
+            Some(l) if !l.at_least => s.push_str(&format!(
+                "  the API accepted about {:.1} calls/s over the long run; --rate {}/s paces \
+                 at that without 429s\n",
+                l.rate,
+                (l.rate.floor() as u64).max(1)
+            )),
+            // Only a lower bound: a --rate at it could slow the next run, so no advice.
+            Some(l) => s.push_str(&format!(
+                "  the API accepted at least {:.1} calls/s (its limit was not reached for long \
+                 enough to measure it)\n",
+                l.rate
+            )),
+            None => {}
         }
         if let Some(why) = &self.out_of_reach {
             s.push_str(&format!("  {why}\n"));
@@ -351,7 +361,10 @@ mod tests {
                 http_429: 1,
                 paused_seconds: 1.0,
                 calls_per_second: 3.1,
-                accepted_rate: Some(2.5),
+                learnt: Some(crate::pacer::Learnt {
+                    rate: 2.5,
+                    at_least: false,
+                }),
                 out_of_reach: None,
             },
             0,
@@ -367,7 +380,25 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("the API took about 2.5 calls/s"), "{text}");
+        assert!(
+            text.contains(
+                "the API accepted about 2.5 calls/s over the long run; --rate 2/s paces at that"
+            ),
+            "{text}"
+        );
+        // Only a lower bound: said as such, and no --rate advised (it could slow the next run).
+        let calls = CallCounts {
+            calls: 6,
+            http_429: 1,
+            learnt: Some(crate::pacer::Learnt {
+                rate: 2.5,
+                at_least: true,
+            }),
+            ..CallCounts::default()
+        };
+        let text = calls.render();
+        assert!(text.contains("accepted at least 2.5 calls/s"), "{text}");
+        assert!(!text.contains("--rate"), "{text}");
         // SPEC's names, at the top level of the JSON; the words-only fields stay out.
         let json = serde_json::to_value(&s).unwrap();
         for (key, value) in [

@@ -1,0 +1,292 @@
+//! What rate the API accepts, learnt from its 429s, for any common shape of limit.
+//!
+//! A 429 says the API's allowance is empty now. Every 429 pauses every call for its
+//! `Retry-After` (the pause is the API's to choose: a second for a token bucket, the rest of
+//! the window for a fixed window, until the oldest call leaves for a sliding one), and the pause
+//! ends in the same state each time: right after a refusal, plus what the API gives back over
+//! the pause. So what the API accepted **from the end of one pause to the end of the next** is
+//! its long-run rate, whatever its shape and burst:
+//! - a token bucket of L a second: L·P refilled over a pause P, then L a second: (L·P + L·t) /
+//!   (P + t) = L;
+//! - a fixed window of N per S with `Retry-After` to the window's end: each pause ends at a
+//!   window's start, N are accepted in it: N / S (each end is rounded up to whole seconds, so
+//!   one span can be up to 1/S off; the reported limit spans several);
+//! - a sliding window (N in any S): the pauses end when the oldest call leaves, and between
+//!   them the log stays full: N / S.
+//!
+//! The pace after a pause is that rate, flat for [`FLAT`] seconds (pacing evenly at N/S after a
+//! window's end is as fast as any client can go), then probing upward, doubling every
+//! [`DOUBLING_SECS`]: a probe uses what a pause gave back (a bucket refilled, a window not yet
+//! spent) and ends in the next 429, which starts the next measurement; a limit that doubles is
+//! found within a couple of seconds.
+//!
+//! Lower bounds. The first span starts at the first call, with the allowance in a state nobody
+//! knows (full, empty, partly used by a run just before): what it measures is a lower bound, so
+//! the pace after it stays near the pace the 429 came at (so the next span, from a pause's end,
+//! measures the limit) and it is reported as "at least". A span that ran below the limit (a
+//! stretch flat under it) measures less than the limit too: one low span does not pull the pace
+//! below what the span before it measured; two in a row do (a limit that halves). A span where
+//! nothing got through (a storm) measures nothing: the pace steps down from the rate the 429
+//! came at, and the first call that gets through afterwards starts over from the best rate
+//! measured.
+//!
+//! Checked against (src/pacer/tests/sim.rs, at 20/s and 200/s): a token bucket starting full,
+//! empty and with 10 % left; a fixed window of 5 s starting mid-window on a spent one; a
+//! sliding window of 3 s; a bucket whose limit halves, and one whose limit doubles, mid-run.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::PaceSettings;
+
+/// After a 429 with nothing measured, the pace resumes at this fraction of the rate the 429
+/// came at.
+pub(super) const BETA: f64 = 0.9;
+/// Seconds the pace holds at the measured rate after a pause, before probing.
+pub(super) const FLAT: f64 = 2.0;
+/// While probing, the pace doubles every this many seconds.
+const DOUBLING_SECS: f64 = 2.0;
+/// The climb after a span that measured only a lower bound doubles every this many seconds.
+const FAST_DOUBLING_SECS: f64 = 0.25;
+/// The slowest pace the learner goes down to (calls a second), unless `--rate` is slower.
+const FLOOR: f64 = 0.5;
+/// Under `--rate unlimited` calls start at this rate and double every [`DOUBLING`] until the
+/// first 429 or [`OPEN`] (TCP's slow start): a limit is then met at a rate near it, with a
+/// call or two in flight, rather than with every worker sending at once.
+pub(super) const SLOW_START: f64 = 200.0;
+pub(super) const DOUBLING: Duration = Duration::from_millis(10);
+/// A pace this fast is no pace: the pacer stands aside.
+const OPEN: f64 = 100_000.0;
+/// The limit reported is the rate accepted over the spans of about the last this many seconds
+/// (several windows, so that whole-second `Retry-After`s average out).
+const REPORT_SECS: f64 = 8.0;
+/// Pause ends kept for the report.
+const MARKS: usize = 64;
+
+/// The pace after a 429: `w` from the pause's end (`epoch`) for [`FLAT`], then doubling every
+/// [`DOUBLING_SECS`].
+/// After a span that was only a lower bound, the pace climbs from what it saw at once,
+/// doubling every [`FAST_DOUBLING_SECS`], to find the limit within a second or two.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Curve {
+    pub w: f64,
+    pub epoch: Instant,
+    /// Measured (hold, then probe slowly), or only a lower bound (climb at once, fast).
+    pub measured: bool,
+}
+
+impl Curve {
+    pub fn rate(&self, now: Instant) -> f64 {
+        let (flat, doubling) = if self.measured {
+            (FLAT, DOUBLING_SECS)
+        } else {
+            (0.0, FAST_DOUBLING_SECS)
+        };
+        let t = now.saturating_duration_since(self.epoch).as_secs_f64() - flat;
+        if t <= 0.0 {
+            self.w
+        } else {
+            self.w * (t / doubling).exp2()
+        }
+    }
+}
+
+/// The end of a pause, the 429 that began it, and the calls accepted by then.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    at: Instant,
+    refused: Instant,
+    accepted: u64,
+}
+
+/// The limit as learnt: a rate, and whether it is only a lower bound.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Learnt {
+    pub rate: f64,
+    pub at_least: bool,
+}
+
+/// The pace: the ceiling and what the 429s taught. Pure: time is passed in.
+#[derive(Debug)]
+pub(super) struct Learner {
+    /// `--rate` in calls a second, infinite when unlimited.
+    pub ceiling: f64,
+    adapt: bool,
+    /// When the first call went: the start of the slow start and of the first measurement.
+    pub first: Option<Instant>,
+    /// The pace since the last 429 that changed it.
+    pub curve: Option<Curve>,
+    /// When the last 429 that changed the pace came: 429s of calls sent before it belong to it.
+    last_event: Option<Instant>,
+    /// Ends of the pauses since the first call or the last storm, oldest first.
+    marks: VecDeque<Mark>,
+    /// The rates the last two spans between pause ends measured (last, the one before).
+    spans: (Option<f64>, Option<f64>),
+    /// The most a span that was only a lower bound saw accepted.
+    at_least: Option<f64>,
+    /// Nothing got through between the last two events.
+    pub storm: bool,
+}
+
+impl Learner {
+    pub fn new(settings: &PaceSettings) -> Learner {
+        Learner {
+            ceiling: settings.rate.per_second(),
+            adapt: settings.adapt,
+            first: None,
+            curve: None,
+            last_event: None,
+            marks: VecDeque::new(),
+            spans: (None, None),
+            at_least: None,
+            storm: false,
+        }
+    }
+
+    /// Calls a second allowed at `now`; infinite when nothing holds calls back.
+    pub fn rate(&self, now: Instant) -> f64 {
+        let r = if !self.adapt {
+            self.ceiling
+        } else if let Some(curve) = &self.curve {
+            curve.rate(now).max(FLOOR)
+        } else if self.ceiling.is_infinite() {
+            let t = self
+                .first
+                .map_or(0.0, |f| now.saturating_duration_since(f).as_secs_f64());
+            SLOW_START * (t / DOUBLING.as_secs_f64()).exp2()
+        } else {
+            self.ceiling
+        };
+        if r >= OPEN { f64::INFINITY } else { r }.min(self.ceiling)
+    }
+
+    /// Whether a 429 for a call sent at `sent` may change the pace: not when the call went
+    /// before the last change (it is part of that event).
+    pub fn is_new_event(&self, sent: Instant) -> bool {
+        self.adapt && self.last_event.is_none_or(|e| sent > e)
+    }
+
+    /// A 429 at `now` for a call sent at `sent`; the pause it caused ends at `resume`.
+    /// `accepted` and `sent_calls` count every call answered (not with a 429) and sent so far.
+    /// Returns whether it changed the pace; 429s of calls sent before the last change are part
+    /// of that event and change nothing.
+    pub fn throttled(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        resume: Instant,
+        accepted: u64,
+        sent_calls: u64,
+    ) -> bool {
+        if !self.is_new_event(sent) {
+            return false;
+        }
+        let first = self.first.unwrap_or(now);
+        let pace = match self.rate(now) {
+            // Open: the pace is what the calls came at.
+            r if r.is_infinite() => sent_calls as f64 / secs(first, now).max(0.001),
+            r => r,
+        };
+        let (w, measured, storm) = match self.marks.back().copied() {
+            // The first span: the allowance it started with is unknown, so what it saw is a
+            // lower bound: climb from it at once, so that the next span, from this pause's end,
+            // measures the limit. Nothing seen: from below the pace the 429 came at.
+            None if accepted > 0 => {
+                let seen = accepted as f64 / secs(first, resume);
+                self.at_least = Some(self.at_least.map_or(seen, |a| a.max(seen)));
+                (seen, false, false)
+            }
+            None => (BETA * pace, false, false),
+            Some(mark) if accepted == mark.accepted => (BETA * pace, true, true),
+            Some(mark) => {
+                let m = (accepted - mark.accepted) as f64 / secs(mark.at, resume);
+                self.spans = (Some(m), self.spans.0);
+                // One low span may have run below the limit: it does not pull the pace below
+                // what the span before it measured. Two in a row do.
+                (m.max(self.spans.1.unwrap_or(m)), true, false)
+            }
+        };
+        if !storm {
+            self.marks.push_back(Mark {
+                at: resume,
+                refused: now,
+                accepted,
+            });
+            if self.marks.len() > MARKS {
+                self.marks.pop_front();
+            }
+        }
+        self.curve = Some(Curve {
+            w: w.max(FLOOR).min(self.ceiling),
+            epoch: resume,
+            measured,
+        });
+        self.last_event = Some(now);
+        self.storm = storm;
+        true
+    }
+
+    /// A call got through after a storm: the pace goes back to the best rate measured (the
+    /// storm measured nothing about it), and measuring starts over, from an unknown state.
+    pub fn recovered(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.storm) {
+            return;
+        }
+        self.marks.clear();
+        let best = match self.spans {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b).or(self.at_least),
+        };
+        if let Some(m) = best {
+            self.curve = Some(Curve {
+                w: m.max(FLOOR).min(self.ceiling),
+                epoch: now,
+                measured: true,
+            });
+        }
+    }
+
+    /// The limit learnt, at `now` with `accepted` calls accepted so far: the rate accepted
+    /// between pause ends over about the last [`REPORT_SECS`]; "at least" what the first span
+    /// saw when no later span measured, or what has been accepted since the last pause when
+    /// that is more (a limit that rose, and no 429 since).
+    pub fn learnt(&self, now: Instant, accepted: u64) -> Option<Learnt> {
+        let last = self.marks.back()?;
+        let from = self
+            .marks
+            .iter()
+            .rev()
+            .find(|m| secs(m.at, last.at) >= REPORT_SECS)
+            .or(self.marks.front())
+            .filter(|m| m.at < last.at);
+        let measured = from.map(|from| Learnt {
+            rate: (last.accepted - from.accepted) as f64 / secs(from.at, last.at),
+            at_least: false,
+        });
+        // From the last 429 (the allowance empty), the pause included: what the pause gave back
+        // is spent over it.
+        let since = (secs(last.refused, now) >= REPORT_SECS).then(|| Learnt {
+            rate: accepted.saturating_sub(last.accepted) as f64 / secs(last.refused, now),
+            at_least: true,
+        });
+        let lower = self.at_least.map(|rate| Learnt {
+            rate,
+            at_least: true,
+        });
+        match (measured, since) {
+            (Some(m), Some(s)) if s.rate > m.rate * 1.1 => Some(s),
+            (Some(m), _) => Some(m),
+            (None, s) => match (lower, s) {
+                (Some(l), Some(s)) if s.rate > l.rate => Some(s),
+                (l, s) => l.or(s),
+            },
+        }
+    }
+}
+
+/// Seconds from `a` to `b`, at least a millisecond.
+fn secs(a: Instant, b: Instant) -> f64 {
+    b.saturating_duration_since(a).as_secs_f64().max(0.001)
+}
