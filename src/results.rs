@@ -1,7 +1,9 @@
 //! The results file: the one task that owns it, writes one line per finished row and flushes at
 //! once, and keeps the tallies the progress display and the summary read. Also reading an existing
-//! results file back for `--resume` (which rows are done; repairing a torn last line).
+//! results file back for `--resume` (which rows are done; repairing a torn last line) and checking
+//! that the input still has those rows (`check`).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,9 @@ use crate::files::{Fixes, Scanner, Start, UTF8_BOM};
 use crate::input;
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
 
+mod check;
 mod rowset;
+pub use check::{Fingerprints, Resumed, check};
 pub use rowset::RowSet;
 
 /// The columns ccbulk appends to every input column.
@@ -244,18 +248,9 @@ fn write_one(
     }
     let record = &mut scratch.record;
     record.clear();
-    // Input cells as they came, but never as a formula a spreadsheet would evaluate (`formula`),
-    // and always UTF-8: a cell that is not (standard input past its first MiB, or an explicit
-    // --encoding utf-8) is written with U+FFFD for its bad bytes, so the file stays readable.
     let utf8 = std::str::from_utf8(o.row.record.as_slice()).is_ok();
     for &i in echo {
-        let cell = o.row.record.get(i).unwrap_or_default();
-        if utf8 {
-            record.push_field(&crate::formula::reguard_bytes(cell));
-        } else {
-            let text = String::from_utf8_lossy(cell);
-            record.push_field(&crate::formula::reguard_bytes(text.as_bytes()));
-        }
+        record.push_field(&echoed(o.row.record.get(i).unwrap_or_default(), utf8));
     }
     let mut num = itoa::Buffer::new();
     record.push_field(num.format(o.row.number).as_bytes());
@@ -298,6 +293,19 @@ fn write_one(
     Ok(())
 }
 
+/// An input cell as the results file holds it: as it came, but never as a formula a spreadsheet
+/// would evaluate (`formula`), and always UTF-8: a cell of a record that is not (`utf8` false:
+/// standard input past its first MiB, or an explicit --encoding utf-8) is written with U+FFFD for
+/// its bad bytes, so the file stays readable. `--resume` compares the input with it (`check`).
+fn echoed(cell: &[u8], utf8: bool) -> Cow<'_, [u8]> {
+    if utf8 {
+        crate::formula::reguard_bytes(cell)
+    } else {
+        let text = String::from_utf8_lossy(cell);
+        Cow::Owned(crate::formula::reguard_bytes(text.as_bytes()).into_owned())
+    }
+}
+
 /// What an existing results file says, for `--resume`.
 #[derive(Debug, Default)]
 pub struct Prior {
@@ -316,6 +324,8 @@ pub struct Prior {
     pub unsuccessful: u64,
     /// Rows recorded by a dry run or a plan (`valid`, `would-change`): nothing was sent for them.
     pub not_sent: u64,
+    /// The recorded rows' input cells, summed up for [`check`].
+    pub fingerprints: Fingerprints,
 }
 
 /// The header of a new results file for these input columns.
@@ -371,12 +381,11 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
     let row_col = column("ccbulk_row")
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "it has no ccbulk_row column"))?;
     let outcome_col = column("ccbulk_outcome");
+    let inputs: Vec<usize> = (0..names.len())
+        .filter(|&i| !input::is_ccbulk_column(&names[i]))
+        .collect();
     let mut prior = Prior {
-        input_columns: names
-            .iter()
-            .filter(|n| !input::is_ccbulk_column(n))
-            .cloned()
-            .collect(),
+        input_columns: inputs.iter().map(|&i| names[i].clone()).collect(),
         ..Prior::default()
     };
     let number = |record: &ByteRecord| {
@@ -393,6 +402,8 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
     while let Some(record) = scan.next(unnumbered)? {
         if let Some(n) = number(record) {
             prior.done.insert(n);
+            let cells = inputs.iter().map(|&i| record.get(i).unwrap_or_default());
+            prior.fingerprints.add(n, check::fingerprint(n, cells));
         }
         prior.count(outcome_col.and_then(|c| record.get(c)));
     }

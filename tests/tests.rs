@@ -13,6 +13,7 @@ mod pacing;
 mod pipeline;
 mod plan_undo;
 mod resume;
+mod resume_check;
 mod review_b;
 mod seams;
 mod spreadsheets;

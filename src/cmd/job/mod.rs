@@ -106,6 +106,13 @@ pub(crate) async fn prepare(mut config: Config, check: CheckInput) -> anyhow::Re
     } else {
         None
     };
+    let (input, prior) = match prior {
+        Some(p) if p.done.len() > 0 => {
+            let (input, p) = check_resumed(&config, input, p, &writer).await?;
+            (input, Some(p))
+        }
+        prior => (input, prior),
+    };
     let online = match connect(&config).await? {
         Some(Connected::Online(link)) => Some(Online {
             link: *link,
@@ -253,6 +260,40 @@ fn read_prior(config: &Config, input: &Input, writer: &WriterSetup) -> Result<Pr
         )));
     }
     Ok(p)
+}
+
+/// `--resume`: every row the results record must be this input's row of that number (an input
+/// edited since would have the wrong rows skipped). Checked on the input opened for setup, read
+/// up to the last recorded row; the run then reads the input afresh. Standard input cannot be
+/// read twice, and is not checked.
+async fn check_resumed(
+    config: &Config,
+    input: Input,
+    prior: Prior,
+    writer: &WriterSetup,
+) -> anyhow::Result<(Input, Prior)> {
+    if config.source == Source::Stdin {
+        return Ok((input, prior));
+    }
+    let source = config.source.clone();
+    let options = config.input_options.clone();
+    let results = config.results.clone();
+    let ordered = config.job != Job::Replay;
+    let (echo, echo_names) = (writer.echo.clone(), writer.echo_names.clone());
+    tokio::task::spawn_blocking(move || {
+        let r = results::Resumed {
+            prior: &prior,
+            results: &results,
+            delimiter: input.delimiter,
+            echo: &echo,
+            echo_names: &echo_names,
+            ordered,
+        };
+        let open = || Input::open(&source, options.clone());
+        results::check(input, open, &r).map_err(SetupError)?;
+        Ok((open()?, prior))
+    })
+    .await?
 }
 
 /// The connection (proxy, base URL) and the first token, before anything is written or sent
