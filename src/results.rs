@@ -12,11 +12,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use csv::ByteRecord;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::files::{Fixes, Scanner, Start, UTF8_BOM};
 use crate::input;
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
+use crate::stop::{Stop, Stopper};
 
 mod check;
 mod rowset;
@@ -94,20 +96,41 @@ fn sync_parent_dir(path: &Path) {
     let _ = path;
 }
 
-/// The writer's pause after a small batch (see `spawn_writer`).
+/// The writer's pause after a small batch that nobody waits for (see [`write_all`]).
 const LINGER: Duration = Duration::from_millis(1);
 /// A batch this big or bigger is not followed by a pause.
 const LINGER_BELOW: usize = 256;
+/// Lines written at most between two flushes: a writer fed without pause still flushes and
+/// answers the workers waiting on it.
+const MAX_BATCH: usize = 512;
 
-/// Runs the writer on a blocking thread until every sender is gone. Each received outcome is
-/// written at once; the file is flushed whenever no other outcome is waiting and synced to disk
-/// at least every second while there is unsynced data. The tally comes back also when writing
-/// failed (a full disk), for the summary of the run that stopped.
+/// A finished row for the writer, and the worker waiting for its line to be written and
+/// flushed before it takes its next row: a crash then finds at most one row a worker sent and
+/// did not record (`--concurrency` in all). `None` for rows nobody waits for (invalid rows and a
+/// dry run's rows, which sent nothing).
+pub struct Line {
+    pub outcome: Outcome,
+    pub written: Option<oneshot::Sender<()>>,
+}
+
+/// Where the writer's lines come from and how it ends: when every sender is gone, or once
+/// `finish` is cancelled and the lines already queued are written (a reader stuck in a read of
+/// standard input still holds a sender). A write error stops the run through `stopper`.
+pub struct Lines {
+    pub rx: mpsc::Receiver<Line>,
+    pub finish: CancellationToken,
+    pub stopper: Stopper,
+}
+
+/// Runs the writer on a blocking thread (see [`Lines`] for when it ends). Each line is written
+/// at once, the file flushed after each batch (before the workers waiting on it are told), and
+/// synced to disk at least every second while there is unsynced data. The tally comes back also
+/// when writing failed (a full disk), for the summary of the run that stopped.
 pub fn spawn_writer(
     w: csv::Writer<File>,
     echo: Vec<usize>,
     customer_ids: bool,
-    rx: mpsc::Receiver<Outcome>,
+    lines: Lines,
     counters: Arc<Counters>,
 ) -> tokio::task::JoinHandle<(Tally, io::Result<()>)> {
     let handle = tokio::runtime::Handle::current();
@@ -117,9 +140,23 @@ pub fn spawn_writer(
             customer_ids,
             ..Scratch::default()
         };
-        let written = write_all(w, &echo, scratch, rx, &counters, &handle, &mut tally);
+        let stopper = lines.stopper.clone();
+        let written = write_all(w, &echo, scratch, lines, &counters, &handle, &mut tally);
+        if written.is_err() {
+            // The workers' next lines cannot be recorded: no row may start.
+            stopper.stop(Stop::Broken("the results file cannot be written".into()));
+        }
         (tally, written)
     })
+}
+
+/// What wakes the writer.
+// Made and matched once per wake-up, never stored: boxing the line would cost an allocation a row.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Line(Option<Line>),
+    Finish,
+    Sync,
 }
 
 /// The writer's loop (see [`spawn_writer`]).
@@ -127,41 +164,64 @@ fn write_all(
     mut w: csv::Writer<File>,
     echo: &[usize],
     mut record: Scratch,
-    mut rx: mpsc::Receiver<Outcome>,
+    lines: Lines,
     counters: &Counters,
     handle: &tokio::runtime::Handle,
     tally: &mut Tally,
 ) -> io::Result<()> {
+    let Lines {
+        mut rx,
+        finish,
+        stopper: _,
+    } = lines;
     let mut last_sync = Instant::now();
     let mut dirty = false;
+    let mut finishing = false;
+    let mut acks = Vec::new();
     loop {
-        let next = if dirty {
-            let left = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
-            match handle.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
-                Ok(o) => o.map(Some),
-                Err(_) => Some(None),
+        let left = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
+        let next = handle.block_on(async {
+            tokio::select! {
+                biased;
+                line = rx.recv() => Next::Line(line),
+                _ = finish.cancelled(), if !finishing => Next::Finish,
+                _ = tokio::time::sleep(left), if dirty => Next::Sync,
             }
-        } else {
-            rx.blocking_recv().map(Some)
-        };
-        let Some(first) = next else { break };
-        if let Some(o) = first {
-            write_one(&mut w, echo, &o, &mut record)?;
-            count(tally, counters, &o);
-            let mut batch = 1;
-            while let Ok(o) = rx.try_recv() {
-                write_one(&mut w, echo, &o, &mut record)?;
-                count(tally, counters, &o);
-                batch += 1;
+        });
+        match next {
+            Next::Line(None) => break,
+            Next::Finish => {
+                // No line comes after those queued; a sender left (a reader stuck in a read)
+                // finds the channel closed.
+                finishing = true;
+                rx.close();
             }
-            w.flush()?;
-            dirty = true;
-            // A writer that keeps up would sleep and be woken for every row: two futex calls
-            // and a write per row. A short pause after a small batch lets the next rows
-            // gather in the channel (BENCHMARKS.md). Every line written is already flushed;
-            // only the pick-up waits, and at most LINGER.
-            if batch < LINGER_BELOW {
-                std::thread::sleep(LINGER);
+            Next::Sync => {}
+            Next::Line(Some(first)) => {
+                let mut batch = 0;
+                let mut line = Some(first);
+                while let Some(l) = line.take() {
+                    write_one(&mut w, echo, &l.outcome, &mut record)?;
+                    count(tally, counters, &l.outcome);
+                    acks.extend(l.written);
+                    batch += 1;
+                    if batch < MAX_BATCH {
+                        line = rx.try_recv().ok();
+                    }
+                }
+                w.flush()?;
+                dirty = true;
+                let waited = !acks.is_empty();
+                for ack in acks.drain(..) {
+                    let _ = ack.send(());
+                }
+                // A writer that keeps up with rows nobody waits for (a dry run) would sleep
+                // and be woken for every row: two futex calls and a write per row. A short
+                // pause after a small batch lets the next rows gather in the channel
+                // (BENCHMARKS.md). A worker waiting for its line is never kept waiting.
+                if !waited && batch < LINGER_BELOW {
+                    std::thread::sleep(LINGER);
+                }
             }
         }
         if dirty && last_sync.elapsed() >= Duration::from_secs(1) {

@@ -51,19 +51,20 @@ impl Signals {
 /// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
 /// (every finished row is already written and flushed).
 pub(crate) fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
-    spawn_signal_handler_then(stopper, quiet, Box::new(|| {}))
+    // Made once, here, before any row is sent: a stream made after a signal does not see it, so
+    // re-making them per signal could miss a second Ctrl-C that came in between.
+    spawn_signal_handler_then(Signals::new(), stopper, quiet, Box::new(|| {}))
 }
 
-/// [`spawn_signal_handler`], with `on_quit` run before a second signal quits the process (the
-/// summary JSON of an update).
+/// [`spawn_signal_handler`] on `signals`, watched since the command started (so a signal that
+/// came during setup's last steps is seen), with `on_quit` run before a second signal quits the
+/// process (the summary JSON of an update).
 pub(crate) fn spawn_signal_handler_then(
+    signals: Option<Signals>,
     stopper: Stopper,
     quiet: bool,
     on_quit: Box<dyn FnOnce() + Send>,
 ) -> tokio::task::JoinHandle<()> {
-    // Made once, here, before any row is sent: a stream made after a signal does not see it, so
-    // re-making them per signal could miss a second Ctrl-C that came in between.
-    let signals = Signals::new();
     tokio::spawn(async move {
         let Some(mut signals) = signals else {
             return;
@@ -81,4 +82,23 @@ pub(crate) fn spawn_signal_handler_then(
         on_quit();
         std::process::exit(exit::INTERRUPTED);
     })
+}
+
+/// Runs `setup` unless a stop signal comes first: then `setup` is dropped (its lock files
+/// removed, nothing having been written or sent yet), the user told (even with `-q`: it is all
+/// the run says), and `None` returned, for exit 130. Without `signals` (they cannot be watched) setup just runs.
+pub(crate) async fn unless_interrupted<T>(
+    signals: &mut Option<Signals>,
+    setup: impl Future<Output = T>,
+) -> Option<T> {
+    let Some(watch) = signals.as_mut() else {
+        return Some(setup.await);
+    };
+    tokio::select! {
+        done = setup => Some(done),
+        () = watch.next() => {
+            eprintln!("ccbulk: interrupted during setup: nothing was sent");
+            None
+        }
+    }
 }

@@ -134,3 +134,253 @@ async fn a_first_row_that_is_not_utf8_refuses_stdin_before_anything_is_sent() {
     assert!(sb.requests().is_empty(), "nothing sent");
     assert!(work.files().is_empty(), "{:?}", work.files());
 }
+
+/// A run against `sb` reading `rows` from standard input, which the test keeps open until the
+/// run has ended: `then` does what stops it (a signal, or nothing when the rows themselves
+/// stop it). The exit code, stderr, and the summary JSON (`s.json`).
+async fn stopped_with_stdin_open(
+    work: &Work,
+    cmd: std::process::Command,
+    rows: &[u8],
+    then: impl AsyncFnOnce(&Running),
+) -> (Option<i32>, String, serde_json::Value) {
+    let (running, mut stdin) = Running::spawn_piped(cmd);
+    stdin.write_all(rows).expect("write rows");
+    stdin.flush().expect("flush");
+    then(&running).await;
+    // The producer never closes the pipe: the run must end on its own.
+    let (code, stderr) = running.wait(LIMIT).await;
+    drop(stdin);
+    (code, stderr, work.json("s.json"))
+}
+
+/// `update - --summary-json s.json` against `sb`, with `extra`.
+fn from_stdin(work: &Work, sb: &ccbulk::sandbox::Sandbox, extra: &[&str]) -> std::process::Command {
+    let mut cmd = work.against(sb);
+    cmd.args([
+        "update",
+        "-",
+        "--rate",
+        "unlimited",
+        "--summary-json",
+        "s.json",
+    ])
+    .args(extra);
+    cmd
+}
+
+/// The first Ctrl-C ends the run with its rows in flight recorded, though standard input
+/// stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_ends_the_run_while_stdin_stays_open() {
+    let sb = slow_sandbox(Duration::from_millis(100)).await;
+    let work = Work::new();
+    let cmd = from_stdin(&work, &sb, &["--concurrency", "2"]);
+    let rows = numbered_cities(50, "Porto");
+    let (code, stderr, summary) = stopped_with_stdin_open(&work, cmd, rows.as_bytes(), async |r| {
+        work.wait_for_lines("results.csv", 2, LIMIT).await;
+        r.signal("INT");
+    })
+    .await;
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(summary["exit_code"], 130, "{summary}");
+    let recorded = work.rows("results.csv");
+    assert!(
+        recorded.len() >= 2 && recorded.len() < 50,
+        "{}",
+        recorded.len()
+    );
+    assert!(recorded.iter().all(|r| r["ccbulk_outcome"] == "accepted"));
+    assert_eq!(summary["rows"], recorded.len(), "{summary}");
+}
+
+/// An API that refuses the token stops the run (exit 3), standard input open or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_token_ends_the_run_while_stdin_stays_open() {
+    // No static token accepted: every call is a 401.
+    let sb = ccbulk::sandbox::Sandbox::start(
+        Default::default(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("sandbox");
+    let work = Work::new();
+    let mut cmd = from_stdin(&work, &sb, &[]);
+    cmd.env("CLOUDCOCKPIT_TOKEN", "bogus-token-Zq81");
+    let rows = numbered_cities(30, "Porto");
+    let (code, stderr, summary) =
+        stopped_with_stdin_open(&work, cmd, rows.as_bytes(), async |_| {}).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("authentication failed"), "{stderr}");
+    assert_eq!(summary["exit_code"], 3, "{summary}");
+    let recorded = work.rows("results.csv");
+    assert!(!recorded.is_empty(), "the rows in flight are recorded");
+    assert!(recorded.iter().all(|r| r["ccbulk_http_status"] == "401"));
+}
+
+/// The systematic-failure stop (the first 20 answered rows all 404) and `--max-failures`
+/// end the run while standard input stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn failure_stops_end_the_run_while_stdin_stays_open() {
+    let sb = sandbox(Default::default()).await;
+    // The sandbox answers 404 for this customer.
+    let rows = city_csv((1..=40).map(|i| (guid(0x404), format!("City {i}"))));
+    for (extra, stopped) in [
+        (&[][..], "first 20 rows that got an answer all failed"),
+        (&["--max-failures", "3"][..], "--max-failures reached"),
+    ] {
+        let work = Work::new();
+        let cmd = from_stdin(&work, &sb, extra);
+        let (code, stderr, summary) =
+            stopped_with_stdin_open(&work, cmd, rows.as_bytes(), async |_| {}).await;
+        assert_eq!(code, Some(3), "{extra:?}: {stderr}");
+        assert!(stderr.contains(stopped), "{stderr}");
+        assert_eq!(summary["exit_code"], 3, "{summary}");
+        assert!(
+            summary["stopped"]
+                .as_str()
+                .is_some_and(|s| s.contains(stopped)),
+            "{summary}"
+        );
+        let recorded = work.rows("results.csv");
+        assert!(
+            !recorded.is_empty() && recorded.len() < 40,
+            "{}",
+            recorded.len()
+        );
+        assert!(recorded.iter().all(|r| r["ccbulk_outcome"] == "failed"));
+    }
+}
+
+/// A results file that cannot be written (here a file-size limit) ends the run with exit 3
+/// while standard input stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_error_ends_the_run_while_stdin_stays_open() {
+    let sb = sandbox(Default::default()).await;
+    let work = Work::new();
+    let cmd = from_stdin(&work, &sb, &["--no-undo", "--mode", "replace"]);
+    let cmd = after_shell("ulimit -f 16", &cmd);
+    let rows = full_csv((1..=400).map(full_row));
+    let (code, stderr, summary) =
+        stopped_with_stdin_open(&work, cmd, rows.as_bytes(), async |_| {}).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the results file results.csv"),
+        "{stderr}"
+    );
+    assert_eq!(summary["exit_code"], 3, "{summary}");
+}
+
+/// SIGTERM while setup waits for the header on standard input: exit 130, saying nothing was
+/// sent, and no file left behind (the lock file, the summary JSON).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_setup_exits_130_and_leaves_no_file() {
+    let sb = sandbox(Default::default()).await;
+    let work = Work::new();
+    let (running, stdin) = Running::spawn_piped(from_stdin(&work, &sb, &[]));
+    // Setup has locked the results and waits for the header.
+    wait_until("the lock file", LIMIT, || {
+        work.files().contains("results.csv.lock")
+    })
+    .await;
+    running.signal("TERM");
+    let (code, stderr) = running.wait(LIMIT).await;
+    drop(stdin);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(work.files().is_empty(), "{:?}", work.files());
+    assert!(sb.requests().is_empty());
+}
+
+/// The customer ids of the complete lines of a results file a kill -9 may have torn (a torn
+/// last line is cut, as `--resume` cuts it).
+fn recorded_customers(work: &Work) -> std::collections::HashSet<String> {
+    let text = std::fs::read_to_string(work.path("in.results.csv")).unwrap_or_default();
+    let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(whole.as_bytes());
+    let column = rdr
+        .headers()
+        .map(|h| h.iter().position(|c| c == "customerId"))
+        .ok()
+        .flatten();
+    let Some(column) = column else {
+        return Default::default();
+    };
+    rdr.records()
+        .map(|r| r.expect("a whole line")[column].to_string())
+        .collect()
+}
+
+/// The customers the sandbox received a PATCH for, once it has stopped receiving (calls a killed
+/// run left on the wire still arrive).
+async fn patched_customers(sb: &ccbulk::sandbox::Sandbox) -> std::collections::HashSet<String> {
+    let mut seen = usize::MAX;
+    loop {
+        let now = patches(sb);
+        if now.len() == seen {
+            return now
+                .iter()
+                .filter_map(|r| r.path.split('/').nth(3).map(str::to_string))
+                .collect();
+        }
+        seen = now.len();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// After each kill -9 of a fast run (a sandbox that answers at once, so finished rows come
+/// quicker than anything else), at most `--concurrency` customers were sent a PATCH that the
+/// results file does not record: all that `--resume` sends again. Checked after every kill of
+/// a loop, then the resumed run finishes with every row once.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_kill_9_leaves_at_most_the_concurrency_sent_but_unrecorded() {
+    const N: u32 = 4000;
+    const CONCURRENCY: usize = 4;
+    const KILLS: usize = 8;
+    let sb = sandbox(Default::default()).await;
+    let work = Work::new();
+    // cid(n): clear of the customers the sandbox refuses.
+    work.write(
+        "in.csv",
+        &full_csv((1..=N).map(|n| full_row(n + 0x10_0000))),
+    );
+    let args = ["--concurrency", "4"];
+    for kill in 0..KILLS {
+        let mut cmd = work.replace_update(&sb, &args);
+        if kill > 0 {
+            cmd.arg("--resume");
+        }
+        let before = work.data_lines("in.results.csv");
+        let mut running = Running::spawn(cmd);
+        work.wait_for_lines("in.results.csv", before + 100, LIMIT)
+            .await;
+        running.kill();
+        let (code, _) = running.wait(LIMIT).await;
+        assert_eq!(code, None, "kill {kill}: killed mid-run");
+        let recorded = recorded_customers(&work);
+        let patched = patched_customers(&sb).await;
+        let unrecorded: Vec<_> = patched.difference(&recorded).collect();
+        assert!(
+            unrecorded.len() <= CONCURRENCY,
+            "kill {kill}: {} customers sent a PATCH but not in the results ({} recorded)",
+            unrecorded.len(),
+            recorded.len()
+        );
+    }
+    assert!(
+        work.data_lines("in.results.csv") < N as usize,
+        "every kill came mid-run"
+    );
+    let mut cmd = work.replace_update(&sb, &args);
+    cmd.arg("--resume");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_each_row_once(&work.rows("in.results.csv"), u64::from(N));
+    let total = patches(&sb).len();
+    assert!(
+        total <= N as usize + CONCURRENCY * KILLS,
+        "{total} PATCHes for {N} rows and {KILLS} kills"
+    );
+}

@@ -8,16 +8,19 @@ use crate::exit;
 use crate::input::Input;
 use crate::outcome::OutcomeKind;
 use crate::pipeline;
+use crate::signals::Signals;
 
 use super::job::{self, Ready};
 
 pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<i32> {
+    // From the start: a signal during setup must not kill the run silently, leaving its lock.
+    let mut signals = Signals::new();
     let config = Config::from_args(Job::Plan, args.into())?;
-    let prepared = match job::prepare(config, no_check).await? {
+    let prepared = match job::prepare(config, no_check, &mut signals).await? {
         Ready::Go(p) => p,
         Ready::RefusedAtStart(code) => return Ok(code),
     };
-    let (opened, run) = prepared.open(false)?;
+    let (opened, run) = prepared.open(false, signals)?;
     let ran = pipeline::run(run).await;
     let (mut summary, tally) = opened.summarise(ran);
     eprint!("{}", tally.diff.render(tally.total()));

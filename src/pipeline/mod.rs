@@ -17,13 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::input::{self, Input, InputError, Repeats};
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
 use crate::progress::{self, Progress};
 use crate::report::CallCounts;
-use crate::results::RowSet;
-use crate::signals::spawn_signal_handler_then;
+use crate::results::{Line, Lines, RowSet};
+use crate::signals::{Signals, spawn_signal_handler_then};
 use crate::stop::{Stop, Stopper};
 use crate::systematic;
 use crate::systematic::MaxFailures;
@@ -50,6 +51,8 @@ pub(crate) struct Run {
     pub display: Display,
     /// Called on a second Ctrl-C, just before the process quits, with the live counts.
     pub on_quit: Box<dyn FnOnce(&Tally) + Send>,
+    /// Ctrl-C and SIGTERM, watched since the command started (`None`: they cannot be).
+    pub signals: Option<Signals>,
 }
 
 /// The open results file and how its lines are made.
@@ -112,25 +115,32 @@ pub(crate) async fn run(run: Run) -> Ran {
         stops,
         display,
         on_quit,
+        signals,
     } = run;
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
     count_rows_in_background(&display, counters.clone(), input.delimiter, done.len());
 
-    let (out_tx, out_rx) = mpsc::channel::<Outcome>(QUEUE);
+    let (out_tx, out_rx) = mpsc::channel::<Line>(QUEUE);
     let results_path = results.path;
+    let finish_writer = CancellationToken::new();
+    let lines = Lines {
+        rx: out_rx,
+        finish: finish_writer.clone(),
+        stopper: stopper.clone(),
+    };
     let writer = crate::results::spawn_writer(
         results.file,
         results.echo,
         results.customer_ids,
-        out_rx,
+        lines,
         counters.clone(),
     );
     let on_quit = {
         let counters = counters.clone();
         Box::new(move || on_quit(&counters.tally()))
     };
-    let signals = spawn_signal_handler_then(stopper.clone(), display.quiet, on_quit);
+    let signals = spawn_signal_handler_then(signals, stopper.clone(), display.quiet, on_quit);
 
     let (row_tx, row_rx) = mpsc::channel(QUEUE);
     let workers = online.map(|o| {
@@ -153,14 +163,9 @@ pub(crate) async fn run(run: Run) -> Ran {
     // From here on rows may have been sent: whatever happens is reported, never returned as an
     // error. A task that panicked (a bug) lost rows' outcomes: the run stopped early.
     let mut broken = Vec::new();
-    let read_result = reader.await.unwrap_or_else(|_| {
-        stopper.stop(Stop::Broken("the input reader stopped unexpectedly".into()));
-        Ok(Repeats::default())
-    });
-    let calls = match workers {
-        Some(w) => w.join(&mut broken).await,
-        None => CallCounts::default(),
-    };
+    let (read_result, calls) = wait_for_rows(reader, workers, &stopper, &mut broken).await;
+    // Every row a worker took is written or dropped: the writer writes what is queued and ends.
+    finish_writer.cancel();
     let tally = join_writer(writer, &results_path, &mut broken).await;
     let undo_lines = finish_undo(undo.as_deref(), &mut broken);
     progress.finish().await;
@@ -181,6 +186,40 @@ pub(crate) async fn run(run: Run) -> Ran {
     }
 }
 
+/// Waits for the reader to reach the end of the input (or for the run to stop) and for the
+/// workers to finish the rows they took; what the reader found, and the calls made.
+async fn wait_for_rows(
+    mut reader: tokio::task::JoinHandle<Result<Repeats, InputError>>,
+    workers: Option<Workers>,
+    stopper: &Stopper,
+    broken: &mut Vec<String>,
+) -> (Result<Repeats, InputError>, CallCounts) {
+    // A stopped run does not wait for the reader: it may be stuck in a read of standard input
+    // that a producer keeps open. Left behind, it can only send to channels that are closed by
+    // the end of the run, and the process exits without it.
+    let read = tokio::select! {
+        read = &mut reader => Some(read),
+        _ = stopper.token.cancelled() => None,
+    };
+    let calls = match workers {
+        Some(w) => w.join(broken).await,
+        None => CallCounts::default(),
+    };
+    let read = match read {
+        None if reader.is_finished() => Some(reader.await),
+        read => read,
+    };
+    let result = match read {
+        Some(Ok(result)) => result,
+        Some(Err(_)) => {
+            stopper.stop(Stop::Broken("the input reader stopped unexpectedly".into()));
+            Ok(Repeats::default())
+        }
+        None => Ok(Repeats::default()),
+    };
+    (result, calls)
+}
+
 /// The worker pool of a run that sends (not a dry run).
 struct Workers {
     dispatcher: Arc<Dispatcher>,
@@ -194,7 +233,7 @@ impl Workers {
         on_outcome: Box<dyn Fn(&Outcome) + Send + Sync>,
         undo: &Option<Arc<undo::Shared>>,
         rows: mpsc::Receiver<input::Row>,
-        out: &mpsc::Sender<Outcome>,
+        out: &mpsc::Sender<Line>,
     ) -> Workers {
         let dispatcher = Arc::new(Dispatcher {
             link: online.link,
@@ -301,7 +340,7 @@ struct Reader {
     only_unsuccessful: bool,
     dry_run: bool,
     stopper: Stopper,
-    to_writer: mpsc::Sender<Outcome>,
+    to_writer: mpsc::Sender<Line>,
     to_workers: mpsc::Sender<input::Row>,
 }
 
@@ -326,14 +365,19 @@ impl Reader {
             if let Ok(m) = &row.mapped {
                 repeats.see(m.customer_id);
             }
+            // Nobody waits for these lines: they sent nothing.
+            let line = |outcome| Line {
+                outcome,
+                written: None,
+            };
             let sent = if row.mapped.is_err() {
-                send_from_thread(&self.to_writer, Outcome::invalid(row))
+                send_from_thread(&self.to_writer, line(Outcome::invalid(row)))
             } else if self.dry_run {
                 let o = Outcome {
                     kind: OutcomeKind::Valid,
                     ..Outcome::new(row)
                 };
-                send_from_thread(&self.to_writer, o)
+                send_from_thread(&self.to_writer, line(o))
             } else {
                 send_from_thread(&self.to_workers, row)
             };

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::customer::{self, Cell, Change, Field};
@@ -16,6 +16,7 @@ use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pipeline::call::{Call, Called, Caller, Link};
 use crate::pipeline::rows::{Rows, customer_of};
+use crate::results::Line;
 use crate::stop::{Stop, Stopper};
 
 /// What the workers do with a row.
@@ -60,11 +61,7 @@ impl Dispatcher {
     /// Runs the worker pool until the input ends or the run stops. Returns when every started row
     /// has sent its outcome; false if a worker panicked (its row's outcome is lost, so the run
     /// is one stopped early).
-    pub async fn run(
-        self: Arc<Self>,
-        rows: mpsc::Receiver<Row>,
-        out: mpsc::Sender<Outcome>,
-    ) -> bool {
+    pub async fn run(self: Arc<Self>, rows: mpsc::Receiver<Row>, out: mpsc::Sender<Line>) -> bool {
         let rows = Arc::new(Rows::new(rows));
         let workers: Vec<_> = (0..self.settings.concurrency)
             .map(|_| {
@@ -87,8 +84,10 @@ impl Dispatcher {
     }
 
     /// The one worker loop: a row from the input (or the next of the customer it just did), its
-    /// calls, its outcome to the writer.
-    async fn worker(&self, rows: &Rows, out: mpsc::Sender<Outcome>) {
+    /// calls, its outcome to the writer, and no next row before that outcome is written: a crash
+    /// (kill -9) leaves at most one row per worker sent and not recorded, which is all that
+    /// `--resume` sends again (README, "What a crash can send twice").
+    async fn worker(&self, rows: &Rows, out: mpsc::Sender<Line>) {
         let cancel = &self.stopper.token;
         let mut conn = Connection::default();
         let mut next = None;
@@ -106,7 +105,13 @@ impl Dispatcher {
             let id = customer_of(&row);
             if let Some(outcome) = self.process(&mut conn, row).await {
                 (self.on_outcome)(&outcome);
-                if out.send(outcome).await.is_err() {
+                let (written, recorded) = oneshot::channel();
+                let line = Line {
+                    outcome,
+                    written: Some(written),
+                };
+                // The writer gone (it could not write): this row and the next are not recorded.
+                if out.send(line).await.is_err() || recorded.await.is_err() {
                     break;
                 }
             }

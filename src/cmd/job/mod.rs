@@ -15,6 +15,7 @@ use crate::input::{Input, Source};
 use crate::lock::ResultsLock;
 use crate::pipeline::{self, Display, Online, StopRules, workers};
 use crate::results::{self, Prior, WriterSetup};
+use crate::signals::{self, Signals};
 use crate::{files, lock, sandbox, undo};
 
 mod finish;
@@ -58,13 +59,27 @@ impl Started {
 /// What [`prepare`] leads to.
 pub(crate) enum Ready {
     Go(Box<Prepared>),
-    /// No first token: nothing was written or sent; the exit code.
+    /// No first token, or an interrupt during setup: nothing was written or sent; the exit
+    /// code.
     RefusedAtStart(i32),
 }
 
 /// Every fallible step of setup, in order; no file is touched (lock files aside, which go with
-/// the run).
-pub(crate) async fn prepare(mut config: Config, check: CheckInput) -> anyhow::Result<Ready> {
+/// the run). A Ctrl-C or SIGTERM during setup (`signals`, watched since the command started)
+/// ends it at once: exit 130, the lock files removed, nothing sent.
+pub(crate) async fn prepare(
+    config: Config,
+    check: CheckInput,
+    signals: &mut Option<Signals>,
+) -> anyhow::Result<Ready> {
+    match signals::unless_interrupted(signals, prepare_all(config, check)).await {
+        Some(ready) => ready,
+        None => Ok(Ready::RefusedAtStart(crate::exit::INTERRUPTED)),
+    }
+}
+
+/// [`prepare`]'s steps.
+async fn prepare_all(mut config: Config, check: CheckInput) -> anyhow::Result<Ready> {
     let started = Started::now();
     check_input(&config)?;
     check_paths(&config)?;
@@ -321,7 +336,12 @@ fn worker_settings(config: &Config) -> workers::Settings {
 impl Prepared {
     /// Creates (or, on resume, repairs and reopens) the outputs: from here on files are written.
     /// `only_unsuccessful` is replay's row filter.
-    pub(crate) fn open(self, only_unsuccessful: bool) -> anyhow::Result<(Opened, pipeline::Run)> {
+    /// `signals` go on to the run (watched since the command started).
+    pub(crate) fn open(
+        self,
+        only_unsuccessful: bool,
+        signals: Option<Signals>,
+    ) -> anyhow::Result<(Opened, pipeline::Run)> {
         let Prepared {
             config,
             started,
@@ -383,6 +403,7 @@ impl Prepared {
                 count_rows_of,
             },
             on_quit: quit_summary(&config, started),
+            signals,
         };
         let opened = Opened {
             config,
