@@ -79,6 +79,7 @@ Examples:
   ccbulk export                             every customer into customers.csv (UTF-8, BOM)
   ccbulk export --output - | head           to standard output
   ccbulk export --search-field InternalIdentifier --search-value ERP-1 --output erp.csv
+  ccbulk export --sandbox -o try.csv        the built-in sandbox's customers, to try the loop
 The file is the layout update reads: edit it, then ccbulk plan FILE and ccbulk update FILE.";
 
 const EXPORT_EXIT_CODES: &str = "\
@@ -95,6 +96,7 @@ Examples:
   ccbulk sandbox --listen 127.0.0.1:0 --throttle 20/s --fail-rate 0.05 --latency 50ms
   ccbulk sandbox --throttle 100/s --throttle-kind window --throttle-headers
   ccbulk sandbox --throttle 1200/min --throttle-kind sliding
+  ccbulk sandbox --reset                    forget every change made to the sandbox tenant
 
 Limits of --throttle, by --throttle-kind (as API gateways limit):
   bucket   a token bucket of one second's worth (20/s: 20 at once, then one every 50 ms)
@@ -108,7 +110,11 @@ The base URL (BASE) is the first line on stdout. Point a run at it with the envi
   CLOUDCOCKPIT_BASE_URL=BASE CLOUDCOCKPIT_TOKEN_URL=BASE/oauth2/v2.0/token
   CLOUDCOCKPIT_CLIENT_ID=ccbulk-sandbox CLOUDCOCKPIT_CLIENT_SECRET=sandbox-secret
   CLOUDCOCKPIT_TENANT=sandbox.cloudcockpit.local
-or run update, replay or plan with --sandbox, which starts one in-process.
+or run update, replay, plan or export with --sandbox, which starts one in-process.
+Every --sandbox run and this server work on one simulated tenant, kept between runs in a file
+under your state directory ($XDG_STATE_HOME/ccbulk, ~/.local/state/ccbulk on Linux; the
+banner names it): an update shows in the next plan and export. `ccbulk sandbox --reset`
+starts it afresh; --in-memory serves a throwaway one. One run or server uses it at a time.
 It stops on Ctrl-C or SIGTERM.
 
 Exit codes:
@@ -508,10 +514,21 @@ pub struct SandboxArgs {
     #[arg(long, default_value = "0")]
     pub seed: u64,
 
-    /// Make up N customers at start for the list call (internal identifiers ERP-000001 and on).
-    #[arg(long, value_name = "N", default_value = "0",
+    /// Make up N customers for the list call (internal identifiers ERP-000001 and on) when the
+    /// tenant is new.
+    #[arg(long, value_name = "N", default_value = "50",
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub customers: u64,
+
+    /// Serve a tenant kept in memory only, made up afresh: the kept tenant is neither read nor
+    /// changed.
+    #[arg(long)]
+    pub in_memory: bool,
+
+    /// Forget the kept tenant (every change --sandbox runs and this server made to it) and exit:
+    /// the next run starts afresh.
+    #[arg(long, conflicts_with = "in_memory")]
+    pub reset: bool,
 }
 
 /// Which column names a row's customer.
@@ -567,6 +584,10 @@ pub struct ExportArgs {
 
     #[command(flatten)]
     pub conn: ConnectionArgs,
+
+    /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
+    #[arg(long, help_heading = CONNECTION)]
+    pub sandbox: bool,
 
     /// Where to write the CSV (- for standard output).
     #[arg(

@@ -23,7 +23,7 @@
 //!    `rows`: per-customer order, `workers`: the worker pool, and the reader → workers → writer
 //!    wiring of one run).
 //! 7. `cli`, `config`: flags to settings. `sandbox` (the simulated API) stands apart: it uses
-//!    only `customer`, `rate` and `signals`.
+//!    only `customer`, `rate`, `signals`, and `files` and `lock` for its kept tenant.
 //! 8. `cmd` (one file per command) and this file.
 
 pub mod cli;

@@ -9,6 +9,7 @@ mod excel;
 mod export;
 mod hostile;
 mod input_props;
+mod kept_sandbox;
 mod pacing;
 mod pipeline;
 mod plan_undo;

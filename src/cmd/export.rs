@@ -46,7 +46,7 @@ struct Settings {
 
 impl Settings {
     fn from_args(args: ExportArgs) -> Result<Settings, SetupError> {
-        let connect = Connect::from_args(&args.conn, true)?;
+        let connect = Connect::from_args(&args.conn, !args.sandbox)?;
         let output = match args.output.as_str() {
             "-" => Output::Stdout,
             p => Output::File(PathBuf::from(p)),
@@ -149,7 +149,17 @@ enum End {
 pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let started_wall = SystemTime::now();
     let started = Instant::now();
-    let settings = Settings::from_args(args)?;
+    let mut settings = Settings::from_args(args)?;
+    // The sandbox stands in for the API (its kept tenant, its own credentials).
+    let sandbox = match settings.args.sandbox {
+        true => Some(crate::cmd::sandbox::in_process().await?),
+        false => None,
+    }
+    .map(|sb| {
+        settings.connect.base_url = sb.base_url;
+        settings.connect.token = sb.token;
+        sb.sandbox
+    });
     let a = &settings.args;
     // Before the first call: a bad output or summary path is a setup error with nothing sent.
     if let Output::File(target) = &settings.output {
@@ -175,6 +185,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         }
     };
     let mut sink = Sink::open(&settings.output, settings.overwrite)?;
+    if let Some(sb) = &sandbox
+        && !a.quiet
+    {
+        eprintln!("{}", crate::cmd::sandbox::banner(sb));
+    }
 
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());

@@ -7,7 +7,6 @@
 //! case-insensitive substring, the loosest reading, so a client that trusts the search to be
 //! exact (`ERP-1` also finds `ERP-10`) is caught by its tests.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -17,74 +16,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::server::{State, Target, admit, error, lock, mix};
+use super::gate::{Target, admit, error};
+use super::state::State;
 use super::validate::Errors;
 
 /// The largest page the API serves (API.md: pageSize 1–2000).
 const MAX_PAGE_SIZE: usize = 2000;
 /// The page size when none is asked for (the documentation's example).
 const DEFAULT_PAGE_SIZE: usize = 25;
-
-/// The customers the list call serves, in order, and where each one is in it.
-pub(crate) struct Held {
-    order: Vec<Uuid>,
-    index: HashMap<Uuid, usize>,
-    /// The first `made_up` customers were made up at start and carry `ERP-…` references.
-    made_up: usize,
-}
-
-impl Held {
-    /// `n` customers with ids drawn from `seed` (the same ones for the same seed).
-    pub(super) fn made_up(n: usize, seed: u64) -> Held {
-        let mut held = Held {
-            order: Vec::with_capacity(n),
-            index: HashMap::with_capacity(n),
-            made_up: 0,
-        };
-        let mut i = 0u64;
-        while held.order.len() < n {
-            i += 1;
-            let hi = mix(seed ^ i.wrapping_mul(0xd1b5_4a32_d192_ed03));
-            let lo = mix(hi ^ i);
-            let mut bytes = [0u8; 16];
-            bytes[..8].copy_from_slice(&hi.to_be_bytes());
-            bytes[8..].copy_from_slice(&lo.to_be_bytes());
-            let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-            // Ids ending in 403 and 404 stand for customers that cannot be read (server.rs).
-            if matches!(id.as_u128() & 0xffff_ffff_ffff, 0x403 | 0x404) {
-                continue;
-            }
-            held.hold(id);
-        }
-        held.made_up = held.order.len();
-        held
-    }
-
-    /// Lists `id` from now on (once).
-    pub(super) fn hold(&mut self, id: Uuid) {
-        if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(id) {
-            e.insert(self.order.len());
-            self.order.push(id);
-        }
-    }
-
-    /// The internal identifier of a customer made up at start: `ERP-000001` for the first.
-    pub(super) fn reference(&self, id: Uuid) -> Option<String> {
-        let i = *self.index.get(&id)?;
-        (i < self.made_up).then(|| format!("ERP-{:06}", i + 1))
-    }
-
-    pub(super) fn ids(&self) -> &[Uuid] {
-        &self.order
-    }
-}
-
-impl State {
-    /// The ids the list call serves, in its order.
-    pub fn listed(&self) -> Vec<Uuid> {
-        lock(&self.held).ids().to_vec()
-    }
-}
 
 /// A search: which field, and the value to find in it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -373,12 +312,6 @@ mod tests {
         let (_, past) = page(&c, &base, "pageNumber=4&pageSize=20").await;
         assert!(past["items"].as_array().unwrap().is_empty());
         assert_eq!(past["hasNextPage"], false);
-    }
-
-    #[tokio::test]
-    async fn the_same_seed_makes_the_same_ids() {
-        assert_eq!(Held::made_up(5, 7).ids(), Held::made_up(5, 7).ids());
-        assert_ne!(Held::made_up(5, 7).ids(), Held::made_up(5, 8).ids());
     }
 
     #[tokio::test]

@@ -1,4 +1,4 @@
-//! An in-memory simulation of the CloudCockpit API (API.md), served by axum on a local port.
+//! A simulation of the CloudCockpit API (API.md), served by axum on a local port.
 //!
 //! It exists so users can try ccbulk without a tenant (`ccbulk sandbox`, `update --sandbox`) and so
 //! tests can drive the real client against something that checks what CloudCockpit checks: the
@@ -7,13 +7,21 @@
 //! tokens) and records every request it receives, so tests can assert on order, overlap, headers
 //! and bodies.
 //!
-//! `made_up.rs` invents customers from their id, `validate.rs` checks PATCH bodies,
-//! `throttle.rs` plays the shapes of rate limit, `server.rs` holds the routes, recording,
-//! authentication and faults; this file is the public handle.
+//! Its tenant lives in memory, or (`--sandbox` runs, `ccbulk sandbox`) in a state file kept
+//! between runs (`store.rs`).
+//!
+//! `made_up.rs` invents customers from their id, `tenant.rs` holds the customers, `store.rs`
+//! keeps them in their file, `validate.rs` checks PATCH bodies, `throttle.rs` plays the shapes
+//! of rate limit, `gate.rs` checks what every API call must carry, `state.rs` is what the running
+//! sandbox knows, `server.rs` and `list.rs` the routes; this file is the public handle.
 
+mod gate;
 mod list;
 mod made_up;
 mod server;
+mod state;
+mod store;
+mod tenant;
 mod throttle;
 mod validate;
 
@@ -22,6 +30,7 @@ mod tests;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +42,16 @@ use uuid::Uuid;
 use crate::rate::Rate;
 
 pub use made_up::made_up_customer;
+pub use store::{MAX_STORED, default_path, reset};
 pub use throttle::Shape;
+
+/// The customers a new kept tenant makes up (`ccbulk sandbox --customers`' default), so that a
+/// first `export --sandbox` has something to show.
+pub const KEPT_CUSTOMERS: usize = 50;
+
+/// How long a kept tenant's changes wait before they are written: a run's many PATCHes make a
+/// few writes, not one each.
+const SAVE_DELAY: Duration = Duration::from_millis(250);
 
 /// How the sandbox behaves. `Default` gives a well-behaved API with the default credentials.
 #[derive(Clone, Debug)]
@@ -60,8 +78,11 @@ pub struct SandboxConfig {
     /// A bearer token that is always accepted, as if it came from `CLOUDCOCKPIT_TOKEN`.
     pub static_token: Option<String>,
     /// Customers made up at start for the list call (`--customers N`), with ids drawn from
-    /// `seed` and internal identifiers `ERP-000001`, `ERP-000002`, …
+    /// `seed` and internal identifiers `ERP-000001`, `ERP-000002`, …; for a kept tenant, when it
+    /// is new only.
     pub customers: usize,
+    /// Keep the tenant in this file between runs (locked while served); `None`: in memory only.
+    pub state: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -78,6 +99,7 @@ impl Default for SandboxConfig {
             client_secret: "sandbox-secret".to_string(),
             static_token: None,
             customers: 0,
+            state: None,
         }
     }
 }
@@ -126,21 +148,50 @@ impl std::fmt::Debug for Sandbox {
 
 struct Inner {
     addr: SocketAddr,
-    state: Arc<server::State>,
+    state: Arc<state::State>,
     /// Dropping it (with the last handle) also stops the server.
     stop: watch::Sender<bool>,
     stopped: watch::Receiver<bool>,
+    /// A kept tenant's lock, released (after the last write) with the last handle.
+    _kept: Option<crate::lock::ResultsLock>,
+}
+
+impl Drop for Inner {
+    /// The kept tenant's last changes are written before its lock goes.
+    fn drop(&mut self) {
+        if let Err(e) = self.state.close() {
+            tracing::error!("{e}");
+            eprintln!("ccbulk: {e}");
+        }
+    }
 }
 
 impl Sandbox {
     /// Binds `listen` (port 0 picks a free one) and serves in a background tokio task.
+    /// A kept tenant (`config.state`) is locked and read first: a tenant in use, or a file that
+    /// cannot be read, is an error that says so.
     pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result<Sandbox> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let (kept, tenant, saver) = match &config.state {
+            None => (
+                None,
+                tenant::Tenant::new(config.customers, config.seed),
+                None,
+            ),
+            Some(path) => {
+                let (lock, tenant) = store::open(path, config.customers, config.seed)
+                    .map_err(std::io::Error::other)?;
+                (Some(lock), tenant, Some(store::Saver::new(path.clone())))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"))
+        })?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(server::State::new(config));
+        let state = Arc::new(state::State::new(config, tenant, saver));
         let app = server::router(state.clone());
         let (stop, mut stop_rx) = watch::channel(false);
         let (stopped_tx, stopped) = watch::channel(false);
+        save_when_changed(state.clone(), stop_rx.clone());
         tokio::spawn(async move {
             let shutdown = async move {
                 // Err means every handle is gone: stop as well.
@@ -160,6 +211,7 @@ impl Sandbox {
                 state,
                 stop,
                 stopped,
+                _kept: kept,
             }),
         })
     }
@@ -208,6 +260,31 @@ impl Sandbox {
         self.inner.state.listed()
     }
 
+    /// The file a kept tenant lives in; `None` for one in memory.
+    pub fn state_file(&self) -> Option<&Path> {
+        self.inner.state.state_file()
+    }
+
+    /// How many customers the tenant made up at start, and how many were changed since.
+    pub fn counts(&self) -> (usize, usize) {
+        self.inner.state.counts()
+    }
+
+    /// One line on the tenant, for banners: where it is kept and how to start it afresh.
+    pub fn tenant_line(&self) -> String {
+        let (made_up, changed) = self.counts();
+        match self.state_file() {
+            Some(path) => format!(
+                "tenant {TENANT} kept in {} ({made_up} made-up customers, {changed} changed; \
+                 `ccbulk sandbox --reset` starts it afresh)",
+                path.display()
+            ),
+            None => format!(
+                "tenant {TENANT} in memory ({made_up} made-up customers, {changed} changed)"
+            ),
+        }
+    }
+
     /// How many tokens the token endpoint has issued.
     pub fn tokens_issued(&self) -> usize {
         self.inner.state.tokens_issued()
@@ -225,28 +302,68 @@ impl Sandbox {
     }
 }
 
+/// The X-Tenant the sandbox stands for, in every banner and help text.
+pub const TENANT: &str = "sandbox.cloudcockpit.local";
+
+/// Writes a kept tenant soon after it changes, until the sandbox stops (the last write is
+/// [`Inner`]'s, on drop).
+fn save_when_changed(state: Arc<state::State>, mut stop: watch::Receiver<bool>) {
+    if state.state_file().is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = state.changed() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tokio::time::sleep(SAVE_DELAY).await;
+            let saving = state.clone();
+            match tokio::task::spawn_blocking(move || saving.save()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("{e}"),
+                Err(e) => tracing::error!("the sandbox tenant was not written: {e}"),
+            }
+        }
+    });
+}
+
 /// `ccbulk sandbox`: starts the sandbox, prints its base URL as the first line of stdout, how to
 /// point ccbulk at it on stderr, and serves until Ctrl-C or SIGTERM.
 pub async fn serve_cli(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<()> {
     let summary = describe(&config);
     let client_id = config.client_id.clone();
     let secret = config.client_secret.clone();
+    let asked = config.customers;
     let sandbox = Sandbox::start(config, listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .context("cannot start the sandbox")?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", sandbox.base_url()).context("cannot write to stdout")?;
         out.flush().context("cannot write to stdout")?;
     }
+    let (made_up, _) = sandbox.counts();
+    // A kept tenant's customers were made up when it was new; say so rather than serve
+    // another count than the one asked for without a word.
+    let note = if made_up != asked && sandbox.state_file().is_some() {
+        format!(
+            "\n  (--customers {asked} makes up a new tenant's customers; this one has {made_up}: \
+             `ccbulk sandbox --reset` first, or --in-memory)"
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
         "ccbulk sandbox: serving a simulated CloudCockpit API at {url} ({summary})\n  \
+         {tenant}{note}\n  \
          token URL {token}, client id {client_id}, client secret {secret}, any X-Tenant\n  \
          try: CLOUDCOCKPIT_CLIENT_ID={client_id} CLOUDCOCKPIT_CLIENT_SECRET={secret} ccbulk update \
-         --base-url {url} --token-url {token} --tenant sandbox.cloudcockpit.local samples/customers.csv\n  \
+         --base-url {url} --token-url {token} --tenant {TENANT} samples/customers.csv\n  \
          Ctrl-C to stop.",
         url = sandbox.base_url(),
         token = sandbox.token_url(),
+        tenant = sandbox.tenant_line(),
     );
     terminated().await;
     eprintln!("ccbulk sandbox: stopping");

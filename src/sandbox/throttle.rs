@@ -17,7 +17,7 @@
 //! waits that long is never refused for having waited too little.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -110,7 +110,7 @@ impl Throttle {
 
     /// Decides a call arriving at `now` and counts it if it is allowed.
     pub fn check(&self, now: Instant) -> Verdict {
-        let mut memory = super::server::lock(&self.memory);
+        let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
         match &mut *memory {
             Memory::Bucket { tokens, at } => self.bucket(tokens, at, now),
             Memory::Window { number, used } => self.window(number, used, now),
@@ -334,7 +334,7 @@ mod tests {
         for i in 0..1000 {
             t.check(t0 + ms(i));
         }
-        let Memory::Sliding(log) = &*super::super::server::lock(&t.memory) else {
+        let Memory::Sliding(log) = &*t.memory.lock().unwrap() else {
             panic!("a sliding throttle keeps a log");
         };
         assert_eq!(log.len(), 5);

@@ -21,12 +21,17 @@ pub const TOKEN: &str = "test-static-token-5f1c9a";
 /// A temporary directory for one test's files.
 pub struct Work {
     pub dir: tempfile::TempDir,
+    /// The user's state directory (XDG_STATE_HOME) of every ccbulk this test runs: the kept
+    /// sandbox tenant of `--sandbox` runs lives there, so no two tests share one, and none
+    /// touches the developer's own.
+    pub state: tempfile::TempDir,
 }
 
 impl Work {
     pub fn new() -> Work {
         Work {
             dir: tempfile::tempdir().expect("tempdir"),
+            state: tempfile::tempdir().expect("tempdir"),
         }
     }
 
@@ -113,9 +118,11 @@ impl Work {
         cmd
     }
 
-    /// `cmd` in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited.
+    /// `cmd` in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited, and
+    /// this test's own state directory.
     fn clean(&self, mut cmd: Command) -> Command {
-        cmd.current_dir(self.dir.path());
+        cmd.current_dir(self.dir.path())
+            .env("XDG_STATE_HOME", self.state.path());
         for (k, _) in std::env::vars() {
             // Proxy variables too: tests talk to loopback only, and the proxy tests set their own.
             let proxy = k.to_ascii_lowercase().ends_with("_proxy");

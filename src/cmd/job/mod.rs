@@ -8,9 +8,8 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::cli::{self, Mode};
+use crate::cli::Mode;
 use crate::config::{Config, Connected, Job, SetupError};
-use crate::http::auth;
 use crate::input::{Input, Source};
 use crate::lock::ResultsLock;
 use crate::pipeline::{self, Display, Online, StopRules, workers};
@@ -144,7 +143,7 @@ async fn prepare_all(mut config: Config, check: CheckInput) -> anyhow::Result<Re
     if let Some(sb) = &sandbox
         && !config.quiet
     {
-        eprintln!("ccbulk: using the built-in sandbox at {}", sb.base_url());
+        eprintln!("{}", crate::cmd::sandbox::banner(sb));
     }
     Ok(Ready::Go(Box::new(Prepared {
         config,
@@ -214,27 +213,16 @@ fn lock_outputs(config: &Config) -> Result<Vec<ResultsLock>, SetupError> {
     Ok(locks)
 }
 
-/// `--sandbox`: the built-in sandbox stands in for the API, with its own credentials (a dry run
-/// sends nothing, so it needs none).
+/// `--sandbox`: the built-in sandbox stands in for the API, on the kept tenant, with its own
+/// credentials (a dry run sends nothing, so it needs none).
 async fn start_sandbox(config: &mut Config) -> Result<Option<sandbox::Sandbox>, SetupError> {
     if !config.sandbox || config.dry_run {
         return Ok(None);
     }
-    let defaults = sandbox::SandboxConfig::default();
-    let sb = sandbox::Sandbox::start(
-        defaults.clone(),
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .map_err(|e| SetupError(format!("cannot start the sandbox: {e}")))?;
-    config.connect.base_url = sb.base_url();
-    config.connect.token = auth::TokenSource::Client {
-        id: defaults.client_id,
-        secret: secrecy::SecretString::from(defaults.client_secret),
-        token_url: sb.token_url(),
-        scope: cli::ENTRA_SCOPE.to_string(),
-    };
-    Ok(Some(sb))
+    let sb = crate::cmd::sandbox::in_process().await?;
+    config.connect.base_url = sb.base_url;
+    config.connect.token = sb.token;
+    Ok(Some(sb.sandbox))
 }
 
 fn check_undo(config: &Config, input: &Input) -> Result<Option<undo::Checked>, SetupError> {
