@@ -350,9 +350,10 @@ async fn backs_off_in_a_429_storm_and_recovers_after_the_limit_rises() {
     let refused = api.refused.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(20)).await;
     let storm = api.refused.load(Ordering::Relaxed) - refused;
-    // One call a pause (Retry-After: 1, so 21 pause ends in 20 s) and the calls in flight at
-    // most, and the pace comes down.
-    assert!(storm <= 21 + 8, "{storm} 429s");
+    // One call a pause (Retry-After: 1, so 21 pause ends in 20 s), and the calls in flight when
+    // the storm began and when its first pause ended (that one catches up) at most; the pace
+    // comes down.
+    assert!(storm <= 21 + 2 * 8, "{storm} 429s");
     let low = p.learner().curve.expect("429s came").w;
     assert!(low < settled / 4.0, "{low} vs {settled}");
 
@@ -372,18 +373,23 @@ async fn backs_off_in_a_429_storm_and_recovers_after_the_limit_rises() {
 }
 
 #[test]
-fn the_pace_holds_then_doubles_every_two_seconds() {
+fn the_pace_catches_up_holds_then_doubles_every_second() {
     let t0 = Instant::now();
     let c = learner::Curve {
         w: 100.0,
         epoch: t0,
         measured: true,
+        credit: 0.0,
     };
     let at = |s: f64| c.rate(t0 + Duration::from_secs_f64(s));
     assert_eq!(at(0.0), 100.0);
     assert_eq!(at(learner::FLAT), 100.0);
-    assert!((at(learner::FLAT + 2.0) - 200.0).abs() < 1e-9);
-    assert!((at(learner::FLAT + 6.0) - 800.0).abs() < 1e-9);
+    assert!((at(learner::FLAT + 1.0) - 200.0).abs() < 1e-9);
+    assert!((at(learner::FLAT + 3.0) - 800.0).abs() < 1e-9);
+    // After a pause of a second, the first second goes faster by half of it.
+    let c = learner::Curve { credit: 0.5, ..c };
+    assert!((at(0.5) - 100.0).abs() < 1e-9);
+    assert!((c.rate(t0 + Duration::from_millis(500)) - 150.0).abs() < 1e-9);
 }
 
 /// `--rate unlimited`, adapting: the settings and a learner whose first call went at the
@@ -433,8 +439,9 @@ fn spans_between_pause_ends_measure_the_limit() {
     assert_eq!(l.curve.unwrap().w, 20.0);
     assert!(l.throttled(s(15.5), s(15.4), s(16.5), 310, 330));
     assert_eq!(l.curve.unwrap().w, 18.0);
-    // Nothing accepted since: a storm, down from the pace the call came at.
-    let pace = l.rate(s(17.0));
+    // Nothing accepted since: a storm, down from the pace the call came at (without the
+    // catch-up after the pause).
+    let pace = l.rate(s(17.0)).min(l.curve.unwrap().w);
     assert!(l.throttled(s(17.0), s(17.0), s(18.0), 310, 331));
     assert!(l.storm);
     assert!((l.curve.unwrap().w - learner::BETA * pace).abs() < 1e-9);
@@ -456,10 +463,7 @@ fn spans_between_pause_ends_measure_the_limit() {
 fn unlimited_starts_slow_and_opens() {
     let (_, l, t0) = unlimited_learner();
     assert_eq!(l.rate(t0), learner::SLOW_START);
-    assert_eq!(
-        l.rate(t0 + learner::DOUBLING * 3),
-        learner::SLOW_START * 8.0
-    );
+    assert!((l.rate(t0 + learner::DOUBLING * 3) - learner::SLOW_START * 8.0).abs() < 1e-6);
     assert!(l.rate(t0 + Duration::from_secs(1)).is_infinite());
 }
 
@@ -544,14 +548,13 @@ async fn every_shape_of_limit_is_met_near_the_ideal_time() {
                 learnt.rate,
             );
             eprintln!("{row}");
-            // Not met yet: a sliding window is paced below its limit (a pause of whole seconds
-            // leaves it partly empty, and the next span measures that); a bucket with 10 % left
-            // at 20/s takes 1.14×; a limit that doubles is reported as the mix of before and
-            // after (at least what it rose to).
-            let (time, reported) = match (case.name, limit) {
-                ("sliding window 3 s", _) => (1.3, 0.3),
-                ("bucket, 10 % left", 20.0) => (1.15, 0.1),
-                ("bucket, limit doubles mid-run", _) => (1.1, 0.45),
+            // Not met yet: a sliding window is paced a little below its limit (each whole-second
+            // pause leaves it partly unused, and the spans measure that): 1.12× at 200/s, and
+            // its limit reported 8–11 % low; a limit that doubles near the end of a short run is
+            // reported as a mix of before and after.
+            let (time, reported) = match case.name {
+                "sliding window 3 s" => (1.15, 0.15),
+                "bucket, limit doubles mid-run" => (1.1, 0.55),
                 _ => (1.1, 0.1),
             };
             assert!(o.took <= ideal * time, "{row}");
