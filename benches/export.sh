@@ -10,7 +10,7 @@ PORT=${PORT:-18799}
 [ -x "$BIN" ] || cargo build --release --locked --bin ccbulk
 OUT=$(mktemp -d)
 trap 'kill "$SANDBOX" 2>/dev/null || true; rm -rf "$OUT"' EXIT
-"$BIN" sandbox --customers "$N" --listen "127.0.0.1:$PORT" > "$OUT/sandbox.out" 2> /dev/null &
+"$BIN" sandbox --in-memory --customers "$N" --listen "127.0.0.1:$PORT" > "$OUT/sandbox.out" 2> /dev/null &
 SANDBOX=$!
 for _ in $(seq 50); do [ -s "$OUT/sandbox.out" ] && break; sleep 0.2; done
 BASE=$(head -1 "$OUT/sandbox.out")

@@ -511,62 +511,35 @@ async fn the_readme_sequence_plan_dry_run_update_works_as_written() {
     assert!(dry.iter().all(|r| r["ccbulk_outcome"] != "accepted"));
 }
 
-/// The README's "From the tenant to a spreadsheet and back" walkthrough, run by `sh` as written,
-/// against the `ccbulk sandbox` its first line starts (started here with the same options on a
-/// free port, which replaces 127.0.0.1:8080 in the commands; the lines that start and stop the
-/// background sandbox are the test's to do). Each command must do what its comment says, and the
-/// tenant ends as it began.
+/// The README's sandbox walkthrough, run by `sh` exactly as written (on the test's own kept
+/// sandbox tenant: `Work` gives every test its own state directory). Each command must do what
+/// its comment says, and the tenant ends as it began.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_walkthrough_export_edit_plan_update_undo_works_as_written() {
-    const README_ADDR: &str = "127.0.0.1:8080";
-    let block = readme_block("ccbulk export $SB");
-    let mut lines = block.lines().filter(|l| !l.trim().is_empty());
-    let start = lines.next().expect("the sandbox line");
-    let (start, _) = start
-        .split_once(" > /dev/null &")
-        .expect("started in the background");
-    let words = shell_words::split(start).expect("shell words");
-    assert_eq!(
-        words,
-        [
-            "ccbulk",
-            "sandbox",
-            "--customers",
-            "50",
-            "--listen",
-            README_ADDR
-        ],
-        "{start}"
-    );
-    let script: Vec<&str> = lines
-        .filter(|l| !l.contains("$!") && !l.starts_with("kill $SANDBOX"))
-        .collect();
+    let block = readme_block("ccbulk export --sandbox");
+    let first = block.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     assert!(
-        script.len() >= 8 && block.contains("kill $SANDBOX"),
-        "{script:?}"
+        first.starts_with("ccbulk sandbox --reset "),
+        "the walkthrough starts the tenant afresh: {first}"
     );
-
     let work = Work::new();
-    let server = SandboxProcess::start(&work, &words[2..4]).await;
-    let addr = server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let out = run_within(
-        work.shell(&script.join("\n").replace(README_ADDR, addr)),
-        Duration::from_secs(300),
-    )
-    .await;
+    // A tenant changed before the walkthrough (the quick start, say): the reset undoes it.
+    work.write("before.csv", &city_csv([(guid(1), "Before")]));
+    let mut before = work.ccbulk();
+    before.args(["update", "before.csv", "--sandbox", "--rate", "unlimited"]);
+    let (code, stderr) = code_and_stderr(before).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let out = run_within(work.shell(&block), Duration::from_secs(300)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
-    // ccbulk export $SB: customers.csv (50 customers).
+    // ccbulk export --sandbox: customers.csv (50 customers).
     let exported = work.rows("customers.csv");
     assert_eq!(exported.len(), 50);
-    // ccbulk plan $SB customers.csv: an unedited export, all 50 unchanged.
+    // ccbulk plan --sandbox customers.csv: an unedited export, all 50 unchanged.
     let planned = work.rows("customers.plan.csv");
     assert_each_row_once(&planned, 50);
     assert!(planned.iter().all(|r| r["ccbulk_outcome"] == "unchanged"));
-    // ccbulk plan $SB edited.csv: 3 rows would change city and state.
+    // ccbulk plan --sandbox edited.csv: 3 rows would change city and state.
     let planned = work.rows("edited.plan.csv");
     assert_each_row_once(&planned, 50);
     let changing: Vec<_> = planned
@@ -581,7 +554,7 @@ async fn the_readme_walkthrough_export_edit_plan_update_undo_works_as_written() 
             "city: Lisboa → Porto; state: Lisboa → Porto"
         );
     }
-    // ccbulk update $SB edited.csv: sends them; edited.results.csv and edited.undo.csv.
+    // ccbulk update --sandbox edited.csv: sends them; edited.results.csv and edited.undo.csv.
     let results = work.rows("edited.results.csv");
     assert_each_row_once(&results, 50);
     let accepted: BTreeSet<&str> = results
@@ -592,21 +565,21 @@ async fn the_readme_walkthrough_export_edit_plan_update_undo_works_as_written() 
     let planned_ids: BTreeSet<&str> = changing.iter().map(|r| r["customerId"].as_str()).collect();
     assert_eq!(accepted, planned_ids, "the three planned rows were sent");
     assert_eq!(work.rows("edited.undo.csv").len(), 3);
-    // ccbulk update $SB edited.undo.csv: puts them back.
+    // ccbulk plan --sandbox edited.csv --results sent.plan.csv: nothing left to change.
+    let planned = work.rows("sent.plan.csv");
+    assert_each_row_once(&planned, 50);
+    assert!(planned.iter().all(|r| r["ccbulk_outcome"] == "unchanged"));
+    // ccbulk update --sandbox edited.undo.csv: puts them back.
     let undone = work.rows("edited.undo.results.csv");
     assert_eq!(undone.len(), 3);
     assert!(undone.iter().all(|r| r["ccbulk_outcome"] == "accepted"));
 
     // The tenant is as it was: exported again, the same bytes.
-    let mut again = as_printed(&work, "ccbulk export --output after.csv");
-    again.args([
-        "--base-url",
-        &server.url,
-        "--token-url",
-        &server.token_url(),
-    ]);
-    again.args(["--tenant", "sandbox.local"]);
-    let (code, stderr) = code_and_stderr(again).await;
+    let (code, stderr) = code_and_stderr(as_printed(
+        &work,
+        "ccbulk export --sandbox --output after.csv",
+    ))
+    .await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(work.read("after.csv"), work.read("customers.csv"));
 }
