@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
 
+mod given;
+pub use given::{Given, GivenArg};
+
 /// The API root CloudCockpit documents.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudcockpit.com";
 /// The Microsoft Entra token endpoint CloudCockpit documents for client credentials.
@@ -368,6 +371,19 @@ pub struct SharedArgs {
     #[arg(long, help_heading = OUTPUT)]
     pub overwrite: bool,
 
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// The options as the user gave them, for the follow-up commands a run prints (filled by
+    /// [`Cli::read`]).
+    #[arg(skip)]
+    pub given: Given,
+}
+
+/// What a command says on stderr and in `--summary-json`: the options every command that runs
+/// against the API shares (update, replay, plan and export).
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
     /// Write the final counts as JSON (- for standard output).
     #[arg(long, value_name = "PATH", help_heading = OUTPUT, hide_short_help = true)]
     pub summary_json: Option<PathBuf>,
@@ -376,7 +392,7 @@ pub struct SharedArgs {
     #[arg(short, long, conflicts_with = "verbose", help_heading = LOGGING)]
     pub quiet: bool,
 
-    /// More on stderr (-v: per-row outcomes, -vv: every request).
+    /// More on stderr (-v: each row's outcome, or each page of an export; -vv: every request).
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = LOGGING)]
     pub verbose: u8,
 
@@ -603,21 +619,8 @@ pub struct ExportArgs {
     #[arg(long, help_heading = OUTPUT)]
     pub overwrite: bool,
 
-    /// Write the final counts as JSON (- for standard output).
-    #[arg(long, value_name = "PATH", help_heading = OUTPUT, hide_short_help = true)]
-    pub summary_json: Option<PathBuf>,
-
-    /// Less on stderr: only errors and the summary.
-    #[arg(short, long, conflicts_with = "verbose", help_heading = LOGGING)]
-    pub quiet: bool,
-
-    /// More on stderr (-v: each page, -vv: every request).
-    #[arg(short, long, action = clap::ArgAction::Count, help_heading = LOGGING)]
-    pub verbose: u8,
-
-    /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
-    #[arg(long, value_enum, default_value = "text", help_heading = LOGGING, hide_short_help = true)]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// A count that must be at least 1 (`--concurrency`, `--burst`, `--max-attempts`), with a

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-use crate::cli::{Mode, RunArgs};
+use crate::cli::{Given, Mode, RunArgs};
 use crate::customer::Rules;
 use crate::http::auth::TokenSource;
 use crate::input::{self, InputOptions, Source};
@@ -82,8 +82,8 @@ pub struct Config {
     pub summary_json: Option<PathBuf>,
     pub sandbox: bool,
     pub quiet: bool,
-    /// The arguments as given, for the resume and replay commands the summary prints.
-    pub args: RunArgs,
+    /// The options as the user gave them, for the follow-up commands the summary prints.
+    pub given: Given,
 }
 
 /// Reads a variable, treating an empty one as unset.
@@ -257,10 +257,10 @@ impl Config {
                 .as_deref()
                 .map(parse_max_failures)
                 .transpose()?,
-            summary_json: args.summary_json.clone(),
+            summary_json: args.report.summary_json.clone(),
             sandbox: args.sandbox,
-            quiet: args.quiet,
-            args,
+            quiet: args.report.quiet,
+            given: args.shared.given,
         })
     }
 }

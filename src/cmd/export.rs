@@ -51,7 +51,8 @@ impl Settings {
             "-" => Output::Stdout,
             p => Output::File(PathBuf::from(p)),
         };
-        if matches!(output, Output::Stdout) && args.summary_json.as_deref() == Some(Path::new("-"))
+        if matches!(output, Output::Stdout)
+            && args.report.summary_json.as_deref() == Some(Path::new("-"))
         {
             return Err(SetupError(
                 "--output - and --summary-json - would both write to standard output: send one of them to a file".into(),
@@ -165,7 +166,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     if let Output::File(target) = &settings.output {
         check_target(target, settings.overwrite)?;
     }
-    report::check_json_path(a.summary_json.as_deref()).map_err(SetupError)?;
+    report::check_json_path(a.report.summary_json.as_deref()).map_err(SetupError)?;
     let link = match settings.connect.open().await? {
         Connected::Online(link) => Arc::new(*link),
         Connected::Refused(e) => {
@@ -180,7 +181,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
             );
             summary.exit_code = exit::STOPPED;
             summary.stopped = Some(why);
-            summary.save_json(settings.args.summary_json.as_deref());
+            summary.save_json(settings.args.report.summary_json.as_deref());
             return Ok(exit::STOPPED);
         }
     };
@@ -193,7 +194,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
 
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
-    let signals = crate::signals::spawn_signal_handler(stopper.clone(), a.quiet);
+    let signals = crate::signals::spawn_signal_handler(stopper.clone(), a.report.quiet);
     // Calls counted as update counts them: a page is 2,000 rows, so rows/s alone would hide a
     // page being retried.
     let calls = {
@@ -203,7 +204,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let progress = Progress::start(
         counters.clone(),
         Some(calls),
-        a.quiet,
+        a.report.quiet,
         Duration::from_secs(5),
     );
     let caller = link.caller(&stopper);
@@ -258,7 +259,7 @@ fn conclude(
         ));
     }
     eprint!("{text}");
-    summary.save_json(settings.args.summary_json.as_deref());
+    summary.save_json(settings.args.report.summary_json.as_deref());
     summary.exit_code
 }
 
