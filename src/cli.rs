@@ -19,8 +19,8 @@ pub const ENTRA_TOKEN_URL: &str =
     "https://login.microsoftonline.com/4e806121-ff28-4286-ab4e-3be0a08f9ce0/oauth2/v2.0/token";
 /// The OAuth2 scope CloudCockpit documents for its API.
 pub const ENTRA_SCOPE: &str = "api://b92a36a4-feb8-4f47-a69c-29a180aa6d0a/.default";
-// Defaults that a printed follow-up command leaves out when the run used them: defined once,
-// here, for clap and for the follow-up commands (`config/follow_up.rs`) alike.
+// Defaults, named once here for the options below. (A printed follow-up command leaves out any
+// option the user did not give: clap says which, `cli/given.rs`.)
 pub const DEFAULT_RATE: &str = "10/s";
 pub const DEFAULT_BURST: &str = "1";
 pub const DEFAULT_CONCURRENCY: &str = "8";

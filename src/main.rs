@@ -1,11 +1,9 @@
 //! The ccbulk binary: parse the command line, set up logging and the runtime, run, and turn the
 //! outcome into an exit code. Everything else lives in the library.
 
-use clap::Parser;
-
 fn main() {
     ignore_file_size_signal();
-    let cli = ccbulk::cli::Cli::parse();
+    let cli = ccbulk::cli::Cli::read(std::env::args_os()).unwrap_or_else(|e| e.exit());
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,11 +46,12 @@ fn init_logging(cli: &ccbulk::cli::Cli) {
     use ccbulk::cli::{Command, LogFormat};
     // (quiet, verbose, log format) of the commands that have them.
     let logs = match &cli.command {
-        Command::Update(a) | Command::Replay(a) => Some((a.quiet, a.verbose, a.log_format)),
-        Command::Plan(a) => Some((a.shared.quiet, a.shared.verbose, a.shared.log_format)),
-        Command::Export(a) => Some((a.quiet, a.verbose, a.log_format)),
+        Command::Update(a) | Command::Replay(a) => Some(&a.report),
+        Command::Plan(a) => Some(&a.shared.report),
+        Command::Export(a) => Some(&a.report),
         _ => None,
-    };
+    }
+    .map(|o| (o.quiet, o.verbose, o.log_format));
     let level = match logs.map(|(quiet, verbose, _)| (quiet, verbose)) {
         Some((true, _)) => "error",
         None | Some((false, 0)) => "warn",

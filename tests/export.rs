@@ -567,8 +567,9 @@ async fn rows_keyed_by_internal_identifier_resolve_unique_missing_and_ambiguous_
     let out = run(update).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let replay = after(&stderr, "after fixing them:");
     assert!(
-        stderr.contains("--key internalIdentifier in.results.csv"),
+        replay.contains(" --key internalIdentifier ") && replay.ends_with(" in.results.csv"),
         "the replay command reads the file the same way: {stderr}"
     );
     let undo_line = stderr

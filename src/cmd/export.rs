@@ -187,7 +187,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     };
     let mut sink = Sink::open(&settings.output, settings.overwrite)?;
     if let Some(sb) = &sandbox
-        && !a.quiet
+        && !a.report.quiet
     {
         eprintln!("{}", crate::cmd::sandbox::banner(sb));
     }

@@ -210,8 +210,8 @@ mod tests {
         ]);
         let resume = config.resume_command();
         assert!(
-            resume.starts_with("ccbulk update --rate unlimited --no-adapt ")
-                && resume.contains(" --sandbox --quiet --mode replace ")
+            resume.starts_with("ccbulk update --mode replace ")
+                && resume.contains(" --sandbox --quiet ")
                 && resume.ends_with(" --results 'my in.results.csv' --resume 'my in.csv'"),
             "{resume}"
         );
@@ -222,7 +222,7 @@ mod tests {
         // reads the input.
         let undo = config.undo_command(Path::new("u.csv"));
         assert!(
-            undo.starts_with("ccbulk update --rate unlimited ")
+            undo.starts_with("ccbulk update --retry-provider-customers --rate unlimited ")
                 && undo.contains(" --sandbox --quiet ")
                 && undo.ends_with(" u.csv"),
             "{undo}"
@@ -296,7 +296,7 @@ mod tests {
         ]);
         assert_eq!(
             config.undo_command(Path::new("in.undo.csv")),
-            "ccbulk update --tenant portal.example --rate 10/s -vv --log-format json in.undo.csv"
+            "ccbulk update --rate 10/s --tenant portal.example -vv --log-format json in.undo.csv"
         );
         assert!(
             config.resume_command().contains(" --dry-run "),
@@ -304,7 +304,7 @@ mod tests {
         );
         assert_eq!(
             config.replay_command(),
-            "ccbulk replay --tenant portal.example --rate 10/s --map 'Firma=companyName' --map 'Ort=city' -vv --log-format json in.dry-run.csv"
+            "ccbulk replay --map 'Firma=companyName' --map 'Ort=city' --rate 10/s --tenant portal.example -vv --log-format json in.dry-run.csv"
         );
     }
 }
