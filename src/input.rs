@@ -224,8 +224,10 @@ pub struct Input {
     sheet_first_row: Option<u64>,
     /// Bytes of rows handed on and not yet dropped, bounded.
     budget: std::sync::Arc<budget::Budget>,
-    /// The first row, read at open to be checked ([`Input::check_first_row`]).
-    peeked: Option<Row>,
+    /// Rows read ahead, handed out first: the first row, read at open to be checked
+    /// ([`Input::check_first_row`]); the rows a resumed standard input's check read
+    /// ([`Input::unread`]).
+    ahead: std::collections::VecDeque<Row>,
 }
 
 /// The number of records in a file that are not wholly empty, header included, for the
@@ -360,7 +362,7 @@ impl Input {
             count: 0,
             sheet_first_row: None,
             budget: budget::Budget::new(budget::ROW_BYTES),
-            peeked: None,
+            ahead: std::collections::VecDeque::new(),
         };
         if input.options.encoding.is_none() {
             input.check_first_row()?;
@@ -382,14 +384,23 @@ impl Input {
             let line = row.line + memchr::memchr_iter(b'\n', &bytes[..at]).count() as u64;
             return Err(decode::not_utf8(&self.name, line, bytes[at]));
         }
-        self.peeked = Some(row);
+        self.ahead.push_back(row);
         Ok(())
+    }
+
+    /// Gives back `rows` read before the rest (in their order): [`Input::next_row`] hands them
+    /// out again first. Standard input cannot be read twice, so a check that reads ahead keeps
+    /// the rows the run still needs.
+    pub fn unread(&mut self, rows: Vec<Row>) {
+        for row in rows.into_iter().rev() {
+            self.ahead.push_front(row);
+        }
     }
 
     /// The next data record, checked and mapped; `None` at the end. Wholly empty records
     /// (Excel's trailing `,,,,` lines) are skipped.
     pub fn next_row(&mut self) -> Result<Option<Row>, InputError> {
-        if let Some(row) = self.peeked.take() {
+        if let Some(row) = self.ahead.pop_front() {
             return Ok(Some(row));
         }
         loop {

@@ -22,7 +22,7 @@ use crate::stop::{Stop, Stopper};
 
 mod check;
 mod rowset;
-pub use check::{Fingerprints, Resumed, check};
+pub use check::{Fingerprints, Resumed, check, check_stream};
 pub use rowset::RowSet;
 
 /// The columns ccbulk appends to every input column.

@@ -22,11 +22,21 @@ fn stop_after(work: &Work, results: &str, rows: usize) -> String {
     kept
 }
 
-/// Runs `args` with `--resume` and asserts it finished (exit 0).
-async fn assert_resumes(work: &Work, sb: &Sandbox, args: &[&str]) {
+/// Runs `args` with `--resume`, and `stdin` on its standard input.
+async fn resume(
+    work: &Work,
+    sb: &Sandbox,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
     let mut cmd = work.unpaced(sb, args);
     cmd.arg("--resume");
-    let out = run(cmd).await;
+    run_with_input(cmd, stdin.map(|s| s.as_bytes().to_vec())).await
+}
+
+/// Runs `args` with `--resume` and asserts it finished (exit 0).
+async fn assert_resumes(work: &Work, sb: &Sandbox, args: &[&str], stdin: Option<&str>) {
+    let out = resume(work, sb, args, stdin).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
 
@@ -36,15 +46,14 @@ async fn assert_refused(
     work: &Work,
     sb: &Sandbox,
     args: &[&str],
+    stdin: Option<&str>,
     results: &str,
     row: &str,
     what: &str,
 ) {
     let kept = work.read(results);
     let before = sb.requests().len();
-    let mut cmd = work.unpaced(sb, args);
-    cmd.arg("--resume");
-    let out = run(cmd).await;
+    let out = resume(work, sb, args, stdin).await;
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
@@ -105,7 +114,7 @@ async fn a_row_inserted_deleted_or_edited_above_the_stop_refuses_the_resume_with
     ] {
         work.write("in.csv", input);
         work.write("in.results.csv", &stopped);
-        assert_refused(&work, &sb, &UPDATE, "in.results.csv", row, what).await;
+        assert_refused(&work, &sb, &UPDATE, None, "in.results.csv", row, what).await;
     }
 
     // Rows deleted from the end, so that recorded rows are missing.
@@ -114,6 +123,7 @@ async fn a_row_inserted_deleted_or_edited_above_the_stop_refuses_the_resume_with
         &work,
         &sb,
         &UPDATE,
+        None,
         "in.results.csv",
         "records row 6",
         "has only 5 rows",
@@ -123,7 +133,7 @@ async fn a_row_inserted_deleted_or_edited_above_the_stop_refuses_the_resume_with
     // Rows added after the stop, or the input as it was: resumed.
     work.write("in.csv", &format!("{original}{},Beja\n", cid(99)));
     let before = customer_calls(&sb).len();
-    assert_resumes(&work, &sb, &UPDATE).await;
+    assert_resumes(&work, &sb, &UPDATE, None).await;
     assert_each_row_once(&work.rows("in.results.csv"), u64::from(N) + 1);
     let want: Vec<u32> = (9..=N).chain([99]).collect();
     assert_eq!(
@@ -167,6 +177,7 @@ async fn an_unchanged_legacy_encoded_input_resumes_and_an_edited_one_does_not() 
         &work,
         &sb,
         &args,
+        None,
         "in.results.csv",
         "row 2 of in.csv",
         "Stadt is \"Sao Bras 2\"",
@@ -176,7 +187,7 @@ async fn an_unchanged_legacy_encoded_input_resumes_and_an_edited_one_does_not() 
     work.write_bytes("in.csv", &bytes);
     work.write("in.results.csv", &stopped);
     let before = customer_calls(&sb).len();
-    assert_resumes(&work, &sb, &args).await;
+    assert_resumes(&work, &sb, &args, None).await;
     assert_each_row_once(&work.rows_sep("in.results.csv", b';'), 10);
     assert_eq!(customers_read(&sb, before), (5..=10).collect::<Vec<_>>());
 }
@@ -227,6 +238,7 @@ async fn replay_checks_its_input_on_resume() {
         &work,
         &sb,
         &replay,
+        None,
         "in.replay.csv",
         &row,
         "city is \"Beja\"",
@@ -234,7 +246,7 @@ async fn replay_checks_its_input_on_resume() {
     .await;
     work.write("in.results.csv", &fixed);
     work.write("in.replay.csv", &stopped);
-    assert_resumes(&work, &sb, &replay).await;
+    assert_resumes(&work, &sb, &replay, None).await;
     assert_eq!(work.rows("in.replay.csv").len(), 6);
 }
 
@@ -263,10 +275,55 @@ async fn the_undo_file_checks_its_input_on_resume() {
         &text.replace(second, &format!("{id},Elvas,")),
     );
     let row = "row 2 of in.undo.csv";
-    assert_refused(&work, &sb, &undo, "in.undo.results.csv", row, "Elvas").await;
+    assert_refused(&work, &sb, &undo, None, "in.undo.results.csv", row, "Elvas").await;
     // As it was, it resumes.
     work.write("in.undo.csv", &text);
     work.write("in.undo.results.csv", &stopped);
-    assert_resumes(&work, &sb, &undo).await;
+    assert_resumes(&work, &sb, &undo, None).await;
     assert_each_row_once(&work.rows("in.undo.results.csv"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standard_input_is_checked_as_it_is_read_and_the_rows_still_to_send_go() {
+    const N: u32 = 30;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let original = numbered_cities(N, "Faro");
+    let args = ["update", "-", "--concurrency", "1", "--no-undo", "-q"];
+    let out = run_with_input(
+        work.unpaced(&sb, &args),
+        Some(original.clone().into_bytes()),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // Stopped after 12 rows, row 5 in flight: it is not recorded and must be sent.
+    let kept = stop_after(&work, "results.csv", 12);
+    let mut lines: Vec<&str> = kept.lines().collect();
+    lines.remove(5);
+    let stopped = format!("{}\n", lines.join("\n"));
+
+    let edited = original.replace("Faro 9\n", "Tavira\n");
+    work.write("results.csv", &stopped);
+    let what = "city is \"Tavira\" in the input";
+    let refused = Some(edited.as_str());
+    assert_refused(
+        &work,
+        &sb,
+        &args,
+        refused,
+        "results.csv",
+        "row 9 of stdin",
+        what,
+    )
+    .await;
+
+    let before = customer_calls(&sb).len();
+    assert_resumes(&work, &sb, &args, Some(&original)).await;
+    assert_each_row_once(&work.rows("results.csv"), u64::from(N));
+    let want: Vec<u32> = [5].into_iter().chain(13..=N).collect();
+    assert_eq!(
+        customers_read(&sb, before),
+        want,
+        "the row in flight and those after the stop"
+    );
 }

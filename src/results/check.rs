@@ -76,10 +76,22 @@ impl Fingerprints {
         }
     }
 
-    /// The first range (its first and last row number) whose sums do not cancel out.
-    fn first_differing(&self) -> Option<(u64, u64)> {
-        let i = self.sums.iter().position(|&s| s != 0)? as u64;
+    /// The range that holds `number`.
+    fn range_of(&self, number: u64) -> usize {
+        (number / self.width) as usize
+    }
+
+    /// The first range from `from` (its first and last row number) whose sums do not cancel
+    /// out, before range `to`.
+    fn differing(&self, from: usize, to: usize) -> Option<(u64, u64)> {
+        let to = to.min(self.sums.len());
+        let i = (from.min(to)..to).find(|&i| self.sums[i] != 0)? as u64;
         Some((i * self.width, i * self.width + (self.width - 1)))
+    }
+
+    /// The first range whose sums do not cancel out.
+    fn first_differing(&self) -> Option<(u64, u64)> {
+        self.differing(0, self.sums.len())
     }
 }
 
@@ -154,6 +166,64 @@ pub fn check(
         }
     }
     Err(describe(r, &input.name, &recorded, &rows, count, range))
+}
+
+/// Rows of standard input the check may read ahead and keep for the run (rows before the last
+/// recorded one that the results do not hold: those in flight when the run stopped, usually a
+/// few): a bound below the input's row budget, which would otherwise stop the reading for good.
+const MAX_AHEAD_ROWS: usize = 10_000;
+const MAX_AHEAD_BYTES: usize = 8 << 20;
+
+/// [`check`] for standard input, which cannot be read twice: rows are read in order up to the
+/// last recorded one, and each range of row numbers is checked as soon as the input has passed
+/// it, with its recorded rows' cells still at hand to say what differs. The rows the run still
+/// has to send (not recorded, or past the last recorded one) are given back to `input`.
+pub fn check_stream(mut input: Input, r: &Resumed) -> Result<Input, String> {
+    let mut sums = r.prior.fingerprints.clone();
+    let (mut ahead, mut ahead_bytes) = (Vec::new(), 0);
+    // The recorded rows of the ranges not yet checked, from `checked` on.
+    let mut held = BTreeMap::<u64, Vec<(u64, ByteRecord)>>::new();
+    let (mut checked, mut count) = (0, 0);
+    let name = input.name.clone();
+    let mut verify = |sums: &Fingerprints, held: &mut BTreeMap<_, _>, to, count| {
+        if to <= checked {
+            return Ok(());
+        }
+        if let Some(range) = sums.differing(checked, to) {
+            let recorded =
+                recorded_in(r, range).map_err(|e| format!("{}: {e}", r.results.display()))?;
+            return Err(describe(r, &name, &recorded, held, count, range));
+        }
+        held.clear();
+        checked = to;
+        Ok(())
+    };
+    while let Some(row) = input.next_row().map_err(|e| e.to_string())? {
+        count += 1;
+        verify(&sums, &mut held, sums.range_of(row.number), count)?;
+        let past = row.number > sums.max;
+        if !past && r.prior.done.contains(row.number) {
+            let cells = cells_of(&row, r.echo).collect::<ByteRecord>();
+            sums.take(row.number, fingerprint(row.number, cells.iter()));
+            held.entry(row.number).or_default().push((row.line, cells));
+            continue;
+        }
+        ahead_bytes += row.record.as_slice().len();
+        ahead.push(row);
+        if past {
+            break;
+        }
+        if ahead.len() > MAX_AHEAD_ROWS || ahead_bytes > MAX_AHEAD_BYTES {
+            return Err(format!(
+                "cannot resume from standard input: more than {MAX_AHEAD_ROWS} rows (or 8 MiB) before row {}, the last one {} records, are not in it, and they would have to be held while the rows before that are checked; give the input as a file",
+                sums.max,
+                r.results.display()
+            ));
+        }
+    }
+    verify(&sums, &mut held, usize::MAX, count)?;
+    input.unread(ahead);
+    Ok(input)
 }
 
 /// The input cells of the results lines whose row numbers are in `range`.
@@ -234,6 +304,91 @@ fn differing_cell(names: &[String], recorded: &ByteRecord, cells: &ByteRecord) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::InputOptions;
+
+    /// An input of `n` rows (what `edit` makes of each line) resumed from a results file that
+    /// records its first `done` rows but row 5 (in flight when the run stopped): the row numbers
+    /// the run still gets, or the refusal. `stream`: read as standard input, else as a file.
+    fn resumed(
+        stream: bool,
+        n: u32,
+        done: u32,
+        edit: impl Fn(u32, String) -> String,
+    ) -> Result<Vec<u64>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("r.csv");
+        let line = |i: u32| format!("6a1f0c2e-1b7d-4c3a-9e55-{i:012x},Faro {i}");
+        let mut text = format!(
+            "customerId,city,{}\n",
+            super::super::RESULT_COLUMNS.join(",")
+        );
+        for i in (1..=done).filter(|&i| i != 5) {
+            text += &format!("{},{i},accepted,202,1,,,t,\n", line(i));
+        }
+        std::fs::write(&results, text).unwrap();
+        let names = ["customerId".to_string(), "city".to_string()];
+        let prior = super::super::read_prior(&results, b',', &names).unwrap();
+        let input: String = (1..=n).fold("customerId,city\n".into(), |t, i| {
+            t + &edit(i, line(i)) + "\n"
+        });
+        let open = || {
+            let bytes = Box::new(std::io::Cursor::new(input.clone().into_bytes()));
+            Input::from_reader(bytes, "stdin", InputOptions::default())
+        };
+        let mut input = open().unwrap();
+        let echo = input.columns.echo.clone();
+        let r = Resumed {
+            prior: &prior,
+            results: &results,
+            delimiter: b',',
+            echo: &echo,
+            echo_names: &names,
+            ordered: true,
+        };
+        if stream {
+            input = check_stream(input, &r)?;
+        } else {
+            check(input, open, &r)?;
+            input = open().unwrap();
+        }
+        let mut left = Vec::new();
+        while let Some(row) = input.next_row().unwrap() {
+            if !prior.done.contains(row.number) {
+                left.push(row.number);
+            }
+        }
+        Ok(left)
+    }
+
+    #[test]
+    fn files_and_standard_input_are_checked_range_by_range() {
+        // 140,000 rows: ranges of four numbers. Standard input checks a range once it has passed
+        // it, and gives back the rows the run still sends.
+        for stream in [true, false] {
+            let left = resumed(stream, 140_000, 139_990, |_, l| l).unwrap();
+            let want: Vec<u64> = [5].into_iter().chain(139_991..=140_000).collect();
+            assert_eq!(left, want);
+            let beja = |i, l: String| {
+                if i == 70_001 {
+                    l.replace("Faro", "Beja")
+                } else {
+                    l
+                }
+            };
+            let err = resumed(stream, 140_000, 139_990, beja).unwrap_err();
+            let cell = "city is \"Beja 70001\" in the input, \"Faro 70001\" in the results";
+            assert!(
+                err.contains("row 70001 of stdin (line 70002)") && err.contains(cell),
+                "{err}"
+            );
+            // The input ends before the last recorded row.
+            let err = resumed(stream, 139_000, 139_990, |_, l| l).unwrap_err();
+            assert!(
+                err.contains("records row 139001, but stdin has only 139000 rows"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn sums_cancel_across_coarsening_and_name_the_range() {

@@ -267,17 +267,14 @@ fn read_prior(config: &Config, input: &Input, writer: &WriterSetup) -> Result<Pr
 
 /// `--resume`: every row the results record must be this input's row of that number (an input
 /// edited since would have the wrong rows skipped). Checked on the input opened for setup, read
-/// up to the last recorded row; the run then reads the input afresh. Standard input cannot be
-/// read twice, and is not checked.
+/// up to the last recorded row; the run then reads a file afresh, and gets back the rows of
+/// standard input (which cannot be read twice) the check read that it must still send.
 async fn check_resumed(
     config: &Config,
     input: Input,
     prior: Prior,
     writer: &WriterSetup,
 ) -> anyhow::Result<(Input, Prior)> {
-    if config.source == Source::Stdin {
-        return Ok((input, prior));
-    }
     let source = config.source.clone();
     let options = config.input_options.clone();
     let results = config.results.clone();
@@ -292,6 +289,10 @@ async fn check_resumed(
             echo_names: &echo_names,
             ordered,
         };
+        if source == Source::Stdin {
+            let input = results::check_stream(input, &r).map_err(SetupError)?;
+            return Ok((input, prior));
+        }
         let open = || Input::open(&source, options.clone());
         results::check(input, open, &r).map_err(SetupError)?;
         Ok((open()?, prior))
