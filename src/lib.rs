@@ -11,9 +11,9 @@
 //!
 //! Modules are layered: each uses only modules in the layers below it (tests aside).
 //! 1. `exit`, `rate`, `files`, `formula`, `text`, `stop`: no ccbulk imports.
-//! 2. `customer`, `lock`, `reasons`, `http::backoff`, `http::connection`: the data model, the lock
+//! 2. `customer`, `lock`, `reasons`, `http::backoff`, `http::client`: the data model, the lock
 //!    file, failure reasons grouped, when to try again, and how every server is reached (TLS,
-//!    proxy, timeouts, size limits: set once for every call).
+//!    proxy, timeouts, size limits: one client for every call).
 //! 3. `input` (the CSV in), `list` (the list call's pages), `http::token` and `http::auth`
 //!    (tokens), `pacer` (when a call may start).
 //! 4. `outcome` (what a row became), `http::api` (one call and its answer).

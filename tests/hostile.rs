@@ -363,6 +363,43 @@ async fn a_redirect_of_the_token_request_is_not_followed() {
     assert!(!err.contains("cc-secret-hostile-31"), "{err}");
 }
 
+/// A redirect of an API call is not followed either: a PATCH (merge mode's GET too) answered
+/// 307 fails its row with that status, and the address it points to is never called.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_of_an_api_call_is_not_followed() {
+    let (elsewhere, called_there) = scripted(|_| Act::Accepted).await;
+    let to = format!("{elsewhere}/v1/Customers/moved");
+    let (api, requests) = scripted(move |_| Act::Redirect(to.clone())).await;
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=2).map(full_row)));
+    let out = within(60, work.replace_update_at(&api, &["--concurrency", "1"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert_each_row_once(&rows, 2);
+    for r in &rows {
+        assert_eq!(r["ccbulk_outcome"], "failed", "{r:?}");
+        assert_eq!(r["ccbulk_http_status"], "307");
+        assert_eq!(r["ccbulk_attempts"], "1");
+    }
+    assert_eq!(methods(&requests), ["PATCH", "PATCH"]);
+
+    work.write("in.csv", &format!("customerId,city\n{},Porto\n", guid(1)));
+    let mut merge = work.against_url(&api);
+    merge.args([
+        "update",
+        "in.csv",
+        "--rate",
+        "unlimited",
+        "--no-undo",
+        "--overwrite",
+    ]);
+    let out = within(60, merge).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(work.only_row("in.results.csv")["ccbulk_http_status"], "307");
+    assert_eq!(methods(&requests), ["PATCH", "PATCH", "GET"]);
+    assert!(called_there.lock().unwrap().is_empty(), "never followed");
+}
+
 /// A user name or password in --token-url or --base-url is refused before anything happens,
 /// and never echoed.
 #[tokio::test(flavor = "multi_thread")]

@@ -218,8 +218,8 @@ async fn a_setup_error_leaves_no_file_behind() {
     let cases: [Case; 2] = [
         (
             &["--base-url", "https://api.cloudcockpit.invalid"],
-            Some(("HTTPS_PROXY", "socks5://127.0.0.1:9")),
-            "not an http:// proxy",
+            Some(("HTTPS_PROXY", "ftp://127.0.0.1:9")),
+            "is not a proxy ccbulk can use",
         ),
         (
             &["--base-url", "http://127.0.0.1:9/?x=1"],

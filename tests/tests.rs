@@ -10,6 +10,7 @@ mod export;
 mod hostile;
 mod input_props;
 mod kept_sandbox;
+mod network;
 mod pacing;
 mod pipeline;
 mod plan_undo;

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::cli::{ExportArgs, SearchField};
 use crate::config::{Connect, Connected, SetupError, no_token};
 use crate::exit;
-use crate::http::api::{Connection, Reply};
+use crate::http::api::Reply;
 use crate::list::{PAGE_SIZE, Page, encode};
 use crate::outcome::{Counters, Tally};
 use crate::pipeline::call::{Call, Called, Caller};
@@ -167,7 +167,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         check_target(target, settings.overwrite)?;
     }
     report::check_json_path(a.report.summary_json.as_deref()).map_err(SetupError)?;
-    let link = match settings.connect.open().await? {
+    let link = match settings.connect.open(1).await? {
         Connected::Online(link) => Arc::new(*link),
         Connected::Refused(e) => {
             let why = no_token(&e, &settings.connect.token, "nothing was sent");
@@ -280,13 +280,12 @@ async fn export_pages(
     settings: &Settings,
     counters: &Counters,
 ) -> Paged {
-    let mut conn = Connection::default();
     let mut seen = Seen::default();
     let mut written = 0u64;
     let mut total = None;
     let mut number = 1u64;
     let end = loop {
-        let (page, attempts) = match fetch_page(caller, &mut conn, number, settings).await {
+        let (page, attempts) = match fetch_page(caller, number, settings).await {
             Ok(got) => got,
             Err(end) => break end,
         };
@@ -329,14 +328,13 @@ async fn export_pages(
 /// Page `number`, parsed, and the attempts it took; or how the paging ends.
 async fn fetch_page(
     caller: &Caller<'_>,
-    conn: &mut Connection,
     number: u64,
     settings: &Settings,
 ) -> Result<(Page, u32), End> {
     let q = query(number, settings.search.as_ref(), settings.reseller);
     let correlation = Uuid::new_v4();
     let called = caller
-        .call(conn, 0, Uuid::nil(), Call::List(q), correlation)
+        .call(0, Uuid::nil(), Call::List(q), correlation)
         .await;
     let (body, attempts) = match called {
         Called::NotSent => return Err(End::Interrupted),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cli::ConnectionArgs;
 use crate::http::api::Api;
 use crate::http::auth::{Auth, AuthError, Patience, TokenSource};
+use crate::http::client;
 use crate::pacer::{PaceSettings, Pacer};
 use crate::pipeline::call::Link;
 use crate::pipeline::retry;
@@ -55,7 +56,7 @@ impl Connect {
         };
         if online {
             // The API client's own rule, so a bad URL is refused here, before anything else.
-            crate::http::connection::Endpoint::parse("--base-url", &a.base_url, false)
+            crate::http::client::Endpoint::parse("--base-url", &a.base_url, false)
                 .map_err(SetupError)?;
         }
         Ok(Connect {
@@ -79,15 +80,18 @@ impl Connect {
     /// The API client and the first token, before anything is written or sent: an unusable
     /// proxy or URL is a setup error; refused credentials or an unreachable token endpoint come
     /// back as [`Connected::Refused`], for the command to stop at once, saying what to check.
-    pub(crate) async fn open(&self) -> Result<Connected, SetupError> {
-        let api = Api::new(&self.base_url, &self.tenant, self.timeout).map_err(SetupError)?;
-        // Token requests are as patient as API calls: the same time limit, attempts and backoff.
+    /// `concurrency`: how many calls may be under way at once (the pool keeps that many
+    /// connections).
+    pub(crate) async fn open(&self, concurrency: usize) -> Result<Connected, SetupError> {
+        // One client for the API and the token endpoint: the same TLS, proxies and time limit.
+        let client = client::build(self.timeout, concurrency).map_err(SetupError)?;
+        let api = Api::new(&client, &self.base_url, &self.tenant).map_err(SetupError)?;
+        // Token requests are as patient as API calls: the same attempts and backoff.
         let patience = Patience {
-            timeout: self.timeout,
             max_attempts: self.policy.max_attempts,
             backoff_base: self.policy.backoff_base,
         };
-        let auth = Auth::new(self.token.clone(), patience).map_err(SetupError)?;
+        let auth = Auth::new(self.token.clone(), patience, &client).map_err(SetupError)?;
         if let Err(e) = auth.token().await {
             return Ok(Connected::Refused(e));
         }

@@ -1,24 +1,21 @@
-//! One API call: building the GET or PATCH with its headers, sending it on the worker's own
-//! connection (`connection.rs`), and classifying what comes back (success, retry later, refresh
-//! the token, or fail with the API's own words). It knows nothing of rows, pacing or retries;
+//! One API call: building the GET or PATCH with its headers, sending it through the run's one
+//! client (`client.rs`), and classifying what comes back (success, retry later, refresh the
+//! token, or fail with the API's own words). It knows nothing of rows, pacing or retries;
 //! `pipeline/` owns those.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::Full;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::http::auth::Token;
-use crate::http::connection::{
-    Answer, BodyEnd, Connector, Endpoint, MAX_ANSWER, MAX_PAGE, Transport, USER_AGENT, too_large,
+use crate::http::client::{
+    Answer, BodyEnd, Endpoint, MAX_ANSWER, MAX_PAGE, Transport, exchange, too_large,
 };
 use crate::text::one_line;
-
-pub(crate) use crate::http::connection::Connection;
 
 /// What one attempt came to.
 #[derive(Debug)]
@@ -41,13 +38,12 @@ pub enum Reply {
     Fail { status: Option<u16>, error: String },
 }
 
-/// The client for one API root and tenant. Shared by the workers; each brings its own
-/// [`Connection`].
+/// The client for one API root and tenant, shared by the workers.
 pub struct Api {
-    connector: Connector,
-    /// Host, User-Agent, Accept and X-Tenant: the same on every call.
+    client: reqwest::Client,
+    /// Accept and X-Tenant: the same on every call.
     headers: HeaderMap,
-    /// The base URL's path followed by `/v1/Customers/`.
+    /// The base URL followed by `/v1/Customers/`.
     prefix: String,
 }
 
@@ -55,52 +51,43 @@ const X_TENANT: HeaderName = HeaderName::from_static("x-tenant");
 const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
 impl Api {
-    /// `base` is the API root (`http` or `https`, no query, no user name or password); each
-    /// call may take `timeout`.
-    pub fn new(base: &str, tenant: &str, timeout: Duration) -> Result<Api, String> {
+    /// Calls to the API root `base` (`http` or `https`, no query, no user name or password) for
+    /// `tenant`, through `client` (`client::build`).
+    pub fn new(client: &reqwest::Client, base: &str, tenant: &str) -> Result<Api, String> {
         let tenant = HeaderValue::from_str(tenant)
             .map_err(|_| format!("--tenant \"{tenant}\" cannot be sent as a header"))?;
         let endpoint = Endpoint::parse("--base-url", base, false)?;
-        let prefix = format!("{}/v1/Customers/", endpoint.path.trim_end_matches('/'));
-        let mut headers = HeaderMap::with_capacity(8);
-        headers.insert(header::HOST, endpoint.host);
-        headers.insert(header::USER_AGENT, USER_AGENT);
+        let root = endpoint.url.as_str().trim_end_matches('/');
+        let mut headers = HeaderMap::with_capacity(4);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(X_TENANT, tenant);
         Ok(Api {
-            connector: Connector::new(&endpoint.origin, timeout)?,
+            client: client.clone(),
             headers,
-            prefix,
+            prefix: format!("{root}/v1/Customers/"),
         })
     }
 
-    /// `{prefix}{id}`, then `/account-info` if asked: the request target.
-    fn target(&self, id: Uuid, account_info: bool) -> Result<Uri, String> {
+    /// `{prefix}{id}`, then `/account-info` if asked: the request's URL.
+    fn target(&self, id: Uuid, account_info: bool) -> Result<Url, String> {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let id = id.hyphenated().encode_lower(&mut buf);
         let suffix = if account_info { "/account-info" } else { "" };
-        let mut path = String::with_capacity(self.prefix.len() + id.len() + suffix.len());
-        path.push_str(&self.prefix);
-        path.push_str(id);
-        path.push_str(suffix);
-        Uri::try_from(path).map_err(|e| format!("cannot build the request path: {e}"))
+        Url::parse(&format!("{}{id}{suffix}", self.prefix))
+            .map_err(|e| format!("cannot build the request URL: {e}"))
     }
 
     fn request(
         &self,
         method: Method,
-        target: Uri,
+        target: Url,
         token: &Token,
         correlation: Uuid,
         body: Option<Bytes>,
-    ) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(body.clone().unwrap_or_default()));
-        *req.method_mut() = method;
-        *req.uri_mut() = target;
-        // The headers every call carries are cloned from a ready map: cheaper than inserting
-        // (and hashing) each one again.
-        *req.headers_mut() = self.headers.clone();
+    ) -> reqwest::Request {
+        let mut req = reqwest::Request::new(method, target);
         let h = req.headers_mut();
+        *h = self.headers.clone();
         if let Some(auth) = &token.bearer {
             h.insert(header::AUTHORIZATION, auth.clone());
         }
@@ -109,25 +96,20 @@ impl Api {
         if let Ok(v) = HeaderValue::from_str(corr) {
             h.insert(X_CORRELATION_ID, v);
         }
-        if body.is_some() {
+        if let Some(body) = body {
             h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+            *req.body_mut() = Some(body.into());
         }
         req
     }
 
     /// `GET /v1/Customers/{id}`.
-    pub async fn get_customer(
-        &self,
-        conn: &mut Connection,
-        id: Uuid,
-        token: &Token,
-        correlation: Uuid,
-    ) -> Reply {
+    pub async fn get_customer(&self, id: Uuid, token: &Token, correlation: Uuid) -> Reply {
         let target = self.target(id, false);
-        match self.get(conn, target, MAX_ANSWER, token, correlation).await {
+        match self.get(target, MAX_ANSWER, token, correlation).await {
             Ok(body) => match serde_json::from_slice::<Value>(&body) {
                 Ok(Value::Object(m)) => Reply::Customer(m),
                 _ => Reply::Fail {
@@ -142,7 +124,6 @@ impl Api {
     /// `PATCH /v1/Customers/{id}/account-info` with a ready JSON body.
     pub async fn patch_account_info(
         &self,
-        conn: &mut Connection,
         id: Uuid,
         body: Bytes,
         token: &Token,
@@ -153,7 +134,7 @@ impl Api {
             Err(error) => return unbuildable(error),
         };
         let req = self.request(Method::PATCH, target, token, correlation, Some(body));
-        match self.connector.exchange(conn, req, MAX_ANSWER).await {
+        match exchange(&self.client, req, MAX_ANSWER).await {
             Err(e) => transport(&e),
             // Accepted whatever its body did: sending it again would apply it twice.
             Ok(a) if a.status.is_success() => Reply::Accepted(a.status.as_u16()),
@@ -162,16 +143,10 @@ impl Api {
     }
 
     /// `GET /v1/Customers?{query}`: one page of the list call (`query` already encoded).
-    pub async fn list_customers(
-        &self,
-        conn: &mut Connection,
-        query: &str,
-        token: &Token,
-        correlation: Uuid,
-    ) -> Reply {
-        let path = format!("{}?{query}", self.prefix.trim_end_matches('/'));
-        let target = Uri::try_from(path).map_err(|e| format!("cannot build the request path: {e}"));
-        match self.get(conn, target, MAX_PAGE, token, correlation).await {
+    pub async fn list_customers(&self, query: &str, token: &Token, correlation: Uuid) -> Reply {
+        let url = format!("{}?{query}", self.prefix.trim_end_matches('/'));
+        let target = Url::parse(&url).map_err(|e| format!("cannot build the request URL: {e}"));
+        match self.get(target, MAX_PAGE, token, correlation).await {
             Ok(body) => Reply::Page(body),
             Err(reply) => reply,
         }
@@ -181,15 +156,14 @@ impl Api {
     /// reply the call comes to otherwise.
     async fn get(
         &self,
-        conn: &mut Connection,
-        target: Result<Uri, String>,
+        target: Result<Url, String>,
         limit: usize,
         token: &Token,
         correlation: Uuid,
     ) -> Result<Bytes, Reply> {
         let target = target.map_err(unbuildable)?;
         let req = self.request(Method::GET, target, token, correlation, None);
-        match self.connector.exchange(conn, req, limit).await {
+        match exchange(&self.client, req, limit).await {
             Err(e) => Err(transport(&e)),
             Ok(a) if a.status == StatusCode::OK => match a.end {
                 BodyEnd::Complete => Ok(a.body),
@@ -307,32 +281,32 @@ mod tests {
     use super::*;
     use crate::text::redact_url;
 
+    fn client() -> reqwest::Client {
+        crate::http::client::build(Duration::from_secs(5), 1).unwrap()
+    }
+
     #[test]
     fn request_targets_keep_the_base_path() {
         let id = Uuid::parse_str("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap();
-        let api = Api::new("http://127.0.0.1:8080/api/", "t", Duration::ZERO).unwrap();
+        let api = Api::new(&client(), "http://127.0.0.1:8080/api/", "t").unwrap();
         assert_eq!(
-            api.target(id, true).unwrap(),
-            "/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301/account-info"
+            api.target(id, true).unwrap().as_str(),
+            "http://127.0.0.1:8080/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301/account-info"
         );
         assert_eq!(
-            api.target(id, false).unwrap(),
-            "/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+            api.target(id, false).unwrap().as_str(),
+            "http://127.0.0.1:8080/api/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
         );
-        assert_eq!(api.headers[header::HOST], "127.0.0.1:8080");
-        assert_eq!(api.connector.origin(), "http://127.0.0.1:8080/");
-        let plain = Api::new("https://api.cloudcockpit.com", "t", Duration::ZERO).unwrap();
-        assert_eq!(plain.headers[header::HOST], "api.cloudcockpit.com");
+        let plain = Api::new(&client(), "https://api.cloudcockpit.com", "t").unwrap();
         assert_eq!(
-            plain.connector.origin(),
-            "https://api.cloudcockpit.com:443/"
+            plain.target(id, false).unwrap().as_str(),
+            "https://api.cloudcockpit.com/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
         );
+        let v6 = Api::new(&client(), "http://[::1]:9/", "t").unwrap();
         assert_eq!(
-            plain.target(id, false).unwrap(),
-            "/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+            v6.target(id, false).unwrap().as_str(),
+            "http://[::1]:9/v1/Customers/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
         );
-        let v6 = Api::new("http://[::1]:9/", "t", Duration::ZERO).unwrap();
-        assert_eq!(v6.headers[header::HOST], "[::1]:9");
     }
 
     #[test]
@@ -344,10 +318,10 @@ mod tests {
             "ftp://h/",
             "not a url",
         ] {
-            let err = Api::new(base, "t", Duration::ZERO).err();
+            let err = Api::new(&client(), base, "t").err();
             assert!(err.is_some_and(|e| e.contains(&redact_url(base))), "{base}");
         }
-        assert!(Api::new("http://h/", "bad\ntenant", Duration::ZERO).is_err());
+        assert!(Api::new(&client(), "http://h/", "bad\ntenant").is_err());
     }
 
     #[test]
@@ -364,9 +338,7 @@ mod tests {
         ] {
             assert_eq!(redact_url(url), shown);
         }
-        let err = Api::new("http://u:PW1@h/", "t", Duration::ZERO)
-            .err()
-            .unwrap();
+        let err = Api::new(&client(), "http://u:PW1@h/", "t").err().unwrap();
         assert!(!err.contains("PW1"), "{err}");
     }
 

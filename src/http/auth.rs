@@ -13,13 +13,13 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use http::HeaderValue;
+use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 // Token lifetimes run on tokio's clock, like the pacer and the backoff: tests can pause it.
 use tokio::time::Instant;
 
 use crate::http::backoff::backoff;
-use crate::http::connection::MAX_TOKEN_ANSWER;
+use crate::http::client::MAX_TOKEN_ANSWER;
 use crate::http::token::{Attempt, TokenEndpoint};
 
 /// Where tokens come from.
@@ -70,23 +70,21 @@ pub enum AuthError {
     Unavailable(String),
 }
 
-/// How token requests are made: like API calls, each attempt bounded by `--timeout`, up to
-/// `--max-attempts` of them with the same backoff.
+/// How token requests are retried: like API calls, up to `--max-attempts` of them with the same
+/// backoff (each bounded by `--timeout`, the client's own).
 #[derive(Clone, Copy, Debug)]
 pub struct Patience {
-    pub timeout: Duration,
     pub max_attempts: u32,
     pub backoff_base: Duration,
 }
 
-/// Tests' patience, the defaults of `--timeout`, `--max-attempts` and the backoff. Only tests use
-/// it: every run builds its own from its flags (`config::Connect`), so these copies of
+/// Tests' patience, the defaults of `--max-attempts` and the backoff. Only tests use it: every
+/// run builds its own from its flags (`config::Connect`), so these copies of
 /// the CLI's defaults never decide a real run.
 #[cfg(test)]
 impl Default for Patience {
     fn default() -> Self {
         Patience {
-            timeout: Duration::from_secs(30),
             max_attempts: 5,
             backoff_base: Duration::from_millis(500),
         }
@@ -146,15 +144,18 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// A holder whose token requests are bounded and retried as `patience` says (the run's
-    /// `--timeout`, `--max-attempts` and backoff). The first token is fetched on the first
-    /// `token()` call (setup makes that call before anything is sent, so bad credentials stop
-    /// the run at once); a `--token-url` or proxy that cannot be used is an error here.
-    pub fn new(source: TokenSource, patience: Patience) -> Result<Auth, String> {
+    /// A holder whose token requests go through `client` (the run's one, `client::build`) and
+    /// are retried as `patience` says (the run's `--max-attempts` and backoff). The first token
+    /// is fetched on the first `token()` call (setup makes that call before anything is sent, so
+    /// bad credentials stop the run at once); a `--token-url` that cannot be used is an error
+    /// here.
+    pub fn new(
+        source: TokenSource,
+        patience: Patience,
+        client: &reqwest::Client,
+    ) -> Result<Auth, String> {
         let endpoint = match &source {
-            TokenSource::Client { token_url, .. } => {
-                Some(TokenEndpoint::new(token_url, patience.timeout)?)
-            }
+            TokenSource::Client { token_url, .. } => Some(TokenEndpoint::new(client, token_url)?),
             _ => None,
         };
         Ok(Auth {
@@ -406,6 +407,10 @@ fn margin(lifetime: Duration) -> Duration {
 mod tests {
     use super::*;
 
+    fn client() -> reqwest::Client {
+        crate::http::client::build(Duration::from_secs(30), 1).unwrap()
+    }
+
     #[test]
     fn margin_scales_with_lifetime() {
         assert_eq!(margin(Duration::from_secs(3599)), Duration::from_secs(60));
@@ -417,6 +422,7 @@ mod tests {
         let auth = Auth::new(
             TokenSource::Static(SecretString::from("s3cret-token".to_string())),
             Patience::default(),
+            &client(),
         )
         .unwrap();
         let a = auth.token().await.unwrap();
@@ -435,6 +441,7 @@ mod tests {
         let auth = Auth::new(
             TokenSource::Static(SecretString::from("s3cret-token".to_string())),
             Patience::default(),
+            &client(),
         )
         .unwrap();
         let first = auth.token().await.unwrap();
@@ -480,6 +487,7 @@ mod tests {
                     scope: crate::cli::ENTRA_SCOPE.to_string(),
                 },
                 Patience::default(),
+                &client(),
             )
             .unwrap(),
         );
@@ -536,6 +544,7 @@ mod tests {
                 scope: "s".to_string(),
             },
             Patience::default(),
+            &client(),
         )
         .unwrap();
         auth.patience.backoff_base = Duration::from_millis(1);
@@ -589,6 +598,7 @@ mod tests {
                     scope: "s".into(),
                 },
                 Patience::default(),
+                &client(),
             )
             .unwrap(),
         );
@@ -625,10 +635,10 @@ mod tests {
                 scope: "s".into(),
             },
             Patience {
-                timeout: Duration::from_millis(100),
                 max_attempts: 3,
                 backoff_base: Duration::from_millis(1),
             },
+            &crate::http::client::build(Duration::from_millis(100), 1).unwrap(),
         )
         .unwrap();
         let Err(AuthError::Unavailable(why)) = auth.token().await else {
@@ -645,7 +655,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "one\n").unwrap();
-        let auth = Auth::new(TokenSource::File(path.clone()), Patience::default()).unwrap();
+        let auth = Auth::new(
+            TokenSource::File(path.clone()),
+            Patience::default(),
+            &client(),
+        )
+        .unwrap();
         let first = auth.token().await.unwrap();
         assert_eq!(first.bearer.unwrap(), "Bearer one");
         std::fs::write(&path, "two").unwrap();
@@ -664,7 +679,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "next").unwrap();
-        let auth = Auth::new(TokenSource::File(path), Patience::default()).unwrap();
+        let auth = Auth::new(TokenSource::File(path), Patience::default(), &client()).unwrap();
         let lifetime = Duration::from_secs(3600);
         let now = Instant::now();
         *auth.current.lock().unwrap() = Some(Current {
@@ -688,13 +703,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "x".repeat(MAX_TOKEN_ANSWER + 1)).unwrap();
-        let auth = Auth::new(TokenSource::File(path.clone()), Patience::default()).unwrap();
+        let auth = Auth::new(
+            TokenSource::File(path.clone()),
+            Patience::default(),
+            &client(),
+        )
+        .unwrap();
         let Err(AuthError::Refused(why)) = auth.token().await else {
             panic!("a token file over the limit was used");
         };
         assert!(why.contains("over 64 KiB"), "{why}");
         std::fs::write(&path, "x".repeat(MAX_TOKEN_ANSWER)).unwrap();
-        let auth = Auth::new(TokenSource::File(path), Patience::default()).unwrap();
+        let auth = Auth::new(TokenSource::File(path), Patience::default(), &client()).unwrap();
         let ok = auth.token().await.expect("a token at the limit is read");
         assert!(ok.bearer.is_some());
     }

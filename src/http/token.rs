@@ -1,28 +1,22 @@
-//! One token request: the OAuth2 client-credentials grant, a form POSTed through the same
-//! connector as every API call (`connection.rs`: TLS, proxy, `--timeout`, size limit, no
-//! redirects), on a connection of its own that closes after the answer (a token is asked for
-//! about once an hour). [`judge`] says what an answer means; retrying is `auth.rs`'s.
+//! One token request: the OAuth2 client-credentials grant, a form POSTed through the run's one
+//! client (`client.rs`: TLS, proxy, `--timeout`, no redirects), its answer read up to
+//! [`MAX_TOKEN_ANSWER`] (a token is asked for about once an hour). [`judge`] says what an
+//! answer means; retrying is `auth.rs`'s.
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::Full;
+use reqwest::header::{self, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::http::connection::{
-    Answer, BodyEnd, Connection, Connector, Endpoint, MAX_TOKEN_ANSWER, Transport, USER_AGENT,
-};
+use crate::http::client::{Answer, BodyEnd, Endpoint, MAX_TOKEN_ANSWER, Transport, exchange};
 use crate::text::{one_line, redact_url};
 
 /// Where tokens are asked for (`--token-url`), ready to send to.
 pub(crate) struct TokenEndpoint {
-    connector: Connector,
-    /// The path and query to POST to.
-    target: Uri,
-    /// Host, User-Agent, Accept and Content-Type.
-    headers: HeaderMap,
+    client: reqwest::Client,
+    /// The URL to POST to, its query kept.
+    url: Url,
     /// "the token endpoint https://…/token": how messages name it.
     pub(crate) named: String,
 }
@@ -51,29 +45,14 @@ struct TokenReply {
 }
 
 impl TokenEndpoint {
-    /// `token_url` checked (a query is kept, as an OAuth2 endpoint may take one), with a
-    /// connector whose every exchange is bounded by `timeout`.
-    pub(crate) fn new(token_url: &str, timeout: Duration) -> Result<TokenEndpoint, String> {
+    /// `token_url` checked (a query is kept, as an OAuth2 endpoint may take one), asked through
+    /// `client`.
+    pub(crate) fn new(client: &reqwest::Client, token_url: &str) -> Result<TokenEndpoint, String> {
         let endpoint = Endpoint::parse("--token-url", token_url, true)?;
-        let named = format!("the token endpoint {}", redact_url(token_url));
-        let target = match &endpoint.query {
-            Some(q) => format!("{}?{q}", endpoint.path),
-            None => endpoint.path.clone(),
-        };
-        let target = Uri::try_from(target).map_err(|e| format!("{named}: {e}"))?;
-        let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(header::HOST, endpoint.host);
-        headers.insert(header::USER_AGENT, USER_AGENT);
-        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
         Ok(TokenEndpoint {
-            connector: Connector::new(&endpoint.origin, timeout)?,
-            target,
-            headers,
-            named,
+            client: client.clone(),
+            url: endpoint.url,
+            named: format!("the token endpoint {}", redact_url(token_url)),
         })
     }
 
@@ -85,16 +64,15 @@ impl TokenEndpoint {
             .append_pair("grant_type", "client_credentials")
             .append_pair("scope", scope)
             .finish();
-        let mut req = Request::new(Full::new(Bytes::from(form)));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.target.clone();
-        *req.headers_mut() = self.headers.clone();
-        let mut conn = Connection::default();
-        match self
-            .connector
-            .exchange(&mut conn, req, MAX_TOKEN_ANSWER)
-            .await
-        {
+        let mut req = reqwest::Request::new(Method::POST, self.url.clone());
+        let h = req.headers_mut();
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        *req.body_mut() = Some(form.into());
+        match exchange(&self.client, req, MAX_TOKEN_ANSWER).await {
             Ok(answer) => judge(&self.named, &answer),
             Err(e) => Attempt::Again {
                 why: format!("{}: {}", self.named, e.describe()),
@@ -192,6 +170,7 @@ fn redirected(endpoint: &str, answer: &Answer) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::HeaderMap;
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str, end: BodyEnd) -> Answer {
         let mut map = HeaderMap::new();
@@ -204,7 +183,7 @@ mod tests {
         Answer {
             status: StatusCode::from_u16(status).unwrap(),
             headers: map,
-            body: Bytes::from(body.to_string()),
+            body: bytes::Bytes::from(body.to_string()),
             end,
             limit: MAX_TOKEN_ANSWER,
         }
@@ -282,15 +261,14 @@ mod tests {
 
     #[test]
     fn token_urls_keep_their_query_and_refuse_a_fragment() {
-        let t =
-            TokenEndpoint::new("http://127.0.0.1:9/t/token?api-version=1", Duration::ZERO).unwrap();
-        assert_eq!(t.target, "/t/token?api-version=1");
-        assert_eq!(t.headers[header::HOST], "127.0.0.1:9");
+        let client = crate::http::client::build(Duration::from_secs(5), 1).unwrap();
+        let t = TokenEndpoint::new(&client, "http://127.0.0.1:9/t/token?api-version=1").unwrap();
+        assert_eq!(t.url.as_str(), "http://127.0.0.1:9/t/token?api-version=1");
         assert_eq!(
             t.named,
             "the token endpoint http://127.0.0.1:9/t/token?api-version=1"
         );
-        let err = TokenEndpoint::new("http://127.0.0.1:9/token#x", Duration::ZERO)
+        let err = TokenEndpoint::new(&client, "http://127.0.0.1:9/token#x")
             .err()
             .unwrap();
         assert!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::http::api::Api;
-use crate::http::api::{Connection, Reply};
+use crate::http::api::Reply;
 use crate::http::auth::Auth;
 use crate::http::auth::{AuthError, Token};
 use crate::pacer::Pacer;
@@ -68,14 +68,7 @@ pub(crate) struct Caller<'a> {
 
 impl Caller<'_> {
     /// One call with its retries. `row` is for the logs.
-    pub(crate) async fn call(
-        &self,
-        conn: &mut Connection,
-        row: u64,
-        id: Uuid,
-        what: Call,
-        correlation: Uuid,
-    ) -> Called {
+    pub(crate) async fn call(&self, row: u64, id: Uuid, what: Call, correlation: Uuid) -> Called {
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
@@ -84,7 +77,7 @@ impl Caller<'_> {
             };
             let sent = self.pacer.sent(attempts > 0);
             attempts += 1;
-            let reply = self.send(conn, id, &what, &token, correlation).await;
+            let reply = self.send(id, &what, &token, correlation).await;
             self.pacer.answered(sent, status_of(&reply));
             tracing::debug!(row, customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
             if proves_the_token(&reply) {
@@ -155,22 +148,15 @@ impl Caller<'_> {
     }
 
     /// One attempt of the call.
-    async fn send(
-        &self,
-        conn: &mut Connection,
-        id: Uuid,
-        what: &Call,
-        token: &Token,
-        correlation: Uuid,
-    ) -> Reply {
+    async fn send(&self, id: Uuid, what: &Call, token: &Token, correlation: Uuid) -> Reply {
         match what {
-            Call::Get => self.api.get_customer(conn, id, token, correlation).await,
+            Call::Get => self.api.get_customer(id, token, correlation).await,
             Call::Patch(b) => {
                 self.api
-                    .patch_account_info(conn, id, b.clone(), token, correlation)
+                    .patch_account_info(id, b.clone(), token, correlation)
                     .await
             }
-            Call::List(q) => self.api.list_customers(conn, q, token, correlation).await,
+            Call::List(q) => self.api.list_customers(q, token, correlation).await,
         }
     }
 
@@ -289,6 +275,7 @@ mod tests {
         .unwrap();
         let config = SandboxConfig::default();
         let token_server = Sandbox::start(config.clone(), local).await.unwrap();
+        let client = crate::http::client::build(Duration::from_secs(5), 1).unwrap();
         let auth = Auth::new(
             TokenSource::Client {
                 id: config.client_id.clone(),
@@ -297,17 +284,17 @@ mod tests {
                 scope: "s".into(),
             },
             Patience {
-                timeout: Duration::from_secs(5),
                 max_attempts: 2,
                 backoff_base: Duration::from_millis(1),
             },
+            &client,
         )
         .unwrap();
         auth.token().await.unwrap();
         token_server.shutdown();
         token_server.stopped().await;
 
-        let api = Api::new(&api_server.base_url(), "t.example", Duration::from_secs(5)).unwrap();
+        let api = Api::new(&client, &api_server.base_url(), "t.example").unwrap();
         let pacer = Pacer::new(PaceSettings {
             rate: "unlimited".parse().unwrap(),
             burst: std::num::NonZeroU32::MIN,
@@ -326,9 +313,7 @@ mod tests {
             },
         };
         let id = Uuid::parse_str("6a1f0c2e-1b7d-4c3a-9e55-000000000001").unwrap();
-        let called = caller
-            .call(&mut Connection::default(), 2, id, Call::Get, Uuid::nil())
-            .await;
+        let called = caller.call(2, id, Call::Get, Uuid::nil()).await;
         let Called::Done {
             reply: Reply::Fail { status, error },
             attempts,

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::customer::{self, Cell, Change, Field};
-use crate::http::api::{Connection, Reply};
+use crate::http::api::Reply;
 use crate::input::Row;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::pipeline::call::{Call, Called, Caller, Link};
@@ -89,7 +89,6 @@ impl Dispatcher {
     /// `--resume` sends again (README, "What a crash can send twice").
     async fn worker(&self, rows: &Rows, out: mpsc::Sender<Line>) {
         let cancel = &self.stopper.token;
-        let mut conn = Connection::default();
         let mut next = None;
         loop {
             let row = match next.take() {
@@ -103,7 +102,7 @@ impl Dispatcher {
                 break;
             }
             let id = customer_of(&row);
-            if let Some(outcome) = self.process(&mut conn, row).await {
+            if let Some(outcome) = self.process(row).await {
                 (self.on_outcome)(&outcome);
                 let (written, recorded) = oneshot::channel();
                 let line = Line {
@@ -122,7 +121,7 @@ impl Dispatcher {
 
     /// One row from start to outcome; `None` if the run was stopped before the row's PATCH was
     /// sent (it changed nothing, so it stays out of the results and `--resume` sends it).
-    async fn process(&self, conn: &mut Connection, mut row: Row) -> Option<Outcome> {
+    async fn process(&self, mut row: Row) -> Option<Outcome> {
         let Ok(mapped) = &mut row.mapped else {
             return Some(Outcome::invalid(row));
         };
@@ -131,7 +130,7 @@ impl Dispatcher {
         let retry = mapped
             .retry_provider
             .unwrap_or(self.settings.retry_provider_default);
-        match self.send_row(conn, &mut row, correlation, retry).await {
+        match self.send_row(&mut row, correlation, retry).await {
             Ok((reply, attempts, changes)) => {
                 Some(finish(row, correlation, reply, attempts, changes))
             }
@@ -143,13 +142,12 @@ impl Dispatcher {
     /// the PATCH. The PATCH's reply, or how the row ended before it.
     async fn send_row(
         &self,
-        conn: &mut Connection,
         row: &mut Row,
         correlation: Uuid,
         retry: bool,
     ) -> Result<(Reply, u32, Vec<Change>), Early> {
         let id = if row.mapped.as_ref().is_ok_and(|m| m.keyed) {
-            let id = self.find_by_reference(conn, row, correlation).await?;
+            let id = self.find_by_reference(row, correlation).await?;
             if let Ok(m) = &mut row.mapped {
                 m.customer_id = id;
                 m.keyed = false;
@@ -160,7 +158,7 @@ impl Dispatcher {
         };
         let (body, changes) = match self.settings.action {
             Action::Replace => (replace_body(row, id, retry), Vec::new()),
-            Action::Merge | Action::Plan => self.merged(conn, row, id, correlation, retry).await?,
+            Action::Merge | Action::Plan => self.merged(row, id, correlation, retry).await?,
         };
         let body = body
             .map_err(|e| Early::failed(None, 0, format!("cannot build the request body: {e}")))?;
@@ -173,7 +171,7 @@ impl Dispatcher {
         }
         match self
             .caller()
-            .call(conn, row.number, id, Call::Patch(body.into()), correlation)
+            .call(row.number, id, Call::Patch(body.into()), correlation)
             .await
         {
             // Stopped before the PATCH went (a merge row's GET only read): recording it as
@@ -188,7 +186,6 @@ impl Dispatcher {
     /// a plan, or when a cell that failed its check would change the customer.
     async fn merged(
         &self,
-        conn: &mut Connection,
         row: &Row,
         id: Uuid,
         correlation: Uuid,
@@ -196,7 +193,7 @@ impl Dispatcher {
     ) -> Result<(serde_json::Result<Vec<u8>>, Vec<Change>), Early> {
         let (reply, attempts) = match self
             .caller()
-            .call(conn, row.number, id, Call::Get, correlation)
+            .call(row.number, id, Call::Get, correlation)
             .await
         {
             Called::NotSent => return Err(Early::Stopped),
@@ -240,12 +237,7 @@ impl Dispatcher {
     /// tenant as it is when the row runs. A full migration keyed by reference costs one call
     /// more a row than one keyed by customerId (BENCHMARKS.md's export shows the listing's pace).
     /// No match, or several, makes the row invalid; a failed call or an unusable page fails it.
-    async fn find_by_reference(
-        &self,
-        conn: &mut Connection,
-        row: &Row,
-        correlation: Uuid,
-    ) -> Result<Uuid, Early> {
+    async fn find_by_reference(&self, row: &Row, correlation: Uuid) -> Result<Uuid, Early> {
         /// Pages read at most for one reference: a search that matches more than this many
         /// customers (by its own rule) is not a lookup of one.
         const MAX_PAGES: u64 = 25;
@@ -263,13 +255,7 @@ impl Dispatcher {
             );
             let body = match self
                 .caller()
-                .call(
-                    conn,
-                    row.number,
-                    Uuid::nil(),
-                    Call::List(query),
-                    correlation,
-                )
+                .call(row.number, Uuid::nil(), Call::List(query), correlation)
                 .await
             {
                 Called::NotSent => return Err(Early::Stopped),
@@ -572,17 +558,14 @@ mod tests {
         )
         .await
         .unwrap();
+        let client = crate::http::client::build(Duration::from_secs(5), 2).unwrap();
         let d = Arc::new(Dispatcher {
             link: Link {
-                api: crate::http::api::Api::new(
-                    &sb.base_url(),
-                    "t.example",
-                    Duration::from_secs(5),
-                )
-                .unwrap(),
+                api: crate::http::api::Api::new(&client, &sb.base_url(), "t.example").unwrap(),
                 auth: crate::http::auth::Auth::new(
                     crate::http::auth::TokenSource::Static("t0k".into()),
                     crate::http::auth::Patience::default(),
+                    &client,
                 )
                 .unwrap(),
                 pacer: crate::pacer::Pacer::new(crate::pacer::PaceSettings {

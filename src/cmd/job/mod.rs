@@ -306,7 +306,7 @@ async fn connect(config: &Config) -> Result<Option<Connected>, SetupError> {
     if config.dry_run {
         return Ok(None);
     }
-    config.connect.open().await.map(Some)
+    config.connect.open(config.concurrency).await.map(Some)
 }
 
 /// How the workers use the connection.

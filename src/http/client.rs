@@ -1,0 +1,296 @@
+//! How ccbulk reaches a server, for every call it makes (API calls and token requests alike): the
+//! one `reqwest::Client` of a run, built here ([`build`]), the checks of a server's address
+//! ([`Endpoint`]), and one exchange with its answer read up to a size limit ([`exchange`]).
+//!
+//! The client, decided once: TLS 1.2 and 1.3 by rustls, certificates checked by the platform's
+//! verifier (which reads `SSL_CERT_FILE` and `SSL_CERT_DIR` on Linux); HTTP/1.1 only; redirects
+//! never followed (an answer is whatever the server sent, a 3xx included, and the caller
+//! decides); connecting and each whole exchange (connecting, sending, reading the whole answer)
+//! bounded by `--timeout`; a pool keeping up to `--concurrency` idle connections per server;
+//! proxies from the environment ([`proxies`]), loopback never proxied; reqwest's own retries off.
+//!
+//! A PATCH is never sent twice by ccbulk itself: a call that got no answer is retried by
+//! `pipeline/` alone, as a new attempt it counts. Below it, reqwest resends nothing: its retry
+//! layer is set to `retry::never()` (its default would retry HTTP/2 refusals, and this client
+//! speaks only HTTP/1.1), and the one resend left is hyper-util's pool's: a request handed to an
+//! idle kept-alive connection that turns out to be closed comes back from hyper *unwritten*
+//! (hyper returns the request itself only while it is still queued for the connection, never
+//! once its connection task has taken it to write) and goes once more on a new connection.
+//! Nothing of it reached any server.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{NoProxy, Proxy, StatusCode};
+
+use crate::http::backoff::parse_retry_after;
+use crate::text::redact_url;
+
+/// The largest API answer read; a customer is a few kilobytes, an error body less.
+pub(crate) const MAX_ANSWER: usize = 8 << 20;
+/// The largest list page read: 2,000 customers of a few kilobytes each, with room to spare.
+pub(crate) const MAX_PAGE: usize = 64 << 20;
+/// The largest token answer read: a real one is a few KiB even with many group claims.
+pub(crate) const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+
+/// What ccbulk calls itself in every request.
+const USER_AGENT: &str = concat!("ccbulk/", env!("CARGO_PKG_VERSION"));
+
+/// Hosts never reached through a proxy, whatever the environment says: the built-in sandbox and
+/// any other server on this machine.
+const LOOPBACK: &str = "localhost,127.0.0.0/8,::1";
+
+/// The client every call of a run goes through. `timeout` bounds connecting and each whole
+/// exchange; `concurrency` (the workers calling at once) sizes the pool of idle connections. A
+/// proxy that cannot be used is an error here, before anything is sent.
+pub fn build(timeout: Duration, concurrency: usize) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .http1_only()
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .pool_max_idle_per_host(concurrency.max(1))
+        .no_proxy();
+    for proxy in proxies()? {
+        builder = builder.proxy(proxy);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {}", e.without_url()))
+}
+
+/// The proxies the environment names, as curl (and reqwest on its own) reads them:
+/// `HTTPS_PROXY` for https servers, `HTTP_PROXY` for http ones, `ALL_PROXY` for either when the
+/// other is unset (each also in lower case), `NO_PROXY` for the hosts to reach directly, to
+/// which loopback is added. `http://`, `https://` and `socks5://` (or `socks5h`, `socks4`)
+/// proxies; their credentials come from their URL. Messages name a proxy without them.
+fn proxies() -> Result<Vec<Proxy>, String> {
+    let var = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    };
+    let no = match var(["NO_PROXY", "no_proxy"]) {
+        Some(listed) => format!("{listed},{LOOPBACK}"),
+        None => LOOPBACK.to_string(),
+    };
+    type Make = fn(String) -> reqwest::Result<Proxy>;
+    let kinds: [([&str; 2], Make); 3] = [
+        (["HTTPS_PROXY", "https_proxy"], Proxy::https),
+        (["HTTP_PROXY", "http_proxy"], Proxy::http),
+        (["ALL_PROXY", "all_proxy"], Proxy::all),
+    ];
+    let mut proxies = Vec::new();
+    for (names, make) in kinds {
+        let Some(url) = var(names) else { continue };
+        // A proxy given without a scheme is an http one (curl's reading); one of a kind that
+        // cannot be used is refused here rather than skipped: calls would go out directly.
+        let url = if url.contains("://") {
+            url
+        } else {
+            format!("http://{url}")
+        };
+        let scheme = url
+            .split("://")
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let usable = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
+        let proxy = make(url.clone())
+            .ok()
+            .filter(|_| usable.contains(&scheme.as_str()));
+        let Some(proxy) = proxy else {
+            return Err(format!(
+                "{} \"{}\" is not a proxy ccbulk can use (http://, https:// or socks5://host:port); \
+                 unset it, or list the API's host in NO_PROXY to reach it directly",
+                names[0],
+                redact_url(&url)
+            ));
+        };
+        tracing::debug!(proxy = %redact_url(&url), variable = names[0], "calls may go through a proxy");
+        proxies.push(proxy.no_proxy(NoProxy::from_string(&no)));
+    }
+    Ok(proxies)
+}
+
+/// A server's address from a flag (`--base-url`, `--token-url`), checked: `http` or `https`, a
+/// host, no user name or password, no fragment, and a query only where one is allowed.
+pub(crate) struct Endpoint {
+    pub url: reqwest::Url,
+}
+
+impl Endpoint {
+    /// `url` as given to `flag`. Messages show the URL without credentials.
+    pub(crate) fn parse(flag: &str, url: &str, query_allowed: bool) -> Result<Endpoint, String> {
+        let shown = redact_url(url);
+        let parsed =
+            url::Url::parse(url).map_err(|e| format!("{flag} \"{shown}\" is not a URL: {e}"))?;
+        let host = parsed.host_str().unwrap_or_default();
+        if !matches!(parsed.scheme(), "http" | "https")
+            || host.is_empty()
+            || (parsed.query().is_some() && !query_allowed)
+            || parsed.fragment().is_some()
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+        {
+            let form = if query_allowed {
+                "http(s)://host[:port][/path][?query], without credentials"
+            } else {
+                "http(s)://host[:port][/path], without a query or credentials"
+            };
+            return Err(format!("{flag} \"{shown}\" must be {form}"));
+        }
+        Ok(Endpoint { url: parsed })
+    }
+}
+
+/// Why an exchange got no answer.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Timeout,
+    Connect,
+    /// The answer started but its body broke off.
+    Body,
+    Other,
+}
+
+impl Transport {
+    /// What a reqwest error that came instead of an answer's head comes to.
+    fn of(e: &reqwest::Error) -> Transport {
+        if e.is_timeout() {
+            Transport::Timeout
+        } else if e.is_connect() {
+            Transport::Connect
+        } else {
+            Transport::Other
+        }
+    }
+
+    /// In one line, for a row's error or a message: never a URL's query or a header.
+    pub(crate) fn describe(&self) -> &'static str {
+        match self {
+            Transport::Timeout => "timed out",
+            Transport::Connect => "connection failed",
+            Transport::Body => "connection dropped while reading the answer",
+            Transport::Other => "connection failed or dropped",
+        }
+    }
+}
+
+/// An answer: its head, and its body as far as it was read.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub end: BodyEnd,
+    /// The most of the body that was to be read.
+    pub limit: usize,
+}
+
+impl Answer {
+    /// The answer's `Retry-After`, if it has one that parses (a date against its `Date`).
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        let text = |name| self.headers.get(name).and_then(|v| v.to_str().ok());
+        parse_retry_after(
+            text(header::RETRY_AFTER)?,
+            text(header::DATE),
+            SystemTime::now(),
+        )
+    }
+}
+
+/// How reading an answer's body ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyEnd {
+    Complete,
+    /// Over the limit: reading stopped there.
+    TooLarge,
+    /// The connection dropped, or the body stalled past `--timeout`.
+    BrokeOff,
+}
+
+/// "answer too large (over 8 MiB)": why a body was cut at `limit` bytes.
+pub(crate) fn too_large(limit: usize) -> String {
+    format!("answer too large (over {} MiB)", limit >> 20)
+}
+
+/// Sends `req` and reads the answer, all within the client's `--timeout`. Once the status line
+/// has arrived, it is an answer whatever happens to its body (SPEC): a body that breaks off,
+/// stalls past the timeout or runs past `limit` bytes is cut, and [`Answer::end`] says so (the
+/// connection is then dropped, not pooled, as the rest would still come down it).
+pub(crate) async fn exchange(
+    client: &reqwest::Client,
+    req: reqwest::Request,
+    limit: usize,
+) -> Result<Answer, Transport> {
+    let mut resp = client.execute(req).await.map_err(|e| {
+        let cause = Transport::of(&e);
+        tracing::debug!(error = %chain(&e), "no answer: {}", cause.describe());
+        cause
+    })?;
+    let status = resp.status();
+    let headers = std::mem::take(resp.headers_mut());
+    let mut body = Vec::new();
+    let end = loop {
+        match resp.chunk().await {
+            Ok(None) => break BodyEnd::Complete,
+            Ok(Some(data)) if body.len() + data.len() > limit => {
+                let room = limit - body.len();
+                body.extend_from_slice(&data[..room]);
+                break BodyEnd::TooLarge;
+            }
+            Ok(Some(data)) => body.extend_from_slice(&data),
+            Err(_) => break BodyEnd::BrokeOff,
+        }
+    };
+    Ok(Answer {
+        status,
+        headers,
+        body: body.into(),
+        end,
+        limit,
+    })
+}
+
+/// The causes of a reqwest error in one line, for `-v` logs: reqwest's own text (which names
+/// the request's URL, and a token URL may carry a query) left out, and never a header, so no
+/// token or secret.
+fn chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked_and_odd_ones_refused() {
+        let e = Endpoint::parse("--token-url", "https://login.example/t/token?x=1", true).unwrap();
+        assert_eq!(e.url.as_str(), "https://login.example/t/token?x=1");
+        let e = Endpoint::parse("--base-url", "http://[::1]:9", false).unwrap();
+        assert_eq!(e.url.as_str(), "http://[::1]:9/");
+        for (url, query_allowed) in [
+            ("http://h/?a=b", false),
+            ("http://h/#x", true),
+            ("http://user:pw@h/", true),
+            ("ftp://h/", true),
+            ("not a url", true),
+        ] {
+            let err = Endpoint::parse("--x", url, query_allowed).err();
+            assert!(
+                err.as_ref()
+                    .is_some_and(|e| e.starts_with(&format!("--x \"{}\"", redact_url(url)))),
+                "{url}: {err:?}"
+            );
+        }
+    }
+}
