@@ -17,6 +17,7 @@ mod plan_undo;
 mod resume;
 mod resume_check;
 mod review_b;
+mod sandbox_shapes;
 mod seams;
 mod spreadsheets;
 mod streams;
