@@ -151,16 +151,10 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let started_wall = SystemTime::now();
     let started = Instant::now();
     let mut settings = Settings::from_args(args)?;
-    // The sandbox stands in for the API (its kept tenant, its own credentials).
     let sandbox = match settings.args.sandbox {
-        true => Some(crate::cmd::sandbox::in_process().await?),
+        true => Some(crate::cmd::sandbox::stand_in(&mut settings.connect).await?),
         false => None,
-    }
-    .map(|sb| {
-        settings.connect.base_url = sb.base_url;
-        settings.connect.token = sb.token;
-        sb.sandbox
-    });
+    };
     let a = &settings.args;
     // Before the first call: a bad output or summary path is a setup error with nothing sent.
     if let Output::File(target) = &settings.output {

@@ -2,7 +2,7 @@
 //! other commands, the same API in-process on the same kept tenant.
 
 use crate::cli::{self, SandboxArgs};
-use crate::config::SetupError;
+use crate::config::{Connect, SetupError};
 use crate::exit;
 use crate::http::auth::TokenSource;
 use crate::sandbox::{self, Sandbox, SandboxConfig};
@@ -39,17 +39,10 @@ pub(crate) async fn run(a: SandboxArgs) -> anyhow::Result<i32> {
     Ok(exit::OK)
 }
 
-/// A running in-process sandbox for `--sandbox`, and how to reach it.
-pub(crate) struct InProcess {
-    pub sandbox: Sandbox,
-    pub base_url: String,
-    pub token: TokenSource,
-}
-
 /// `--sandbox` of update, replay, plan and export: the built-in sandbox on a loopback port,
-/// serving the kept tenant with its own credentials. Says nothing: the caller prints
-/// [`banner`] once its own setup succeeded.
-pub(crate) async fn in_process() -> Result<InProcess, SetupError> {
+/// serving the kept tenant, stands in for the API in `connect`, with its own credentials. Says
+/// nothing: the caller prints [`banner`] once its own setup succeeded.
+pub(crate) async fn stand_in(connect: &mut Connect) -> Result<Sandbox, SetupError> {
     let config = SandboxConfig {
         customers: sandbox::KEPT_CUSTOMERS,
         state: Some(sandbox::default_path().map_err(SetupError)?),
@@ -61,16 +54,14 @@ pub(crate) async fn in_process() -> Result<InProcess, SetupError> {
     )
     .await
     .map_err(|e| SetupError(format!("cannot start the sandbox: {e}")))?;
-    Ok(InProcess {
-        base_url: sb.base_url(),
-        token: TokenSource::Client {
-            id: config.client_id,
-            secret: secrecy::SecretString::from(config.client_secret),
-            token_url: sb.token_url(),
-            scope: cli::ENTRA_SCOPE.to_string(),
-        },
-        sandbox: sb,
-    })
+    connect.base_url = sb.base_url();
+    connect.token = TokenSource::Client {
+        id: config.client_id,
+        secret: secrecy::SecretString::from(config.client_secret),
+        token_url: sb.token_url(),
+        scope: cli::ENTRA_SCOPE.to_string(),
+    };
+    Ok(sb)
 }
 
 /// The line that says a run is on the sandbox, and which tenant.

@@ -219,10 +219,9 @@ async fn start_sandbox(config: &mut Config) -> Result<Option<sandbox::Sandbox>, 
     if !config.sandbox || config.dry_run {
         return Ok(None);
     }
-    let sb = crate::cmd::sandbox::in_process().await?;
-    config.connect.base_url = sb.base_url;
-    config.connect.token = sb.token;
-    Ok(Some(sb.sandbox))
+    crate::cmd::sandbox::stand_in(&mut config.connect)
+        .await
+        .map(Some)
 }
 
 fn check_undo(config: &Config, input: &Input) -> Result<Option<undo::Checked>, SetupError> {
