@@ -10,7 +10,8 @@
 //! `main` only maps its result to an exit code.
 //!
 //! Modules are layered: each uses only modules in the layers below it (tests aside).
-//! 1. `exit`, `rate`, `files`, `formula`, `text`, `stop`: no ccbulk imports.
+//! 1. `exit`, `rate`, `files`, `formula`, `text`, `stop`, `program` (how printed commands name
+//!    ccbulk): no ccbulk imports.
 //! 2. `customer`, `lock`, `reasons`, `http::backoff`, `http::client`: the data model, the lock
 //!    file, failure reasons grouped, when to try again, and how every server is reached (TLS,
 //!    proxy, timeouts, size limits: one client for every call).
@@ -23,7 +24,7 @@
 //!    `rows`: per-customer order, `workers`: the worker pool, and the reader → workers → writer
 //!    wiring of one run).
 //! 7. `cli`, `config`: flags to settings. `sandbox` (the simulated API) stands apart: it uses
-//!    only `customer`, `rate`, `signals`, and `files` and `lock` for its kept tenant.
+//!    only `customer`, `rate`, `signals`, `program`, and `files` and `lock` for its kept tenant.
 //! 8. `cmd` (one file per command) and this file.
 
 pub mod cli;
@@ -40,6 +41,7 @@ pub(crate) mod lock;
 pub(crate) mod outcome;
 pub(crate) mod pacer;
 pub(crate) mod pipeline;
+pub(crate) mod program;
 pub mod progress;
 pub(crate) mod rate;
 pub(crate) mod reasons;

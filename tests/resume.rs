@@ -260,7 +260,13 @@ async fn second_sigint_quits_at_once_keeping_what_is_written() {
     // The summary JSON is written on this exit too.
     let summary = work.json("s.json");
     assert_eq!(summary["exit_code"], 130, "{summary}");
-    assert!(summary["resume_command"].as_str().is_some(), "{summary}");
+    let resume = summary["resume_command"].as_str().expect("{summary}");
+    // Printed too, as after one interrupt: the rows in flight are left for --resume.
+    assert_eq!(
+        summary_line(&stderr, "to continue:"),
+        Some(resume),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

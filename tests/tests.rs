@@ -14,6 +14,7 @@ mod network;
 mod pacing;
 mod pipeline;
 mod plan_undo;
+mod printed;
 mod resume;
 mod resume_check;
 mod review_b;

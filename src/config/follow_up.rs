@@ -4,7 +4,8 @@
 //! command talks to the same API the same way and reads its input as this run read it, and never
 //! gets an option that would misread a file ccbulk wrote (the undo and results files are UTF-8,
 //! with ccbulk's own header on the first line). A test walks clap's `Command` and fails for an
-//! argument this table does not name.
+//! argument this table does not name. Each names the program as the user can run it
+//! (`program::name`).
 
 use std::path::Path;
 
@@ -82,7 +83,10 @@ fn carried(id: &str) -> Option<&'static [FollowUp]> {
 impl Config {
     /// The command that continues this run.
     pub fn resume_command(&self) -> String {
-        let mut words = vec!["ccbulk".to_string(), self.job.name().to_string()];
+        let mut words = vec![
+            crate::program::name().to_string(),
+            self.job.name().to_string(),
+        ];
         words.extend(self.follow_up_options(Resume));
         words.push("--results".into());
         words.push(self.results.display().to_string());
@@ -93,7 +97,7 @@ impl Config {
 
     /// After a plan: the `update` that applies it, to the same input read the same way.
     pub fn apply_command(&self) -> String {
-        let mut words = vec!["ccbulk".to_string(), "update".to_string()];
+        let mut words = vec![crate::program::name().to_string(), "update".to_string()];
         words.extend(self.follow_up_options(Apply));
         words.extend(self.given.words("input").iter().cloned());
         shell_words::join(words)
@@ -101,7 +105,7 @@ impl Config {
 
     /// The command that puts back what this run changed, from its undo file.
     pub fn undo_command(&self, undo: &Path) -> String {
-        let mut words = vec!["ccbulk".to_string(), "update".to_string()];
+        let mut words = vec![crate::program::name().to_string(), "update".to_string()];
         words.extend(self.follow_up_options(Undo));
         words.push(undo.display().to_string());
         shell_words::join(words)
@@ -109,7 +113,7 @@ impl Config {
 
     /// The command that sends the failed rows of this run's results again.
     pub fn replay_command(&self) -> String {
-        let mut words = vec!["ccbulk".to_string(), "replay".to_string()];
+        let mut words = vec![crate::program::name().to_string(), "replay".to_string()];
         words.extend(self.follow_up_options(Replay));
         words.push(self.results.display().to_string());
         shell_words::join(words)
@@ -170,6 +174,13 @@ mod tests {
         }
     }
 
+    /// A printed command with the program named `ccbulk`, whatever path these tests run from.
+    fn as_ccbulk(command: String) -> String {
+        let program = shell_words::quote(crate::program::name()).into_owned();
+        let rest = command.strip_prefix(&program).expect("the program first");
+        format!("ccbulk{rest}")
+    }
+
     fn config(args: &[&str]) -> Config {
         let cli = Cli::read(args.iter().copied()).unwrap();
         let crate::cli::Command::Update(args) = cli.command else {
@@ -208,7 +219,7 @@ mod tests {
             "-q",
             "--overwrite",
         ]);
-        let resume = config.resume_command();
+        let resume = as_ccbulk(config.resume_command());
         assert!(
             resume.starts_with("ccbulk update --mode replace ")
                 && resume.contains(" --sandbox --quiet ")
@@ -220,7 +231,7 @@ mod tests {
         assert_eq!(words[words.len() - 2..], ["--resume", "my in.csv"]);
         // The undo file is merge mode's, UTF-8 with plain names: where and how, nothing that
         // reads the input.
-        let undo = config.undo_command(Path::new("u.csv"));
+        let undo = as_ccbulk(config.undo_command(Path::new("u.csv")));
         assert!(
             undo.starts_with("ccbulk update --retry-provider-customers --rate unlimited ")
                 && undo.contains(" --sandbox --quiet ")
@@ -247,7 +258,7 @@ mod tests {
         ] {
             assert!(!undo.contains(flag), "{flag}: {undo}");
         }
-        let replay = config.replay_command();
+        let replay = as_ccbulk(config.replay_command());
         assert!(replay.ends_with(" 'my in.results.csv'"), "{replay}");
         for flag in [
             "--concurrency 3",
@@ -295,15 +306,15 @@ mod tests {
             "json",
         ]);
         assert_eq!(
-            config.undo_command(Path::new("in.undo.csv")),
+            as_ccbulk(config.undo_command(Path::new("in.undo.csv"))),
             "ccbulk update --rate 10/s --tenant portal.example -vv --log-format json in.undo.csv"
         );
         assert!(
-            config.resume_command().contains(" --dry-run "),
+            as_ccbulk(config.resume_command()).contains(" --dry-run "),
             "a dry run resumes as one"
         );
         assert_eq!(
-            config.replay_command(),
+            as_ccbulk(config.replay_command()),
             "ccbulk replay --map 'Firma=companyName' --map 'Ort=city' --rate 10/s --tenant portal.example -vv --log-format json in.dry-run.csv"
         );
     }

@@ -276,8 +276,9 @@ impl Sandbox {
         match self.state_file() {
             Some(path) => format!(
                 "tenant {TENANT} kept in {} ({made_up} made-up customers, {changed} changed; \
-                 `ccbulk sandbox --reset` starts it afresh)",
-                path.display()
+                 `{ccbulk} sandbox --reset` starts it afresh)",
+                path.display(),
+                ccbulk = program()
             ),
             None => format!(
                 "tenant {TENANT} in memory ({made_up} made-up customers, {changed} changed)"
@@ -349,7 +350,8 @@ pub async fn serve_cli(config: SandboxConfig, listen: SocketAddr) -> anyhow::Res
     let note = if made_up != asked && sandbox.state_file().is_some() {
         format!(
             "\n  (--customers {asked} makes up a new tenant's customers; this one has {made_up}: \
-             `ccbulk sandbox --reset` first, or --in-memory)"
+             `{ccbulk} sandbox --reset` first, or --in-memory)",
+            ccbulk = program()
         )
     } else {
         String::new()
@@ -358,12 +360,13 @@ pub async fn serve_cli(config: SandboxConfig, listen: SocketAddr) -> anyhow::Res
         "ccbulk sandbox: serving a simulated CloudCockpit API at {url} ({summary})\n  \
          {tenant}{note}\n  \
          token URL {token}, client id {client_id}, client secret {secret}, any X-Tenant\n  \
-         try: CLOUDCOCKPIT_CLIENT_ID={client_id} CLOUDCOCKPIT_CLIENT_SECRET={secret} ccbulk update \
+         try: CLOUDCOCKPIT_CLIENT_ID={client_id} CLOUDCOCKPIT_CLIENT_SECRET={secret} {ccbulk} update \
          --base-url {url} --token-url {token} --tenant {TENANT} samples/customers.csv\n  \
          Ctrl-C to stop.",
         url = sandbox.base_url(),
         token = sandbox.token_url(),
         tenant = sandbox.tenant_line(),
+        ccbulk = program(),
     );
     terminated().await;
     eprintln!("ccbulk sandbox: stopping");
@@ -406,4 +409,9 @@ async fn terminated() {
         Some(mut signals) => signals.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// The program as a command the user pastes names it (`program::name`), shell-quoted.
+fn program() -> String {
+    shell_words::quote(crate::program::name()).into_owned()
 }

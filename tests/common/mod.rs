@@ -106,23 +106,33 @@ impl Work {
     /// `script` run by `sh -e` in the work directory, the test binary first on PATH as
     /// `ccbulk`, with the environment [`Work::ccbulk`] gets: for commands a README shows.
     pub fn shell(&self, script: &str) -> Command {
-        let bin = std::path::Path::new(assert_cmd::cargo::cargo_bin!("ccbulk"));
-        let dir = bin.parent().expect("the binary's folder");
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let path = std::env::join_paths(
-            std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path)),
-        )
-        .expect("PATH");
         let mut cmd = self.clean(Command::new("sh"));
-        cmd.args(["-e", "-c", script]).env("PATH", path);
+        cmd.args(["-e", "-c", script]);
         cmd
     }
 
-    /// `cmd` in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited, and
-    /// this test's own state directory.
+    /// [`Work::shell`] with no folder on PATH that holds the test binary: ccbulk as it runs
+    /// before it is installed (by a path, as `cargo run` starts it).
+    pub fn shell_without_ccbulk(&self, script: &str) -> Command {
+        let mut cmd = self.shell(script);
+        let dir = bin_dir();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let others = std::env::split_paths(&path).filter(|p| p != &dir);
+        cmd.env("PATH", std::env::join_paths(others).expect("PATH"));
+        cmd
+    }
+
+    /// `cmd` in the work directory with no CLOUDCOCKPIT_* or proxy variables inherited, this
+    /// test's own state directory, and the test binary first on PATH as `ccbulk` (as once
+    /// installed: the commands it prints then start with `ccbulk`).
     fn clean(&self, mut cmd: Command) -> Command {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path =
+            std::env::join_paths(std::iter::once(bin_dir()).chain(std::env::split_paths(&path)))
+                .expect("PATH");
         cmd.current_dir(self.dir.path())
-            .env("XDG_STATE_HOME", self.state.path());
+            .env("XDG_STATE_HOME", self.state.path())
+            .env("PATH", path);
         for (k, _) in std::env::vars() {
             // Proxy variables too: tests talk to loopback only, and the proxy tests set their own.
             let proxy = k.to_ascii_lowercase().ends_with("_proxy");
@@ -166,6 +176,12 @@ impl Work {
             .env("CCBULK_BACKOFF_BASE", "50ms");
         cmd
     }
+}
+
+/// The folder of the test binary.
+pub fn bin_dir() -> PathBuf {
+    let bin = std::path::Path::new(assert_cmd::cargo::cargo_bin!("ccbulk"));
+    bin.parent().expect("the binary's folder").to_path_buf()
 }
 
 /// Reads any CSV (comma-separated) as header → value maps.

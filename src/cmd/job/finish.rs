@@ -17,6 +17,10 @@ use super::{Opened, Started};
 pub(super) fn quit_summary(config: &Config, started: Started) -> Box<dyn FnOnce(&Tally) + Send> {
     let config = config.clone();
     Box::new(move |tally: &Tally| {
+        // The rows in flight are not recorded: --resume sends them, and the user needs the
+        // command as much as after one Ctrl-C.
+        let resume = config.resume_command();
+        crate::progress::eprint_above_bar(format!("  to continue: {resume}\n").as_bytes());
         let Some(path) = &config.summary_json else {
             return;
         };
@@ -26,7 +30,7 @@ pub(super) fn quit_summary(config: &Config, started: Started) -> Box<dyn FnOnce(
             "interrupted twice: quit at once; the rows in flight are not recorded (--resume sends them)"
                 .into(),
         );
-        summary.resume_command = Some(config.resume_command());
+        summary.resume_command = Some(resume);
         let _ = summary.write_json(path);
     })
 }

@@ -1,0 +1,63 @@
+//! Printed commands run as printed, however ccbulk was started: by a path, before it is
+//! installed (`cargo run`, `target/release/ccbulk`), the commands name it by that path.
+
+use crate::common::*;
+
+/// Started as `bin/ccbulk` with no ccbulk on PATH: the undo command names `bin/ccbulk`, carries
+/// `-q` as `--quiet`, and, pasted into a shell as printed, puts the change back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_printed_command_runs_as_printed_when_ccbulk_is_not_on_path() {
+    let work = Work::new();
+    std::fs::create_dir(work.path("bin")).unwrap();
+    let bin = bin_dir().join(format!("ccbulk{}", std::env::consts::EXE_SUFFIX));
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&bin, work.path("bin/ccbulk")).unwrap();
+    #[cfg(not(unix))]
+    std::fs::copy(&bin, work.path("bin/ccbulk.exe")).unwrap();
+    work.write("in.csv", &numbered_cities(3, "Canary"));
+
+    let cmd = work.shell_without_ccbulk(
+        "bin/ccbulk update in.csv --sandbox --rate unlimited -q --summary-json s.json",
+    );
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let undo = work.json("s.json")["undo"]["command"]
+        .as_str()
+        .expect("an undo command")
+        .to_string();
+    assert!(
+        undo.starts_with("bin/ccbulk update ")
+            && undo.contains(" --quiet")
+            && undo.ends_with(" in.undo.csv"),
+        "{undo}"
+    );
+    assert!(
+        stderr_of(&out).contains(&undo),
+        "the summary prints the same command: {}",
+        show(&out)
+    );
+
+    let out = run(work.shell_without_ccbulk(&format!("{undo} --summary-json u.json"))).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        work.json("u.json")["outcomes"]["accepted"],
+        3,
+        "{}",
+        show(&out)
+    );
+}
+
+/// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_installed_ccbulk_is_named_ccbulk() {
+    let work = Work::new();
+    work.write("in.csv", &numbered_cities(2, "Canary"));
+    let cmd = work.shell("ccbulk update in.csv --sandbox --rate unlimited --summary-json s.json");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let undo = work.json("s.json")["undo"]["command"]
+        .as_str()
+        .expect("an undo command")
+        .to_string();
+    assert!(undo.starts_with("ccbulk update "), "{undo}");
+}
