@@ -406,7 +406,8 @@ pub struct ReportArgs {
 /// "Pacing and retries" comes before "Connection" in help.
 #[derive(Args, Debug, Clone)]
 pub struct ConnectionArgs {
-    /// API calls per second at most, GET and PATCH alike (N/s, N/min, N/h, or unlimited).
+    /// API calls per second at most, GET and PATCH alike (N/s or a bare N, N/min, N/h, or
+    /// unlimited).
     ///
     /// A 429 lowers the pace below it, which then probes back up to it (unless --no-adapt).
     #[arg(long, default_value = DEFAULT_RATE, help_heading = PACING)]

@@ -45,13 +45,16 @@ impl FromStr for Rate {
                 per: Duration::from_secs(1),
             });
         }
-        let (n, unit) = t.split_once('/').ok_or_else(|| {
-            if t.trim() == "0" {
-                format!("\"{s}\" is a zero rate: give at least 1 call a period, or \"unlimited\"")
-            } else {
-                format!("\"{s}\" is not a rate: write N/s, N/min or N/h")
+        // A bare number is per second, as load tools read it (`--rate 10` is 10/s).
+        let (n, unit) = match t.split_once('/') {
+            Some(parts) => parts,
+            None if t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty() => (t, "s"),
+            None => {
+                return Err(format!(
+                    "\"{s}\" is not a rate: write N (per second), N/s, N/min, N/h or unlimited"
+                ));
             }
-        })?;
+        };
         let n: u32 = n
             .trim()
             .parse()
@@ -110,7 +113,10 @@ mod tests {
                 "{err}"
             );
         }
-        assert!("10".parse::<Rate>().is_err());
+        assert_eq!("10".parse::<Rate>().unwrap(), "10/s".parse().unwrap());
+        assert_eq!(" 7 ".parse::<Rate>().unwrap().per_second(), 7.0);
+        assert!("ten".parse::<Rate>().is_err());
+        assert!("-1".parse::<Rate>().is_err());
         assert!("x/s".parse::<Rate>().is_err());
         assert!("10/week".parse::<Rate>().is_err());
         assert_eq!("5/h".parse::<Rate>().unwrap().to_string(), "5/h");

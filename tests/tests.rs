@@ -10,6 +10,7 @@ mod export;
 mod hostile;
 mod input_props;
 mod kept_sandbox;
+mod messages;
 mod network;
 mod pacing;
 mod pipeline;

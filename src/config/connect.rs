@@ -56,8 +56,7 @@ impl Connect {
         };
         if online {
             // The API client's own rule, so a bad URL is refused here, before anything else.
-            crate::http::client::Endpoint::parse("--base-url", &a.base_url, false)
-                .map_err(SetupError)?;
+            crate::http::api::api_root(&a.base_url).map_err(SetupError)?;
         }
         Ok(Connect {
             base_url: a.base_url.trim_end_matches('/').to_string(),

@@ -50,13 +50,30 @@ pub struct Api {
 const X_TENANT: HeaderName = HeaderName::from_static("x-tenant");
 const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
+/// `--base-url` checked as the API root: an http(s) URL (see [`Endpoint::parse`]) whose path does
+/// not end in `/v1`, which ccbulk adds itself: `https://host/v1` would call `/v1/v1/Customers/…`,
+/// and every row would fail with a 404 that looks like a wrong tenant.
+pub(crate) fn api_root(base: &str) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::parse("--base-url", base, false)?;
+    let last = endpoint.url.path().trim_end_matches('/').rsplit('/').next();
+    if last.is_some_and(|s| s.eq_ignore_ascii_case("v1")) {
+        let shown = crate::text::redact_url(base);
+        let root = shown.trim_end_matches('/');
+        return Err(format!(
+            "--base-url \"{shown}\" ends in /v1, which ccbulk adds itself (it calls <base>/v1/Customers/…): give the API root, {}",
+            &root[..root.len() - 3]
+        ));
+    }
+    Ok(endpoint)
+}
+
 impl Api {
     /// Calls to the API root `base` (`http` or `https`, no query, no user name or password) for
     /// `tenant`, through `client` (`client::build`).
     pub fn new(client: &reqwest::Client, base: &str, tenant: &str) -> Result<Api, String> {
         let tenant = HeaderValue::from_str(tenant)
             .map_err(|_| format!("--tenant \"{tenant}\" cannot be sent as a header"))?;
-        let endpoint = Endpoint::parse("--base-url", base, false)?;
+        let endpoint = api_root(base)?;
         let root = endpoint.url.as_str().trim_end_matches('/');
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -322,6 +339,34 @@ mod tests {
             assert!(err.is_some_and(|e| e.contains(&redact_url(base))), "{base}");
         }
         assert!(Api::new(&client(), "http://h/", "bad\ntenant").is_err());
+    }
+
+    /// A base URL without its scheme says to add one; one ending in /v1 (which ccbulk adds)
+    /// is refused up front, naming the root to give instead.
+    #[test]
+    fn base_urls_that_mislead_say_what_to_change() {
+        for base in ["127.0.0.1:8080", "localhost:8080", "api.cloudcockpit.com"] {
+            let err = Api::new(&client(), base, "t").err().unwrap_or_default();
+            assert!(
+                err.contains(&format!(
+                    "\"{base}\" has no scheme: add http:// or https://"
+                )),
+                "{err}"
+            );
+        }
+        for (base, root) in [
+            ("https://api.example/v1", "https://api.example"),
+            ("http://127.0.0.1:9/gw/V1/", "http://127.0.0.1:9/gw"),
+        ] {
+            let err = Api::new(&client(), base, "t").err().unwrap_or_default();
+            assert!(
+                err.contains("ends in /v1, which ccbulk adds itself")
+                    && err.ends_with(&format!("give the API root, {root}")),
+                "{err}"
+            );
+        }
+        assert!(Api::new(&client(), "https://api.example/v1x", "t").is_ok());
+        assert!(Api::new(&client(), "https://api.example/gw", "t").is_ok());
     }
 
     #[test]

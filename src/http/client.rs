@@ -126,6 +126,14 @@ impl Endpoint {
     /// `url` as given to `flag`. Messages show the URL without credentials.
     pub(crate) fn parse(flag: &str, url: &str, query_allowed: bool) -> Result<Endpoint, String> {
         let shown = redact_url(url);
+        // `127.0.0.1:8080` and `localhost:8080` are not URLs (the second parses as the scheme
+        // `localhost:`): say what is missing rather than what the URL parser made of it.
+        if !url.contains("://") {
+            return Err(format!(
+                "{flag} \"{shown}\" has no scheme: add http:// or https:// (for example https://{})",
+                shown.trim_start_matches('/')
+            ));
+        }
         let parsed =
             url::Url::parse(url).map_err(|e| format!("{flag} \"{shown}\" is not a URL: {e}"))?;
         let host = parsed.host_str().unwrap_or_default();

@@ -92,11 +92,7 @@ async fn prepare_all(mut config: Config, check: CheckInput) -> anyhow::Result<Re
 
     let exists = config.results.exists();
     if exists && !config.resume && !config.overwrite {
-        return Err(SetupError(format!(
-            "{} already exists: add --resume to continue that run, or --overwrite to start again (or choose --results PATH)",
-            config.results.display()
-        ))
-        .into());
+        return Err(SetupError(results_exist(&config)).into());
     }
     // The undo file is checked (not yet touched) before the results file is repaired or
     // created: an earlier run's undo file is never clobbered, and a refused run changes nothing.
@@ -170,6 +166,29 @@ fn check_input(config: &Config) -> Result<(), SetupError> {
             path.display()
         ))),
         _ => Ok(()),
+    }
+}
+
+/// The message when this run's results file exists already: the way on that fits the command.
+/// `--resume` only continues a run that was interrupted; after a finished plan, dry run or
+/// replay it sends nothing, so it is not the first thing offered there.
+fn results_exist(config: &Config) -> String {
+    let path = config.results.display();
+    let input = config.source.display();
+    match config.job {
+        Job::Plan => format!(
+            "{path} already exists (an earlier plan): add --overwrite to plan again, or --resume to finish that plan if it was interrupted (or choose --results PATH)"
+        ),
+        _ if config.dry_run => format!(
+            "{path} already exists (an earlier dry run): add --overwrite to check the rows again (or choose --results PATH)"
+        ),
+        Job::Replay => format!(
+            "{path} already exists (an earlier replay of {input}): to send again the rows that still failed there, replay {path} (its results go to {}); or add --overwrite to replay {input} again, or --resume to finish that replay if it was interrupted",
+            crate::config::replay_results_path(&config.results).display()
+        ),
+        Job::Update => format!(
+            "{path} already exists: add --resume to continue that run if it was interrupted, or --overwrite to send every row again (or choose --results PATH)"
+        ),
     }
 }
 

@@ -78,6 +78,11 @@ pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet,
         })?
         .len();
     let kind = kind(path).unwrap_or(Kind::Xlsx);
+    if let Some(what) = not_what_it_claims(path, kind) {
+        return Err(InputError::Header(format!(
+            "{name} is not a workbook: {what}"
+        )));
+    }
     if kind == Kind::Xlsx {
         let book: calamine::Xlsx<_> =
             calamine::open_workbook(path).map_err(|e| fail(cannot_open(&e)))?;
@@ -107,6 +112,46 @@ pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet,
     Ok(Sheet {
         csv: Box::new(io::Cursor::new(csv)),
         first_row,
+    })
+}
+
+/// A file whose first bytes are not those of its extension's format (a CSV saved or renamed as
+/// `.xlsx`, an old `.xls` renamed `.xlsx`): what it looks like and what to do, instead of the
+/// zip or OLE error that reading it as a workbook would give.
+fn not_what_it_claims(path: &Path, kind: Kind) -> Option<String> {
+    let mut head = Vec::with_capacity(512);
+    File::open(path)
+        .ok()?
+        .take(512)
+        .read_to_end(&mut head)
+        .ok()?;
+    let zip = head.starts_with(b"PK\x03\x04");
+    let ole = head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]);
+    let expected = if kind == Kind::Xls { ole } else { zip };
+    if expected || head.is_empty() {
+        return None;
+    }
+    Some(if zip {
+        "it is a zip file (an .xlsx or .ods workbook?) named .xls: give it the extension of the program that saved it".to_string()
+    } else if ole {
+        "it is an old Excel workbook (.xls) under another extension: rename it to .xls".to_string()
+    } else if !head.contains(&0) {
+        let text = String::from_utf8_lossy(&head);
+        let first = text
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .next()
+            .unwrap_or_default();
+        format!(
+            "it is text, its first line {} (a CSV file with a workbook's extension?): rename it to .csv, which ccbulk reads as it is",
+            crate::text::shown(first)
+        )
+    } else {
+        format!(
+            "its first bytes are not those of a .{} file: open it in its spreadsheet program and save it as .xlsx or CSV (UTF-8)",
+            path.extension()
+                .map_or_else(String::new, |e| e.to_string_lossy().to_lowercase())
+        )
     })
 }
 
@@ -181,5 +226,30 @@ mod tests {
         assert!(is_workbook(Path::new("c.xlsm")));
         assert!(!is_workbook(Path::new("c.csv")));
         assert!(!is_workbook(Path::new("xlsx")));
+    }
+
+    /// A file that is not what its extension claims is named for what it looks like, not
+    /// refused with the zip reader's "Could not find EOCD".
+    #[test]
+    fn a_csv_named_xlsx_is_called_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("customers.xlsx");
+        std::fs::write(&csv, "\u{feff}customerId,city\n1,Porto\n").unwrap();
+        let err = read(&csv, None, 1).err().unwrap().to_string();
+        assert!(
+            err.contains(
+                "customers.xlsx is not a workbook: it is text, its first line \"customerId,city\""
+            ) && err.contains("rename it to .csv")
+                && !err.contains("EOCD"),
+            "{err}"
+        );
+        let ole = dir.path().join("old.xlsx");
+        std::fs::write(&ole, [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]).unwrap();
+        let err = read(&ole, None, 1).err().unwrap().to_string();
+        assert!(err.contains("rename it to .xls"), "{err}");
+        let zip = dir.path().join("book.xls");
+        std::fs::write(&zip, b"PK\x03\x04rest").unwrap();
+        let err = read(&zip, None, 1).err().unwrap().to_string();
+        assert!(err.contains("it is a zip file"), "{err}");
     }
 }

@@ -1,0 +1,127 @@
+//! Messages that used to send a newcomer the wrong way, each now naming what to do: the results
+//! of a finished plan or replay (where `--resume` does nothing), a base URL without its scheme
+//! or ending in `/v1`, a CSV saved with a workbook's extension, and a bare `--rate N`.
+
+use ccbulk::sandbox::SandboxConfig;
+
+use crate::common::*;
+
+/// A plan run twice: the second is told to add --overwrite (a plan that finished has nothing
+/// left to resume), not "add --resume to continue that run".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_plan_or_replay_is_offered_the_way_that_works() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write(
+        "c.csv",
+        &city_csv([(cid(1), "Braga"), (guid(0x404), "Porto")]),
+    );
+    let plan = || run(work.unpaced(&sb, &["plan", "c.csv"]));
+    assert_eq!(plan().await.status.code(), Some(1), "the 404 row fails");
+    let out = plan().await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("c.plan.csv already exists (an earlier plan): add --overwrite to plan again"),
+        "{err}"
+    );
+
+    let out = run(work.unpaced(&sb, &["update", "c.csv", "--no-undo"])).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the 404 row fails: {}",
+        show(&out)
+    );
+    let replay = || run(work.unpaced(&sb, &["replay", "c.results.csv", "--no-undo"]));
+    assert_eq!(replay().await.status.code(), Some(1));
+    let out = replay().await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("c.replay.csv already exists (an earlier replay of c.results.csv): to send again the rows that still failed there, replay c.replay.csv (its results go to c.replay-2.csv)"),
+        "{err}"
+    );
+    // The way offered works: the replay of the replay goes to c.replay-2.csv.
+    let out = run(work.unpaced(&sb, &["replay", "c.replay.csv", "--no-undo"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(work.rows("c.replay-2.csv").len(), 1);
+
+    let dry = || run(work.unpaced(&sb, &["update", "c.csv", "--dry-run"]));
+    assert_eq!(dry().await.status.code(), Some(0));
+    let err = stderr_of(&dry().await);
+    assert!(
+        err.contains("(an earlier dry run): add --overwrite to check the rows again"),
+        "{err}"
+    );
+}
+
+/// `--base-url 127.0.0.1:8080` says to add the scheme; a base URL ending in /v1 (which ccbulk
+/// adds) is refused before anything is sent, naming the root to give; both exit 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn base_urls_that_would_mislead_are_refused_saying_what_to_change() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("c.csv", &city_csv([(cid(1), "Braga")]));
+    let bare = sb.base_url().trim_start_matches("http://").to_string();
+    let with_v1 = format!("{}/v1", sb.base_url());
+    for (url, says) in [
+        (
+            bare.clone(),
+            format!("--base-url \"{bare}\" has no scheme: add http:// or https://"),
+        ),
+        (
+            with_v1.clone(),
+            format!(
+                "--base-url \"{with_v1}\" ends in /v1, which ccbulk adds itself (it calls <base>/v1/Customers/…): give the API root, {}",
+                sb.base_url()
+            ),
+        ),
+    ] {
+        for command in ["update", "export"] {
+            let mut cmd = work.against_url(&url);
+            cmd.arg(command);
+            if command == "update" {
+                cmd.args(["c.csv", "--no-undo"]);
+            } else {
+                cmd.args(["--output", "e.csv"]);
+            }
+            let out = run(cmd).await;
+            assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+            assert!(stderr_of(&out).contains(&says), "{}", show(&out));
+        }
+    }
+    assert!(sb.requests().is_empty(), "nothing was sent");
+}
+
+/// A CSV saved as customers.xlsx: named for what it is, not "invalid Zip archive".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_csv_with_a_workbook_extension_is_called_text() {
+    let work = Work::new();
+    work.write("customers.xlsx", &city_csv([(cid(1), "Braga")]));
+    let mut cmd = work.ccbulk();
+    cmd.args(["update", "customers.xlsx", "--dry-run"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(
+            "customers.xlsx is not a workbook: it is text, its first line \"customerId,city\""
+        ) && err.contains("rename it to .csv")
+            && !err.contains("Zip"),
+        "{err}"
+    );
+}
+
+/// `--rate 10` is 10 calls a second, as load tools read it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bare_rate_is_per_second() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("c.csv", &city_csv([(cid(1), "Braga")]));
+    let mut cmd = work.against(&sb);
+    cmd.args(["update", "c.csv", "--rate", "50", "--no-undo"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(work.only_row("c.results.csv")["ccbulk_outcome"], "accepted");
+}
