@@ -317,6 +317,12 @@ pub struct SharedArgs {
     #[arg(long, value_name = "NAME", help_heading = INPUT)]
     pub sheet: Option<String>,
 
+    /// The line (a workbook's sheet row) that holds the column names; title rows above it are
+    /// skipped, and still counted in line numbers.
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = INPUT, hide_short_help = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_row: u64,
+
     /// Rename a column: 'HEADER=field' (repeatable).
     #[arg(long, value_name = "HEADER=field", help_heading = INPUT)]
     pub map: Vec<String>,

@@ -350,6 +350,7 @@ fn input_options(
         required_cells: args.mode == Mode::Replace && job != Job::Plan,
         keyed: args.key == crate::cli::Key::InternalIdentifier,
         sheet: args.sheet.clone(),
+        header_row: args.header_row,
         // Only a run that GETs each customer can tell whether a cell changes it.
         defer_checks: !args.dry_run && (job == Job::Plan || args.mode == Mode::Merge),
     })

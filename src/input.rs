@@ -16,6 +16,7 @@ mod header;
 mod lines;
 mod mapping;
 mod repeats;
+mod title;
 pub mod workbook;
 
 pub use header::{Columns, is_ccbulk_column, normalize, valid_names};
@@ -86,6 +87,9 @@ pub struct InputOptions {
     pub keyed: bool,
     /// `--sheet NAME`: the sheet of a workbook input (the first when `None`).
     pub sheet: Option<String>,
+    /// `--header-row N`: the line (a workbook's sheet row) that holds the column names, from
+    /// 1; the rows above it are titles, skipped.
+    pub header_row: u64,
     /// Merge mode and plan, not a dry run: a cell that fails its check is refused only if it
     /// would change the customer, known after the GET (see [`Mapped::deferred`]).
     pub defer_checks: bool,
@@ -103,6 +107,7 @@ impl Default for InputOptions {
             required_cells: false,
             keyed: false,
             sheet: None,
+            header_row: 1,
             defer_checks: false,
         }
     }
@@ -286,17 +291,17 @@ impl Input {
         if let Source::Path(p) = source
             && workbook::is_workbook(p)
         {
-            let sheet = workbook::read(p, options.sheet.as_deref(), 1)?;
-            // The sheet as CSV: commas, UTF-8; the files written from it get a BOM, as
-            // the spreadsheet that will open them expects.
+            let sheet = workbook::read(p, options.sheet.as_deref(), options.header_row)?;
+            // The sheet as CSV: commas, UTF-8, its title rows left out; the files written
+            // from it get a BOM, as the spreadsheet that will open them expects.
             let options = InputOptions {
                 delimiter: Some(b','),
                 encoding: None,
+                header_row: 1,
                 ..options
             };
-            let mut input = Input::from_reader(sheet.csv, &name, options)?;
+            let mut input = Input::from_text(sheet.csv, &name, options, Some(sheet.first_row))?;
             input.bom = true;
-            input.sheet_first_row = Some(sheet.first_row);
             return Ok(input);
         }
         if let Some(sheet) = &options.sheet {
@@ -330,26 +335,52 @@ impl Input {
         name: &str,
         options: InputOptions,
     ) -> Result<Input, InputError> {
+        Input::from_text(raw, name, options, None)
+    }
+
+    /// Reads the header; `sheet_first_row`: the sheet row of a workbook's first record (its
+    /// line numbers are sheet rows).
+    fn from_text(
+        raw: Box<dyn Read + Send>,
+        name: &str,
+        options: InputOptions,
+        sheet_first_row: Option<u64>,
+    ) -> Result<Input, InputError> {
         let (mut decoded, bom) = decode::decoded(raw, name, options.encoding)?;
-        let head = header_line(&mut decoded, name)?;
+        let (head, header_at) = header_line(&mut decoded, name, options.header_row)?;
         if options.encoding.is_none() {
             check_header_utf8(&head, name)?;
         }
-        let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
         // Kept for a message about the delimiter (at most HEADER_SNIFF_BYTES).
-        let head_line = head.clone();
+        let head_line = head[header_at..].to_vec();
+        let delimiter = options
+            .delimiter
+            .unwrap_or_else(|| sniff_delimiter(&head_line));
         let rest: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(decoded));
         let mut reader = csv_reader(LineTracker::new(rest), delimiter);
-        let names = read_header(&mut reader, name)?;
+        let (names, line) = read_header(&mut reader, name, options.header_row)?;
         let one_column = names.len() == 1;
-        let columns = match Columns::match_header(names, &options.maps, name, options.keyed) {
+        let columns = match Columns::match_header(names.clone(), &options.maps, name, options.keyed)
+        {
             Ok(c) => c,
             // A forced delimiter the header does not use makes it one long column, and the
             // suggestions for that column are nonsense: say what the header looks like instead.
             Err(e) if one_column && options.delimiter.is_some() => {
                 return Err(wrong_delimiter(name, delimiter, &head_line).unwrap_or(e));
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                let line = sheet_first_row.unwrap_or(line);
+                let why = title::explain(
+                    e,
+                    name,
+                    &names,
+                    line,
+                    &mut reader,
+                    (&options, delimiter),
+                    sheet_first_row,
+                );
+                return Err(why);
+            }
         };
         let mut input = Input {
             name: name.to_string(),
@@ -360,7 +391,7 @@ impl Input {
             options,
             record: ByteRecord::new(),
             count: 0,
-            sheet_first_row: None,
+            sheet_first_row,
             budget: budget::Budget::new(budget::ROW_BYTES),
             ahead: std::collections::VecDeque::new(),
         };
@@ -478,29 +509,27 @@ impl Input {
     }
 }
 
-/// The header line, to sniff the delimiter from (bounded: a file with no line break must not
-/// be read into memory whole). Refused when empty, or when NUL bytes show the file is not text
-/// in the encoding read.
-fn header_line(decoded: &mut impl BufRead, name: &str) -> Result<Vec<u8>, InputError> {
-    let mut head = Vec::new();
-    decoded
-        .take(HEADER_SNIFF_BYTES)
-        .read_until(b'\n', &mut head)
-        .map_err(|e| InputError::Io {
-            name: name.to_string(),
-            err: e,
-        })?;
+/// The lines up to the header (`--header-row`, the first by default) and where the header
+/// line begins, to sniff the delimiter from (bounded: a file with no line break must not be read
+/// into memory whole). Refused when empty, or when NUL bytes show the file is not text in the
+/// encoding read.
+fn header_line(
+    decoded: &mut impl BufRead,
+    name: &str,
+    header_row: u64,
+) -> Result<(Vec<u8>, usize), InputError> {
+    let (head, at) = title::head_lines(decoded, name, header_row, HEADER_SNIFF_BYTES)?;
     if head.is_empty() {
         return Err(InputError::Header(format!(
             "{name} is empty: the first line must be a header"
         )));
     }
-    if head.contains(&0) {
+    if head[at..].contains(&0) {
         return Err(InputError::Header(format!(
             "{name}: the header holds NUL bytes, so the file is not text in the encoding read: if it is UTF-16 without a byte-order mark, add --encoding utf-16le (or utf-16be)"
         )));
     }
-    Ok(head)
+    Ok((head, at))
 }
 
 /// Refuses a header line that is not UTF-8 (input given no `--encoding`): nothing else of the
@@ -509,40 +538,51 @@ fn header_line(decoded: &mut impl BufRead, name: &str) -> Result<Vec<u8>, InputE
 fn check_header_utf8(head: &[u8], name: &str) -> Result<(), InputError> {
     match std::str::from_utf8(head) {
         Err(e) if e.error_len().is_some() || (head.len() as u64) < HEADER_SNIFF_BYTES => {
-            Err(decode::not_utf8(name, 1, head[e.valid_up_to()]))
+            // Title rows (`--header-row`) may come before the header line.
+            let line = 1 + memchr::memchr_iter(b'\n', &head[..e.valid_up_to()]).count() as u64;
+            Err(decode::not_utf8(name, line, head[e.valid_up_to()]))
         }
         _ => Ok(()),
     }
 }
 
-/// The header record's names, trimmed; the reader's line count starts at it.
+/// The header record's names, trimmed, and its line; records on lines above `header_row` are
+/// titles, skipped (the reader's line count goes on through them).
 fn read_header(
     reader: &mut csv::Reader<LineTracker<Box<dyn Read + Send>>>,
     name: &str,
-) -> Result<Vec<String>, InputError> {
+    header_row: u64,
+) -> Result<(Vec<String>, u64), InputError> {
     let mut header = ByteRecord::new();
-    let found = reader.read_byte_record(&mut header).map_err(|e| {
-        match reader.get_mut().overflow_line() {
-            Some(line) => InputError::TooLong {
-                name: name.to_string(),
-                line,
-            },
-            None => InputError::Header(format!("{name}: the header cannot be read: {e}")),
+    loop {
+        let found = reader.read_byte_record(&mut header).map_err(|e| {
+            match reader.get_mut().overflow_line() {
+                Some(line) => InputError::TooLong {
+                    name: name.to_string(),
+                    line,
+                },
+                None => InputError::Header(format!("{name}: the header cannot be read: {e}")),
+            }
+        })?;
+        let next = reader.position().byte();
+        reader.get_mut().record_begins(next);
+        if !found {
+            return Err(InputError::Header(if header_row > 1 {
+                format!("{name} has no line {header_row} to read the header from (--header-row)")
+            } else {
+                format!("{name} is empty: the first line must be a header")
+            }));
         }
-    })?;
-    let next = reader.position().byte();
-    reader.get_mut().record_begins(next);
-    if !found {
-        return Err(InputError::Header(format!(
-            "{name} is empty: the first line must be a header"
-        )));
+        let header_start = header.position().map_or(0, |p| p.byte());
+        let line = reader.get_mut().line_at(header_start);
+        if line >= header_row {
+            let names = header
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                .collect();
+            return Ok((names, line));
+        }
     }
-    let header_start = header.position().map_or(0, |p| p.byte());
-    reader.get_mut().line_at(header_start);
-    Ok(header
-        .iter()
-        .map(|b| String::from_utf8_lossy(b).trim().to_string())
-        .collect())
 }
 
 /// With a forced `delimiter` that made the header one column: the message that says which

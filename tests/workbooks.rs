@@ -274,3 +274,56 @@ async fn a_big_ods_is_refused_with_the_way_out() {
         "{err}"
     );
 }
+
+/// An .xlsx with a title row above the header: refused saying the header must be the first row
+/// and which --header-row to give; with it, plan reads the table (messages keep sheet rows) and
+/// its printed apply command carries the flag and works as printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_title_row_above_the_header_is_named_and_skipped_with_header_row() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet
+        .write_string(0, 0, "Customer update list, March")
+        .unwrap();
+    sheet.write_string(2, 0, "customerId").unwrap();
+    sheet.write_string(2, 1, "city").unwrap();
+    sheet.write_string(2, 2, "email").unwrap();
+    sheet.write_string(3, 0, cid(1).to_string()).unwrap();
+    sheet.write_string(3, 1, "Braga").unwrap();
+    sheet.write_string(4, 0, cid(2).to_string()).unwrap();
+    sheet.write_string(4, 2, "not-an-address").unwrap();
+    book.save(work.path("c.xlsx")).unwrap();
+
+    let out = run(work.unpaced(&sb, &["plan", "c.xlsx"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("c.xlsx: the column names must be the first row, but row 1 (\"Customer update list, March\") looks like a title and the names seem to be on row 3: add --header-row 3"),
+        "{err}"
+    );
+    assert!(!err.contains("--map"), "{err}");
+
+    let out = run(work.unpaced(&sb, &["plan", "c.xlsx", "--header-row", "3"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("c.plan.csv");
+    assert_eq!(rows.len(), 2);
+    let bad = rows.iter().find(|r| r["ccbulk_row"] == "2").unwrap();
+    assert!(
+        bad["ccbulk_error"].starts_with("c.xlsx line 5, column \"email\""),
+        "sheet rows still: {}",
+        bad["ccbulk_error"]
+    );
+    let stderr = stderr_of(&out);
+    let apply = after(&stderr, "to apply this plan:");
+    assert!(apply.contains("--header-row 3"), "{apply}");
+    let mut cmd = work.printed(apply);
+    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(
+        current_text(&sb.customer(cid(1)), Field::City).as_deref(),
+        Some("Braga")
+    );
+}
