@@ -353,6 +353,12 @@ pub struct SharedArgs {
     #[arg(long, value_name = "N|N%", help_heading = SEND)]
     pub max_failures: Option<String>,
 
+    /// Send the first N rows, then stop as after an interrupt, leaving the rest for the printed
+    /// --resume command: a canary run to check before the whole file (exit 0 when they went
+    /// well).
+    #[arg(long, value_name = "N", help_heading = SEND, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
     #[command(flatten)]
     pub conn: ConnectionArgs,
 

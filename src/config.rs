@@ -79,6 +79,8 @@ pub struct Config {
     pub overwrite: bool,
     pub retry_provider_default: bool,
     pub max_failures: Option<MaxFailures>,
+    /// `--limit N`: send the first N rows, leave the rest for `--resume`.
+    pub limit: Option<u64>,
     pub summary_json: Option<PathBuf>,
     pub sandbox: bool,
     pub quiet: bool,
@@ -257,6 +259,7 @@ impl Config {
                 .as_deref()
                 .map(parse_max_failures)
                 .transpose()?,
+            limit: args.limit,
             summary_json: args.report.summary_json.clone(),
             sandbox: args.sandbox,
             quiet: args.report.quiet,

@@ -125,3 +125,61 @@ async fn a_bare_rate_is_per_second() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(work.only_row("c.results.csv")["ccbulk_outcome"], "accepted");
 }
+
+/// `--limit N`: a canary run. The first N rows are sent and the run stops as an interrupt does,
+/// but exits 0 when they went well, printing the --resume command (without --limit) that sends
+/// the rest; run as printed, it does, and every row is in the results once.
+#[tokio::test(flavor = "multi_thread")]
+async fn limit_sends_the_first_rows_and_the_printed_resume_sends_the_rest() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("c.csv", &numbered_cities(10, "Braga"));
+    let out = run(work.unpaced(&sb, &["update", "c.csv", "--limit", "4"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(patches(&sb).len(), 4, "only the first 4 rows are sent");
+    let rows = work.rows("c.results.csv");
+    let mut numbers: Vec<&str> = rows.iter().map(|r| r["ccbulk_row"].as_str()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, ["1", "2", "3", "4"]);
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr
+            .contains("sent the first 4 rows (--limit 4); the rest are left for the command below"),
+        "{stderr}"
+    );
+    let resume = after(&stderr, "to continue:");
+    assert!(
+        resume.contains("--resume") && !resume.contains("--limit"),
+        "{resume}"
+    );
+
+    let mut cmd = work.printed(resume);
+    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!stderr_of(&out).contains("to continue:"), "{}", show(&out));
+    assert_each_row_once(&work.rows("c.results.csv"), 10);
+    assert_eq!(patches(&sb).len(), 10, "each row sent once");
+    assert_eq!(work.data_lines("c.undo.csv"), 10);
+
+    // A limit the input does not reach is a whole run: nothing left, no resume offered.
+    work.write("d.csv", &numbered_cities(3, "Faro"));
+    let out = run(work.unpaced(&sb, &["update", "d.csv", "--limit", "3"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!stderr_of(&out).contains("to continue:"), "{}", show(&out));
+}
+
+/// A canary whose rows failed exits 1, still offering the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_limit_whose_rows_failed_exits_1() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write(
+        "c.csv",
+        &city_csv([(guid(0x404), "Porto"), (cid(1), "Braga"), (cid(2), "Faro")]),
+    );
+    let out = run(work.unpaced(&sb, &["update", "c.csv", "--limit", "1"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stderr_of(&out).contains("to continue:"), "{}", show(&out));
+    assert_eq!(work.rows("c.results.csv").len(), 1);
+}

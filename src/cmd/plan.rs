@@ -24,8 +24,10 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<i32> {
     let ran = pipeline::run(run).await;
     let (mut summary, tally) = opened.summarise(ran);
     eprint!("{}", tally.diff.render(tally.total()));
-    // Only a finished plan is offered for applying; a stopped one is offered its --resume.
-    let finished = summary.exit_code == exit::OK || summary.exit_code == exit::SOME_FAILED;
+    // Only a finished plan is offered for applying; a stopped one (or one cut short by
+    // --limit) is offered its --resume.
+    let finished = (summary.exit_code == exit::OK || summary.exit_code == exit::SOME_FAILED)
+        && summary.resume_command.is_none();
     if tally.count(OutcomeKind::WouldChange) > 0 && finished {
         summary.apply_command = Some(opened.config.apply_command());
     }

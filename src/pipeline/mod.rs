@@ -13,7 +13,7 @@ pub(crate) mod workers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -77,6 +77,9 @@ pub(crate) struct StopRules {
     pub max_failures: Option<MaxFailures>,
     /// Stop when the first answered rows all fail alike (an update without `--max-failures`).
     pub systematic: bool,
+    /// `--limit N`: take the first N rows (of those this run sends) and read no further; the
+    /// rows taken finish as usual.
+    pub limit: Option<u64>,
 }
 
 /// What the progress display needs.
@@ -99,6 +102,8 @@ pub(crate) struct Ran {
     pub broken: Vec<String>,
     /// Lines this run wrote to the undo file, and lines an earlier run had written there.
     pub undo_lines: (u64, u64),
+    /// The reader stopped at `--limit` with rows left for `--resume`.
+    pub limited: bool,
 }
 
 /// Runs the reader, the workers and the writer until the input ends or the run stops, then
@@ -149,10 +154,12 @@ pub(crate) async fn run(run: Run) -> Ran {
     });
     let progress = start_progress(workers.as_ref(), &counters, display.quiet);
 
+    let limited = Arc::new(AtomicBool::new(false));
     let reader = Reader {
         input,
         done,
         only_unsuccessful,
+        limit: stops.limit.map(|n| (n, limited.clone())),
         dry_run: workers.is_none(),
         stopper: stopper.clone(),
         to_writer: out_tx,
@@ -183,6 +190,7 @@ pub(crate) async fn run(run: Run) -> Ran {
         read_error,
         broken,
         undo_lines,
+        limited: limited.load(Ordering::Acquire),
     }
 }
 
@@ -338,6 +346,8 @@ struct Reader {
     input: Input,
     done: RowSet,
     only_unsuccessful: bool,
+    /// `--limit`: the rows to take, and where to say that rows were left.
+    limit: Option<(u64, Arc<AtomicBool>)>,
     dry_run: bool,
     stopper: Stopper,
     to_writer: mpsc::Sender<Line>,
@@ -347,6 +357,7 @@ struct Reader {
 impl Reader {
     fn read_all(mut self) -> Result<Repeats, InputError> {
         let mut repeats = Repeats::default();
+        let mut taken: u64 = 0;
         while !self.stopper.is_stopped() {
             let Some(row) = self.input.next_row()? else {
                 break;
@@ -362,6 +373,14 @@ impl Reader {
             if self.done.contains(row.number) {
                 continue;
             }
+            // A row past the limit is read, not sent: it shows that rows are left.
+            if let Some((n, limited)) = &self.limit
+                && taken >= *n
+            {
+                limited.store(true, Ordering::Release);
+                break;
+            }
+            taken += 1;
             if let Ok(m) = &row.mapped {
                 repeats.see(m.customer_id);
             }

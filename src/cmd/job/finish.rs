@@ -67,6 +67,7 @@ impl Opened {
             read_error,
             broken,
             undo_lines,
+            limited,
         } = ran;
         if let Some(e) = &read_error {
             eprintln!("ccbulk: stopped reading the input: {e}");
@@ -96,7 +97,15 @@ impl Opened {
         } else {
             Some(broken.join("; "))
         };
-        if code == exit::INTERRUPTED || code == exit::STOPPED {
+        // --limit stops as an interrupt does, but the rows it sent decide the exit code.
+        if limited && summary.stopped.is_none() {
+            let n = config.limit.unwrap_or_default();
+            summary.stopped = Some(format!(
+                "sent the first {n} {} (--limit {n}); the rest are left for the command below",
+                crate::text::plural(n, "row", "rows")
+            ));
+        }
+        if code == exit::INTERRUPTED || code == exit::STOPPED || limited {
             summary.resume_command = Some(config.resume_command());
         }
         if unsuccessful > 0 && !config.dry_run && config.job != Job::Plan {

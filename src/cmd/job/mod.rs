@@ -404,6 +404,7 @@ impl Prepared {
                 // alike; a replay's rows failed before, so failing again proves nothing
                 // systematic.
                 systematic: config.job == Job::Update && config.max_failures.is_none(),
+                limit: config.limit,
             },
             display: Display {
                 quiet: config.quiet,
