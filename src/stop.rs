@@ -19,6 +19,9 @@ pub enum Stop {
         status: u16,
         error: String,
     },
+    /// The first rows all failed to reach the API the same way (systematic.rs): the cause, as
+    /// each row's error names it ("connection refused").
+    Unreachable(String),
     /// The run cannot go on: a file it must write (the undo file, before a PATCH) cannot be
     /// written, or a task failed (a bug). The message says which.
     Broken(String),

@@ -1,17 +1,23 @@
 //! Systematic failures (SPEC): an update whose first rows that got an answer all failed the same
 //! way is stopped instead of sending every row to the same refusal (the wrong tenant, a field the
 //! API refuses for every customer, a contract change). 100,000 useless calls and a results file
-//! to clean up are worse than a stop after 20 that quotes the API's error.
+//! to clean up are worse than a stop after 20 that quotes the API's error. The same for an API
+//! that cannot be reached: the first rows all failing to connect the same way (refused, a name
+//! that does not resolve, TLS to a server that speaks plain http, timed out) stop the run naming
+//! the cause, instead of every row of the file retried against it.
 //! `--max-failures` (a count or a share of the rows finished) is the rule the user sets instead.
 
 use std::sync::Mutex;
 
+use crate::http::client::Unreachable;
 use crate::outcome::{Outcome, OutcomeKind};
+use crate::stop::Stop;
 
-/// Rows that must have got an answer, all failed alike, before the run is stopped.
+/// Rows that must have failed alike before the run is stopped.
 pub const ROWS: u32 = 20;
 
-/// Watches the first [`ROWS`] rows that got an answer from the API.
+/// Watches the first [`ROWS`] rows that got an answer from the API, and the first [`ROWS`] rows
+/// sent.
 #[derive(Default)]
 pub struct Watch {
     state: Mutex<State>,
@@ -25,16 +31,26 @@ struct State {
     first: Option<(u16, String)>,
     /// A row succeeded or failed differently: the rule cannot fire any more.
     settled: bool,
+    /// Rows that failed to reach the API, all the same way so far.
+    unreached: u32,
+    /// That way.
+    way: Option<Unreachable>,
+    /// A row reached the API, or failed to reach it another way: that rule cannot fire any more.
+    reached: bool,
 }
 
 impl Watch {
-    /// Notes a finished row; returns the API's status and error text when this row makes the
-    /// [`ROWS`]th answered row failing with that same 4xx, and none succeeded.
-    pub fn see(&self, outcome: &Outcome) -> Option<(u16, String)> {
+    /// Notes a finished row; returns the stop when this row makes the [`ROWS`]th answered row
+    /// failing with the same 4xx and none succeeded, or the [`ROWS`]th row that failed to reach
+    /// the API the same way as all the rows before it.
+    pub fn see(&self, outcome: &Outcome) -> Option<Stop> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(way) = s.unreached(outcome) {
+            return Some(Stop::Unreachable(way.describe().to_string()));
+        }
         // Rows that never reached the API (invalid, timed out, refused connections) say
         // nothing about how the API treats rows.
         let status = outcome.http_status?;
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.settled {
             return None;
         }
@@ -53,7 +69,39 @@ impl Watch {
             return None;
         }
         s.settled = true;
-        s.first.clone()
+        s.first
+            .clone()
+            .map(|(status, error)| Stop::Systematic { status, error })
+    }
+}
+
+impl State {
+    /// The rule on rows that failed to reach the API: the way, when this row is the
+    /// [`ROWS`]th to fail it and every sent row before it failed the same way.
+    fn unreached(&mut self, outcome: &Outcome) -> Option<Unreachable> {
+        if self.reached || outcome.kind == OutcomeKind::Invalid {
+            // Rows never sent say nothing about the connection.
+            return None;
+        }
+        let way = (outcome.kind == OutcomeKind::Failed && outcome.http_status.is_none())
+            .then(|| Unreachable::named_in(&outcome.error))
+            .flatten();
+        match way {
+            Some(way) if self.way.is_none_or(|w| w == way) => {
+                self.way = Some(way);
+                self.unreached += 1;
+                if self.unreached < ROWS {
+                    return None;
+                }
+                self.reached = true;
+                Some(way)
+            }
+            // Reached, or failed to reach it another way.
+            _ => {
+                self.reached = true;
+                None
+            }
+        }
     }
 }
 
@@ -118,7 +166,13 @@ mod tests {
             assert!(w.see(&bad("PATCH 400 Bad Request: first")).is_none());
         }
         let fired = w.see(&bad("PATCH 400 Bad Request: last"));
-        assert_eq!(fired, Some((400, "PATCH 400 Bad Request: first".into())));
+        assert_eq!(
+            fired,
+            Some(Stop::Systematic {
+                status: 400,
+                error: "PATCH 400 Bad Request: first".into()
+            })
+        );
         assert!(w.see(&bad("again")).is_none(), "fires once");
     }
 
@@ -138,6 +192,58 @@ mod tests {
             assert!(w.see(&odd).is_none());
             for _ in 0..ROWS * 2 {
                 assert!(w.see(&bad).is_none(), "{:?}", odd.http_status);
+            }
+        }
+    }
+
+    /// Twenty sent rows all failing to reach the API the same way stop the run naming the
+    /// cause; invalid rows (never sent) do not count; a row that reached the API, or failed
+    /// another way, settles it.
+    #[test]
+    fn twenty_rows_that_could_not_reach_the_api_alike_fire_once() {
+        let refused = || {
+            outcome(
+                OutcomeKind::Failed,
+                None,
+                "connection refused (gave up after 5 attempts)",
+            )
+        };
+        let w = Watch::default();
+        assert!(w.see(&outcome(OutcomeKind::Invalid, None, "x")).is_none());
+        for _ in 1..ROWS {
+            assert!(w.see(&refused()).is_none());
+            assert!(w.see(&outcome(OutcomeKind::Invalid, None, "x")).is_none());
+        }
+        assert_eq!(
+            w.see(&refused()),
+            Some(Stop::Unreachable("connection refused".into()))
+        );
+        assert!(w.see(&refused()).is_none(), "fires once");
+
+        let others = [
+            outcome(OutcomeKind::Accepted, Some(202), ""),
+            outcome(
+                OutcomeKind::Failed,
+                Some(503),
+                "PATCH 503 (gave up after 5 attempts)",
+            ),
+            outcome(
+                OutcomeKind::Failed,
+                None,
+                "timed out (gave up after 5 attempts)",
+            ),
+            outcome(
+                OutcomeKind::Failed,
+                None,
+                "connection dropped while reading the answer",
+            ),
+        ];
+        for other in others {
+            let w = Watch::default();
+            assert!(w.see(&refused()).is_none());
+            assert!(w.see(&other).is_none());
+            for _ in 0..ROWS * 2 {
+                assert!(w.see(&refused()).is_none(), "{}", other.error);
             }
         }
     }

@@ -509,7 +509,7 @@ async fn the_built_in_sandbox_runs_the_sample_without_the_proxy() {
 
 /// The HTTPS path end to end: with the server's certificate trusted (SSL_CERT_FILE, which the
 /// platform verifier reads on Linux) every row goes through TLS; without it, nothing is sent
-/// (the certificate is checked) and the rows fail saying the connection failed.
+/// (the certificate is checked) and the rows fail naming the TLS handshake.
 #[tokio::test(flavor = "multi_thread")]
 async fn https_checks_the_certificate_and_sends_through_tls() {
     let work = Work::new();
@@ -537,7 +537,80 @@ async fn https_checks_the_certificate_and_sends_through_tls() {
     assert_each_row_once(&rows, 3);
     for r in &rows {
         assert_eq!(r["ccbulk_outcome"], "failed");
-        assert!(r["ccbulk_error"].contains("connection failed"), "{r:?}");
+        assert!(
+            r["ccbulk_error"].starts_with("TLS handshake failed ("),
+            "{r:?}"
+        );
     }
     assert_eq!(patches(&api.sb).len(), 3, "nothing more was sent");
+}
+
+/// An update of 60 rows against `base`, logged with `-v`, two attempts a call.
+async fn unreachable_run(base: &str) -> (Work, std::process::Output) {
+    let work = Work::new();
+    work.write("in.csv", &full_csv((1..=60).map(full_row)));
+    let mut cmd = work.against_url(base);
+    cmd.args(REPLACE_UNLIMITED)
+        .args(["--max-attempts", "2", "--concurrency", "4", "-v"]);
+    let out = run(cmd).await;
+    (work, out)
+}
+
+/// An API that cannot be reached stops the run after the first 20 rows (exit 3), the cause
+/// named in each row's error, in the stop message and in the `-v` log; the rows after them are
+/// left for `--resume`.
+async fn stops_naming(base: &str, cause: &str) {
+    let (work, out) = unreachable_run(base).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let rows = work.rows("in.results.csv");
+    assert!(
+        (20..60).contains(&rows.len()),
+        "stopped after the first 20 rows (and the ones already under way): {} rows",
+        rows.len()
+    );
+    for r in &rows {
+        assert_eq!(r["ccbulk_outcome"], "failed", "{r:?}");
+        assert_eq!(
+            r["ccbulk_error"],
+            format!("{cause} (gave up after 2 attempts)"),
+            "{r:?}"
+        );
+    }
+    let stderr = stderr_of(&out);
+    let stop =
+        format!("the first 20 rows all failed to reach the API at {base} the same way: {cause}");
+    assert!(stderr.contains(&stop), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("row finished") && l.contains(cause)),
+        "-v names the cause: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_connection_stops_the_run_after_20_rows_naming_it() {
+    // Port 1 on loopback: nothing listens there.
+    stops_naming("http://127.0.0.1:1", "connection refused").await;
+}
+
+/// https:// to a server that speaks plain http (the sandbox): the handshake gets a plain-text
+/// answer, and the error says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_to_a_plain_http_server_stops_the_run_after_20_rows_naming_it() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let base = format!("https://127.0.0.1:{}", port_of(&sb));
+    stops_naming(
+        &base,
+        "TLS handshake failed: the server answered in plain text (it may speak plain http)",
+    )
+    .await;
+    assert!(sb.requests().is_empty());
+}
+
+/// A host name that does not resolve: one under `.invalid` (RFC 2606), which the resolver
+/// refuses without asking the network.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_that_does_not_resolve_stops_the_run_after_20_rows_naming_it() {
+    stops_naming("https://api.cloudcockpit.invalid", "name not resolved").await;
 }

@@ -158,10 +158,11 @@ impl Endpoint {
 /// Why an exchange got no answer.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    Timeout,
-    Connect,
+    /// The server was not reached, or did not answer within `--timeout`, for this reason.
+    Unreachable(Unreachable),
     /// The answer started but its body broke off.
     Body,
+    /// The connection failed after the request may have gone out.
     Other,
 }
 
@@ -169,9 +170,9 @@ impl Transport {
     /// What a reqwest error that came instead of an answer's head comes to.
     fn of(e: &reqwest::Error) -> Transport {
         if e.is_timeout() {
-            Transport::Timeout
+            Transport::Unreachable(Unreachable::TimedOut)
         } else if e.is_connect() {
-            Transport::Connect
+            Transport::Unreachable(Unreachable::of(e))
         } else {
             Transport::Other
         }
@@ -180,11 +181,88 @@ impl Transport {
     /// In one line, for a row's error or a message: never a URL's query or a header.
     pub(crate) fn describe(&self) -> &'static str {
         match self {
-            Transport::Timeout => "timed out",
-            Transport::Connect => "connection failed",
+            Transport::Unreachable(way) => way.describe(),
             Transport::Body => "connection dropped while reading the answer",
             Transport::Other => "connection failed or dropped",
         }
+    }
+}
+
+/// How a server could not be reached: the causes a row's error, the systematic stop
+/// (`systematic.rs`) and the logs name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreachable {
+    Refused,
+    NotResolved,
+    /// TLS failed; `plain` when the server answered in plain text (it speaks http).
+    Tls {
+        plain: bool,
+    },
+    TimedOut,
+    /// Some other failure to connect (a reset, no route).
+    Failed,
+}
+
+impl Unreachable {
+    const ALL: [Unreachable; 6] = [
+        Unreachable::Refused,
+        Unreachable::NotResolved,
+        // The longer text first: [`Unreachable::named_in`] takes the first that fits.
+        Unreachable::Tls { plain: true },
+        Unreachable::Tls { plain: false },
+        Unreachable::TimedOut,
+        Unreachable::Failed,
+    ];
+
+    /// The cause, in the words a row's error begins with.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Unreachable::Refused => "connection refused",
+            Unreachable::NotResolved => "name not resolved",
+            Unreachable::Tls { plain: true } => {
+                "TLS handshake failed: the server answered in plain text (it may speak plain http)"
+            }
+            Unreachable::Tls { plain: false } => "TLS handshake failed",
+            Unreachable::TimedOut => "timed out",
+            Unreachable::Failed => "connection failed",
+        }
+    }
+
+    /// The cause a row's error names: its error begins with the cause's words (a failed call's
+    /// error is the last attempt's, with the attempts added).
+    pub fn named_in(error: &str) -> Option<Unreachable> {
+        Unreachable::ALL
+            .into_iter()
+            .find(|way| error.starts_with(way.describe()))
+    }
+
+    /// What a failure to connect was, from the errors it is made of: the operating system's
+    /// refusal, a failed name lookup (hyper-util's "dns error"), or rustls's error.
+    fn of(e: &reqwest::Error) -> Unreachable {
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+                let plain = matches!(
+                    tls,
+                    rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+                );
+                return Unreachable::Tls { plain };
+            }
+            if s.to_string().starts_with("dns error") {
+                return Unreachable::NotResolved;
+            }
+            source = match s.downcast_ref::<std::io::Error>() {
+                Some(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Unreachable::Refused;
+                }
+                // An io::Error's `source()` skips the error it wraps (rustls's, for one).
+                Some(io) => io
+                    .get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static)),
+                None => s.source(),
+            };
+        }
+        Unreachable::Failed
     }
 }
 
@@ -300,5 +378,76 @@ mod tests {
                 "{url}: {err:?}"
             );
         }
+    }
+
+    /// A loopback listener that answers whatever comes with a plain-http 400 (`plain`), or
+    /// holds every connection open without a word.
+    async fn listener(plain: bool) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut sock, _)) = l.accept().await {
+                if plain {
+                    let mut buf = [0u8; 1024];
+                    let _ = sock.read(&mut buf).await;
+                    let reply = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+                    let _ = sock.write_all(reply).await;
+                }
+                held.push(sock);
+            }
+        });
+        port
+    }
+
+    /// Each way of not reaching a server is told apart, from reqwest's error, and found again
+    /// in a row's error that begins with it. All on loopback; the `.invalid` name (RFC 2606) is
+    /// refused by the resolver without asking the network.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn each_way_of_not_reaching_a_server_is_named() {
+        // Long enough for the other cases on a busy machine; the silent server's are cut short.
+        let (patient, impatient) = (
+            build(Duration::from_secs(20), 1).unwrap(),
+            build(Duration::from_millis(300), 1).unwrap(),
+        );
+        let (plain, silent) = (listener(true).await, listener(false).await);
+        // Port 1 on loopback: nothing listens there.
+        let cases = [
+            ("http://127.0.0.1:1/".to_string(), Unreachable::Refused),
+            (
+                "https://api.cloudcockpit.invalid/".into(),
+                Unreachable::NotResolved,
+            ),
+            (
+                format!("https://127.0.0.1:{plain}/"),
+                Unreachable::Tls { plain: true },
+            ),
+            (format!("http://127.0.0.1:{silent}/"), Unreachable::TimedOut),
+            (
+                format!("https://127.0.0.1:{silent}/"),
+                Unreachable::TimedOut,
+            ),
+        ];
+        for (url, want) in cases {
+            let req = reqwest::Request::new(reqwest::Method::GET, url.parse().unwrap());
+            let client = if want == Unreachable::TimedOut {
+                &impatient
+            } else {
+                &patient
+            };
+            let got = exchange(client, req, 10).await.err();
+            assert!(
+                matches!(got, Some(Transport::Unreachable(way)) if way == want),
+                "{url}: {got:?}"
+            );
+            let error = format!("{} (gave up after 5 attempts)", want.describe());
+            assert_eq!(Unreachable::named_in(&error), Some(want), "{error}");
+        }
+        assert_eq!(Unreachable::named_in("GET 404 Not Found"), None);
+        assert_eq!(
+            Unreachable::named_in("connection dropped while reading the answer"),
+            None
+        );
     }
 }

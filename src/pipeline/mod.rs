@@ -324,8 +324,8 @@ fn watch_outcomes(
     let failed = AtomicU64::new(0);
     let systematic = stops.systematic.then(systematic::Watch::default);
     move |outcome: &Outcome| {
-        if let Some((status, error)) = systematic.as_ref().and_then(|w| w.see(outcome)) {
-            stopper.stop(Stop::Systematic { status, error });
+        if let Some(stop) = systematic.as_ref().and_then(|w| w.see(outcome)) {
+            stopper.stop(stop);
         }
         if outcome.kind != OutcomeKind::Failed {
             return;

@@ -148,6 +148,13 @@ fn stop_message(config: &Config, stop: Stop) -> String {
         Stop::Systematic { status, error } => {
             systematic_message(status, &error, config.mode == Mode::Replace)
         }
+        Stop::Unreachable(cause) => format!(
+            "the first {} rows all failed to reach the API at {} the same way: {cause}; check \
+             --base-url, that the API is up, and the network (and proxy variables), then resume; \
+             or add --max-failures N to go on regardless",
+            systematic::ROWS,
+            config.connect.base_url
+        ),
         Stop::Broken(why) => format!("{why}; the rows left were not sent (--resume sends them)"),
     }
 }
