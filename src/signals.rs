@@ -1,5 +1,6 @@
-//! SIGINT and SIGTERM (Ctrl-C where there are no Unix signals), watched in one place for the
-//! update run (stop gently, then quit) and the stand-alone sandbox (shut down).
+//! SIGINT and SIGTERM (Ctrl-C where there are no Unix signals), watched in one place from the
+//! start of a command: during setup (end at once, nothing sent), during an update or an export
+//! (stop gently, then quit), and for the stand-alone sandbox (shut down).
 
 use crate::exit;
 use crate::progress;
@@ -49,17 +50,10 @@ impl Signals {
 }
 
 /// First Ctrl-C or SIGTERM: stop starting rows and let those in flight finish. Second: quit now
-/// (every finished row is already written and flushed).
-pub(crate) fn spawn_signal_handler(stopper: Stopper, quiet: bool) -> tokio::task::JoinHandle<()> {
-    // Made once, here, before any row is sent: a stream made after a signal does not see it, so
-    // re-making them per signal could miss a second Ctrl-C that came in between.
-    spawn_signal_handler_then(Signals::new(), stopper, quiet, Box::new(|| {}))
-}
-
-/// [`spawn_signal_handler`] on `signals`, watched since the command started (so a signal that
-/// came during setup's last steps is seen), with `on_quit` run before a second signal quits the
-/// process (the summary JSON of an update).
-pub(crate) fn spawn_signal_handler_then(
+/// (every finished row is already written and flushed), after `on_quit` (the summary JSON of an
+/// update). `signals` are watched since the command started, so one that came during setup's
+/// last steps is seen.
+pub(crate) fn spawn_signal_handler(
     signals: Option<Signals>,
     stopper: Stopper,
     quiet: bool,
@@ -86,7 +80,8 @@ pub(crate) fn spawn_signal_handler_then(
 
 /// Runs `setup` unless a stop signal comes first: then `setup` is dropped (its lock files
 /// removed, nothing having been written or sent yet), the user told (even with `-q`: it is all
-/// the run says), and `None` returned, for exit 130. Without `signals` (they cannot be watched) setup just runs.
+/// the run says), and `None` returned, for exit 130. Without `signals` (they cannot be watched)
+/// setup just runs.
 pub(crate) async fn unless_interrupted<T>(
     signals: &mut Option<Signals>,
     setup: impl Future<Output = T>,

@@ -384,3 +384,40 @@ async fn each_kill_9_leaves_at_most_the_concurrency_sent_but_unrecorded() {
         "{total} PATCHes for {N} rows and {KILLS} kills"
     );
 }
+
+/// An export interrupted while it waits for its first token (an endpoint that never answers):
+/// exit 130, saying nothing was sent, no file left (it was killed by the signal).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_an_export_waits_for_its_token_exits_130() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let token_url = format!("http://{}/token", silent.local_addr().expect("addr"));
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    let work = Work::new();
+    let mut cmd = work.against_url("http://127.0.0.1:9/");
+    cmd.env_remove("CLOUDCOCKPIT_TOKEN")
+        .env("CLOUDCOCKPIT_CLIENT_ID", "id")
+        .env("CLOUDCOCKPIT_CLIENT_SECRET", "secret-Qw12")
+        .env("CLOUDCOCKPIT_TOKEN_URL", &token_url)
+        .args(["export", "--output", "out.csv", "--summary-json", "s.json"]);
+    let running = Running::spawn(cmd);
+    wait_until("the token request", LIMIT, || {
+        accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    running.signal("TERM");
+    let (code, stderr) = running.wait(LIMIT).await;
+    server.abort();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(work.files().is_empty(), "{:?}", work.files());
+}

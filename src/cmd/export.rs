@@ -150,6 +150,9 @@ enum End {
 pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let started_wall = SystemTime::now();
     let started = Instant::now();
+    // From the start: a signal during setup (a slow token endpoint) must not kill the export
+    // silently.
+    let mut signals = crate::signals::Signals::new();
     let mut settings = Settings::from_args(args)?;
     let sandbox = match settings.args.sandbox {
         true => Some(crate::cmd::sandbox::stand_in(&mut settings.connect).await?),
@@ -161,7 +164,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         check_target(target, settings.overwrite)?;
     }
     report::check_json_path(a.report.summary_json.as_deref()).map_err(SetupError)?;
-    let link = match settings.connect.open(1).await? {
+    let connecting = crate::signals::unless_interrupted(&mut signals, settings.connect.open(1));
+    let Some(connected) = connecting.await else {
+        return Ok(exit::INTERRUPTED);
+    };
+    let link = match connected? {
         Connected::Online(link) => Arc::new(*link),
         Connected::Refused(e) => {
             let why = no_token(&e, &settings.connect.token, "nothing was sent");
@@ -188,7 +195,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
 
     let stopper = Stopper::default();
     let counters = Arc::new(Counters::default());
-    let signals = crate::signals::spawn_signal_handler(stopper.clone(), a.report.quiet);
+    let signals = crate::signals::spawn_signal_handler(
+        signals,
+        stopper.clone(),
+        a.report.quiet,
+        Box::new(|| {}),
+    );
     // Calls counted as update counts them: a page is 2,000 rows, so rows/s alone would hide a
     // page being retried.
     let calls = {

@@ -24,7 +24,7 @@ use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
 use crate::progress::{self, Progress};
 use crate::report::CallCounts;
 use crate::results::{Line, Lines, RowSet};
-use crate::signals::{Signals, spawn_signal_handler_then};
+use crate::signals::{Signals, spawn_signal_handler};
 use crate::stop::{Stop, Stopper};
 use crate::systematic;
 use crate::systematic::MaxFailures;
@@ -145,7 +145,7 @@ pub(crate) async fn run(run: Run) -> Ran {
         let counters = counters.clone();
         Box::new(move || on_quit(&counters.tally()))
     };
-    let signals = spawn_signal_handler_then(signals, stopper.clone(), display.quiet, on_quit);
+    let signals = spawn_signal_handler(signals, stopper.clone(), display.quiet, on_quit);
 
     let (row_tx, row_rx) = mpsc::channel(QUEUE);
     let workers = online.map(|o| {
