@@ -1,26 +1,30 @@
-//! The list call's wire format (`GET /v1/Customers`, API.md): the page size asked for, query
-//! values percent-encoded, and a page parsed into just the id and the fifteen fields of each
+//! The list call's wire format (`GET /v1/Customers`, API.md): the page size asked for, the query
+//! ([`query`]), and a page parsed into just the id and the fifteen fields of each
 //! item (everything else skipped unparsed). Used by `export` and by `--key`'s lookups.
 
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use uuid::Uuid;
 
 use crate::customer::{FIELD_COUNT, Field};
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
+/// The query of page `number` (from 1) of the list call, with a search (`searchField`,
+/// `searchValue`) and a reseller if given: built in this one place, form-encoded by `url`, for
+/// export and for `--key`'s lookups alike.
+pub fn query(number: u64, search: Option<(&str, &str)>, reseller: Option<Uuid>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("pageNumber", &number.to_string())
+        .append_pair("pageSize", &PAGE_SIZE.to_string());
+    if let Some((field, value)) = search {
+        q.append_pair("searchField", field)
+            .append_pair("searchValue", value);
     }
-    out
+    if let Some(r) = reseller {
+        q.append_pair("resellerId", &r.to_string());
+    }
+    q.finish()
 }
 
 /// One customer of a page: its id and the fifteen fields, as text. Parsed straight from the

@@ -89,17 +89,17 @@ impl Outcome {
     }
 }
 
-/// Live counters, shared with the progress display.
+/// Live counters, shared with the progress display: only what cannot be derived (the rest, such
+/// as rows done without an outcome kind, an export's customers, is worked out from these).
 #[derive(Default, Debug)]
 pub struct Counters {
+    /// Rows (or an export's customers) done. Counted after `by_kind`, so a reader that loads
+    /// `done` first never sees more rows done than kinds counted.
     pub done: AtomicU64,
-    pub ok: AtomicU64,
-    pub failed: AtomicU64,
-    pub invalid: AtomicU64,
     /// Rows in the input, once known (0 until then).
     pub total: AtomicU64,
-    /// Rows by outcome (`OutcomeKind as usize`), for a summary written without the writer's
-    /// tally (a second Ctrl-C quits at once).
+    /// Rows by outcome (`OutcomeKind as usize`): the progress display's counts, and a summary
+    /// written without the writer's tally (a second Ctrl-C quits at once).
     pub by_kind: [AtomicU64; 6],
 }
 

@@ -247,9 +247,11 @@ impl Snapshot {
         rates: &mut Rates,
         now: Instant,
     ) -> Snapshot {
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Acquire);
         let kind = |k: OutcomeKind| load(&counters.by_kind[k as usize]);
+        // `done` first: the writer counts a row's kind before the row (`results.rs`).
         let done = load(&counters.done);
+        let kinds: u64 = OutcomeKind::ALL.into_iter().map(kind).sum();
         let stats = stats.copied().unwrap_or_default();
         let (rows_per_second, calls_per_second) = rates.add(now, done, stats.calls);
         let (accepted, unchanged) = (kind(OutcomeKind::Accepted), kind(OutcomeKind::Unchanged));
@@ -263,11 +265,12 @@ impl Snapshot {
             },
             accepted,
             unchanged,
-            failed: load(&counters.failed),
-            invalid: load(&counters.invalid),
+            failed: kind(OutcomeKind::Failed),
+            invalid: kind(OutcomeKind::Invalid),
             valid,
             would_change,
-            other: load(&counters.ok).saturating_sub(accepted + unchanged + valid + would_change),
+            // Done without a kind: an export's customers.
+            other: done.saturating_sub(kinds),
             has_calls: rates.has_calls,
             calls: stats.calls,
             retries: stats.retries,
@@ -501,6 +504,34 @@ mod tests {
         counters.total.store(700, Ordering::Relaxed);
         let s = Snapshot::read(&counters, None, &mut rates, Instant::now());
         assert_eq!(s.total, 729);
+    }
+
+    /// Every count comes from the rows done and their kinds: failed and invalid from theirs, an
+    /// export's customers (done, no kind) without the update's "accepted 0, unchanged 0".
+    #[test]
+    fn counts_are_derived_from_the_kinds_and_the_rows_done() {
+        let counters = Counters::default();
+        counters.by_kind[OutcomeKind::Accepted as usize].store(5, Ordering::Relaxed);
+        counters.by_kind[OutcomeKind::Failed as usize].store(2, Ordering::Relaxed);
+        counters.by_kind[OutcomeKind::Invalid as usize].store(1, Ordering::Relaxed);
+        counters.done.store(8, Ordering::Relaxed);
+        let mut rates = Rates::default();
+        let s = Snapshot::read(&counters, None, &mut rates, Instant::now());
+        assert_eq!((s.accepted, s.failed, s.invalid, s.other), (5, 2, 1, 0));
+        assert!(
+            s.plain_line()
+                .contains("accepted 5, unchanged 0, failed 2, invalid 1")
+        );
+
+        let export = Counters::default();
+        export.done.store(4000, Ordering::Relaxed);
+        let s = Snapshot::read(&export, None, &mut rates, Instant::now());
+        assert_eq!(s.other, 4000);
+        let line = s.plain_line();
+        assert!(
+            !line.contains("accepted") && !line.contains("unchanged"),
+            "{line}"
+        );
     }
 
     #[test]

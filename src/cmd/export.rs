@@ -24,7 +24,7 @@ use crate::cli::{ExportArgs, SearchField};
 use crate::config::{Connect, Connected, SetupError, no_token};
 use crate::exit;
 use crate::http::api::Reply;
-use crate::list::{PAGE_SIZE, Page, encode};
+use crate::list::{self, Page};
 use crate::outcome::{Counters, Tally};
 use crate::pipeline::call::{Call, Called, Caller};
 use crate::progress::Progress;
@@ -92,21 +92,6 @@ impl Settings {
         }
         s
     }
-}
-
-/// The query of page `number` (from 1).
-fn query(number: u64, search: Option<&(SearchField, String)>, reseller: Option<Uuid>) -> String {
-    let mut q = format!("pageNumber={number}&pageSize={PAGE_SIZE}");
-    if let Some((field, value)) = search {
-        q.push_str("&searchField=");
-        q.push_str(&encode(field.wire()));
-        q.push_str("&searchValue=");
-        q.push_str(&encode(value));
-    }
-    if let Some(r) = reseller {
-        q.push_str(&format!("&resellerId={r}"));
-    }
-    q
 }
 
 /// Customers already written, to write each once when the tenant changes while it is paged.
@@ -337,7 +322,11 @@ async fn fetch_page(
     number: u64,
     settings: &Settings,
 ) -> Result<(Page, u32), End> {
-    let q = query(number, settings.search.as_ref(), settings.reseller);
+    let search = settings
+        .search
+        .as_ref()
+        .map(|(f, v)| (f.wire(), v.as_str()));
+    let q = list::query(number, search, settings.reseller);
     let correlation = Uuid::new_v4();
     let called = caller
         .call(0, Uuid::nil(), Call::List(q), correlation)
@@ -400,7 +389,6 @@ fn write_page(
         sink.write(item)?;
         *written += 1;
         counters.done.fetch_add(1, Ordering::Relaxed);
-        counters.ok.fetch_add(1, Ordering::Relaxed);
     }
     Ok(fresh)
 }
@@ -492,7 +480,7 @@ mod tests {
         assert!(page(r#"{"items":[],"totalPages":3}"#).has_next(2));
         assert!(!page(r#"{"items":[],"totalPages":3}"#).has_next(3));
         assert!(!page(r#"{"items":[{}]}"#).has_next(1));
-        let full = format!(r#"{{"items":[{}]}}"#, vec!["{}"; PAGE_SIZE].join(","));
+        let full = format!(r#"{{"items":[{}]}}"#, vec!["{}"; list::PAGE_SIZE].join(","));
         assert!(page(&full).has_next(1));
     }
 
@@ -515,14 +503,18 @@ mod tests {
 
     #[test]
     fn queries_are_encoded() {
-        let q = query(
+        let q = list::query(
             3,
-            Some(&(SearchField::CompanyName, "Contoso & Sons Lda".into())),
-            None,
+            Some((SearchField::CompanyName.wire(), "Contoso & Sons+Lda")),
+            Some(Uuid::nil()),
         );
         assert_eq!(
             q,
-            "pageNumber=3&pageSize=2000&searchField=Company.Name&searchValue=Contoso%20%26%20Sons%20Lda"
+            "pageNumber=3&pageSize=2000&searchField=Company.Name&searchValue=Contoso+%26+Sons%2BLda&resellerId=00000000-0000-0000-0000-000000000000"
         );
+        let back: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(back[3].1, "Contoso & Sons+Lda");
     }
 }

@@ -245,14 +245,10 @@ impl Dispatcher {
             Cell::Set(r) => r,
             _ => "",
         };
-        let value = crate::list::encode(reference);
         let mut ids: Vec<Uuid> = Vec::new();
         let mut attempts = 0;
         for number in 1..=MAX_PAGES {
-            let query = format!(
-                "pageNumber={number}&pageSize={}&searchField=InternalIdentifier&searchValue={value}",
-                crate::list::PAGE_SIZE
-            );
+            let query = crate::list::query(number, Some(("InternalIdentifier", reference)), None);
             let body = match self
                 .caller()
                 .call(row.number, Uuid::nil(), Call::List(query), correlation)
