@@ -12,6 +12,7 @@ mod input_props;
 mod kept_sandbox;
 mod messages;
 mod network;
+mod newcomer;
 mod pacing;
 mod pipeline;
 mod plan_undo;
