@@ -344,6 +344,15 @@ fn stated(step: &Step) -> Option<usize> {
 /// says. A step this does not know fails the test: a new runnable block comes with its check.
 fn check(me: &Newcomer, step: &Step) {
     assert_ne!(step.code, Some(127), "a command not found\n{}", step.show());
+    // Every file the comment says the step writes is there.
+    if let Some((_, comment)) = step.command.split_once(" #") {
+        for file in comment
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | ':'))
+            .filter(|w| w.ends_with(".csv"))
+        {
+            assert!(me.work.path(file).exists(), "no {file}\n{}", step.show());
+        }
+    }
     let words = words(&step.command);
     let has = |w: &str| words.iter().any(|x| x == w);
     let first: Vec<&str> = words.iter().take(2).map(String::as_str).collect();
@@ -358,7 +367,7 @@ fn check(me: &Newcomer, step: &Step) {
         }
         ["ccbulk", "export"] => export(me, step),
         ["sed", _] => edited(me, step),
-        ["ccbulk", "plan"] if has("edited.csv") => plan(me, step),
+        ["ccbulk", "plan"] => plan(me, step),
         ["ccbulk", "update"] if has("edited.csv") && has("--limit") => canary(me, step),
         ["ccbulk", "update"] if has("edited.csv") && has("--resume") => the_rest(me, step),
         ["ccbulk", "update"] if has("edited.csv") => update(me, step),
@@ -517,24 +526,53 @@ fn edited(me: &Newcomer, step: &Step) {
     assert_eq!(me.rows("edited.csv").len(), me.rows("customers.csv").len());
 }
 
-/// `ccbulk plan --sandbox edited.csv`: each edited row would change city and state, and only
-/// those.
+/// A plan: what its comment says it shows, in the file it writes (`--results`, or the input's
+/// `.plan.csv`): every row unchanged (with the count), N rows that would change (each edited row,
+/// city and state, and only those), or nothing left to change.
 fn plan(me: &Newcomer, step: &Step) {
-    let n = edits(me);
-    ok_with(step, 0, n);
-    let rows = me.rows("edited.plan.csv");
-    let changing: Vec<_> = rows
-        .iter()
-        .filter(|r| r["ccbulk_outcome"] != "unchanged")
-        .collect();
-    assert_eq!(changing.len(), n, "{}", step.show());
-    for r in changing {
-        assert_eq!(r["ccbulk_outcome"], "would-change");
+    assert_eq!(step.code, Some(0), "{}", step.show());
+    let words = words(&step.command);
+    let file = option(&words, "--results").unwrap_or_else(|| {
+        let input = words.last().expect("the input");
+        format!("{}.plan.csv", input.trim_end_matches(".csv"))
+    });
+    let rows = me.rows(&file);
+    let counts = counts(&rows);
+    let would = counts.get("would-change").copied().unwrap_or(0);
+    let comment = step.command.split_once(" #").map_or("", |(_, c)| c);
+    let stated = stated(step);
+    if comment.contains("would change") {
+        assert_eq!(Some(would), stated, "{counts:?}\n{}", step.show());
+        if words.iter().any(|w| w == "edited.csv") {
+            assert_eq!(would, edits(me), "each edited row, and only those");
+        }
+        for r in rows
+            .iter()
+            .filter(|r| r["ccbulk_outcome"] == "would-change")
+        {
+            assert_eq!(
+                r["ccbulk_changed"],
+                "city: Lisboa → Porto; state: Lisboa → Porto"
+            );
+        }
+    } else if comment.contains("nothing") {
+        assert_eq!(would, 0, "{counts:?}\n{}", step.show());
+    } else if comment.contains("unchanged") {
         assert_eq!(
-            r["ccbulk_changed"],
-            "city: Lisboa → Porto; state: Lisboa → Porto"
+            counts.get("unchanged").copied(),
+            stated,
+            "{counts:?}\n{}",
+            step.show()
         );
+        assert_eq!(counts.len(), 1, "{counts:?}");
+    } else {
+        panic!("say in the comment what the plan shows\n{}", step.show());
     }
+}
+
+/// The value of `--flag VALUE` in a command's words.
+fn option(words: &[String], flag: &str) -> Option<String> {
+    words.iter().skip_while(|w| *w != flag).nth(1).cloned()
 }
 
 /// `ccbulk update --sandbox edited.csv`: the edited rows accepted, the others unchanged, an undo
@@ -587,10 +625,7 @@ fn redo(me: &Newcomer, step: &Step) {
 /// command that sends the rest.
 fn canary(me: &Newcomer, step: &Step) {
     let words = words(&step.command);
-    let limit: usize = words
-        .iter()
-        .skip_while(|w| *w != "--limit")
-        .nth(1)
+    let limit: usize = option(&words, "--limit")
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("--limit N\n{}", step.show()));
     ok_with(step, 0, limit);
