@@ -261,10 +261,10 @@ fn counts(rows: &[HashMap<String, String>]) -> HashMap<String, usize> {
 fn words(command_line: &str) -> Vec<String> {
     let mut words = shell_words::split(command(command_line))
         .unwrap_or_else(|e| panic!("not shell words: {command_line}: {e}"));
-    if let Some(first) = words.first_mut() {
-        if let Some(name) = Path::new(first.as_str()).file_name() {
-            *first = name.to_string_lossy().into_owned();
-        }
+    if let Some(first) = words.first_mut()
+        && let Some(name) = Path::new(first.as_str()).file_name()
+    {
+        *first = name.to_string_lossy().into_owned();
     }
     words
 }
