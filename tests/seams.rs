@@ -384,7 +384,8 @@ async fn every_printed_follow_up_command_runs_as_printed_and_does_what_it_says()
     assert!(applied.iter().any(|r| r["ccbulk_outcome"] == "accepted"));
 }
 
-/// The README's first ```sh block that contains `marker`.
+/// The README's first ```sh block that contains `marker`, without its opening fence's line
+/// (whose info string may go on: ```` ```sh runnable ````).
 fn readme_block(marker: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
@@ -392,6 +393,7 @@ fn readme_block(marker: &str) -> String {
         .split("```sh")
         .find(|b| b.contains(marker))
         .and_then(|b| b.split("```").next())
+        .and_then(|b| b.split_once('\n').map(|(_, body)| body))
         .unwrap_or_else(|| panic!("no README block with {marker:?}"))
         .to_string()
 }
