@@ -313,18 +313,23 @@ fn save_when_changed(state: Arc<state::State>, mut stop: watch::Receiver<bool>) 
         return;
     }
     tokio::spawn(async move {
+        // A large tenant takes a while to write: writing it at most a tenth of the time keeps
+        // a long run's many changes from turning into a disk rewriting it without end.
+        let mut took = Duration::ZERO;
         loop {
             tokio::select! {
                 () = state.changed() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            tokio::time::sleep(SAVE_DELAY).await;
+            tokio::time::sleep(SAVE_DELAY.max(took * 9)).await;
             let saving = state.clone();
+            let started = Instant::now();
             match tokio::task::spawn_blocking(move || saving.save()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!("{e}"),
                 Err(e) => tracing::error!("the sandbox tenant was not written: {e}"),
             }
+            took = started.elapsed();
         }
     });
 }

@@ -98,7 +98,10 @@ impl State {
     /// Writes a kept tenant to its file if it changed since it was last written.
     pub fn save(&self) -> Result<(), String> {
         match &self.saver {
-            Some(saver) => saver.save(|| lock(&self.tenant).to_json()),
+            Some(saver) => saver.save(|| {
+                let snapshot = lock(&self.tenant).snapshot();
+                snapshot.to_json()
+            }),
             None => Ok(()),
         }
     }
@@ -106,7 +109,10 @@ impl State {
     /// The last [`State::save`]: nothing is written after it (the file's lock is about to go).
     pub fn close(&self) -> Result<(), String> {
         match &self.saver {
-            Some(saver) => saver.close(|| lock(&self.tenant).to_json()),
+            Some(saver) => saver.close(|| {
+                let snapshot = lock(&self.tenant).snapshot();
+                snapshot.to_json()
+            }),
             None => Ok(()),
         }
     }

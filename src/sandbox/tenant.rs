@@ -104,6 +104,16 @@ struct Stored {
     customers: HashMap<Uuid, Map<String, Value>>,
 }
 
+/// A copy of a tenant as its file holds it ([`Tenant::snapshot`]).
+pub(super) struct Snapshot(Stored);
+
+impl Snapshot {
+    /// The state file's content.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&self.0)
+    }
+}
+
 /// The layout `Stored` writes.
 const LAYOUT: u32 = 1;
 
@@ -157,8 +167,15 @@ impl Tenant {
     }
 
     /// The state file's content.
+    #[cfg(test)]
     pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&Stored {
+        self.snapshot().to_json()
+    }
+
+    /// A copy of what the state file holds, to be written after the tenant's lock is let go
+    /// (writing it is the slow part).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(Stored {
             ccbulk_sandbox_tenant: LAYOUT,
             made_up: self.held.made_up,
             seed: self.seed,
