@@ -23,6 +23,38 @@ pub const ENTRA_SCOPE: &str = "api://b92a36a4-feb8-4f47-a69c-29a180aa6d0a/.defau
 // option the user did not give: clap says which, `cli/given.rs`.)
 pub const DEFAULT_RATE: &str = "10/s";
 pub const DEFAULT_BURST: &str = "1";
+pub const DEFAULT_RESERVE: &str = "0%";
+
+/// `--reserve N%`: a share of the API's allowance left unused, below 100 %.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reserve(f64);
+
+impl Reserve {
+    /// The share as a fraction, 0 to below 1.
+    pub fn fraction(self) -> f64 {
+        self.0 / 100.0
+    }
+}
+
+impl std::str::FromStr for Reserve {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Reserve, String> {
+        let n = s.trim().strip_suffix('%').unwrap_or(s.trim());
+        match n.trim().parse::<f64>() {
+            Ok(v) if (0.0..100.0).contains(&v) => Ok(Reserve(v)),
+            _ => Err(format!(
+                "\"{s}\" is not a share to reserve: write N% with N from 0 to below 100"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Reserve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
 pub const DEFAULT_CONCURRENCY: &str = "8";
 pub const DEFAULT_MAX_ATTEMPTS: &str = "5";
 pub const DEFAULT_TIMEOUT: &str = "30s";
@@ -429,6 +461,13 @@ pub struct ConnectionArgs {
     #[arg(long, help_heading = PACING, hide_short_help = true)]
     pub no_adapt: bool,
 
+    /// Leave this share of the API's allowance to other integrations (N%).
+    ///
+    /// Of what the API's rate-limit headers announce, else of the limit learnt from its 429s.
+    #[arg(long, value_name = "N%", default_value = DEFAULT_RESERVE, help_heading = PACING,
+          hide_short_help = true)]
+    pub reserve: Reserve,
+
     /// The longest Retry-After honoured as given; a longer one is cut to this.
     #[arg(long, value_name = "DURATION", default_value = DEFAULT_MAX_RETRY_AFTER,
           help_heading = PACING, hide_short_help = true)]
@@ -681,5 +720,21 @@ mod tests {
             panic!("update")
         };
         assert_eq!(a.concurrency.get(), 3);
+    }
+
+    #[test]
+    fn reserve_is_a_share_below_all() {
+        let r = |s: &str| s.parse::<Reserve>();
+        assert_eq!(r("20%").unwrap().fraction(), 0.2);
+        assert_eq!(r("0%").unwrap().to_string(), "0%");
+        assert_eq!(r("12.5").unwrap().fraction(), 0.125);
+        for bad in ["100%", "-1%", "half", ""] {
+            assert!(r(bad).unwrap_err().contains("N% with N from 0"), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["ccbulk", "update", "in.csv", "--reserve", "25%"]).unwrap();
+        let Command::Update(a) = cli.command else {
+            panic!("update")
+        };
+        assert_eq!(a.conn.reserve.fraction(), 0.25);
     }
 }

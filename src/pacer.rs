@@ -40,8 +40,11 @@ use tokio::time::Instant;
 
 use crate::rate::Rate;
 
+mod allowance;
+pub(crate) mod headers;
 mod learner;
 
+use allowance::{Allowance, Cap};
 use learner::Learner;
 pub use learner::Learnt;
 
@@ -58,10 +61,12 @@ pub struct PaceSettings {
     pub burst: NonZeroU32,
     /// Learn the API's limit from its 429s (false with `--no-adapt`).
     pub adapt: bool,
+    /// `--reserve` as a fraction (0 to 1): the share of the allowance left unused.
+    pub reserve: f64,
 }
 
 /// What the summary reports about the calls.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PaceStats {
     /// Calls sent, retries included.
     pub calls: u64,
@@ -77,6 +82,8 @@ pub struct PaceStats {
     pub mean_latency: Option<Duration>,
     /// The limit learnt from 429s, if any came.
     pub learnt: Option<Learnt>,
+    /// The families of rate-limit headers the pace was drawn from, if any.
+    pub headers: Vec<&'static str>,
 }
 
 /// governor's clock: tokio's, so that a paused clock drives the limiter as it drives the sleeps.
@@ -207,6 +214,10 @@ pub struct Pacer {
     /// out an interval of the old pace.
     changed: tokio::sync::Notify,
     learner: Mutex<Learner>,
+    /// What the API's rate-limit headers announce.
+    allowance: Mutex<Allowance>,
+    /// `--reserve`, as a fraction.
+    reserve: f64,
     /// Nothing to pace (unlimited, slow start over, no 429 since): calls skip the turn.
     open: AtomicBool,
     /// The learner is in a storm: the next accepted answer ends it.
@@ -215,6 +226,8 @@ pub struct Pacer {
     /// Nanoseconds after `start` before which no call starts (a 429's pause).
     not_before: AtomicU64,
     calls: AtomicU64,
+    /// Calls let go by [`Pacer::wait`] and not yet [`Pacer::sent`].
+    let_go: AtomicU64,
     retries: AtomicU64,
     http_429: AtomicU64,
     /// Answers that were not 429s, for the learner.
@@ -242,11 +255,14 @@ impl Pacer {
             }),
             changed: tokio::sync::Notify::new(),
             learner: Mutex::new(learner),
+            allowance: Mutex::new(Allowance::new(settings.reserve)),
+            reserve: settings.reserve,
             open: AtomicBool::new(open),
             storm: AtomicBool::new(false),
             start: Instant::now(),
             not_before: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            let_go: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             http_429: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
@@ -262,6 +278,30 @@ impl Pacer {
     fn learner(&self) -> std::sync::MutexGuard<'_, Learner> {
         // The learner's fields stay consistent between statements: a poisoned lock is usable.
         self.learner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn allowance(&self) -> std::sync::MutexGuard<'_, Allowance> {
+        // Replaced whole on each answer: a poisoned lock is usable.
+        self.allowance.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls let go or sent, and not yet answered.
+    fn in_flight(&self) -> u64 {
+        let calls = self.calls.load(Ordering::Acquire) + self.let_go.load(Ordering::Acquire);
+        calls.saturating_sub(self.answered.load(Ordering::Acquire))
+    }
+
+    /// An answer's headers (any status): what they announce of the allowance paces the calls
+    /// from now on (`allowance.rs`).
+    pub fn announced(&self, headers: &reqwest::header::HeaderMap) {
+        let found = headers::read(headers, std::time::SystemTime::now());
+        if found.is_empty() {
+            return;
+        }
+        self.allowance().announce(Instant::now(), found);
+        // Every call waits its turn while headers pace them.
+        self.open.store(false, Ordering::Release);
+        self.changed.notify_waiters();
     }
 
     fn nanos(&self, at: Instant) -> u64 {
@@ -310,11 +350,30 @@ impl Pacer {
             }
             // Registered before the rate is read, so a change after this is not missed.
             let changed = self.changed.notified();
-            let rate = {
+            let mut rate = {
                 let mut learner = self.learner();
                 learner.first.get_or_insert(now);
-                learner.rate(now)
+                let rate = learner.rate(now);
+                // --reserve leaves its share of the limit learnt to other integrations: no
+                // probing above the rest of it.
+                match learner.curve {
+                    Some(c) if self.reserve > 0.0 => rate.min(c.w * (1.0 - self.reserve)),
+                    _ => rate,
+                }
             };
+            let cap = self.allowance().cap(now, self.in_flight());
+            match cap {
+                // The headers say nothing is left: no call until the allowance renews.
+                Some(Cap::Hold(until)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => {}
+                        _ = changed => {}
+                    }
+                    continue;
+                }
+                Some(Cap::Rate(r)) => rate = rate.min(r),
+                None => {}
+            }
             if rate.is_infinite() {
                 self.open.store(true, Ordering::Release);
                 gate.limiter = None;
@@ -323,7 +382,10 @@ impl Pacer {
             let ceiling = self.rate.per_second();
             gate.set_pace(quantise(rate, ceiling), self.burst, now);
             match gate.let_go(now, self.burst) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.let_go.fetch_add(1, Ordering::AcqRel);
+                    return;
+                }
                 // A new pace (a 429, or calls getting through after a storm) applies at once.
                 Err(at) => tokio::select! {
                     _ = tokio::time::sleep_until(at) => {}
@@ -337,7 +399,10 @@ impl Pacer {
     /// hand back with its answer.
     pub fn sent(&self, retry: bool) -> Instant {
         let now = Instant::now();
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::AcqRel);
+        let _ = self
+            .let_go
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         if retry {
             self.retries.fetch_add(1, Ordering::Relaxed);
         }
@@ -353,7 +418,7 @@ impl Pacer {
     /// error or a timeout). A 429 also goes to [`Pacer::throttled`].
     pub fn answered(&self, sent: Instant, status: Option<u16>) {
         let took = self.nanos(Instant::now()).saturating_sub(self.nanos(sent));
-        self.answered.fetch_add(1, Ordering::Relaxed);
+        self.answered.fetch_add(1, Ordering::AcqRel);
         self.latency_ns.fetch_add(took, Ordering::Relaxed);
         match status {
             Some(429) => {
@@ -423,6 +488,7 @@ impl Pacer {
             mean_latency: (answered > 0)
                 .then(|| Duration::from_nanos(self.latency_ns.load(Ordering::Relaxed) / answered)),
             learnt: learner.learnt(Instant::now(), self.accepted.load(Ordering::Relaxed)),
+            headers: self.allowance().families.iter().map(|f| f.name()).collect(),
         }
     }
 

@@ -252,7 +252,7 @@ impl Snapshot {
         // `done` first: the writer counts a row's kind before the row (`results.rs`).
         let done = load(&counters.done);
         let kinds: u64 = OutcomeKind::ALL.into_iter().map(kind).sum();
-        let stats = stats.copied().unwrap_or_default();
+        let stats = stats.cloned().unwrap_or_default();
         let (rows_per_second, calls_per_second) = rates.add(now, done, stats.calls);
         let (accepted, unchanged) = (kind(OutcomeKind::Accepted), kind(OutcomeKind::Unchanged));
         let (valid, would_change) = (kind(OutcomeKind::Valid), kind(OutcomeKind::WouldChange));

@@ -59,6 +59,9 @@ pub struct CallCounts {
     /// In words only: the limit learnt from 429s, if any came.
     #[serde(skip)]
     pub learnt: Option<crate::pacer::Learnt>,
+    /// In words only: the families of rate-limit headers the pace was drawn from.
+    #[serde(skip)]
+    pub headers: Vec<&'static str>,
     /// In words only: why `--rate` was not reached, if it was not.
     #[serde(skip)]
     pub out_of_reach: Option<String>,
@@ -73,6 +76,7 @@ impl CallCounts {
             paused_seconds: (s.paused.as_secs_f64() * 1000.0).round() / 1000.0,
             calls_per_second: (s.calls_per_second * 10.0).round() / 10.0,
             learnt: s.learnt,
+            headers: s.headers.clone(),
             out_of_reach: None,
         }
     }
@@ -98,6 +102,12 @@ impl CallCounts {
             ));
         }
         s.push('\n');
+        if !self.headers.is_empty() {
+            s.push_str(&format!(
+                "  paced by the API's {} headers: never more than they said was left\n",
+                self.headers.join(" and ")
+            ));
+        }
         match self.learnt.filter(|_| self.http_429 > 0) {
             // A measured limit: pacing evenly at it is as fast as the run went, without 429s.
             Some(l) if !l.at_least => s.push_str(&format!(
@@ -365,6 +375,7 @@ mod tests {
                     rate: 2.5,
                     at_least: false,
                 }),
+                headers: Vec::new(),
                 out_of_reach: None,
             },
             0,
@@ -399,6 +410,18 @@ mod tests {
         let text = calls.render();
         assert!(text.contains("accepted at least 2.5 calls/s"), "{text}");
         assert!(!text.contains("--rate"), "{text}");
+        assert!(!text.contains("headers"), "{text}");
+        // Headers that paced the run are named.
+        let calls = CallCounts {
+            calls: 6,
+            headers: vec!["RateLimit", "X-RateLimit-*"],
+            ..CallCounts::default()
+        };
+        let text = calls.render();
+        assert!(
+            text.contains("paced by the API's RateLimit and X-RateLimit-* headers"),
+            "{text}"
+        );
         // SPEC's names, at the top level of the JSON; the words-only fields stay out.
         let json = serde_json::to_value(&s).unwrap();
         for (key, value) in [

@@ -67,6 +67,7 @@ impl Connect {
                 rate: a.rate,
                 burst: a.burst,
                 adapt: !a.no_adapt,
+                reserve: a.reserve.fraction(),
             },
             policy: retry::Policy {
                 max_attempts: a.max_attempts.get(),
@@ -148,6 +149,7 @@ mod tests {
                 rate: "10/s".parse().unwrap(),
                 burst: std::num::NonZeroU32::MIN,
                 adapt: true,
+                reserve: 0.0,
             },
             policy: retry::Policy {
                 max_attempts: 1,

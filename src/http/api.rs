@@ -17,6 +17,9 @@ use crate::http::client::{
 };
 use crate::text::one_line;
 
+/// Where an answer's headers go as it comes (the pacer's `announced`).
+pub type Seen<'a> = &'a (dyn Fn(&HeaderMap) + Sync);
+
 /// What one attempt came to.
 #[derive(Debug)]
 pub enum Reply {
@@ -123,10 +126,17 @@ impl Api {
         req
     }
 
-    /// `GET /v1/Customers/{id}`.
-    pub async fn get_customer(&self, id: Uuid, token: &Token, correlation: Uuid) -> Reply {
+    /// `GET /v1/Customers/{id}`. Every answer's headers go to `seen` (the pacer reads the
+    /// rate-limit ones), whatever its status.
+    pub async fn get_customer(
+        &self,
+        id: Uuid,
+        token: &Token,
+        correlation: Uuid,
+        seen: Seen<'_>,
+    ) -> Reply {
         let target = self.target(id, false);
-        match self.get(target, MAX_ANSWER, token, correlation).await {
+        match self.get(target, MAX_ANSWER, token, correlation, seen).await {
             Ok(body) => match serde_json::from_slice::<Value>(&body) {
                 Ok(Value::Object(m)) => Reply::Customer(m),
                 _ => Reply::Fail {
@@ -145,13 +155,18 @@ impl Api {
         body: Bytes,
         token: &Token,
         correlation: Uuid,
+        seen: Seen<'_>,
     ) -> Reply {
         let target = match self.target(id, true) {
             Ok(t) => t,
             Err(error) => return unbuildable(error),
         };
         let req = self.request(Method::PATCH, target, token, correlation, Some(body));
-        match exchange(&self.client, req, MAX_ANSWER).await {
+        let answer = exchange(&self.client, req, MAX_ANSWER).await;
+        if let Ok(a) = &answer {
+            seen(&a.headers);
+        }
+        match answer {
             Err(e) => transport(&e),
             // Accepted whatever its body did: sending it again would apply it twice.
             Ok(a) if a.status.is_success() => Reply::Accepted(a.status.as_u16()),
@@ -160,10 +175,16 @@ impl Api {
     }
 
     /// `GET /v1/Customers?{query}`: one page of the list call (`query` already encoded).
-    pub async fn list_customers(&self, query: &str, token: &Token, correlation: Uuid) -> Reply {
+    pub async fn list_customers(
+        &self,
+        query: &str,
+        token: &Token,
+        correlation: Uuid,
+        seen: Seen<'_>,
+    ) -> Reply {
         let url = format!("{}?{query}", self.prefix.trim_end_matches('/'));
         let target = Url::parse(&url).map_err(|e| format!("cannot build the request URL: {e}"));
-        match self.get(target, MAX_PAGE, token, correlation).await {
+        match self.get(target, MAX_PAGE, token, correlation, seen).await {
             Ok(body) => Reply::Page(body),
             Err(reply) => reply,
         }
@@ -177,10 +198,15 @@ impl Api {
         limit: usize,
         token: &Token,
         correlation: Uuid,
+        seen: Seen<'_>,
     ) -> Result<Bytes, Reply> {
         let target = target.map_err(unbuildable)?;
         let req = self.request(Method::GET, target, token, correlation, None);
-        match exchange(&self.client, req, limit).await {
+        let answer = exchange(&self.client, req, limit).await;
+        if let Ok(a) = &answer {
+            seen(&a.headers);
+        }
+        match answer {
             Err(e) => Err(transport(&e)),
             Ok(a) if a.status == StatusCode::OK => match a.end {
                 BodyEnd::Complete => Ok(a.body),

@@ -10,6 +10,7 @@ fn pacer(rate: &str, burst: u32, adapt: bool) -> Arc<Pacer> {
         rate: rate.parse().unwrap(),
         burst: NonZeroU32::new(burst).unwrap(),
         adapt,
+        reserve: 0.0,
     }))
 }
 
@@ -399,6 +400,7 @@ fn unlimited_learner() -> (PaceSettings, Learner, Instant) {
         rate: "unlimited".parse().unwrap(),
         burst: NonZeroU32::MIN,
         adapt: true,
+        reserve: 0.0,
     };
     let mut l = Learner::new(&settings);
     let t0 = Instant::now();
@@ -571,6 +573,62 @@ async fn every_shape_of_limit_is_met_near_the_ideal_time() {
             let truth = case.final_limit();
             assert!((learnt.rate / truth - 1.0).abs() <= reported, "{row}");
             assert!(!learnt.at_least || learnt.rate <= truth * 1.02, "{row}");
+        }
+    }
+}
+
+/// The same shapes announcing what is left in `X-RateLimit-*` and `RateLimit` headers: not one
+/// 429, at 20/s and 200/s.
+#[tokio::test(start_paused = true)]
+async fn headers_that_say_what_is_left_are_never_overspent() {
+    for limit in [20.0, 200.0] {
+        for case in sim::announced(limit) {
+            let server = sim::Server::new(case);
+            let p = pacer("unlimited", 1, true);
+            let rows = case.rows();
+            let o = sim::run(&p, &server, 8, Duration::from_millis(20), rows).await;
+            let ideal = case.ideal();
+            let row = format!(
+                "| {} (headers) | {limit}/s | {rows} | {ideal:.1} s | {:.1} s ({:.2}×) | {} | {:?} |",
+                case.name,
+                o.took,
+                o.took / ideal,
+                o.refused,
+                o.stats.headers,
+            );
+            eprintln!("{row}");
+            // A run that starts on an allowance (nearly) spent has the calls it sent before the
+            // first answer refused: nothing said so before it.
+            let spent = matches!(case.shape, sim::Shape::Bucket { start } if start < 0.5)
+                || matches!(case.shape, sim::Shape::Window { used, .. } if used >= 1.0);
+            assert!(o.refused <= if spent { 8 } else { 0 }, "{row}");
+            assert_eq!(o.stats.headers, ["RateLimit", "X-RateLimit-*"], "{row}");
+        }
+    }
+}
+
+/// `--reserve 20%` leaves a fifth of what the headers announce unused, and of the limit learnt
+/// from 429s when there are none: the run takes a quarter longer than the ideal, or more.
+#[tokio::test(start_paused = true)]
+async fn reserve_leaves_its_share_unused() {
+    for headers in [true, false] {
+        let case = sim::Case {
+            headers,
+            ..sim::cases(20.0)[0]
+        };
+        let server = sim::Server::new(case);
+        let p = Arc::new(Pacer::new(PaceSettings {
+            rate: "unlimited".parse().unwrap(),
+            burst: NonZeroU32::MIN,
+            adapt: true,
+            reserve: 0.2,
+        }));
+        let o = sim::run(&p, &server, 8, Duration::from_millis(20), case.rows()).await;
+        let case = format!("headers {headers}: {o:?}");
+        // 400 rows at 16/s, the bucket's first second (20 calls) aside: about 23.75 s.
+        assert!(o.took >= 22.5, "{case}");
+        if headers {
+            assert_eq!(o.refused, 0, "{case}");
         }
     }
 }

@@ -149,14 +149,17 @@ impl Caller<'_> {
 
     /// One attempt of the call.
     async fn send(&self, id: Uuid, what: &Call, token: &Token, correlation: Uuid) -> Reply {
+        // An answer's rate-limit headers pace the calls after it (before it counts as answered,
+        // so that the call is still in flight when what is left is reckoned).
+        let seen = |h: &reqwest::header::HeaderMap| self.pacer.announced(h);
         match what {
-            Call::Get => self.api.get_customer(id, token, correlation).await,
+            Call::Get => self.api.get_customer(id, token, correlation, &seen).await,
             Call::Patch(b) => {
                 self.api
-                    .patch_account_info(id, b.clone(), token, correlation)
+                    .patch_account_info(id, b.clone(), token, correlation, &seen)
                     .await
             }
-            Call::List(q) => self.api.list_customers(q, token, correlation).await,
+            Call::List(q) => self.api.list_customers(q, token, correlation, &seen).await,
         }
     }
 
@@ -299,6 +302,7 @@ mod tests {
             rate: "unlimited".parse().unwrap(),
             burst: std::num::NonZeroU32::MIN,
             adapt: false,
+            reserve: 0.0,
         });
         let stopper = Stopper::default();
         let caller = Caller {

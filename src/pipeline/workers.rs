@@ -568,6 +568,7 @@ mod tests {
                     rate: "unlimited".parse().unwrap(),
                     burst: std::num::NonZeroU32::MIN,
                     adapt: true,
+                    reserve: 0.0,
                 }),
                 policy: crate::pipeline::retry::Policy {
                     max_attempts: 1,

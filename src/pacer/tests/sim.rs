@@ -36,6 +36,9 @@ pub(crate) struct Case {
     pub limit: f64,
     /// The limit is multiplied by this once a third of the rows could have gone.
     pub change: Option<f64>,
+    /// The answers say what is left in `X-RateLimit-*` and `RateLimit` headers, as the sandbox
+    /// does (whole seconds, rounded up).
+    pub headers: bool,
 }
 
 impl Case {
@@ -74,6 +77,7 @@ impl Case {
 pub(crate) struct Answer {
     pub ok: bool,
     pub retry_after: Duration,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 struct State {
@@ -134,7 +138,8 @@ impl Server {
             s.limit = self.case.limit * f;
         }
         let limit = s.limit;
-        let (ok, retry_after) = match self.case.shape {
+        // `left`: what is left, seconds to the reset, the limit and its window.
+        let (ok, retry_after, left) = match self.case.shape {
             Shape::Bucket { .. } => {
                 s.tokens = (s.tokens + limit * (now - s.last).as_secs_f64()).min(limit.max(1.0));
                 s.last = now;
@@ -142,7 +147,14 @@ impl Server {
                 if ok {
                     s.tokens -= 1.0;
                 }
-                (ok, Duration::from_secs(1))
+                let size = limit.max(1.0);
+                let left = (
+                    s.tokens.floor() as u64,
+                    (size - s.tokens) / limit,
+                    size as u64,
+                    1.0,
+                );
+                (ok, Duration::from_secs(1), left)
             }
             Shape::Window { secs, into, .. } => {
                 let at = since + into;
@@ -155,8 +167,9 @@ impl Server {
                 if ok {
                     s.window.1 += 1;
                 }
-                let left = (index + 1) as f64 * secs - at;
-                (ok, Duration::from_secs(left.ceil() as u64))
+                let end = (index + 1) as f64 * secs - at;
+                let left = (n - s.window.1, end, n, secs);
+                (ok, Duration::from_secs(end.ceil() as u64), left)
             }
             Shape::Sliding { secs } => {
                 let span = Duration::from_secs_f64(secs);
@@ -169,12 +182,40 @@ impl Server {
                     s.log.push_back(now);
                 }
                 let wait = s.log.front().map_or(Duration::ZERO, |&t| (t + span) - now);
-                (ok, Duration::from_secs(wait.as_secs_f64().ceil() as u64))
+                let left = ((n - s.log.len()) as u64, wait.as_secs_f64(), n as u64, secs);
+                (
+                    ok,
+                    Duration::from_secs(wait.as_secs_f64().ceil() as u64),
+                    left,
+                )
             }
         };
         let counter = if ok { &self.accepted } else { &self.refused };
         counter.fetch_add(1, Ordering::Relaxed);
-        Answer { ok, retry_after }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if self.case.headers {
+            announce(&mut headers, left);
+        }
+        Answer {
+            ok,
+            retry_after,
+            headers,
+        }
+    }
+}
+
+/// The headers the sandbox sends: both families, whole seconds rounded up.
+fn announce(h: &mut reqwest::header::HeaderMap, (left, reset, limit, secs): (u64, f64, u64, f64)) {
+    let reset = reset.ceil() as u64;
+    let secs = secs.ceil() as u64;
+    for (k, v) in [
+        ("x-ratelimit-limit", limit.to_string()),
+        ("x-ratelimit-remaining", left.to_string()),
+        ("x-ratelimit-reset", reset.to_string()),
+        ("ratelimit-policy", format!("\"sim\";q={limit};w={secs}")),
+        ("ratelimit", format!("\"sim\";r={left};t={reset}")),
+    ] {
+        h.insert(k, reqwest::header::HeaderValue::from_str(&v).unwrap());
     }
 }
 
@@ -214,6 +255,7 @@ pub(crate) async fn run(
                         attempt += 1;
                         let answer = server.admit();
                         tokio::time::sleep(latency).await;
+                        p.announced(&answer.headers);
                         if answer.ok {
                             p.answered(sent, Some(202));
                             break;
@@ -243,6 +285,7 @@ pub(crate) fn cases(limit: f64) -> Vec<Case> {
         shape,
         limit,
         change: None,
+        headers: false,
     };
     vec![
         case("bucket, full", Shape::Bucket { start: 1.0 }),
@@ -277,4 +320,13 @@ pub(crate) fn cases(limit: f64) -> Vec<Case> {
             )
         },
     ]
+}
+
+/// The shapes of [`cases`] announcing what is left in headers.
+pub(crate) fn announced(limit: f64) -> Vec<Case> {
+    cases(limit)
+        .into_iter()
+        .filter(|c| c.change.is_none())
+        .map(|c| Case { headers: true, ..c })
+        .collect()
 }
