@@ -2,7 +2,8 @@
 //! layout `export` writes (customerId and the fifteen fields), text cells in the shared-strings
 //! table as Excel keeps them, a number column and repeated values where a real sheet has them.
 //!
-//! `cargo run --release --example bench_workbook -- OUT.xlsx ROWS`
+//! `cargo run --release --example bench_workbook -- OUT.xlsx ROWS [inline]`: `inline` writes
+//! text in the cells themselves (no shared-strings table), to measure the sheet alone.
 
 use rust_xlsxwriter::{Workbook, XlsxError};
 
@@ -37,9 +38,14 @@ fn main() -> Result<(), XlsxError> {
     let mut args = std::env::args().skip(1);
     let out = args.next().unwrap_or_else(|| "customers.xlsx".into());
     let rows: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(200_000);
+    let inline = args.next().as_deref() == Some("inline");
     let mut book = Workbook::new();
-    // Rows go to disk as written; the shared strings stay, as in any .xlsx.
-    let sheet = book.add_worksheet_with_low_memory()?;
+    // Rows go to disk as written; the shared strings stay, as in any .xlsx Excel saves.
+    let sheet = if inline {
+        book.add_worksheet_with_constant_memory()
+    } else {
+        book.add_worksheet_with_low_memory()
+    }?;
     for (c, h) in HEADER.iter().enumerate() {
         sheet.write_string(0, c as u16, *h)?;
     }

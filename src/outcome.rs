@@ -214,7 +214,10 @@ impl Diff {
     /// The readable summary: how many of `total` rows would change, which fields, examples.
     pub fn render(&self, total: u64) -> String {
         if self.rows == 0 {
-            return format!("ccbulk plan: none of the {total} rows would change anything\n");
+            return match total {
+                1 => "ccbulk plan: the row would change nothing\n".to_string(),
+                _ => format!("ccbulk plan: none of the {total} rows would change anything\n"),
+            };
         }
         let mut s = format!(
             "ccbulk plan: {} of {total} {} would change a customer\n",

@@ -326,13 +326,18 @@ impl Snapshot {
             format!("{}/{}", self.done, self.total)
         } else {
             const SPIN: [char; 4] = ['|', '/', '-', '\\'];
-            format!("{} {} rows", SPIN[frame % SPIN.len()], self.done)
+            format!(
+                "{} {}",
+                SPIN[frame % SPIN.len()],
+                crate::text::count(self.done, "row", "rows")
+            )
         };
         line.push(' ');
         line.push_str(&self.counts(false).join(" "));
         let mut optional = vec![format!(" · {}", self.rates(" "))];
         if self.retries > 0 {
-            optional.push(format!(" · {} retries", self.retries));
+            let retries = crate::text::count(self.retries, "retry", "retries");
+            optional.push(format!(" · {retries}"));
         }
         if let Some(eta) = self.eta() {
             optional.push(format!(" · ETA {}", short_duration(eta)));
@@ -371,7 +376,7 @@ impl Snapshot {
                 self.done as f64 * 100.0 / self.total as f64
             )
         } else {
-            format!("{} rows", self.done)
+            crate::text::count(self.done, "row", "rows")
         };
         s.push_str(": ");
         s.push_str(&self.counts(true).join(", "));

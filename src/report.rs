@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::outcome::{OutcomeKind, Tally};
-use crate::text::plural;
+use crate::text::{count, plural};
 
 /// The final counts, as printed and as `--summary-json` writes them.
 #[derive(Debug, Serialize)]
@@ -135,10 +135,40 @@ impl CallCounts {
 #[derive(Debug, Serialize)]
 pub struct UndoSummary {
     pub path: String,
-    /// Lines this run wrote to it.
+    /// Its lines, this run's and an earlier run's (`--resume`).
     pub rows: u64,
+    /// Lines this run wrote: each before its row's PATCH, so an interrupt or a refused PATCH
+    /// leaves lines for changes that were never made.
+    pub written: u64,
+    /// This run's changes the API accepted.
+    pub accepted: u64,
     /// The command that puts the changes back.
     pub command: String,
+}
+
+impl UndoSummary {
+    /// How many of this run's lines stand for changes the API accepted, when not all do (an
+    /// interrupt, a refused PATCH): those others put back nothing, but the count should not
+    /// read as changes made.
+    fn unsent_note(&self) -> String {
+        let accepted = self.accepted.min(self.written);
+        let other = self.written - accepted;
+        if other == 0 {
+            return String::new();
+        }
+        let not = format!(
+            "(the other {other}: not sent or refused; {} back nothing)",
+            plural(other, "it puts", "they put")
+        );
+        if self.written == self.rows {
+            format!(", {accepted} of them for changes the API accepted {not}")
+        } else {
+            format!(
+                "; of the {} this run wrote, {accepted} for changes the API accepted {not}",
+                self.written
+            )
+        }
+    }
 }
 
 /// Checks `--summary-json`'s path before anything is sent, since the summary is written only at
@@ -230,8 +260,12 @@ impl Summary {
                 .join(", ")
         };
         format!(
-            "ccbulk {}: {} rows in {:.1}s ({} rows/s, {} calls): {outcomes}\n",
-            self.command, self.rows, self.duration_seconds, self.rows_per_second, self.calls.calls
+            "ccbulk {}: {} in {:.1}s ({} rows/s, {}): {outcomes}\n",
+            self.command,
+            count(self.rows, "row", "rows"),
+            self.duration_seconds,
+            self.rows_per_second,
+            count(self.calls.calls, "call", "calls")
         )
     }
 
@@ -301,10 +335,10 @@ impl Summary {
         }
         if let Some(u) = &self.undo {
             s.push_str(&format!(
-                "  undo: {} ({} {}; to put the changes back: {})\n",
+                "  undo: {} ({}{}; to put the changes back: {})\n",
                 u.path,
-                u.rows,
-                plural(u.rows, "row", "rows"),
+                count(u.rows, "row", "rows"),
+                u.unsent_note(),
                 u.command
             ));
         }
@@ -434,6 +468,54 @@ mod tests {
             assert_eq!(json[key].as_f64(), Some(value), "{key}: {json}");
         }
         assert!(json.get("accepted_rate").is_none() && json.get("requests").is_none());
+    }
+
+    /// One row, one call: "1 row", "1 call", never "1 rows".
+    #[test]
+    fn counts_of_one_are_singular() {
+        let mut tally = Tally::default();
+        tally.by_outcome.insert(OutcomeKind::Accepted, 1);
+        let calls = CallCounts {
+            calls: 1,
+            ..CallCounts::default()
+        };
+        let s = Summary::new(
+            "update",
+            "in.csv",
+            Path::new("in.results.csv"),
+            SystemTime::UNIX_EPOCH,
+            Duration::from_secs(1),
+            &tally,
+            calls,
+            0,
+        );
+        let text = s.render();
+        assert!(
+            text.starts_with("ccbulk update: 1 row in 1.0s (1 rows/s, 1 call): accepted 1"),
+            "{text}"
+        );
+    }
+
+    /// The undo line says how many of this run's lines stand for changes the API accepted,
+    /// when not all do (an interrupted run wrote lines for rows whose PATCH never went).
+    #[test]
+    fn the_undo_line_says_which_changes_were_made() {
+        let undo = |rows, written, accepted| UndoSummary {
+            path: "c.undo.csv".into(),
+            rows,
+            written,
+            accepted,
+            command: "ccbulk update c.undo.csv".into(),
+        };
+        assert_eq!(undo(7, 7, 7).unsent_note(), "");
+        assert_eq!(
+            undo(7, 7, 4).unsent_note(),
+            ", 4 of them for changes the API accepted (the other 3: not sent or refused; they put back nothing)"
+        );
+        assert_eq!(
+            undo(9, 2, 1).unsent_note(),
+            "; of the 2 this run wrote, 1 for changes the API accepted (the other 1: not sent or refused; it puts back nothing)"
+        );
     }
 
     #[cfg(unix)]

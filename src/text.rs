@@ -43,6 +43,11 @@ pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
+/// `n` and the noun that goes with it: "1 row", "2 rows".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", plural(n, one, many))
+}
+
 /// A value or header as messages quote it: on one line (line ends and control characters
 /// escaped), and cut short when long, so `ccbulk_error` stays readable.
 pub fn shown(value: &str) -> String {

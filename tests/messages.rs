@@ -183,3 +183,29 @@ async fn a_limit_whose_rows_failed_exits_1() {
     assert!(stderr_of(&out).contains("to continue:"), "{}", show(&out));
     assert_eq!(work.rows("c.results.csv").len(), 1);
 }
+
+/// The summary's undo line says how many of its lines stand for changes the API accepted: a
+/// line is written before its PATCH, and here the API refuses one PATCH (the customer it holds
+/// has an e-mail the API refuses, sent back by merge mode).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_undo_line_counts_the_changes_the_api_accepted() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let mut refused = sb.customer(cid(2));
+    refused.insert("email".into(), serde_json::json!("not-an-address"));
+    sb.put_customer(cid(2), refused);
+    work.write("c.csv", &city_csv([(cid(1), "Braga"), (cid(2), "Faro")]));
+    let out = run(work.unpaced(&sb, &["update", "c.csv"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let undo = after(&stderr_of(&out), "undo:").to_string();
+    assert!(
+        undo.starts_with("c.undo.csv (2 rows, 1 of them for changes the API accepted (the other 1: not sent or refused; it puts back nothing)"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stderr_of(&out).contains("ccbulk update: 2 rows in"),
+        "{}",
+        show(&out)
+    );
+}

@@ -623,7 +623,7 @@ async fn resume_counts_the_failures_already_recorded_and_refuses_a_dry_runs_file
         show(&out)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("skipping the 1 rows"), "{stderr}");
+    assert!(stderr.contains("skipping the 1 row "), "{stderr}");
     assert!(
         summary_line(
             &stderr,

@@ -88,6 +88,8 @@ impl Opened {
             summary.undo = Some(report::UndoSummary {
                 path: path.display().to_string(),
                 rows: undo_rows,
+                written: undo_lines.0,
+                accepted: tally.count(crate::outcome::OutcomeKind::Accepted),
                 command: config.undo_command(path),
             });
         }
@@ -144,7 +146,10 @@ fn stop_message(config: &Config, stop: Stop) -> String {
             .connect
             .stop_message(&stop, "no further rows were sent")
             .unwrap_or_default(),
-        Stop::MaxFailures(n) => format!("--max-failures reached ({n} rows failed)"),
+        Stop::MaxFailures(n) => format!(
+            "--max-failures reached ({} failed)",
+            crate::text::count(n, "row", "rows")
+        ),
         Stop::Systematic { status, error } => {
             systematic_message(status, &error, config.mode == Mode::Replace)
         }

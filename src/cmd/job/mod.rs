@@ -276,8 +276,8 @@ fn read_prior(config: &Config, input: &Input, writer: &WriterSetup) -> Result<Pr
     // Resuming a dry run's or a plan's file for real would skip rows that were never sent.
     if p.not_sent > 0 && !config.dry_run && config.job != Job::Plan {
         return Err(SetupError(format!(
-            "cannot resume: {results} records a dry run or a plan ({} rows marked valid or would-change, never sent); start again with --overwrite",
-            p.not_sent
+            "cannot resume: {results} records a dry run or a plan ({} marked valid or would-change, never sent); start again with --overwrite",
+            crate::text::count(p.not_sent, "row", "rows")
         )));
     }
     Ok(p)
@@ -444,8 +444,8 @@ fn repair(config: &Config, p: &Prior) -> Result<(), SetupError> {
         );
     }
     eprintln!(
-        "ccbulk: resuming: skipping the {} rows {results} already records",
-        p.done.len()
+        "ccbulk: resuming: skipping the {} {results} already records",
+        crate::text::count(p.done.len(), "row", "rows")
     );
     Ok(())
 }
