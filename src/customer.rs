@@ -1,5 +1,5 @@
 //! The customer view model as ccbulk sees it: the fifteen fields a spreadsheet can carry, their
-//! limits and provider rules (API.md), and the merge of a row onto the customer the API returned.
+//! limits and provider rules (docs/api.md), and the merge of a row onto the customer the API returned.
 //!
 //! The customer itself stays a `serde_json::Map` exactly as GET returned it, so every field ccbulk
 //! does not know about (providerCustomers, customerAssociations, anything added later) goes back
@@ -31,7 +31,7 @@ pub enum Field {
 pub const FIELD_COUNT: usize = 15;
 
 impl Field {
-    /// Every field, in the order of API.md.
+    /// Every field, in the order of docs/api.md.
     pub const ALL: [Field; FIELD_COUNT] = [
         Field::CompanyName,
         Field::TaxId,
@@ -81,7 +81,7 @@ impl Field {
         Field::ALL.into_iter().find(|f| f.wire() == name)
     }
 
-    /// Maximum length in characters (API.md).
+    /// Maximum length in characters (docs/api.md).
     pub fn limit(self) -> usize {
         match self {
             Field::Zip | Field::Phone => 30,
@@ -91,7 +91,7 @@ impl Field {
         }
     }
 
-    /// Required by the API (API.md); replace mode needs a column for each.
+    /// Required by the API (docs/api.md); replace mode needs a column for each.
     pub fn required(self) -> bool {
         matches!(
             self,

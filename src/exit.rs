@@ -1,4 +1,4 @@
-//! Exit codes of SPEC.md.
+//! Exit codes (docs/reference.md, "Exit codes").
 
 pub const OK: i32 = 0;
 pub const SOME_FAILED: i32 = 1;

@@ -1,4 +1,4 @@
-//! The list call's wire format (`GET /v1/Customers`, API.md): the page size asked for, the query
+//! The list call's wire format (`GET /v1/Customers`, docs/api.md): the page size asked for, the query
 //! ([`query`]), and a page parsed into just the id and the fifteen fields of each
 //! item (everything else skipped unparsed). Used by `export` and by `--key`'s lookups.
 
@@ -37,7 +37,7 @@ pub struct Item {
     pub fields: [Option<String>; FIELD_COUNT],
 }
 
-/// A page of the list call. Only `items` is required: the rest is used when present (API.md
+/// A page of the list call. Only `items` is required: the rest is used when present (docs/api.md
 /// documents it; a missing one falls back, see [`Page::has_next`]).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -147,5 +147,5 @@ impl<'de> Deserialize<'de> for Loose {
     }
 }
 
-/// The page size asked for: the largest the API serves (API.md), so the fewest calls.
+/// The page size asked for: the largest the API serves (docs/api.md), so the fewest calls.
 pub(crate) const PAGE_SIZE: usize = 2000;

@@ -43,7 +43,7 @@ pub struct Summary {
     pub undo: Option<UndoSummary>,
 }
 
-/// What the calls did, for the summary (SPEC.md, "Results CSV").
+/// What the calls did, for the summary (docs/reference.md, the results file).
 #[derive(Debug, Default, Serialize)]
 pub struct CallCounts {
     /// Calls sent, retries included.

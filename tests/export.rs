@@ -1,5 +1,5 @@
 //! `ccbulk export` against the sandbox's list call and against an independent wiremock server
-//! serving hand-written pages in API.md's shape; and the round trip export → edit → plan →
+//! serving hand-written pages in docs/api.md's shape; and the round trip export → edit → plan →
 //! update.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -95,7 +95,7 @@ async fn export_of_5000_sandbox_customers_writes_each_once_with_the_right_column
     assert_eq!(work.files(), BTreeSet::from(["customers.csv".to_string()]));
 }
 
-/// Customer `n` of the hand-written pages, in API.md's shape (with what a list item may or may
+/// Customer `n` of the hand-written pages, in docs/api.md's shape (with what a list item may or may
 /// not carry: a null, a number where a text is expected, an undocumented field).
 fn item(n: u32) -> Value {
     json!({

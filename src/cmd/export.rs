@@ -155,21 +155,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     };
     let link = match connected? {
         Connected::Online(link) => Arc::new(*link),
-        Connected::Refused(e) => {
-            let why = no_token(&e, &settings.connect.token, "nothing was sent");
-            eprintln!("ccbulk: {why}");
-            let mut summary = summary(
-                &settings,
-                started_wall,
-                started,
-                0,
-                report::CallCounts::default(),
-            );
-            summary.exit_code = exit::STOPPED;
-            summary.stopped = Some(why);
-            summary.save_json(settings.args.report.summary_json.as_deref());
-            return Ok(exit::STOPPED);
-        }
+        Connected::Refused(e) => return Ok(refused(&settings, &e, started_wall, started)),
     };
     let mut sink = Sink::open(&settings.output, settings.overwrite)?;
     if let Some(sb) = &sandbox
@@ -219,6 +205,29 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         report::CallCounts::new(&link.pacer.stats()),
     );
     Ok(conclude(&settings, summary, end, &stopper, paged.total))
+}
+
+/// The token was refused before the first page: says so (stderr, and `--summary-json`) as
+/// update does; returns the exit code.
+fn refused(
+    settings: &Settings,
+    e: &crate::http::auth::AuthError,
+    started_wall: SystemTime,
+    started: Instant,
+) -> i32 {
+    let why = no_token(e, &settings.connect.token, "nothing was sent");
+    eprintln!("ccbulk: {why}");
+    let mut summary = summary(
+        settings,
+        started_wall,
+        started,
+        0,
+        report::CallCounts::default(),
+    );
+    summary.exit_code = exit::STOPPED;
+    summary.stopped = Some(why);
+    summary.save_json(settings.args.report.summary_json.as_deref());
+    exit::STOPPED
 }
 
 /// Says how the export ended (stderr, and `--summary-json`); returns the exit code.

@@ -126,21 +126,7 @@ pub(crate) async fn run(run: Run) -> Ran {
     let counters = Arc::new(Counters::default());
     count_rows_in_background(&display, counters.clone(), input.delimiter, done.len());
 
-    let (out_tx, out_rx) = mpsc::channel::<Line>(QUEUE);
-    let results_path = results.path;
-    let finish_writer = CancellationToken::new();
-    let lines = Lines {
-        rx: out_rx,
-        finish: finish_writer.clone(),
-        stopper: stopper.clone(),
-    };
-    let writer = crate::results::spawn_writer(
-        results.file,
-        results.echo,
-        results.customer_ids,
-        lines,
-        counters.clone(),
-    );
+    let (out_tx, writer) = Writer::start(results, &stopper, &counters);
     let on_quit = {
         let counters = counters.clone();
         Box::new(move || on_quit(&counters.tally()))
@@ -171,9 +157,7 @@ pub(crate) async fn run(run: Run) -> Ran {
     // error. A task that panicked (a bug) lost rows' outcomes: the run stopped early.
     let mut broken = Vec::new();
     let (read_result, calls) = wait_for_rows(reader, workers, &stopper, &mut broken).await;
-    // Every row a worker took is written or dropped: the writer writes what is queued and ends.
-    finish_writer.cancel();
-    let tally = join_writer(writer, &results_path, &mut broken).await;
+    let tally = writer.finish(&mut broken).await;
     let undo_lines = finish_undo(undo.as_deref(), &mut broken);
     progress.finish().await;
     signals.abort();
@@ -191,6 +175,47 @@ pub(crate) async fn run(run: Run) -> Ran {
         broken,
         undo_lines,
         limited: limited.load(Ordering::Acquire),
+    }
+}
+
+/// The results writer of one run: its task, the file it writes, and the token that tells it
+/// to write what is queued and end.
+struct Writer {
+    task: tokio::task::JoinHandle<(Tally, std::io::Result<()>)>,
+    path: std::path::PathBuf,
+    finish: CancellationToken,
+}
+
+impl Writer {
+    /// Starts the one owner of the results file; returns where outcomes go, and the writer.
+    fn start(
+        results: Results,
+        stopper: &Stopper,
+        counters: &Arc<Counters>,
+    ) -> (mpsc::Sender<Line>, Writer) {
+        let (out_tx, out_rx) = mpsc::channel::<Line>(QUEUE);
+        let finish = CancellationToken::new();
+        let lines = Lines {
+            rx: out_rx,
+            finish: finish.clone(),
+            stopper: stopper.clone(),
+        };
+        let task = crate::results::spawn_writer(
+            results.file,
+            results.echo,
+            results.customer_ids,
+            lines,
+            counters.clone(),
+        );
+        let path = results.path;
+        (out_tx, Writer { task, path, finish })
+    }
+
+    /// Every row a worker took is written or dropped: the writer writes what is queued and
+    /// ends; its tally.
+    async fn finish(self, broken: &mut Vec<String>) -> Tally {
+        self.finish.cancel();
+        join_writer(self.task, &self.path, broken).await
     }
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::state::{State, lock};
 use super::validate::Errors;
 
-/// The documented error body (API.md), for 400, 500 and the other errors this sandbox makes.
+/// The documented error body (docs/api.md), for 400, 500 and the other errors this sandbox makes.
 pub(super) fn error(
     status: StatusCode,
     kind: &str,

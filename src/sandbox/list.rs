@@ -1,4 +1,4 @@
-//! The sandbox's list call, `GET /v1/Customers` (API.md): pages over the customers it holds
+//! The sandbox's list call, `GET /v1/Customers` (docs/api.md): pages over the customers it holds
 //! (those made up at start with `--customers N`, then any other customer once a PATCH of it was
 //! accepted), in the order they came to be, with `totalCount`, `totalPages`, `hasNextPage` and
 //! `hasPreviousPage`; search by each documented field; a `resellerId` filter.
@@ -20,7 +20,7 @@ use super::gate::{Target, admit, error};
 use super::state::State;
 use super::validate::Errors;
 
-/// The largest page the API serves (API.md: pageSize 1–2000).
+/// The largest page the API serves (docs/api.md: pageSize 1–2000).
 const MAX_PAGE_SIZE: usize = 2000;
 /// The page size when none is asked for (the documentation's example).
 const DEFAULT_PAGE_SIZE: usize = 25;

@@ -1,4 +1,4 @@
-//! A simulation of the CloudCockpit API (API.md), served by axum on a local port.
+//! A simulation of the CloudCockpit API (docs/api.md), served by axum on a local port.
 //!
 //! It exists so users can try ccbulk without a tenant (`ccbulk sandbox`, `update --sandbox`) and so
 //! tests can drive the real client against something that checks what CloudCockpit checks: the

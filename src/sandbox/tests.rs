@@ -855,7 +855,7 @@ fn error_bodies_name_the_field_and_value() {
     assert!(validate::account_info(b"", id, TENANT).is_err());
 }
 
-/// The sandbox's own rules, value by value, against what API.md says: each bad value is refused
+/// The sandbox's own rules, value by value, against what docs/api.md says: each bad value is refused
 /// naming its property, and each value at the edge of a rule is accepted.
 #[test]
 fn the_sandbox_refuses_what_api_md_refuses() {
@@ -957,7 +957,7 @@ fn the_sandbox_refuses_what_api_md_refuses() {
 /// The sandbox's country table and the client's (from the `celes` crate) name the same codes: a
 /// code one accepts and the other refuses would be a row the client lets through and the API
 /// refuses, or the reverse. The one known difference: XK (Kosovo) is a user-assigned code, not
-/// an ISO 3166-1 assignment; the client accepts it and the sandbox, holding to API.md, does not.
+/// an ISO 3166-1 assignment; the client accepts it and the sandbox, holding to docs/api.md, does not.
 #[test]
 fn the_sandbox_and_the_client_know_the_same_countries() {
     for a in b'A'..=b'Z' {

@@ -1,8 +1,8 @@
-//! Checks the body of `PATCH /v1/Customers/{id}/account-info` the way API.md describes it, so a
+//! Checks the body of `PATCH /v1/Customers/{id}/account-info` the way docs/api.md describes it, so a
 //! client that sends a wrong shape, a field over its limit, a blank required field or company
 //! info that Microsoft would refuse gets a 400 naming the property.
 //!
-//! The rules are the sandbox's own table ([`FIELDS`]), written from API.md and not taken from
+//! The rules are the sandbox's own table ([`FIELDS`]), written from docs/api.md and not taken from
 //! the client (`crate::customer`): a misunderstanding of the API shared by the client and the
 //! sandbox would otherwise pass every test. Provider rules that make a provider customer fail
 //! later on the real API are refused here at once, so a test sees them.
@@ -175,7 +175,7 @@ fn with_id(customer: Map<String, Value>, id: Uuid) -> Map<String, Value> {
     stored
 }
 
-/// What API.md says of one string field of the customer view model.
+/// What docs/api.md says of one string field of the customer view model.
 struct FieldRule {
     /// The camelCase wire name.
     name: &'static str,
@@ -211,7 +211,7 @@ const fn rule(name: &'static str, required: bool, max: usize, kind: Kind) -> Fie
     }
 }
 
-/// The string fields of the customer view model (API.md's table, in its order).
+/// The string fields of the customer view model (docs/api.md's table, in its order).
 const FIELDS: [FieldRule; 15] = [
     rule("companyName", true, 255, Kind::Company),
     rule("taxId", false, 255, Kind::Text),
@@ -248,12 +248,12 @@ pub(super) const COUNTRIES: &str = "\
     TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ \
     VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
-/// Legal forms that Partner Center refuses as the whole company name (API.md: LLC, INC, ...).
+/// Legal forms that Partner Center refuses as the whole company name (docs/api.md: LLC, INC, ...).
 const LEGAL_FORMS: &[&str] = &[
     "llc", "inc", "ltd", "corp", "co", "plc", "gmbh", "ag", "sa", "sarl", "srl", "bv", "nv", "lda",
 ];
 
-/// Placeholder contact names that Partner Center refuses (API.md: test, admin, nobody, ...).
+/// Placeholder contact names that Partner Center refuses (docs/api.md: test, admin, nobody, ...).
 const PLACEHOLDER_NAMES: &[&str] = &[
     "test",
     "admin",
