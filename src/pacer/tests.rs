@@ -225,44 +225,25 @@ impl Api {
     }
 }
 
-/// The dispatcher's loop for `rows` rows on `workers` workers: each row's call through the pacer
-/// until the API accepts it, a 429 pausing everyone for its Retry-After (1 s).
-async fn run_rows(p: &Arc<Pacer>, api: &Arc<Api>, workers: usize, rows: u64) -> Duration {
-    let t = Instant::now();
-    let left = Arc::new(AtomicU64::new(rows));
-    let tasks: Vec<_> = (0..workers)
-        .map(|_| {
-            let (p, api, left) = (p.clone(), api.clone(), left.clone());
-            tokio::spawn(async move {
-                while left
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_ok()
-                {
-                    let mut attempt = 0;
-                    loop {
-                        if !p.is_open() {
-                            p.wait().await;
-                        }
-                        let sent = p.sent(attempt > 0);
-                        attempt += 1;
-                        let ok = api.admit();
-                        tokio::time::sleep(api.latency).await;
-                        if ok {
-                            p.answered(sent, Some(202));
-                            break;
-                        }
-                        p.answered(sent, Some(429));
-                        p.throttled(sent, Duration::from_secs(1));
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
+impl sim::Api for Api {
+    /// A 429 asks for a pause of 1 s, and no answer carries rate-limit headers.
+    fn admit(&self) -> sim::Answer {
+        sim::Answer {
+            ok: Api::admit(self),
+            retry_after: Duration::from_secs(1),
+            headers: reqwest::header::HeaderMap::new(),
+        }
     }
-    t.elapsed()
+
+    fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// The dispatcher's loop ([`sim::run`]) for `rows` rows on `workers` workers at the API's latency.
+async fn run_rows(p: &Arc<Pacer>, api: &Arc<Api>, workers: usize, rows: u64) -> Duration {
+    let outcome = sim::run(p, api, workers, api.latency, rows).await;
+    Duration::from_secs_f64(outcome.took)
 }
 
 #[tokio::test(start_paused = true)]

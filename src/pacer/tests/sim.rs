@@ -219,6 +219,24 @@ fn announce(h: &mut reqwest::header::HeaderMap, (left, reset, limit, secs): (u64
     }
 }
 
+/// An API [`run`]'s loop calls: [`Server`], or the plain token bucket of the tests beside.
+pub(crate) trait Api: Send + Sync + 'static {
+    /// Answers one call now.
+    fn admit(&self) -> Answer;
+    /// How many calls it refused so far.
+    fn refused(&self) -> u64;
+}
+
+impl Api for Server {
+    fn admit(&self) -> Answer {
+        Server::admit(self)
+    }
+
+    fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
 /// What a simulated run came to.
 #[derive(Debug)]
 pub(crate) struct Outcome {
@@ -229,9 +247,9 @@ pub(crate) struct Outcome {
 
 /// `rows` rows on `workers` workers, each call answered after `latency`: the dispatcher's loop
 /// (a 429 pauses every call for its Retry-After; the row is sent again after it).
-pub(crate) async fn run(
+pub(crate) async fn run<A: Api>(
     p: &Arc<Pacer>,
-    server: &Arc<Server>,
+    server: &Arc<A>,
     workers: usize,
     latency: Duration,
     rows: u64,
@@ -273,7 +291,7 @@ pub(crate) async fn run(
     }
     Outcome {
         took: t.elapsed().as_secs_f64(),
-        refused: server.refused.load(Ordering::Relaxed),
+        refused: server.refused(),
         stats: p.stats(),
     }
 }
