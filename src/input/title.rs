@@ -12,6 +12,10 @@ use super::{Columns, InputError, LineTracker};
 /// Records looked at past a first row that is not the header.
 const LOOK_AHEAD: usize = 20;
 
+/// The most bytes of title lines held above the header: they are kept to be read again as
+/// records (their lines count), so a large `--header-row` must not hold the file in memory.
+const MAX_TITLE_BYTES: usize = 1 << 20;
+
 /// The text of lines 1 to `header_row` (each read up to `limit` bytes, so a file without line
 /// breaks is not read whole), and where the last of them begins: the header line, to sniff the
 /// delimiter from. Fewer lines than asked for is an error naming `--header-row`.
@@ -25,6 +29,13 @@ pub(super) fn head_lines(
     let mut at = 0;
     for line in 1..=header_row.max(1) {
         at = head.len();
+        if at > MAX_TITLE_BYTES {
+            return Err(InputError::Header(format!(
+                "{name}: the lines above --header-row {header_row} hold more than {} MiB (by line {}); ccbulk skips title rows, not a file's worth: remove the lines above the header",
+                MAX_TITLE_BYTES >> 20,
+                line - 1
+            )));
+        }
         let n = decoded
             .take(limit)
             .read_until(b'\n', &mut head)
@@ -184,5 +195,21 @@ mod tests {
         );
         let err = open("customerId,city\n", 4).err().unwrap();
         assert!(err.contains("--header-row 4 is past its end"), "{err}");
+    }
+
+    /// The title lines are held to be read again, so their bytes are bounded: a large
+    /// --header-row is refused once they pass the bound, not read into memory whole.
+    #[test]
+    fn title_lines_past_the_bound_are_refused() {
+        let line = format!("{}\n", "t".repeat(1000));
+        let text = line.repeat(1100) + "customerId,city\n";
+        let err = open(&text, 1101).err().unwrap();
+        assert!(
+            err.contains("lines above --header-row 1101 hold more than 1 MiB"),
+            "{err}"
+        );
+        let text = line.repeat(1000) + &format!("customerId,city\n{ID},Porto\n");
+        let mut input = open(&text, 1001).unwrap();
+        assert_eq!(input.next_row().unwrap().unwrap().line, 1002);
     }
 }
