@@ -5,26 +5,8 @@
 //! `cargo run --release --example bench_workbook -- OUT.xlsx ROWS [inline]`: `inline` writes
 //! text in the cells themselves (no shared-strings table), to measure the sheet alone.
 
+use ccbulk::customer::Field;
 use rust_xlsxwriter::{Workbook, XlsxError};
-
-const HEADER: [&str; 16] = [
-    "customerId",
-    "companyName",
-    "taxId",
-    "country",
-    "addressLine1",
-    "addressLine2",
-    "city",
-    "state",
-    "zip",
-    "firstName",
-    "middleName",
-    "lastName",
-    "email",
-    "phone",
-    "internalIdentifier",
-    "resellerId",
-];
 
 const CITIES: [&str; 8] = [
     "Lisboa", "Porto", "Braga", "Faro", "Coimbra", "Aveiro", "Évora", "Setúbal",
@@ -46,8 +28,10 @@ fn main() -> Result<(), XlsxError> {
     } else {
         book.add_worksheet_with_low_memory()
     }?;
-    for (c, h) in HEADER.iter().enumerate() {
-        sheet.write_string(0, c as u16, *h)?;
+    // The layout `export` writes: customerId, then the fields in their order.
+    sheet.write_string(0, 0, "customerId")?;
+    for (c, field) in Field::ALL.iter().enumerate() {
+        sheet.write_string(0, c as u16 + 1, field.wire())?;
     }
     for n in 1..=rows {
         let i = n as usize;
