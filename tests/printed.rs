@@ -21,10 +21,7 @@ async fn a_printed_command_runs_as_printed_when_ccbulk_is_not_on_path() {
     );
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let undo = work.json("s.json")["undo"]["command"]
-        .as_str()
-        .expect("an undo command")
-        .to_string();
+    let undo = undo_command(&work);
     assert!(
         undo.starts_with("bin/ccbulk update ")
             && undo.contains(" --quiet")
@@ -55,9 +52,14 @@ async fn an_installed_ccbulk_is_named_ccbulk() {
     let cmd = work.shell("ccbulk update in.csv --sandbox --rate unlimited --summary-json s.json");
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let undo = work.json("s.json")["undo"]["command"]
+    let undo = undo_command(&work);
+    assert!(undo.starts_with("ccbulk update "), "{undo}");
+}
+
+/// The undo command the run's `--summary-json s.json` holds.
+fn undo_command(work: &Work) -> String {
+    work.json("s.json")["undo"]["command"]
         .as_str()
         .expect("an undo command")
-        .to_string();
-    assert!(undo.starts_with("ccbulk update "), "{undo}");
+        .to_string()
 }
