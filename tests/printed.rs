@@ -8,12 +8,7 @@ use crate::common::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_printed_command_runs_as_printed_when_ccbulk_is_not_on_path() {
     let work = Work::new();
-    std::fs::create_dir(work.path("bin")).unwrap();
-    let bin = bin_dir().join(format!("ccbulk{}", std::env::consts::EXE_SUFFIX));
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(&bin, work.path("bin/ccbulk")).unwrap();
-    #[cfg(not(unix))]
-    std::fs::copy(&bin, work.path("bin/ccbulk.exe")).unwrap();
+    link_bin_ccbulk(&work);
     work.write("in.csv", &numbered_cities(3, "Canary"));
 
     let cmd = work.shell_without_ccbulk(
@@ -44,6 +39,31 @@ async fn a_printed_command_runs_as_printed_when_ccbulk_is_not_on_path() {
     );
 }
 
+/// Started as `bin/ccbulk` with no ccbulk on PATH, `--limit 1` prints the command that sends the
+/// rest; pasted into a shell as printed, it does: every row in the results once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_resume_after_limit_runs_as_printed_when_ccbulk_is_not_on_path() {
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    work.write("in.csv", &numbered_cities(3, "Canary"));
+
+    let cmd =
+        work.shell_without_ccbulk("bin/ccbulk update in.csv --sandbox --rate unlimited --limit 1");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(work.rows("in.results.csv").len(), 1, "{}", show(&out));
+    let stderr = stderr_of(&out);
+    let resume = after(&stderr, "to continue:").to_string();
+    assert!(
+        resume.starts_with("bin/ccbulk update ") && resume.contains(" --resume"),
+        "{resume}"
+    );
+
+    let out = run(work.shell_without_ccbulk(&resume)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_each_row_once(&work.rows("in.results.csv"), 3);
+}
+
 /// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_installed_ccbulk_is_named_ccbulk() {
@@ -62,4 +82,14 @@ fn undo_command(work: &Work) -> String {
         .as_str()
         .expect("an undo command")
         .to_string()
+}
+
+/// The test binary as `bin/ccbulk` in the work folder, as a build leaves it: run by its path.
+fn link_bin_ccbulk(work: &Work) {
+    std::fs::create_dir(work.path("bin")).unwrap();
+    let bin = bin_dir().join(format!("ccbulk{}", std::env::consts::EXE_SUFFIX));
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&bin, work.path("bin/ccbulk")).unwrap();
+    #[cfg(not(unix))]
+    std::fs::copy(&bin, work.path("bin/ccbulk.exe")).unwrap();
 }
