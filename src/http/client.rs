@@ -57,9 +57,12 @@ pub fn build(timeout: Duration, concurrency: usize) -> Result<reqwest::Client, S
     for proxy in proxies()? {
         builder = builder.proxy(proxy);
     }
-    builder
-        .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {}", e.without_url()))
+    // reqwest's own text for a builder error is just "builder error": the cause is in its
+    // sources (a TLS set-up failure, say), which name no URL.
+    builder.build().map_err(|e| match chain(&e) {
+        why if why.is_empty() => format!("cannot set up the HTTP client: {}", e.without_url()),
+        why => format!("cannot set up the HTTP client: {why}"),
+    })
 }
 
 /// The proxies the environment names, as curl (and reqwest on its own) reads them:
