@@ -64,6 +64,31 @@ async fn the_resume_after_limit_runs_as_printed_when_ccbulk_is_not_on_path() {
     assert_each_row_once(&work.rows("in.results.csv"), 3);
 }
 
+/// Started as `bin/ccbulk` with no ccbulk on PATH, a plan prints the command that applies it;
+/// pasted into a shell as printed, it sends every planned change.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_apply_command_runs_as_printed_when_ccbulk_is_not_on_path() {
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    work.write("in.csv", &numbered_cities(3, "Planned"));
+
+    let cmd = work.shell_without_ccbulk("bin/ccbulk plan in.csv --sandbox --rate unlimited");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = stderr_of(&out);
+    let apply = after(&stderr, "to apply this plan:").to_string();
+    assert!(apply.starts_with("bin/ccbulk update "), "{apply}");
+
+    let out = run(work.shell_without_ccbulk(&format!("{apply} --summary-json a.json"))).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        work.json("a.json")["outcomes"]["accepted"],
+        3,
+        "{}",
+        show(&out)
+    );
+}
+
 /// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_installed_ccbulk_is_named_ccbulk() {
