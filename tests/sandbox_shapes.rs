@@ -75,6 +75,12 @@ async fn run_against(shape: Shape, headers: bool) -> (String, Value) {
         if headers { " with headers" } else { "" },
         ROWS / LIMIT
     );
+    // The headers paced the run, and only when the sandbox sent them.
+    assert_eq!(
+        stderr.contains("paced by the API's"),
+        headers,
+        "{shape:?}: the summary says whether rate-limit headers paced the run:\n{stderr}"
+    );
     let calls = stderr
         .lines()
         .find(|l| l.trim_start().starts_with("calls:"))
