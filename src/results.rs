@@ -59,11 +59,18 @@ pub const CUSTOMER_ID_COLUMN: &str = "ccbulk_customer_id";
 
 /// Creates (or opens for append) the results file and writes the header if new.
 pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
-    let file = if setup.append {
-        crate::files::append(&setup.path)?
-    } else {
-        crate::files::create(&setup.path)?
-    };
+    if setup.append {
+        return begin(crate::files::append(&setup.path)?, setup);
+    }
+    // A new file whose header could not be written (a full disk) is removed, not left half-made
+    // for the next run to find.
+    begin(crate::files::create(&setup.path)?, setup).inspect_err(|_| {
+        let _ = std::fs::remove_file(&setup.path);
+    })
+}
+
+/// Writes the header of a file that has none yet (new, or a resumed one cut to nothing).
+fn begin(file: File, setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
     // A resumed file whose torn header was cut is empty: it gets its header again.
     let new = !setup.append || file.metadata()?.len() == 0;
     if setup.bom && new {
