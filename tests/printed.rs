@@ -89,6 +89,33 @@ async fn the_apply_command_runs_as_printed_when_ccbulk_is_not_on_path() {
     );
 }
 
+/// Started as `bin/ccbulk` with no ccbulk on PATH, the banner of a kept sandbox tenant names the
+/// command that starts it afresh; run by sh as printed, it forgets the tenant's changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_reset_hint_runs_as_printed_when_ccbulk_is_not_on_path() {
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    work.write("in.csv", &numbered_cities(3, "Kept"));
+    let update = "bin/ccbulk update in.csv --sandbox --rate unlimited --overwrite";
+    let out = run(work.shell_without_ccbulk(update)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    let out = run(work.shell_without_ccbulk(update)).await;
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains(" 3 changed; `"), "{stderr}");
+    let reset = stderr
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `command` in:\n{stderr}"))
+        .to_string();
+    assert_eq!(reset, "bin/ccbulk sandbox --reset");
+
+    let out = run(work.shell_without_ccbulk(&reset)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = run(work.shell_without_ccbulk(update)).await;
+    assert!(stderr_of(&out).contains(" 0 changed; `"), "{}", show(&out));
+}
+
 /// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_installed_ccbulk_is_named_ccbulk() {
