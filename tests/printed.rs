@@ -116,6 +116,47 @@ async fn the_sandbox_reset_hint_runs_as_printed_when_ccbulk_is_not_on_path() {
     assert!(stderr_of(&out).contains(" 0 changed; `"), "{}", show(&out));
 }
 
+/// Started as `bin/ccbulk` with no ccbulk on PATH and quit by a second signal with every row in
+/// flight, the run prints the command that continues it; run by sh as printed, it sends them all.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_resume_after_a_second_ctrl_c_runs_as_printed_when_ccbulk_is_not_on_path() {
+    const N: u32 = 4;
+    let sb = slow_sandbox(std::time::Duration::from_secs(3)).await;
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    work.write("in.csv", &numbered_cities(N, "Quit"));
+    let with_api = |mut cmd: std::process::Command| {
+        cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN)
+            .env("CLOUDCOCKPIT_TENANT", "portal.reseller.example")
+            .env("CLOUDCOCKPIT_BASE_URL", sb.base_url());
+        cmd
+    };
+    let cmd = work.shell_without_ccbulk("exec bin/ccbulk update in.csv --rate unlimited");
+    let running = Running::spawn(with_api(cmd));
+    wait_until(
+        "every row in flight",
+        std::time::Duration::from_secs(20),
+        || patches(&sb).len() >= N as usize,
+    )
+    .await;
+    running.signal("TERM");
+    running
+        .wait_for_stderr(
+            "finishing the rows in flight",
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+    running.signal("INT");
+    let (code, stderr) = running.wait(std::time::Duration::from_secs(30)).await;
+    assert_eq!(code, Some(130), "{stderr}");
+    let resume = after(&stderr, "to continue:").to_string();
+    assert!(resume.starts_with("bin/ccbulk update "), "{resume}");
+
+    let out = run(with_api(work.shell_without_ccbulk(&resume))).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_each_row_once(&work.rows("in.results.csv"), u64::from(N));
+}
+
 /// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_installed_ccbulk_is_named_ccbulk() {
