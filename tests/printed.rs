@@ -157,6 +157,39 @@ async fn the_resume_after_a_second_ctrl_c_runs_as_printed_when_ccbulk_is_not_on_
     assert_each_row_once(&work.rows("in.results.csv"), u64::from(N));
 }
 
+/// Started as `bin/ccbulk` with no ccbulk on PATH, `sandbox` prints a command to try it; run by
+/// sh as printed (in a folder with the project's `samples/`), it updates the sample's rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_try_line_runs_as_printed_when_ccbulk_is_not_on_path() {
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    std::fs::create_dir(work.path("samples")).unwrap();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/customers.csv");
+    std::fs::copy(sample, work.path("samples/customers.csv")).unwrap();
+    let server = Running::spawn(
+        work.shell_without_ccbulk("exec bin/ccbulk sandbox --listen 127.0.0.1:0 --in-memory"),
+    );
+    server
+        .wait_for_stderr("Ctrl-C to stop.", std::time::Duration::from_secs(30))
+        .await;
+    let stderr = server.stderr();
+    let line = after(&stderr, "try: ").to_string();
+    assert!(line.contains(" bin/ccbulk update "), "{line}");
+
+    let out = run(work.shell_without_ccbulk(&line)).await;
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", show(&out));
+    let rows = work.rows("samples/customers.results.csv");
+    assert_each_row_once(&rows, read_rows(std::path::Path::new(sample)).len() as u64);
+    assert!(
+        rows.iter().any(|r| r["ccbulk_outcome"] == "accepted"),
+        "{}",
+        show(&out)
+    );
+    server.signal("TERM");
+    let (code, stderr) = server.wait(std::time::Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 /// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_installed_ccbulk_is_named_ccbulk() {
