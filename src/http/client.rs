@@ -57,12 +57,30 @@ pub fn build(timeout: Duration, concurrency: usize) -> Result<reqwest::Client, S
     for proxy in proxies()? {
         builder = builder.proxy(proxy);
     }
+    #[cfg(debug_assertions)]
+    {
+        builder = pinned_to_loopback(builder);
+    }
     // reqwest's own text for a builder error is just "builder error": the cause is in its
     // sources (a TLS set-up failure, say), which name no URL.
     builder.build().map_err(|e| match chain(&e) {
         why if why.is_empty() => format!("cannot set up the HTTP client: {}", e.without_url()),
         why => format!("cannot set up the HTTP client: {why}"),
     })
+}
+
+/// For tests only, and only in debug builds: the host names listed (comma-separated) in
+/// `CCBULK_TEST_RESOLVE` are taken for 127.0.0.1 without any lookup. A test reaching a made-up
+/// name directly (one that a certificate can name, so not an address) would otherwise ask the
+/// machine's DNS server, and tests send traffic only to loopback. Release builds never read it.
+#[cfg(debug_assertions)]
+fn pinned_to_loopback(mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    let listed = std::env::var("CCBULK_TEST_RESOLVE").unwrap_or_default();
+    for host in listed.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        // Port 0: the URL's port (or its scheme's) is used.
+        builder = builder.resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    builder
 }
 
 /// The proxies the environment names, as curl (and reqwest on its own) reads them:
