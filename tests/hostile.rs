@@ -283,7 +283,7 @@ async fn a_token_endpoint_that_never_answers_stops_the_run() {
     let err = stderr_of(&out);
     assert!(
         err.contains(&format!(
-            "the token endpoint {url}: timed out (gave up after 2 attempts)"
+            "the token endpoint {url}: answer timed out (gave up after 2 attempts)"
         )),
         "{err}"
     );

@@ -354,6 +354,43 @@ async fn a_silent_server_times_out_and_the_call_is_retried() {
     );
 }
 
+/// A PATCH that went out and got no answer (the server read it, then stayed silent past
+/// `--timeout`, or closed the connection) may have been applied: its row says so, and such rows
+/// never make the "could not reach the API" stop, which is for calls that never left (refused,
+/// TLS, name not resolved, a connection that could not be made in time). 25 rows, all failing
+/// alike: the run goes through them all (exit 1) instead of stopping (exit 3) after 20.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patch_sent_without_an_answer_is_not_a_failure_to_reach_the_api() {
+    type Script = fn(usize) -> Conn;
+    let scripts: [(Script, &str); 2] = [
+        (|_| Conn::Silent, "answer timed out"),
+        (|_| Conn::Drop, "connection dropped before an answer"),
+    ];
+    for (script, cause) in scripts {
+        let (url, seen) = scripted_server(script).await;
+        let work = Work::new();
+        work.write("in.csv", &full_csv((1..=25).map(full_row)));
+        let args = [
+            "--timeout",
+            "200ms",
+            "--max-attempts",
+            "1",
+            "--concurrency",
+            "5",
+        ];
+        let out = run(work.replace_update_at(&url, &args)).await;
+        assert_eq!(out.status.code(), Some(1), "{cause}: {}", show(&out));
+        let rows = work.rows("in.results.csv");
+        assert_each_row_once(&rows, 25);
+        let error = format!("{cause}: the PATCH may have been applied (gave up after 1 attempts)");
+        for row in &rows {
+            assert_eq!(row["ccbulk_outcome"], "failed", "{row:?}");
+            assert_eq!(row["ccbulk_error"], error, "{row:?}");
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 25);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_after_delays_the_retry() {
     // One call per second; ccbulk itself is unpaced, so the second call meets a 429.

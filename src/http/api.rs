@@ -167,6 +167,12 @@ impl Api {
             seen(&a.headers);
         }
         match answer {
+            // Retried all the same (SPEC), but the row's error says what may already be done.
+            Err(e) if e.may_have_gone_out() => Reply::Retry {
+                status: None,
+                after: None,
+                error: format!("{}: the PATCH may have been applied", e.describe()),
+            },
             Err(e) => transport(&e),
             // Accepted whatever its body did: sending it again would apply it twice.
             Ok(a) if a.status.is_success() => Reply::Accepted(a.status.as_u16()),

@@ -646,7 +646,7 @@ mod tests {
         };
         assert_eq!(
             why,
-            format!("the token endpoint {url}: timed out (gave up after 3 attempts)")
+            format!("the token endpoint {url}: answer timed out (gave up after 3 attempts)")
         );
     }
 

@@ -50,7 +50,7 @@ pub fn build(timeout: Duration, concurrency: usize) -> Result<reqwest::Client, S
         .http1_only()
         .redirect(reqwest::redirect::Policy::none())
         .retry(reqwest::retry::never())
-        .connect_timeout(timeout)
+        .connect_timeout(connect_limit(timeout))
         .timeout(timeout)
         .pool_max_idle_per_host(concurrency.max(1))
         .no_proxy();
@@ -67,6 +67,15 @@ pub fn build(timeout: Duration, concurrency: usize) -> Result<reqwest::Client, S
         why if why.is_empty() => format!("cannot set up the HTTP client: {}", e.without_url()),
         why => format!("cannot set up the HTTP client: {why}"),
     })
+}
+
+/// How long connecting (the lookup, TCP, a proxy's tunnel, the TLS handshake) may take: nine
+/// tenths of `timeout`. reqwest starts the whole exchange's timer first, so with equal limits a
+/// connection that cannot be made would end by the exchange's timer, not told apart from a
+/// request that went out and got no answer (which may have been applied). A tenth is room
+/// enough for the few moments between the two timers' starts.
+fn connect_limit(timeout: Duration) -> Duration {
+    timeout - timeout / 10
 }
 
 /// For tests only, and only in debug builds: the host names listed (comma-separated) in
@@ -179,32 +188,44 @@ impl Endpoint {
 /// Why an exchange got no answer.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    /// The server was not reached, or did not answer within `--timeout`, for this reason.
+    /// No connection could be made, for this reason: the request never left.
     Unreachable(Unreachable),
     /// The answer started but its body broke off.
     Body,
-    /// The connection failed after the request may have gone out.
+    /// Connected, but no answer came within `--timeout`: the request may have gone out.
+    Unanswered,
+    /// Connected, but the connection failed before an answer: the request may have gone out.
     Other,
 }
 
 impl Transport {
-    /// What a reqwest error that came instead of an answer's head comes to.
+    /// What a reqwest error that came instead of an answer's head comes to. Only a failure to
+    /// connect (reqwest's connector, whose own timeout is [`connect_limit`]) is one where the
+    /// request surely never left; a timeout or a failure after that may follow a request the
+    /// server received (and, for a PATCH, applied).
     fn of(e: &reqwest::Error) -> Transport {
-        if e.is_timeout() {
-            Transport::Unreachable(Unreachable::TimedOut)
-        } else if e.is_connect() {
+        if e.is_connect() {
             Transport::Unreachable(Unreachable::of(e))
+        } else if e.is_timeout() {
+            Transport::Unanswered
         } else {
             Transport::Other
         }
     }
 
-    /// In one line, for a row's error or a message: never a URL's query or a header.
+    /// Whether the request may have reached the server (and a PATCH been applied).
+    pub(crate) fn may_have_gone_out(&self) -> bool {
+        !matches!(self, Transport::Unreachable(_))
+    }
+
+    /// In one line, for a row's error or a message: never a URL's query or a header. Only
+    /// [`Transport::Unreachable`]'s words are ones [`Unreachable::named_in`] finds.
     pub(crate) fn describe(&self) -> &'static str {
         match self {
             Transport::Unreachable(way) => way.describe(),
             Transport::Body => "connection dropped while reading the answer",
-            Transport::Other => "connection failed or dropped",
+            Transport::Unanswered => "answer timed out",
+            Transport::Other => "connection dropped before an answer",
         }
     }
 }
@@ -257,9 +278,13 @@ impl Unreachable {
             .find(|way| error.starts_with(way.describe()))
     }
 
-    /// What a failure to connect was, from the errors it is made of: the operating system's
-    /// refusal, a failed name lookup (hyper-util's "dns error"), or rustls's error.
+    /// What a failure to connect was, from the errors it is made of: the connector's timeout,
+    /// the operating system's refusal, a failed name lookup (hyper-util's "dns error"), or
+    /// rustls's error.
     fn of(e: &reqwest::Error) -> Unreachable {
+        if e.is_timeout() {
+            return Unreachable::TimedOut;
+        }
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             if let Some(tls) = s.downcast_ref::<rustls::Error>() {
@@ -445,7 +470,7 @@ mod tests {
                 format!("https://127.0.0.1:{plain}/"),
                 Unreachable::Tls { plain: true },
             ),
-            (format!("http://127.0.0.1:{silent}/"), Unreachable::TimedOut),
+            // The TLS handshake never ends: the connection could not be made in time.
             (
                 format!("https://127.0.0.1:{silent}/"),
                 Unreachable::TimedOut,
@@ -465,6 +490,18 @@ mod tests {
             );
             let error = format!("{} (gave up after 5 attempts)", want.describe());
             assert_eq!(Unreachable::named_in(&error), Some(want), "{error}");
+        }
+        // Connected, the request written, no answer: it may have been applied, and it is not a
+        // failure to reach the server.
+        let req = reqwest::Request::new(
+            reqwest::Method::PATCH,
+            format!("http://127.0.0.1:{silent}/").parse().unwrap(),
+        );
+        let got = exchange(&impatient, req, 10).await.err();
+        assert!(matches!(got, Some(Transport::Unanswered)), "{got:?}");
+        for after in [Transport::Unanswered, Transport::Other, Transport::Body] {
+            assert!(after.may_have_gone_out());
+            assert_eq!(Unreachable::named_in(after.describe()), None, "{after:?}");
         }
         assert_eq!(Unreachable::named_in("GET 404 Not Found"), None);
         assert_eq!(
