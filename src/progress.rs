@@ -4,17 +4,22 @@
 //! no half-drawn progress line is left in the scrollback.
 //!
 //! The line says rows done (of how many, once the input's rows are counted), accepted and
-//! unchanged apart, failed and invalid, retries, rows/s and calls/s over the last few seconds
-//! (merge mode makes two calls a row, and `--rate` counts calls), and an estimate of the time
-//! left. Reading standard input the total is unknown: no bar and no estimate rather than
-//! made-up ones.
+//! unchanged apart, failed and invalid, retries, rows/s and calls/s at the recent pace (merge
+//! mode makes two calls a row, and `--rate` counts calls), and an estimate of the time left.
+//! Reading standard input the total is unknown: no bar and no estimate rather than made-up ones.
+//!
+//! indicatif does what it knows how to: it draws the bar, the rows done of the total, the
+//! spinner and the time left from its template, and its estimator (recent progress weighted
+//! over about fifteen seconds) gives the rates. What is ccbulk's own stays here: the counts by
+//! outcome and the retries (the bar's message), which parts fit the terminal's width (indicatif
+//! wraps a long line rather than leave parts out), and the plain line for logs.
 
-use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{Counters, OutcomeKind};
@@ -22,7 +27,7 @@ use crate::pacer::PaceStats;
 
 /// The bar being drawn, if any: log lines are printed above it (the bar cleared, the line
 /// written, the bar drawn again), so no half-drawn progress line is left in the scrollback.
-static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+static BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
 
 /// Writes to stderr, above the progress bar if one is drawn.
 pub fn eprint_above_bar(bytes: &[u8]) {
@@ -86,10 +91,6 @@ pub struct Progress {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Rates are measured over this much of the recent past, so they follow a run that speeds up
-/// or slows down (a 429 pause) instead of averaging from the start.
-const WINDOW: Duration = Duration::from_secs(10);
-
 impl Progress {
     /// Starts the display: a live line on a terminal, a line every `every` otherwise, nothing
     /// when quiet. `calls` reads the call counts (none for a dry run).
@@ -106,61 +107,45 @@ impl Progress {
         let token = stop.clone();
         let tty = std::io::stderr().is_terminal();
         let task = tokio::spawn(async move {
-            let bar = tty.then(|| {
-                let bar = indicatif::ProgressBar::new(0);
-                let style = indicatif::ProgressStyle::with_template("{msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-                bar.set_style(style);
-                *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
-                bar
+            let meter = Meter::new(if tty {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
             });
+            if tty {
+                *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(meter.rows.clone());
+            }
             let tick = if tty {
                 Duration::from_millis(200)
             } else {
                 every
             };
-            // Rates start from here, so the first frame shows one.
-            let mut rates = Rates {
-                has_calls: calls.is_some(),
-                ..Rates::default()
-            };
-            let stats = calls.as_ref().map(|f| f()).unwrap_or_default();
-            rates.add(
-                Instant::now(),
-                counters.done.load(Ordering::Relaxed),
-                stats.calls,
-            );
             let mut interval = tokio::time::interval(tick);
             interval.tick().await;
-            let mut frame = 0usize;
             loop {
                 tokio::select! {
                     _ = token.cancelled() => break,
                     _ = interval.tick() => {}
                 }
                 let stats = calls.as_ref().map(|f| f());
-                let snap = Snapshot::read(&counters, stats.as_ref(), &mut rates, Instant::now());
-                match &bar {
-                    Some(bar) => {
-                        frame += 1;
-                        // One column spare: a line that fills the last column makes some
-                        // terminals wrap.
-                        let width = console::Term::stderr()
-                            .size_checked()
-                            .map_or(80, |(_, cols)| usize::from(cols));
-                        bar.set_message(snap.terminal_line(width.saturating_sub(1), frame));
-                    }
-                    None => {
-                        let now = humantime::format_rfc3339_seconds(SystemTime::now());
-                        eprint_above_bar(
-                            format!("{now} ccbulk: {}\n", snap.plain_line()).as_bytes(),
-                        );
-                    }
+                let snap = Snapshot::read(&counters, stats.as_ref());
+                if tty {
+                    // One column spare: a line that fills the last column makes some
+                    // terminals wrap.
+                    let width = console::Term::stderr()
+                        .size_checked()
+                        .map_or(80, |(_, cols)| usize::from(cols));
+                    meter.draw(&snap, width.saturating_sub(1));
+                } else {
+                    meter.advance(&snap);
+                    let now = humantime::format_rfc3339_seconds(SystemTime::now());
+                    let line = snap.plain_line(&meter.pace(&snap));
+                    eprint_above_bar(format!("{now} ccbulk: {line}\n").as_bytes());
                 }
             }
-            if let Some(bar) = bar {
+            if tty {
                 *BAR.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                bar.finish_and_clear();
+                meter.rows.finish_and_clear();
             }
         });
         Progress {
@@ -184,78 +169,113 @@ impl Drop for Progress {
     }
 }
 
-/// Recent (time, rows done, calls) samples, for rates over [`WINDOW`].
-#[derive(Default)]
-struct Rates {
-    samples: VecDeque<(Instant, u64, u64)>,
-    /// Calls are counted (there is a source of call counts).
-    has_calls: bool,
+/// indicatif's bars: `rows` is the one drawn on a terminal (hidden otherwise), and both serve
+/// for indicatif's rate estimator. Calls get a hidden bar of their own, rather than a rate
+/// worked out here, so rows/s and calls/s come from the same estimator and compare (merge
+/// mode: two calls a row).
+struct Meter {
+    rows: ProgressBar,
+    calls: ProgressBar,
 }
 
-impl Rates {
-    /// Adds a sample; returns rows/s and calls/s since the oldest sample within the window.
-    fn add(&mut self, now: Instant, done: u64, calls: u64) -> (f64, f64) {
-        self.samples.push_back((now, done, calls));
-        while self
-            .samples
-            .front()
-            .is_some_and(|(t, _, _)| now.duration_since(*t) > WINDOW)
-        {
-            self.samples.pop_front();
+impl Meter {
+    fn new(target: ProgressDrawTarget) -> Meter {
+        let rows = ProgressBar::with_draw_target(None, target);
+        // Nothing drawn until the first frame lays the line out (not indicatif's default bar).
+        if let Ok(style) = ProgressStyle::with_template("{msg}") {
+            rows.set_style(style);
         }
-        let Some(&(t0, d0, c0)) = self.samples.front() else {
-            return (0.0, 0.0);
-        };
-        let secs = now.duration_since(t0).as_secs_f64();
-        if secs <= 0.0 {
-            return (0.0, 0.0);
+        Meter {
+            rows,
+            calls: ProgressBar::hidden(),
         }
-        (
-            done.saturating_sub(d0) as f64 / secs,
-            calls.saturating_sub(c0) as f64 / secs,
-        )
+    }
+
+    /// One frame on a terminal, `width` columns at most. indicatif draws on every change: the
+    /// positions move first (drawn in the last frame's layout, which still fits: a digit more
+    /// at the most, and a column is spare), then the layout made for them is drawn over it.
+    fn draw(&self, snap: &Snapshot, width: usize) {
+        self.advance(snap);
+        let (template, message) = snap.terminal_layout(&self.pace(snap), width);
+        // The template is made here from known parts: a failure would be a bug, and the bar's
+        // last style is better than none.
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            self.rows
+                .set_style(style.progress_chars("=> ").tick_chars("|/-\\ "));
+        }
+        self.rows.set_message(message);
+    }
+
+    /// Moves both bars to `snap` (drawing the rows' on a terminal): the estimates follow.
+    fn advance(&self, snap: &Snapshot) {
+        self.rows.update(|state| {
+            // 0 stays "not known" (standard input): no length, so no made-up bar or estimate.
+            if snap.total > 0 {
+                state.set_len(snap.total);
+            }
+            state.set_pos(snap.done);
+        });
+        self.calls.set_position(snap.calls);
+    }
+
+    /// The rates and the time left, as indicatif estimates them.
+    fn pace(&self, snap: &Snapshot) -> Pace {
+        let rows_per_second = self.rows.per_sec();
+        Pace {
+            rows_per_second,
+            calls_per_second: self.calls.per_sec(),
+            eta: (snap.total > 0 && rows_per_second > 0.0).then(|| self.rows.eta()),
+        }
     }
 }
 
-/// What the display shows at one moment.
+/// The counts at one moment.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Snapshot {
-    pub done: u64,
+struct Snapshot {
+    done: u64,
     /// Rows in the input (0: not known, as when reading standard input).
-    pub total: u64,
-    pub accepted: u64,
-    pub unchanged: u64,
-    pub failed: u64,
-    pub invalid: u64,
+    total: u64,
+    accepted: u64,
+    unchanged: u64,
+    failed: u64,
+    invalid: u64,
     /// Rows a dry run found valid, and rows a plan found would change.
-    pub valid: u64,
-    pub would_change: u64,
+    valid: u64,
+    would_change: u64,
     /// Rows done that have no outcome of their own (an export's customers).
-    pub other: u64,
+    other: u64,
     /// Whether calls are counted (not in a dry run).
-    pub has_calls: bool,
-    pub calls: u64,
-    pub retries: u64,
-    pub rows_per_second: f64,
-    pub calls_per_second: f64,
+    has_calls: bool,
+    calls: u64,
+    retries: u64,
 }
 
+/// The rates and the time left at one moment (indicatif's estimates).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Pace {
+    rows_per_second: f64,
+    calls_per_second: f64,
+    /// `None` when the total or the pace is not known.
+    eta: Option<Duration>,
+}
+
+/// The time left as the terminal's template draws it (`{eta}`), and as the plain line says it.
+fn eta_text(eta: Duration) -> String {
+    format!("{:#}", HumanDuration(eta))
+}
+
+/// Columns the template's ` · ETA {eta}` takes at the most: seven, and `{eta}` is at most four
+/// wide ("89s", "35h", "13d") short of an estimate of years, which is left out.
+const ETA_COLUMNS: usize = 11;
+
 impl Snapshot {
-    fn read(
-        counters: &Counters,
-        stats: Option<&PaceStats>,
-        rates: &mut Rates,
-        now: Instant,
-    ) -> Snapshot {
+    fn read(counters: &Counters, stats: Option<&PaceStats>) -> Snapshot {
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Acquire);
         let kind = |k: OutcomeKind| load(&counters.by_kind[k as usize]);
         // `done` first: the writer counts a row's kind before the row (`results.rs`).
         let done = load(&counters.done);
         let kinds: u64 = OutcomeKind::ALL.into_iter().map(kind).sum();
-        let stats = stats.cloned().unwrap_or_default();
-        let (rows_per_second, calls_per_second) = rates.add(now, done, stats.calls);
-        let (accepted, unchanged) = (kind(OutcomeKind::Accepted), kind(OutcomeKind::Unchanged));
-        let (valid, would_change) = (kind(OutcomeKind::Valid), kind(OutcomeKind::WouldChange));
+        let (calls, retries) = stats.map_or((0, 0), |s| (s.calls, s.retries));
         Snapshot {
             done,
             // 0 stays "not known" (standard input): no made-up bar or estimate.
@@ -263,31 +283,18 @@ impl Snapshot {
                 0 => 0,
                 total => total.max(done),
             },
-            accepted,
-            unchanged,
+            accepted: kind(OutcomeKind::Accepted),
+            unchanged: kind(OutcomeKind::Unchanged),
             failed: kind(OutcomeKind::Failed),
             invalid: kind(OutcomeKind::Invalid),
-            valid,
-            would_change,
+            valid: kind(OutcomeKind::Valid),
+            would_change: kind(OutcomeKind::WouldChange),
             // Done without a kind: an export's customers.
             other: done.saturating_sub(kinds),
-            has_calls: rates.has_calls,
-            calls: stats.calls,
-            retries: stats.retries,
-            rows_per_second,
-            calls_per_second,
+            has_calls: stats.is_some(),
+            calls,
+            retries,
         }
-    }
-
-    /// Time left at the recent pace; `None` when the total or the pace is not known.
-    fn eta(&self) -> Option<Duration> {
-        let left = self.total.checked_sub(self.done)?;
-        if self.total == 0 || self.rows_per_second <= 0.0 {
-            return None;
-        }
-        Some(Duration::from_secs_f64(
-            (left as f64 / self.rows_per_second).min(1e7),
-        ))
     }
 
     /// The counts by outcome: accepted and unchanged always while rows are being sent, the
@@ -310,64 +317,55 @@ impl Snapshot {
     }
 
     /// The rates: rows/s, and calls/s where calls are made.
-    fn rates(&self, sep: &str) -> String {
-        let mut s = format!("{} rows/s", rate(self.rows_per_second));
+    fn rates(&self, pace: &Pace, sep: &str) -> String {
+        let mut s = format!("{} rows/s", rate(pace.rows_per_second));
         if self.has_calls {
-            s.push_str(&format!("{sep}{} calls/s", rate(self.calls_per_second)));
+            s.push_str(&format!("{sep}{} calls/s", rate(pace.calls_per_second)));
         }
         s
     }
 
-    /// The live line for a terminal `width` columns wide: always the rows done and the counts,
-    /// then, while they fit, the rates, retries, time left and a bar. `frame` turns the spinner
-    /// shown while the total is unknown.
-    pub fn terminal_line(&self, width: usize, frame: usize) -> String {
-        let mut line = if self.total > 0 {
-            format!("{}/{}", self.done, self.total)
+    /// The terminal line for `width` columns, as indicatif's template and the message drawn in
+    /// its `{msg}`: always the rows done and the counts, then, while they fit, the rates,
+    /// retries, time left and a bar.
+    fn terminal_layout(&self, pace: &Pace, width: usize) -> (String, String) {
+        let (head, mut used) = if self.total > 0 {
+            let shown = format!("{}/{}", self.done, self.total);
+            ("{pos}/{len}".to_string(), columns(&shown))
         } else {
-            const SPIN: [char; 4] = ['|', '/', '-', '\\'];
-            format!(
-                "{} {}",
-                SPIN[frame % SPIN.len()],
-                crate::text::count(self.done, "row", "rows")
-            )
+            let noun = crate::text::plural(self.done, "row", "rows");
+            let shown = format!("| {} {noun}", self.done);
+            (format!("{{spinner}} {{pos}} {noun}"), columns(&shown))
         };
-        line.push(' ');
-        line.push_str(&self.counts(false).join(" "));
-        let mut optional = vec![format!(" · {}", self.rates(" "))];
+        let mut message = self.counts(false).join(" ");
+        used += 1 + columns(&message);
+        let mut optional = vec![format!(" · {}", self.rates(pace, " "))];
         if self.retries > 0 {
             let retries = crate::text::count(self.retries, "retry", "retries");
             optional.push(format!(" · {retries}"));
         }
-        if let Some(eta) = self.eta() {
-            optional.push(format!(" · ETA {}", short_duration(eta)));
-        }
         for part in optional {
-            if columns(&line) + columns(&part) <= width {
-                line.push_str(&part);
+            if used + columns(&part) <= width {
+                used += columns(&part);
+                message.push_str(&part);
             }
+        }
+        let mut template = format!("{head} {{msg}}");
+        let eta_fits = pace.eta.is_some_and(|eta| columns(&eta_text(eta)) <= 4);
+        if self.total > 0 && eta_fits && used + ETA_COLUMNS <= width {
+            used += ETA_COLUMNS;
+            template.push_str(" · ETA {eta}");
         }
         // The bar takes what room is left, within reason; none without a total.
-        let room = width.saturating_sub(columns(&line) + 3);
+        let room = width.saturating_sub(used + 3);
         if self.total > 0 && room >= 10 {
-            let cells = room.min(30);
-            let filled = ((self.done as f64 / self.total as f64) * cells as f64) as usize;
-            let filled = filled.min(cells);
-            let mut bar = String::with_capacity(cells + 3);
-            bar.push('[');
-            bar.push_str(&"=".repeat(filled));
-            if filled < cells {
-                bar.push('>');
-                bar.push_str(&" ".repeat(cells - filled - 1));
-            }
-            bar.push_str("] ");
-            line.insert_str(0, &bar);
+            template.insert_str(0, &format!("[{{bar:{}}}] ", room.min(30)));
         }
-        line
+        (template, message)
     }
 
     /// The line for a log file: everything, in words.
-    pub fn plain_line(&self) -> String {
+    fn plain_line(&self, pace: &Pace) -> String {
         let mut s = if self.total > 0 {
             format!(
                 "{}/{} rows ({:.0}%)",
@@ -381,12 +379,12 @@ impl Snapshot {
         s.push_str(": ");
         s.push_str(&self.counts(true).join(", "));
         s.push_str("; ");
-        s.push_str(&self.rates(", "));
+        s.push_str(&self.rates(pace, ", "));
         if self.retries > 0 {
             s.push_str(&format!(", {} retries", self.retries));
         }
-        if let Some(eta) = self.eta() {
-            s.push_str(&format!("; ETA {}", short_duration(eta)));
+        if let Some(eta) = pace.eta {
+            s.push_str(&format!("; ETA {}", eta_text(eta)));
         }
         s
     }
@@ -401,16 +399,6 @@ fn rate(r: f64) -> String {
     }
 }
 
-/// `45s`, `12m05s`, `3h20m`.
-fn short_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-    }
-}
-
 /// Terminal columns of a line (every character ccbulk puts in it is one column wide).
 fn columns(s: &str) -> usize {
     s.chars().count()
@@ -418,6 +406,10 @@ fn columns(s: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use indicatif::TermLike;
+
     use super::*;
 
     fn snap(done: u64, total: u64) -> Snapshot {
@@ -430,40 +422,168 @@ mod tests {
             invalid: 2,
             calls: done * 2 + 17,
             retries: 17,
-            rows_per_second: 24.6,
-            calls_per_second: 49.3,
             has_calls: true,
             ..Snapshot::default()
         }
     }
 
-    #[test]
-    fn the_terminal_line_fits_80_columns_with_everything_it_can() {
-        // A healthy run: everything, and a bar in the room left.
-        let healthy = Snapshot {
+    fn healthy(done: u64, total: u64) -> Snapshot {
+        Snapshot {
             failed: 0,
             invalid: 0,
             retries: 0,
-            accepted: 1194,
-            ..snap(1234, 5000)
-        };
-        let line = healthy.terminal_line(80, 0);
-        assert_eq!(
-            line,
-            "[===>            ] 1234/5000 acc 1194 unch 40 · 25 rows/s 49 calls/s · ETA 2m33s"
-        );
-        assert!(columns(&line) <= 80);
-        // Failures and retries too: the time left gives way first, the counts never.
-        let line = snap(1234, 5000).terminal_line(80, 0);
-        assert_eq!(
-            line,
-            "1234/5000 acc 1189 unch 40 fail 3 inv 2 · 25 rows/s 49 calls/s · 17 retries"
-        );
+            accepted: done - 40,
+            ..snap(done, total)
+        }
+    }
+
+    fn pace() -> Pace {
+        Pace {
+            rows_per_second: 24.6,
+            calls_per_second: 49.3,
+            eta: Some(Duration::from_secs(153)),
+        }
+    }
+
+    /// A terminal `width` columns wide that keeps the line indicatif drew last.
+    #[derive(Debug, Clone)]
+    struct Screen {
+        width: u16,
+        line: Arc<Mutex<String>>,
+    }
+
+    impl Screen {
+        fn new(width: u16) -> Screen {
+            Screen {
+                width,
+                line: Arc::default(),
+            }
+        }
+        /// The line on screen, without the spaces indicatif fills the rest of it with.
+        fn shown(&self) -> String {
+            self.line.lock().unwrap().trim_end().to_string()
+        }
+    }
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            self.width
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            *self.line.lock().unwrap() = s.to_string();
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            let mut line = self.line.lock().unwrap();
+            if s == "\r" {
+                line.clear();
+            } else {
+                line.push_str(s);
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.line.lock().unwrap().clear();
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A meter drawing on `screen`, moved from 0 to `snap` over a little real time (indicatif's
+    /// estimator runs on the system clock), so it has a pace and a time left to show.
+    fn meter_after(screen: &Screen, snap: &Snapshot) -> Meter {
+        let meter = Meter::new(ProgressDrawTarget::term_like(Box::new(screen.clone())));
+        meter.advance(&Snapshot {
+            total: snap.total,
+            ..Snapshot::default()
+        });
+        std::thread::sleep(Duration::from_millis(30));
+        meter.advance(snap);
+        meter
+    }
+
+    #[test]
+    fn indicatif_draws_the_bar_the_rows_done_and_the_time_left_around_the_counts() {
+        let screen = Screen::new(81);
+        let s = healthy(1234, 5000);
+        let meter = meter_after(&screen, &s);
+        meter.draw(&s, 80);
+        let line = screen.shown();
+        // A quarter done: a quarter of the bar filled, then its head.
+        let bar = line
+            .strip_prefix('[')
+            .and_then(|l| l.split_once(']'))
+            .map_or("", |(bar, _)| bar);
+        let cells = bar.chars().count();
+        assert!(cells >= 10, "{line}");
+        assert_eq!(bar.matches('=').count(), 1234 * cells / 5000, "{line}");
+        assert!(bar.contains("=> "), "{line}");
+        assert!(line.contains("] 1234/5000 acc 1194 unch 40 · "), "{line}");
         assert!(
-            snap(1234, 5000)
-                .terminal_line(100, 0)
-                .contains("· ETA 2m33s")
+            line.contains(" rows/s ") && line.contains(" calls/s · ETA "),
+            "{line}"
         );
+        let eta = line.rsplit("ETA ").next().unwrap_or_default();
+        assert!(
+            eta.ends_with(['s', 'm', 'h']) && eta[..eta.len() - 1].parse::<u64>().is_ok(),
+            "indicatif's estimate: {line}"
+        );
+        assert!(columns(&line) <= 80, "{line}");
+        // The plain line says the same estimates in words.
+        let plain = s.plain_line(&meter.pace(&s));
+        assert!(plain.contains(&format!("; ETA {eta}")), "{plain} / {line}");
+    }
+
+    #[test]
+    fn the_rates_come_from_one_estimator_for_rows_and_calls() {
+        let meter = Meter::new(ProgressDrawTarget::hidden());
+        meter.advance(&Snapshot::default());
+        std::thread::sleep(Duration::from_millis(50));
+        // Merge mode: two calls a row.
+        meter.advance(&Snapshot {
+            done: 100,
+            calls: 200,
+            has_calls: true,
+            ..Snapshot::default()
+        });
+        let pace = meter.pace(&Snapshot::default());
+        assert!(pace.rows_per_second > 0.0, "{pace:?}");
+        let ratio = pace.calls_per_second / pace.rows_per_second;
+        assert!((1.5..2.5).contains(&ratio), "{pace:?}");
+        assert_eq!(pace.eta, None, "no total, no estimate");
+    }
+
+    #[test]
+    fn the_terminal_line_fits_80_columns_with_everything_it_can() {
+        // A healthy run: everything, and a bar in the room left.
+        let (template, message) = healthy(1234, 5000).terminal_layout(&pace(), 80);
+        assert_eq!(template, "[{bar:17}] {pos}/{len} {msg} · ETA {eta}");
+        assert_eq!(message, "acc 1194 unch 40 · 25 rows/s 49 calls/s");
+        // Failures and retries too: the time left gives way first, the counts never.
+        let (template, message) = snap(1234, 5000).terminal_layout(&pace(), 80);
+        assert_eq!(template, "{pos}/{len} {msg}");
+        assert_eq!(
+            message,
+            "acc 1189 unch 40 fail 3 inv 2 · 25 rows/s 49 calls/s · 17 retries"
+        );
+        let (template, _) = snap(1234, 5000).terminal_layout(&pace(), 100);
+        assert!(template.ends_with(" · ETA {eta}"), "{template}");
+
+        // Drawn by indicatif, at any width: the counts always, within the width from 80 on.
         let big = Snapshot {
             done: 4_567_890,
             total: 10_000_000,
@@ -475,23 +595,33 @@ mod tests {
             ..snap(0, 0)
         };
         for width in [40, 60, 80, 100, 200] {
-            let line = big.terminal_line(width, 0);
+            let screen = Screen::new(width as u16 + 1);
+            let meter = meter_after(&screen, &big);
+            meter.draw(&big, width);
+            let line = screen.shown();
             assert!(line.contains("4567890/10000000 acc 4000000 unch 500000 fail 67000 inv 890"));
             assert!(width < 80 || columns(&line) <= width, "{width}: {line}");
+            if width == 200 {
+                assert!(line.starts_with("[=========="), "a bar when there is room");
+            }
         }
-        assert!(
-            big.terminal_line(200, 0).starts_with("[=========="),
-            "a bar when there is room"
-        );
     }
 
     #[test]
     fn reading_stdin_there_is_no_bar_and_no_estimate() {
         let s = snap(1234, 0);
-        let line = s.terminal_line(80, 1);
-        assert!(line.starts_with("/ 1234 rows acc 1189 unch 40"), "{line}");
+        let screen = Screen::new(81);
+        let meter = meter_after(&screen, &s);
+        meter.draw(&s, 80);
+        let line = screen.shown();
+        assert!(line.starts_with(['|', '/', '-', '\\']), "a spinner: {line}");
+        assert!(
+            line[1..].starts_with(" 1234 rows acc 1189 unch 40"),
+            "{line}"
+        );
         assert!(!line.contains('[') && !line.contains("ETA"), "{line}");
-        assert!(!s.plain_line().contains("ETA"));
+        assert_eq!(meter.pace(&s).eta, None);
+        assert!(!s.plain_line(&meter.pace(&s)).contains("ETA"));
     }
 
     #[test]
@@ -499,15 +629,14 @@ mod tests {
         let counters = Counters::default();
         counters.done.store(729, Ordering::Relaxed);
         counters.by_kind[OutcomeKind::Accepted as usize].store(710, Ordering::Relaxed);
-        let mut rates = Rates::default();
-        let s = Snapshot::read(&counters, None, &mut rates, Instant::now());
+        let s = Snapshot::read(&counters, None);
         assert_eq!(s.total, 0);
-        let line = s.terminal_line(79, 0);
-        assert!(line.starts_with("| 729 rows acc 710"), "{line}");
-        assert!(!line.contains('[') && !line.contains("ETA"), "{line}");
+        let (template, message) = s.terminal_layout(&pace(), 79);
+        assert_eq!(template, "{spinner} {pos} rows {msg}");
+        assert!(message.starts_with("acc 710 · "), "{message}");
         // Once counted, the total is known (never below the rows done).
         counters.total.store(700, Ordering::Relaxed);
-        let s = Snapshot::read(&counters, None, &mut rates, Instant::now());
+        let s = Snapshot::read(&counters, None);
         assert_eq!(s.total, 729);
     }
 
@@ -520,19 +649,18 @@ mod tests {
         counters.by_kind[OutcomeKind::Failed as usize].store(2, Ordering::Relaxed);
         counters.by_kind[OutcomeKind::Invalid as usize].store(1, Ordering::Relaxed);
         counters.done.store(8, Ordering::Relaxed);
-        let mut rates = Rates::default();
-        let s = Snapshot::read(&counters, None, &mut rates, Instant::now());
+        let s = Snapshot::read(&counters, None);
         assert_eq!((s.accepted, s.failed, s.invalid, s.other), (5, 2, 1, 0));
         assert!(
-            s.plain_line()
+            s.plain_line(&Pace::default())
                 .contains("accepted 5, unchanged 0, failed 2, invalid 1")
         );
 
         let export = Counters::default();
         export.done.store(4000, Ordering::Relaxed);
-        let s = Snapshot::read(&export, None, &mut rates, Instant::now());
+        let s = Snapshot::read(&export, None);
         assert_eq!(s.other, 4000);
-        let line = s.plain_line();
+        let line = s.plain_line(&Pace::default());
         assert!(
             !line.contains("accepted") && !line.contains("unchanged"),
             "{line}"
@@ -542,8 +670,8 @@ mod tests {
     #[test]
     fn the_plain_line_says_everything_in_words() {
         assert_eq!(
-            snap(1234, 5000).plain_line(),
-            "1234/5000 rows (25%): accepted 1189, unchanged 40, failed 3, invalid 2; 25 rows/s, 49 calls/s, 17 retries; ETA 2m33s"
+            snap(1234, 5000).plain_line(&pace()),
+            "1234/5000 rows (25%): accepted 1189, unchanged 40, failed 3, invalid 2; 25 rows/s, 49 calls/s, 17 retries; ETA 3m"
         );
         // A dry run: rows found valid, no calls.
         let dry = Snapshot {
@@ -551,29 +679,23 @@ mod tests {
             total: 20,
             valid: 9,
             invalid: 1,
-            rows_per_second: 5.0,
             ..Snapshot::default()
         };
+        let pace = Pace {
+            rows_per_second: 5.0,
+            eta: Some(Duration::from_secs(2)),
+            ..Pace::default()
+        };
         assert_eq!(
-            dry.plain_line(),
+            dry.plain_line(&pace),
             "10/20 rows (50%): valid 9, invalid 1; 5.0 rows/s; ETA 2s"
         );
         assert_eq!(
-            dry.terminal_line(45, 0),
-            "10/20 valid 9 inv 1 · 5.0 rows/s · ETA 2s"
+            dry.terminal_layout(&pace, 45),
+            (
+                "{pos}/{len} {msg} · ETA {eta}".to_string(),
+                "valid 9 inv 1 · 5.0 rows/s".to_string()
+            )
         );
-    }
-
-    #[test]
-    fn rates_follow_the_recent_past() {
-        let mut r = Rates::default();
-        let t0 = Instant::now();
-        assert_eq!(r.add(t0, 0, 0), (0.0, 0.0));
-        let (rows, calls) = r.add(t0 + Duration::from_secs(2), 20, 40);
-        assert!((rows - 10.0).abs() < 1e-9 && (calls - 20.0).abs() < 1e-9);
-        // A long stall, then a burst: the old samples drop out of the window.
-        r.add(t0 + Duration::from_secs(30), 20, 40);
-        let (rows, _) = r.add(t0 + Duration::from_secs(35), 120, 240);
-        assert!((rows - 20.0).abs() < 1e-9, "{rows}");
     }
 }
