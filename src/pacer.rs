@@ -291,14 +291,14 @@ impl Pacer {
         calls.saturating_sub(self.answered.load(Ordering::Acquire))
     }
 
-    /// An answer's headers (any status): what they announce of the allowance paces the calls
-    /// from now on (`allowance.rs`).
-    pub fn announced(&self, headers: &reqwest::header::HeaderMap) {
+    /// The headers of the answer to the call sent at `sent` (any status): what they announce
+    /// of the allowance paces the calls from now on (`allowance.rs`).
+    pub fn announced(&self, sent: Instant, headers: &reqwest::header::HeaderMap) {
         let found = headers::read(headers, std::time::SystemTime::now());
         if found.is_empty() {
             return;
         }
-        self.allowance().announce(Instant::now(), found);
+        self.allowance().announce(sent, Instant::now(), found);
         // Every call waits its turn while headers pace them.
         self.open.store(false, Ordering::Release);
         self.changed.notify_waiters();

@@ -1,7 +1,7 @@
 //! `--rate unlimited` end to end against each shape of limit the sandbox plays (`--throttle-kind
-//! bucket|window|sliding`, and a fixed window that announces what is left in rate-limit
-//! headers): every row once, nothing failed, the summary's account of the calls, and its line on
-//! the limit (no more than the sandbox allows). These runs
+//! bucket|window|sliding`, with and without rate-limit headers announcing what is left): every
+//! row once, nothing failed, the summary's account of the calls, and its line on the limit (no
+//! more than the sandbox allows); with headers, not one 429, at 20/s and at 200/s. These runs
 //! take real seconds (200 rows at 40 calls/s: about 5 s each); how long is printed, not
 //! asserted (the time bounds live in the pacer's paused-clock simulations and the benchmark).
 
@@ -12,23 +12,26 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// Rows of each run, and the sandbox's limit in calls a second.
-const ROWS: u32 = 200;
+/// The sandbox's limit in calls a second, without headers; and the seconds' worth of rows each
+/// run sends.
 const LIMIT: u32 = 40;
+const SECONDS: u32 = 5;
 
-/// `update --mode replace --rate unlimited` of `ROWS` rows against the sandbox throttled to
-/// `LIMIT`/s in `shape`: exit 0, every row accepted once, the 429s the sandbox answered all
-/// retried; the summary (stderr and JSON). Returns the summary text.
-async fn run_against(shape: Shape, headers: bool) -> (String, Value) {
+/// `update --mode replace --rate unlimited` of `SECONDS` seconds' worth of rows against the
+/// sandbox throttled to `limit`/s in `shape`: exit 0, every row accepted once, the 429s the
+/// sandbox answered all retried (none with headers); the summary (stderr and JSON). Returns the
+/// summary text.
+async fn run_against(shape: Shape, headers: bool, limit: u32) -> (String, Value) {
+    let rows = limit * SECONDS;
     let sb = sandbox(SandboxConfig {
-        throttle: Some(format!("{LIMIT}/s").parse().expect("rate")),
+        throttle: Some(format!("{limit}/s").parse().expect("rate")),
         throttle_kind: shape,
         throttle_headers: headers,
         ..SandboxConfig::default()
     })
     .await;
     let work = Work::new();
-    work.write("in.csv", &full_csv((1..=ROWS).map(full_row)));
+    work.write("in.csv", &full_csv((1..=rows).map(full_row)));
     let mut cmd = work.against(&sb);
     cmd.args([
         "update",
@@ -44,7 +47,7 @@ async fn run_against(shape: Shape, headers: bool) -> (String, Value) {
     let took = t.elapsed();
     assert_eq!(out.status.code(), Some(0), "{shape:?}: {}", show(&out));
     let results = work.rows("in.results.csv");
-    assert_each_row_once(&results, u64::from(ROWS));
+    assert_each_row_once(&results, u64::from(rows));
     assert!(
         results.iter().all(|r| r["ccbulk_outcome"] == "accepted"),
         "{shape:?}: every row accepted"
@@ -54,9 +57,12 @@ async fn run_against(shape: Shape, headers: bool) -> (String, Value) {
         .iter()
         .filter(|r| r.method == "PATCH" && r.status == 202)
         .count();
-    assert_eq!(patched, ROWS as usize, "each row sent and accepted once");
+    assert_eq!(patched, rows as usize, "each row sent and accepted once");
     let refused = sb.requests().iter().filter(|r| r.status == 429).count() as u64;
-    if !headers {
+    if headers {
+        // What is left is announced: never overspent, even at a window's renewal.
+        assert_eq!(refused, 0, "{shape:?} at {limit}/s with headers: 429s came");
+    } else {
         // --rate unlimited starts far above the limit: the shape was met, not skirted.
         assert!(refused > 0, "{shape:?}: no 429 at all");
     }
@@ -65,15 +71,15 @@ async fn run_against(shape: Shape, headers: bool) -> (String, Value) {
     assert_eq!(s["retries"].as_u64(), Some(refused), "{s}");
     assert_eq!(
         s["outcomes"]["accepted"].as_u64(),
-        Some(u64::from(ROWS)),
+        Some(u64::from(rows)),
         "{s}"
     );
     assert!(s["outcomes"].get("failed").is_none(), "nothing failed: {s}");
     let stderr = stderr_of(&out);
     eprintln!(
-        "{shape:?}{}: {ROWS} rows at a limit of {LIMIT}/s in {took:?} (ideal {} s), {refused} 429s\n{stderr}",
+        "{shape:?}{}: {rows} rows at a limit of {limit}/s in {took:?} (ideal {} s), {refused} 429s\n{stderr}",
         if headers { " with headers" } else { "" },
-        ROWS / LIMIT
+        rows / limit
     );
     // The headers paced the run, and only when the sandbox sent them.
     assert_eq!(
@@ -94,8 +100,8 @@ async fn run_against(shape: Shape, headers: bool) -> (String, Value) {
             panic!("429s came, so the summary says what the API took:\n{stderr}")
         });
         assert!(
-            learned > 0.0 && learned <= f64::from(LIMIT) * 1.1,
-            "the limit reported ({learned} calls/s) is no more than the API allows ({LIMIT}/s)\n{stderr}"
+            learned > 0.0 && learned <= f64::from(limit) * 1.1,
+            "the limit reported ({learned} calls/s) is no more than the API allows ({limit}/s)\n{stderr}"
         );
     }
     (stderr, s)
@@ -116,20 +122,36 @@ fn limit_line(stderr: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unlimited_against_a_token_bucket() {
-    run_against(Shape::Bucket, false).await;
+    run_against(Shape::Bucket, false, LIMIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unlimited_against_a_fixed_window() {
-    run_against(Shape::Window, false).await;
+    run_against(Shape::Window, false, LIMIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unlimited_against_a_sliding_window() {
-    run_against(Shape::Sliding, false).await;
+    run_against(Shape::Sliding, false, LIMIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unlimited_against_a_fixed_window_that_says_what_is_left() {
-    run_against(Shape::Window, true).await;
+    for limit in [20, 200] {
+        run_against(Shape::Window, true, limit).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unlimited_against_a_token_bucket_that_says_what_is_left() {
+    for limit in [20, 200] {
+        run_against(Shape::Bucket, true, limit).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unlimited_against_a_sliding_window_that_says_what_is_left() {
+    for limit in [20, 200] {
+        run_against(Shape::Sliding, true, limit).await;
+    }
 }

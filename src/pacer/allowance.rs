@@ -1,17 +1,38 @@
 //! Pacing from what the API's rate-limit headers announce (`headers.rs` reads them): never more
 //! than they say is left, less the calls still in flight and the share `--reserve` keeps for
-//! other integrations, spread evenly until the allowance renews; nothing at all once it is
-//! spent, until it renews.
+//! other integrations, spread evenly until the allowance may renew; nothing at all once it is
+//! spent, until it surely has.
 //!
-//! Once the renewal has come, how much it gave back is not known (a window renews whole, a bucket
-//! refills, a sliding window frees a call at a time): one call goes, and its answer says.
+//! Answers overtake each other (several connections, each its own latency), so the newest answer
+//! is not the newest count: a call sent earlier may be counted earlier and say more is left. What
+//! is left is therefore the fewest any answer said since the allowance last grew. A count that
+//! says more is believed only from a call sent after the answer with the fewest came (that call
+//! was counted after it: the allowance grew, a window renewed or a bucket refilled); any other
+//! answer that says more is doubted, and its call is counted as spent, since it may have been
+//! counted after the fewest. The calls still in flight are counted as spent too: the fewest was
+//! said before they were counted (a call counted after it and already answered said fewer still,
+//! and is the fewest now).
 //!
-//! Resets come in whole seconds, rounded: a reset of `t` seconds said at `a` is somewhere in
-//! (`a + t − 1`, `a + t`]. Successive answers narrow that down (each one's interval holds the
-//! same instant while the window is the same), so the pace spends what is left by the earliest
-//! the renewal may come, and waits only until the latest: a window renewed early is not wasted.
+//! What is left goes by the earliest instant the allowance may renew, evenly, and then nothing
+//! until the latest (narrowed down by successive answers, below): never more than is left before
+//! the renewal. Spreading it to the latest instant instead was tried and is slower (1.06–1.13×
+//! the ideal for a token bucket, 1.3× for a sliding window, in the paused-clock simulations):
+//! whole-second resets put the latest instant up to a second after the renewal, and a token
+//! bucket's own refill makes up for a burst. Once the renewal has come, how much it gave back is
+//! not known (a window renews whole, a bucket refills, a sliding window frees a call at a time):
+//! one call goes, and its answer says.
+//!
+//! Resets come in whole seconds, rounded: a reset of `t` seconds said in the answer to a call
+//! sent at `p` and answered at `a` is somewhere in (`p + t − 1`, `a + t`]. Successive answers
+//! that count down within the same allowance narrow that down (each one's interval holds the same
+//! instant); a count that grew starts afresh (the allowance renewed, its next renewal is later).
+//!
+//! Without a reset (APIM's remaining-calls header alone) nothing says when the allowance renews:
+//! the calls never spend more than is left, and once nothing is, one call a second asks ([`ASK`])
+//! until an answer says more is left. A call that asks too early meets one 429 (APIM answers its
+//! `Retry-After`, which pauses every call), where spending on would meet one a call.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -21,6 +42,10 @@ use super::headers::{Announced, Family};
 /// A rate that holds nothing back, yet keeps every call taking its turn (where the calls in
 /// flight are counted).
 const UNPACED: f64 = 1e6;
+/// Without a reset: once nothing is left, one call asks this long after the answer that said so.
+const ASK: Duration = Duration::from_secs(1);
+/// Doubted answers remembered (more are many more than any run keeps in flight).
+const DOUBTED: usize = 4096;
 
 /// What the headers allow now.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,22 +56,100 @@ pub(super) enum Cap {
     Hold(Instant),
 }
 
-/// One announcement and when its allowance renews.
-#[derive(Clone, Copy, Debug)]
-struct Seen {
+/// One limit the answers announce, followed from answer to answer.
+#[derive(Clone, Debug)]
+struct Meter {
+    /// Which announcement of an answer this follows: its family, limit and window, and how
+    /// many before it in the same answer had the same.
+    key: (Family, Option<u64>, Option<Duration>, usize),
+    /// The answer believed: its `remaining` is the fewest left since the allowance last grew.
     said: Announced,
+    /// When that answer came: a call sent after this was counted after it.
+    came: Instant,
     /// The earliest and latest instant of the renewal, when a reset was said.
     renews: Option<(Instant, Instant)>,
+    /// When each doubted answer came (it said more was left, from a call sent before `came`):
+    /// its call may have been counted after `said`, so it counts as spent.
+    doubted: VecDeque<Instant>,
 }
 
-/// The allowance as the latest answer announced it.
+/// The allowance as the answers announced it.
 #[derive(Debug, Default)]
 pub(super) struct Allowance {
-    latest: Vec<Seen>,
+    meters: Vec<Meter>,
     /// The families of headers the run paced from, for the summary.
     pub families: BTreeSet<Family>,
     /// `--reserve` as a fraction.
     pub reserve: f64,
+}
+
+/// When a reset of `t` said in the answer to a call sent at `sent` and answered at `came` may
+/// fall: whole seconds are rounded (the renewal may be up to a second sooner), and the count was
+/// made somewhere between the two.
+fn renewal(sent: Instant, came: Instant, t: Duration) -> (Instant, Instant) {
+    let whole = t.subsec_nanos() == 0 && !t.is_zero();
+    let early = if whole {
+        Duration::from_secs(1)
+    } else {
+        Duration::ZERO
+    };
+    (sent + t.saturating_sub(early), came + t)
+}
+
+impl Meter {
+    /// The answer to a call sent at `sent` came at `came` and said `said`.
+    fn update(&mut self, sent: Instant, came: Instant, said: Announced) {
+        let fewer = said.remaining <= self.said.remaining;
+        if !fewer && sent < self.came {
+            // More left, from a call that may have been counted before the fewest.
+            if self.doubted.len() < DOUBTED {
+                self.doubted.push_back(came);
+            }
+            return;
+        }
+        let renews = said.reset.map(|t| renewal(sent, came, t));
+        self.renews = match (renews, self.renews) {
+            // Counting down towards the same renewal: both intervals hold it.
+            (Some((lo, hi)), Some((lo0, hi0))) if fewer && lo < hi0 && lo0 < hi => {
+                Some((lo.max(lo0), hi.min(hi0)))
+            }
+            (r, _) => r,
+        };
+        self.said = said;
+        self.came = self.came.max(came);
+        // A doubted answer that came before this call was sent was counted before it.
+        self.doubted.retain(|&d| d > sent);
+    }
+
+    /// What this limit allows at `now` with `in_flight` calls unanswered; `reserve` is the share
+    /// left unused.
+    fn cap(&self, now: Instant, in_flight: u64, reserve: f64) -> Cap {
+        let said = &self.said;
+        let kept = reserve * said.limit.unwrap_or(said.remaining) as f64;
+        let spent = (in_flight + self.doubted.len() as u64) as f64;
+        let usable = said.remaining as f64 - kept - spent;
+        if usable >= 1.0 {
+            return match self.renews {
+                Some((lo, hi)) if now < hi => {
+                    let until = lo.saturating_duration_since(now).as_secs_f64().max(0.001);
+                    Cap::Rate(usable / until)
+                }
+                // Renewed since (an allowance only grows at its renewal), or not said when it
+                // renews: what is left may all go now.
+                _ => Cap::Rate(UNPACED),
+            };
+        }
+        let renews = self.renews.map_or(self.came + ASK, |(_, hi)| hi);
+        if now < renews {
+            Cap::Hold(renews)
+        } else if in_flight == 0 {
+            // Renewed since (or time to ask), by how much is not known: one call at a time
+            // until an answer says.
+            Cap::Rate(UNPACED)
+        } else {
+            Cap::Hold(now + Duration::from_secs(1))
+        }
+    }
 }
 
 impl Allowance {
@@ -58,51 +161,35 @@ impl Allowance {
         }
     }
 
-    /// An answer at `now` announced `found` (nothing: it said nothing, and what earlier answers
-    /// said stands).
-    pub fn announce(&mut self, now: Instant, found: Vec<Announced>) {
-        if found.is_empty() {
-            return;
+    /// The answer to a call sent at `sent` came at `now` and announced `found` (nothing: it said
+    /// nothing, and what earlier answers said stands).
+    pub fn announce(&mut self, sent: Instant, now: Instant, found: Vec<Announced>) {
+        let mut keys = Vec::new();
+        for said in found {
+            let kind = (said.family, said.limit, said.window);
+            let nth = keys.iter().filter(|&&k| k == kind).count();
+            keys.push(kind);
+            let key = (kind.0, kind.1, kind.2, nth);
+            match self.meters.iter_mut().find(|m| m.key == key) {
+                Some(m) => m.update(sent, now, said),
+                None => self.meters.push(Meter {
+                    key,
+                    said,
+                    came: now,
+                    renews: said.reset.map(|t| renewal(sent, now, t)),
+                    doubted: VecDeque::new(),
+                }),
+            }
         }
-        let latest = found
-            .into_iter()
-            .map(|said| {
-                let renews = said.reset.map(|t| {
-                    let whole = t.subsec_nanos() == 0 && !t.is_zero();
-                    let lo = now
-                        + t.saturating_sub(if whole {
-                            Duration::from_secs(1)
-                        } else {
-                            Duration::ZERO
-                        });
-                    (lo, now + t)
-                });
-                // The same window as before (the intervals overlap): narrow it down.
-                let before = self
-                    .latest
-                    .iter()
-                    .find(|s| s.said.family == said.family && s.said.limit == said.limit);
-                let renews = match (renews, before.and_then(|s| s.renews)) {
-                    (Some((lo, hi)), Some((lo0, hi0))) if lo < hi0 && lo0 < hi => {
-                        Some((lo.max(lo0), hi.min(hi0)))
-                    }
-                    (r, _) => r,
-                };
-                Seen { said, renews }
-            })
-            .collect();
-        self.latest = latest;
     }
 
     /// What the headers allow at `now` with `in_flight` calls sent and not yet answered: the
-    /// strictest of what each announcement allows; `None` when they hold nothing back.
+    /// strictest of what each limit allows; `None` when nothing was announced.
     pub fn cap(&mut self, now: Instant, in_flight: u64) -> Option<Cap> {
         let mut strictest: Option<Cap> = None;
-        for seen in &self.latest {
-            let Some(cap) = self.cap_of(seen, now, in_flight) else {
-                continue;
-            };
-            self.families.insert(seen.said.family);
+        for meter in &self.meters {
+            let cap = meter.cap(now, in_flight, self.reserve);
+            self.families.insert(meter.key.0);
             strictest = Some(match (strictest, cap) {
                 (Some(Cap::Hold(a)), Cap::Hold(b)) => Cap::Hold(a.max(b)),
                 (Some(Cap::Hold(a)), _) | (_, Cap::Hold(a)) => Cap::Hold(a),
@@ -112,27 +199,141 @@ impl Allowance {
         }
         strictest
     }
+}
 
-    fn cap_of(&self, seen: &Seen, now: Instant, in_flight: u64) -> Option<Cap> {
-        let said = &seen.said;
-        let kept = self.reserve * said.limit.unwrap_or(said.remaining) as f64;
-        // Not said when it renews (APIM's remaining-calls alone): no pace can be drawn from it,
-        // and the 429s teach as without headers.
-        let (lo, hi) = seen.renews?;
-        if now >= hi {
-            // Renewed since, by how much is not known (a bucket refills, a sliding window frees
-            // a call at a time): one call at a time until an answer says.
-            return Some(if in_flight == 0 {
-                Cap::Rate(UNPACED)
-            } else {
-                Cap::Hold(now + Duration::from_secs(1))
-            });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// `X-RateLimit-*` with a limit of 10: `remaining` left, renewed in `reset` whole seconds.
+    fn said(remaining: u64, reset: u64) -> Vec<Announced> {
+        vec![Announced {
+            family: Family::XRateLimit,
+            remaining,
+            reset: Some(Duration::from_secs(reset)),
+            limit: Some(10),
+            window: None,
+        }]
+    }
+
+    fn calls_left(cap: Option<Cap>, until: Instant, now: Instant) -> f64 {
+        match cap {
+            Some(Cap::Rate(r)) => r * (until - now).as_secs_f64(),
+            other => panic!("a rate, not {other:?}"),
         }
-        let usable = said.remaining as f64 - kept - in_flight as f64;
-        if usable < 1.0 {
-            return Some(Cap::Hold(hi));
-        }
-        let until = lo.saturating_duration_since(now).as_secs_f64().max(0.001);
-        Some(Cap::Rate(usable / until))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_overtook_another_gives_nothing_back() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        // Two calls sent together; the server counted the first (1 left) before the second
+        // (0 left), but the second's answer came first.
+        a.announce(t0, t0 + ms(5), said(0, 1));
+        a.announce(t0, t0 + ms(10), said(1, 1));
+        let now = t0 + ms(10);
+        assert_eq!(
+            a.cap(now, 0),
+            Some(Cap::Hold(t0 + ms(1005))),
+            "nothing left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_doubted_answer_counts_as_a_call_spent() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        // 5 left, renewed in (2, 3.02] s.
+        a.announce(t0, t0 + ms(20), said(5, 3));
+        // Sent before that answer came, it says more is left: counted before it, or after
+        // and before the window renewed. Either way, one fewer is certain only after a call
+        // sent later says so.
+        a.announce(t0 + ms(10), t0 + ms(30), said(8, 3));
+        let now = t0 + ms(30);
+        let lo = t0 + ms(2000);
+        assert!((calls_left(a.cap(now, 0), lo, now) - 4.0).abs() < 1e-6);
+        // Calls in flight count as spent too.
+        assert!((calls_left(a.cap(now, 3), lo, now) - 1.0).abs() < 1e-6);
+        // A call sent after the doubted answer came, counted after it: 4 left, nothing doubted.
+        a.announce(t0 + ms(40), t0 + ms(60), said(4, 3));
+        let now = t0 + ms(60);
+        let lo = t0 + ms(2040);
+        assert!((calls_left(a.cap(now, 0), lo, now) - 4.0).abs() < 1e-6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_is_left_goes_by_the_earliest_renewal_then_waits_for_the_latest() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        // 9 left, renewed in (2, 3.02] s: 9 calls over the next 1.98 s, not all at once.
+        a.announce(t0, t0 + ms(20), said(9, 3));
+        let now = t0 + ms(20);
+        let Some(Cap::Rate(r)) = a.cap(now, 0) else {
+            panic!("a rate")
+        };
+        assert!((r - 9.0 / 1.98).abs() < 1e-6, "{r}");
+        // --reserve 20%: 2 of the limit of 10 unused.
+        let mut a = Allowance::new(0.2);
+        a.announce(t0, t0 + ms(20), said(9, 3));
+        assert!((calls_left(a.cap(now, 0), t0 + ms(2000), now) - 7.0).abs() < 1e-6);
+        a.announce(t0, t0 + ms(20), said(2, 3));
+        assert_eq!(a.cap(now, 0), Some(Cap::Hold(t0 + ms(3020))));
+    }
+
+    /// A window of 10 a second, renewed at 1 s: counting down narrows the renewal; a count that
+    /// grew (the window renewed) starts afresh, so the next renewal is not taken for the last.
+    #[tokio::test(start_paused = true)]
+    async fn a_renewed_window_is_not_mistaken_for_the_one_before() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        // At 0.5 s: 1 left, renewed in (0.49, 1.5]; at 0.9 s: none left, in (0.89, 1.9].
+        a.announce(t0 + ms(490), t0 + ms(500), said(1, 1));
+        a.announce(t0 + ms(890), t0 + ms(900), said(0, 1));
+        assert_eq!(a.cap(t0 + ms(900), 0), Some(Cap::Hold(t0 + ms(1500))));
+        // At 1.2 s (the window renewed at 1 s), a call sent then: 9 left, the next renewal in
+        // (1.2, 2.21]; not in (1.2, 1.5], which holds the renewal before.
+        a.announce(t0 + ms(1200), t0 + ms(1210), said(9, 1));
+        // Counted down to none: held until 2.21 s, not until 1.5 s (a call then is refused).
+        a.announce(t0 + ms(1300), t0 + ms(1310), said(0, 1));
+        assert_eq!(a.cap(t0 + ms(1310), 0), Some(Cap::Hold(t0 + ms(2210))));
+        // Past it: one call at a time until an answer says how much the renewal gave back.
+        let later = t0 + ms(2210);
+        assert_eq!(a.cap(later, 0), Some(Cap::Rate(UNPACED)));
+        assert_eq!(a.cap(later, 1), Some(Cap::Hold(later + ms(1000))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_reset_nothing_left_holds_and_then_one_call_asks() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        let calls = |remaining| {
+            vec![Announced {
+                family: Family::RemainingCalls,
+                remaining,
+                reset: None,
+                limit: None,
+                window: None,
+            }]
+        };
+        a.announce(t0, t0 + ms(10), calls(3));
+        assert_eq!(a.cap(t0 + ms(10), 0), Some(Cap::Rate(UNPACED)));
+        // Three in flight: all that was left.
+        assert_eq!(a.cap(t0 + ms(10), 3), Some(Cap::Hold(t0 + ms(1010))));
+        a.announce(t0 + ms(10), t0 + ms(30), calls(0));
+        assert_eq!(a.cap(t0 + ms(30), 0), Some(Cap::Hold(t0 + ms(1030))));
+        assert_eq!(a.cap(t0 + ms(1030), 0), Some(Cap::Rate(UNPACED)));
+        assert_eq!(
+            a.cap(t0 + ms(1030), 1),
+            Some(Cap::Hold(t0 + ms(2030))),
+            "one call asks at a time"
+        );
+        // Its answer says the allowance grew: believed (sent after the last answer came).
+        a.announce(t0 + ms(1030), t0 + ms(1050), calls(40));
+        assert_eq!(a.cap(t0 + ms(1050), 0), Some(Cap::Rate(UNPACED)));
+        assert_eq!(a.families, BTreeSet::from([Family::RemainingCalls]));
     }
 }

@@ -77,7 +77,7 @@ impl Caller<'_> {
             };
             let sent = self.pacer.sent(attempts > 0);
             attempts += 1;
-            let reply = self.send(id, &what, &token, correlation).await;
+            let reply = self.send(id, &what, &token, correlation, sent).await;
             self.pacer.answered(sent, status_of(&reply));
             tracing::debug!(row, customer = %id, correlation = %correlation, attempt = attempts, reply = ?short(&reply), "call");
             if proves_the_token(&reply) {
@@ -147,11 +147,18 @@ impl Caller<'_> {
         }
     }
 
-    /// One attempt of the call.
-    async fn send(&self, id: Uuid, what: &Call, token: &Token, correlation: Uuid) -> Reply {
+    /// One attempt of the call, `sent` when the pacer counted it sent.
+    async fn send(
+        &self,
+        id: Uuid,
+        what: &Call,
+        token: &Token,
+        correlation: Uuid,
+        sent: tokio::time::Instant,
+    ) -> Reply {
         // An answer's rate-limit headers pace the calls after it (before it counts as answered,
         // so that the call is still in flight when what is left is reckoned).
-        let seen = |h: &reqwest::header::HeaderMap| self.pacer.announced(h);
+        let seen = |h: &reqwest::header::HeaderMap| self.pacer.announced(sent, h);
         match what {
             Call::Get => self.api.get_customer(id, token, correlation, &seen).await,
             Call::Patch(b) => {

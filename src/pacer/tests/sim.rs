@@ -254,11 +254,37 @@ pub(crate) async fn run<A: Api>(
     latency: Duration,
     rows: u64,
 ) -> Outcome {
+    run_varied(p, server, workers, move |_| latency, rows).await
+}
+
+/// Latencies from half to one and a half times `mean`, varying from call to call (the same
+/// each run), so that answers overtake each other as they do over several connections.
+pub(crate) fn jittered(mean: Duration) -> impl Fn(u64) -> Duration + Clone + Send + 'static {
+    move |call| {
+        // A multiplicative hash of the call's number: spread evenly, no randomness to seed.
+        let spread = (call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+        mean.mul_f64(0.5 + spread)
+    }
+}
+
+/// [`run`] with the `n`th call answered after `latency(n)`.
+pub(crate) async fn run_varied<A: Api, L>(
+    p: &Arc<Pacer>,
+    server: &Arc<A>,
+    workers: usize,
+    latency: L,
+    rows: u64,
+) -> Outcome
+where
+    L: Fn(u64) -> Duration + Clone + Send + 'static,
+{
     let t = Instant::now();
     let left = Arc::new(AtomicU64::new(rows));
+    let numbered = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
             let (p, server, left) = (p.clone(), server.clone(), left.clone());
+            let (numbered, latency) = (numbered.clone(), latency.clone());
             tokio::spawn(async move {
                 while left
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -272,8 +298,9 @@ pub(crate) async fn run<A: Api>(
                         let sent = p.sent(attempt > 0);
                         attempt += 1;
                         let answer = server.admit();
-                        tokio::time::sleep(latency).await;
-                        p.announced(&answer.headers);
+                        let n = numbered.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(latency(n)).await;
+                        p.announced(sent, &answer.headers);
                         if answer.ok {
                             p.answered(sent, Some(202));
                             break;
