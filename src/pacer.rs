@@ -216,8 +216,6 @@ pub struct Pacer {
     learner: Mutex<Learner>,
     /// What the API's rate-limit headers announce.
     allowance: Mutex<Allowance>,
-    /// `--reserve`, as a fraction.
-    reserve: f64,
     /// Nothing to pace (unlimited, slow start over, no 429 since): calls skip the turn.
     open: AtomicBool,
     /// The learner is in a storm: the next accepted answer ends it.
@@ -256,7 +254,6 @@ impl Pacer {
             changed: tokio::sync::Notify::new(),
             learner: Mutex::new(learner),
             allowance: Mutex::new(Allowance::new(settings.reserve)),
-            reserve: settings.reserve,
             open: AtomicBool::new(open),
             storm: AtomicBool::new(false),
             start: Instant::now(),
@@ -353,13 +350,8 @@ impl Pacer {
             let mut rate = {
                 let mut learner = self.learner();
                 learner.first.get_or_insert(now);
-                let rate = learner.rate(now);
-                // --reserve leaves its share of the limit learnt to other integrations: no
-                // probing above the rest of it.
-                match learner.curve {
-                    Some(c) if self.reserve > 0.0 => rate.min(c.w * (1.0 - self.reserve)),
-                    _ => rate,
-                }
+                // --reserve's share of a limit learnt from 429s is left by the learner itself.
+                learner.rate(now)
             };
             let cap = self.allowance().cap(now, self.in_flight());
             match cap {

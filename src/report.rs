@@ -109,17 +109,20 @@ impl CallCounts {
             ));
         }
         match self.learnt.filter(|_| self.http_429 > 0) {
-            // A measured limit: pacing evenly at it is as fast as the run went, without 429s.
+            // A measured limit, as it was at the end of the run (a limit that changed mid-run is
+            // reported as it ended). The --rate advised is rounded up: never below what the API
+            // accepted, so it does not slow the next run.
             Some(l) if !l.at_least => s.push_str(&format!(
-                "  the API accepted about {:.1} calls/s over the long run; --rate {}/s paces \
-                 at that without 429s\n",
+                "  the API accepted about {:.1} calls/s over the long run, as its limit stood at \
+                 the end; --rate {} paces at that from the first call\n",
                 l.rate,
-                (l.rate.floor() as u64).max(1)
+                advised_rate(l.rate)
             )),
-            // Only a lower bound: a --rate at it could slow the next run, so no advice.
+            // Only a lower bound (a limit that rose and was not reached again): a --rate at it
+            // could slow the next run, so no advice.
             Some(l) => s.push_str(&format!(
-                "  the API accepted at least {:.1} calls/s (its limit was not reached for long \
-                 enough to measure it)\n",
+                "  the API accepted at least {:.1} calls/s by the end (its limit was not reached \
+                 for long enough to measure it)\n",
                 l.rate
             )),
             None => {}
@@ -128,6 +131,16 @@ impl CallCounts {
             s.push_str(&format!("  {why}\n"));
         }
         s
+    }
+}
+
+/// A `--rate` (whole calls a period) no slower than `rate` calls a second: per second, rounded
+/// up, or per minute below 20/s, where rounding up a whole second's worth would add 5 % or more.
+fn advised_rate(rate: f64) -> String {
+    if rate >= 20.0 {
+        format!("{}/s", rate.ceil() as u64)
+    } else {
+        format!("{}/min", ((rate * 60.0).ceil() as u64).max(1))
     }
 }
 
@@ -387,6 +400,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_rate_advised_is_never_below_the_rate_accepted() {
+        assert_eq!(advised_rate(199.2), "200/s");
+        assert_eq!(advised_rate(20.0), "20/s");
+        assert_eq!(advised_rate(19.6), "1176/min");
+        assert_eq!(advised_rate(0.001), "1/min");
+        for r in [0.3, 2.5, 9.99, 19.9, 20.1, 57.5, 4321.7] {
+            let rate: crate::rate::Rate = advised_rate(r).parse().unwrap();
+            assert!(
+                rate.per_second() >= r && rate.per_second() < r * 1.05 + 0.02,
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
     fn summary_counts_and_renders() {
         let mut tally = Tally::default();
         tally.by_outcome.insert(OutcomeKind::Accepted, 3);
@@ -427,7 +455,8 @@ mod tests {
         );
         assert!(
             text.contains(
-                "the API accepted about 2.5 calls/s over the long run; --rate 2/s paces at that"
+                "the API accepted about 2.5 calls/s over the long run, as its limit stood at the \
+                 end; --rate 150/min paces at that"
             ),
             "{text}"
         );

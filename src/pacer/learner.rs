@@ -77,8 +77,14 @@ const OPEN: f64 = 100_000.0;
 /// The limit reported is the rate accepted over the spans of about the last this many seconds
 /// (several windows, so that whole-second `Retry-After`s average out).
 const REPORT_SECS: f64 = 8.0;
-/// Pause ends kept for the report.
-const MARKS: usize = 64;
+/// Spans kept for the report.
+const SPANS: usize = 64;
+/// Spans whose rates differ by more than this factor measured different limits: the report
+/// does not mix them (a limit that changed mid-run is reported as it was at the end).
+const REGIME: f64 = 1.3;
+/// With `--reserve`, seconds the pace holds at the reserve's share below the limit learnt before
+/// it probes again (a probe, and the span after it, go at the limit to measure it).
+const RESERVE_HOLD: f64 = 10.0;
 
 /// The pace after a 429: `w` from the pause's end (`epoch`) for [`FLAT`], then doubling every
 /// [`DOUBLING_SECS`].
@@ -94,16 +100,28 @@ pub(super) struct Curve {
     /// (half the pause, at most half of [`CATCH_UP`]: what the API gave back over the pause may
     /// be less than the pace would have spent, as when its limit just fell).
     pub credit: f64,
+    /// `--reserve` as a fraction while the pace holds below `w` to leave it unused (0 while
+    /// measuring).
+    pub reserve: f64,
 }
 
 impl Curve {
     pub fn rate(&self, now: Instant) -> f64 {
+        let since = now.saturating_duration_since(self.epoch).as_secs_f64();
+        if self.reserve > 0.0 {
+            // Holding below the limit, then probing from it.
+            let t = since - RESERVE_HOLD;
+            return if t < 0.0 {
+                self.w * (1.0 - self.reserve)
+            } else {
+                self.w * (t / DOUBLING_SECS).exp2()
+            };
+        }
         let (flat, doubling) = if self.measured {
             (FLAT, DOUBLING_SECS)
         } else {
             (0.0, FAST_DOUBLING_SECS)
         };
-        let since = now.saturating_duration_since(self.epoch).as_secs_f64();
         let t = since - flat;
         let rate = if t <= 0.0 {
             self.w
@@ -133,22 +151,43 @@ pub struct Learnt {
     pub at_least: bool,
 }
 
+/// What was accepted between two pause ends.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    secs: f64,
+    accepted: u64,
+    /// The allowance was kept spent throughout: the span measured the limit. Not when the pace
+    /// held below the limit on purpose (`--reserve`): then it is only a lower bound.
+    exact: bool,
+}
+
+impl Span {
+    fn rate(&self) -> f64 {
+        self.accepted as f64 / self.secs
+    }
+}
+
 /// The pace: the ceiling and what the 429s taught. Pure: time is passed in.
 #[derive(Debug)]
 pub(super) struct Learner {
     /// `--rate` in calls a second, infinite when unlimited.
     pub ceiling: f64,
     adapt: bool,
+    /// `--reserve` as a fraction.
+    reserve: f64,
     /// When the first call went: the start of the slow start and of the first measurement.
     pub first: Option<Instant>,
     /// The pace since the last 429 that changed it.
     pub curve: Option<Curve>,
     /// When the last 429 that changed the pace came: 429s of calls sent before it belong to it.
     last_event: Option<Instant>,
-    /// Ends of the pauses since the first call or the last storm, oldest first.
-    marks: VecDeque<Mark>,
-    /// The rates the last two spans between pause ends measured (last, the one before).
-    spans: (Option<f64>, Option<f64>),
+    /// The end of the last pause since the first call or the last storm.
+    last: Option<Mark>,
+    /// The spans measured since then, newest first.
+    spans: VecDeque<Span>,
+    /// The longest pause seen, seconds: a window's `Retry-After` points at its end, so this is
+    /// about as long as a window, at least.
+    longest_pause: f64,
     /// The most a span that was only a lower bound saw accepted.
     at_least: Option<f64>,
     /// Nothing got through between the last two events.
@@ -160,11 +199,13 @@ impl Learner {
         Learner {
             ceiling: settings.rate.per_second(),
             adapt: settings.adapt,
+            reserve: settings.reserve.clamp(0.0, 0.99),
             first: None,
             curve: None,
             last_event: None,
-            marks: VecDeque::new(),
-            spans: (None, None),
+            last: None,
+            spans: VecDeque::new(),
+            longest_pause: 0.0,
             at_least: None,
             storm: false,
         }
@@ -193,6 +234,11 @@ impl Learner {
         self.adapt && self.last_event.is_none_or(|e| sent > e)
     }
 
+    /// The rate of the newest exact span before the newest one, if any.
+    fn previous_exact(&self) -> Option<f64> {
+        self.spans.iter().skip(1).find(|s| s.exact).map(Span::rate)
+    }
+
     /// A 429 at `now` for a call sent at `sent`; the pause it caused ends at `resume`.
     /// `accepted` and `sent_calls` count every call answered (not with a 429) and sent so far.
     /// Returns whether it changed the pace; 429s of calls sent before the last change are part
@@ -214,7 +260,11 @@ impl Learner {
             r if r.is_infinite() => sent_calls as f64 / secs(first, now).max(0.001),
             r => r,
         };
-        let (w, measured, storm) = match self.marks.back().copied() {
+        // Held below the limit on purpose, then probed: what the span saw is a lower bound.
+        let held = self.curve.is_some_and(|c| {
+            c.reserve > 0.0 && sent.saturating_duration_since(c.epoch).as_secs_f64() >= RESERVE_HOLD
+        });
+        let (w, measured, storm) = match self.last {
             // The first span: the allowance it started with is unknown, so what it saw is a
             // lower bound: climb from it at once, so that the next span, from this pause's end,
             // measures the limit. Nothing seen: from below the pace the 429 came at.
@@ -230,23 +280,39 @@ impl Learner {
                 (BETA * base, true, true)
             }
             Some(mark) => {
-                let m = (accepted - mark.accepted) as f64 / secs(mark.at, resume);
-                self.spans = (Some(m), self.spans.0);
-                // One low span may have run below the limit: it does not pull the pace below
-                // what the span before it measured. Two in a row do.
-                (m.max(self.spans.1.unwrap_or(m)), true, false)
+                let span = Span {
+                    secs: secs(mark.at, resume),
+                    accepted: accepted - mark.accepted,
+                    exact: !held,
+                };
+                self.spans.push_front(span);
+                self.spans.truncate(SPANS);
+                let m = span.rate();
+                let w = match self.curve {
+                    // A lower bound never pulls the pace down.
+                    Some(c) if held => m.max(c.w),
+                    // One low span may have run below the limit: it does not pull the pace below
+                    // what the span before it measured. Two in a row do.
+                    _ => m.max(self.previous_exact().unwrap_or(m)),
+                };
+                (w, true, false)
             }
         };
         if !storm {
-            self.marks.push_back(Mark {
+            self.last = Some(Mark {
                 at: resume,
                 refused: now,
                 accepted,
             });
-            if self.marks.len() > MARKS {
-                self.marks.pop_front();
-            }
+            self.longest_pause = self.longest_pause.max(secs(now, resume));
         }
+        // With --reserve, a measured span is followed by a hold below the limit; a probe after
+        // the hold by a span at the limit, which measures it again.
+        let reserve = if measured && !storm && !held {
+            self.reserve
+        } else {
+            0.0
+        };
         self.curve = Some(Curve {
             w: w.max(FLOOR).min(self.ceiling),
             epoch: resume,
@@ -257,6 +323,7 @@ impl Learner {
             } else {
                 secs(now, resume).min(CATCH_UP) / 2.0
             },
+            reserve,
         });
         self.last_event = Some(now);
         self.storm = storm;
@@ -269,54 +336,68 @@ impl Learner {
         if !std::mem::take(&mut self.storm) {
             return;
         }
-        self.marks.clear();
-        let best = match self.spans {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b).or(self.at_least),
-        };
+        self.last = None;
+        let best = self
+            .spans
+            .iter()
+            .take(2)
+            .map(Span::rate)
+            .reduce(f64::max)
+            .or(self.at_least);
+        self.spans.clear();
         if let Some(m) = best {
             self.curve = Some(Curve {
                 w: m.max(FLOOR).min(self.ceiling),
                 epoch: now,
                 measured: true,
                 credit: 0.0,
+                reserve: 0.0,
             });
         }
     }
 
-    /// The limit learnt, at `now` with `accepted` calls accepted so far: the rate accepted
-    /// between pause ends over about the last [`REPORT_SECS`]; "at least" what the first span
-    /// saw when no later span measured, or what has been accepted since the last pause when
-    /// that is more (a limit that rose, and no 429 since).
+    /// The limit learnt as it was at the end, at `now` with `accepted` calls accepted so far.
+    ///
+    /// Measured: the rate accepted over the newest exact spans, back to about [`REPORT_SECS`],
+    /// and not across a change of limit (a span whose rate differs from the newest one's by more
+    /// than [`REGIME`]). "At least": what has been accepted since the last 429 (the allowance
+    /// was spent then, so all of it came from the limit since), when that is more than measured
+    /// by a tenth, over a stretch long enough to span a window or two (three times the longest
+    /// pause, at least 2 s): a limit that rose and met no 429 since. Else what the first span
+    /// saw, when no later span measured.
     pub fn learnt(&self, now: Instant, accepted: u64) -> Option<Learnt> {
-        let last = self.marks.back()?;
-        let from = self
-            .marks
-            .iter()
-            .rev()
-            .find(|m| secs(m.at, last.at) >= REPORT_SECS)
-            .or(self.marks.front())
-            .filter(|m| m.at < last.at);
-        let measured = from.map(|from| Learnt {
-            rate: (last.accepted - from.accepted) as f64 / secs(from.at, last.at),
-            at_least: false,
+        let last = self.last?;
+        let mut exact = self.spans.iter().filter(|s| s.exact);
+        let measured = exact.next().map(|newest| {
+            let (mut n, mut t) = (newest.accepted, newest.secs);
+            for s in exact {
+                let ratio = s.rate() / newest.rate();
+                if t >= REPORT_SECS || !(1.0 / REGIME..=REGIME).contains(&ratio) {
+                    break;
+                }
+                n += s.accepted;
+                t += s.secs;
+            }
+            n as f64 / t
         });
-        // From the last 429 (the allowance empty), the pause included: what the pause gave back
-        // is spent over it.
-        let since = (secs(last.refused, now) >= REPORT_SECS).then(|| Learnt {
-            rate: accepted.saturating_sub(last.accepted) as f64 / secs(last.refused, now),
-            at_least: true,
-        });
-        let lower = self.at_least.map(|rate| Learnt {
+        let stretch = secs(last.refused, now);
+        let since = (stretch >= (3.0 * self.longest_pause).max(2.0))
+            .then(|| accepted.saturating_sub(last.accepted) as f64 / stretch);
+        let lower = |rate| Learnt {
             rate,
             at_least: true,
-        });
+        };
         match (measured, since) {
-            (Some(m), Some(s)) if s.rate > m.rate * 1.1 => Some(s),
-            (Some(m), _) => Some(m),
-            (None, s) => match (lower, s) {
-                (Some(l), Some(s)) if s.rate > l.rate => Some(s),
-                (l, s) => l.or(s),
+            (Some(m), Some(s)) if s > m * 1.1 => Some(lower(s)),
+            // What the API took since the last 429 is no less than the limit reported, so that
+            // no --rate advised is below it.
+            (Some(m), s) => Some(Learnt {
+                rate: s.map_or(m, |s| m.max(s)),
+                at_least: false,
+            }),
+            (None, s) => match (self.at_least, s) {
+                (Some(l), Some(s)) => Some(lower(l.max(s))),
+                (l, s) => l.or(s).map(lower),
             },
         }
     }

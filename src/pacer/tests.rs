@@ -362,6 +362,7 @@ fn the_pace_catches_up_holds_then_doubles_every_second() {
         epoch: t0,
         measured: true,
         credit: 0.0,
+        reserve: 0.0,
     };
     let at = |s: f64| c.rate(t0 + Duration::from_secs_f64(s));
     assert_eq!(at(0.0), 100.0);
@@ -504,14 +505,15 @@ async fn a_rate_out_of_reach_is_said_with_the_reason() {
 mod sim;
 
 /// Each shape and start of limit (issue 24), at 20/s and 200/s, `--rate unlimited`, eight
-/// workers at 20 ms a call: the time against the ideal, the 429s, the limit reported. The
-/// bounds are issue 24's (time ≤ 1.1× the ideal, 429s ≤ 5 % of the rows for a bucket and ≤
-/// `--concurrency` a window renewal for a window, the limit reported within 10 %), but for the
-/// shortfalls listed in `slack`, which keep a looser bound so that they cannot get worse
-/// unnoticed.
+/// workers at 20 ms a call: the time against the ideal, the 429s, the limit reported, against
+/// issue 24's bounds: time ≤ 1.1× the ideal; 429s ≤ 5 % of the rows for a bucket and ≤
+/// `--concurrency` a window renewal for a window; the limit reported within 10 % of the limit in
+/// force at the end, or, only where the limit rose late in the run, "at least" a rate no more
+/// than it. Every case runs; the failures are listed together.
 #[tokio::test(start_paused = true)]
 async fn every_shape_of_limit_is_met_near_the_ideal_time() {
     let workers = 8;
+    let mut failures = Vec::new();
     for limit in [20.0, 200.0] {
         for case in sim::cases(limit) {
             let server = sim::Server::new(case);
@@ -531,16 +533,17 @@ async fn every_shape_of_limit_is_met_near_the_ideal_time() {
                 learnt.rate,
             );
             eprintln!("{row}");
-            // Not met yet: a sliding window is paced a little below its limit (each whole-second
-            // pause leaves it partly unused, and the spans measure that): 1.12× at 200/s, and
-            // its limit reported 8–11 % low; a limit that doubles near the end of a short run is
-            // reported as a mix of before and after.
-            let (time, reported) = match case.name {
-                "sliding window 3 s" => (1.15, 0.15),
-                "bucket, limit doubles mid-run" => (1.1, 0.55),
-                _ => (1.1, 0.1),
+            // Not met yet: the sliding window at 200/s (1.12×, its limit 11 % low); kept to the
+            // bounds it meets so that it cannot get worse unnoticed.
+            let (time, off) = if matches!(case.shape, sim::Shape::Sliding { .. }) && limit > 100.0 {
+                (1.15, 0.15)
+            } else {
+                (1.1, 0.1)
             };
-            assert!(o.took <= ideal * time, "{row}");
+            let mut bad = Vec::new();
+            if o.took > ideal * time {
+                bad.push("time over 1.1× the ideal");
+            }
             let renewals = match case.shape {
                 sim::Shape::Bucket { .. } => None,
                 sim::Shape::Window { secs, .. } | sim::Shape::Sliding { secs } => {
@@ -548,14 +551,26 @@ async fn every_shape_of_limit_is_met_near_the_ideal_time() {
                 }
             };
             match renewals {
-                None => assert!(o.refused as f64 <= rows as f64 * 0.05, "{row}"),
-                Some(n) => assert!(o.refused <= n * workers as u64, "{row}"),
+                None if o.refused as f64 > rows as f64 * 0.05 => bad.push("429s over 5 % of rows"),
+                Some(n) if o.refused > n * workers as u64 => {
+                    bad.push("429s over --concurrency a renewal")
+                }
+                _ => {}
             }
             let truth = case.final_limit();
-            assert!((learnt.rate / truth - 1.0).abs() <= reported, "{row}");
-            assert!(!learnt.at_least || learnt.rate <= truth * 1.02, "{row}");
+            let rose = case.change.is_some_and(|f| f > 1.0);
+            if learnt.at_least && !(rose && learnt.rate <= truth) {
+                bad.push("at least, where the limit was measured, or above it");
+            }
+            if !learnt.at_least && (learnt.rate / truth - 1.0).abs() > off {
+                bad.push("limit reported more than 10 % off");
+            }
+            if !bad.is_empty() {
+                failures.push(format!("{row} {bad:?}"));
+            }
         }
     }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// The same shapes announcing what is left in `X-RateLimit-*` and `RateLimit` headers: not one
@@ -598,7 +613,8 @@ async fn headers_that_say_what_is_left_are_never_overspent() {
 }
 
 /// `--reserve 20%` leaves a fifth of what the headers announce unused, and of the limit learnt
-/// from 429s when there are none: the run takes a quarter longer than the ideal, or more.
+/// from 429s when there are none: the run takes a quarter longer than the ideal, or more; without
+/// headers the limit is still learnt.
 #[tokio::test(start_paused = true)]
 async fn reserve_leaves_its_share_unused() {
     for headers in [true, false] {
@@ -607,18 +623,51 @@ async fn reserve_leaves_its_share_unused() {
             ..sim::cases(20.0)[0]
         };
         let server = sim::Server::new(case);
-        let p = Arc::new(Pacer::new(PaceSettings {
-            rate: "unlimited".parse().unwrap(),
-            burst: NonZeroU32::MIN,
-            adapt: true,
-            reserve: 0.2,
-        }));
+        let p = reserving(0.2);
         let o = sim::run(&p, &server, 8, Duration::from_millis(20), case.rows()).await;
         let case = format!("headers {headers}: {o:?}");
         // 400 rows at 16/s, the bucket's first second (20 calls) aside: about 23.75 s.
         assert!(o.took >= 22.5, "{case}");
         if headers {
             assert_eq!(o.refused, 0, "{case}");
+        } else {
+            let learnt = o.stats.learnt.expect("429s came");
+            assert!((learnt.rate / 20.0 - 1.0).abs() <= 0.1, "{case}");
         }
     }
+}
+
+fn reserving(reserve: f64) -> Arc<Pacer> {
+    Arc::new(Pacer::new(PaceSettings {
+        rate: "unlimited".parse().unwrap(),
+        burst: NonZeroU32::MIN,
+        adapt: true,
+        reserve,
+    }))
+}
+
+/// `--reserve 20%` without headers, against a bucket whose limit doubles (20/s, then 40/s after
+/// 6.7 s): the learner still probes, finds the new limit, and leaves a fifth of it unused.
+#[tokio::test(start_paused = true)]
+async fn reserve_still_learns_a_limit_that_rises() {
+    let case = sim::cases(20.0)[7];
+    assert_eq!(case.change, Some(2.0));
+    let server = sim::Server::new(case);
+    let p = reserving(0.2);
+    let rows = 1600;
+    let o = sim::run(&p, &server, 8, Duration::from_millis(20), rows).await;
+    let learnt = o.stats.learnt.expect("429s came");
+    let row = format!("{:.1} s, {} 429s, {learnt:?}", o.took, o.refused);
+    eprintln!("{row}");
+    // At 40/s, with a fifth left: 32/s; the first 6.7 s at 16/s (a fifth of 20/s left).
+    let reserved = 6.67 + (rows as f64 - 6.67 * 16.0) / 32.0;
+    let full = 6.67 + (rows as f64 - 6.67 * 20.0) / 40.0;
+    assert!(
+        o.took >= reserved * 0.95,
+        "{row}: {reserved:.1} s with a fifth left, {full:.1} s without"
+    );
+    assert!(
+        !learnt.at_least && (learnt.rate / 40.0 - 1.0).abs() <= 0.1,
+        "{row}"
+    );
 }
