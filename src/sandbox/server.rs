@@ -245,23 +245,17 @@ async fn patch_customer(
             None,
         );
     }
-    if state.full(call.id) {
-        return error(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "InsufficientStorage",
-            &format!(
-                "The sandbox keeps at most {} changed customers: `ccbulk sandbox --reset` starts its tenant afresh.",
-                super::store::MAX_STORED
-            ),
-            Some(&call.correlation),
-            None,
-        );
-    }
     match validate::account_info(&body, call.id, &call.tenant) {
-        Ok(customer) => {
-            state.put(call.id, customer);
-            StatusCode::ACCEPTED.into_response()
-        }
+        Ok(customer) => match state.put_patched(call.id, customer) {
+            Ok(()) => StatusCode::ACCEPTED.into_response(),
+            Err(why) => error(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "InsufficientStorage",
+                &format!("{why}: `ccbulk sandbox --reset` starts its tenant afresh."),
+                Some(&call.correlation),
+                None,
+            ),
+        },
         Err(errors) => error(
             StatusCode::BAD_REQUEST,
             "ValidationError",

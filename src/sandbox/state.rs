@@ -72,11 +72,17 @@ impl State {
         }
     }
 
-    /// Whether a kept tenant is full: it holds the most changed customers its file may keep
-    /// and `id` is not one of them.
-    pub fn full(&self, id: Uuid) -> bool {
-        let tenant = lock(&self.tenant);
-        self.saver.is_some() && tenant.stored() >= store::MAX_STORED && !tenant.holds(id)
+    /// Stores a PATCHed `customer` as [`State::put`] does, unless the tenant is kept and its
+    /// file would then be past its limits ([`store::LIMITS`]): then why, for the PATCH's answer.
+    /// Checked and stored under one lock, so concurrent PATCHes cannot pass it together.
+    pub fn put_patched(&self, id: Uuid, customer: Map<String, Value>) -> Result<(), String> {
+        let Some(saver) = &self.saver else {
+            self.put(id, customer);
+            return Ok(());
+        };
+        lock(&self.tenant).put_within(id, customer, store::LIMITS)?;
+        saver.changed();
+        Ok(())
     }
 
     /// The ids the list call serves, in its order.

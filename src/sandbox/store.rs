@@ -18,15 +18,22 @@ use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
-use super::tenant::Tenant;
+use super::tenant::{Limits, Tenant};
 use crate::files;
 use crate::lock::ResultsLock;
 
 /// The largest state file read or written.
 pub(super) const MAX_BYTES: u64 = 64 << 20;
-/// The most changed customers a kept tenant holds (a few KiB each, well under `MAX_BYTES`);
-/// a PATCH of one more is refused with a word on `--reset`.
+/// The most changed customers a kept tenant holds; a PATCH of one more is refused with a word
+/// on `--reset`.
 pub const MAX_STORED: usize = 20_000;
+/// What a kept tenant may hold: [`MAX_STORED`] customers, and no more bytes than its file may
+/// take (a PATCH may store up to a MiB, so 64 large ones would fill it): a PATCH past either is
+/// refused, and the file can always be written.
+pub(super) const LIMITS: Limits = Limits {
+    customers: MAX_STORED,
+    bytes: MAX_BYTES as usize,
+};
 /// The most customers a stored tenant may make up (as `ccbulk sandbox --customers` allows).
 const MAX_MADE_UP: usize = 1_000_000;
 

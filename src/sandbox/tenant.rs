@@ -87,6 +87,43 @@ pub(super) struct Tenant {
     /// Customers as the last accepted PATCH left them.
     customers: HashMap<Uuid, Map<String, Value>>,
     held: Held,
+    /// The most bytes the state file of this tenant takes ([`entry_bytes`] of each stored
+    /// customer, and the rest of the file).
+    bytes: usize,
+}
+
+/// What a kept tenant may hold, so its state file can always be written.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    /// Changed customers.
+    pub customers: usize,
+    /// Bytes of the state file.
+    pub bytes: usize,
+}
+
+/// The state file's bytes besides its customers: its keys, layout, counts and brackets.
+const FRAME_BYTES: usize = 128;
+/// The bytes a stored customer adds to the state file besides its JSON: its quoted id, colon
+/// and comma among `customers`, and its quoted id and comma in `added`.
+const ENTRY_BYTES: usize = 40 + 39;
+
+/// What storing `customer` adds to the state file.
+fn entry_bytes(customer: &Map<String, Value>) -> usize {
+    /// Counts what is written, keeping none of it: a PATCH may store up to a MiB.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // A map with string keys always serialises; the writer never fails.
+    let _ = serde_json::to_writer(&mut count, customer);
+    count.0 + ENTRY_BYTES
 }
 
 /// The tenant as its state file holds it (JSON).
@@ -124,6 +161,7 @@ impl Tenant {
             seed,
             customers: HashMap::new(),
             held: Held::made_up(made_up, seed),
+            bytes: FRAME_BYTES,
         }
     }
 
@@ -142,18 +180,50 @@ impl Tenant {
 
     /// Stores `customer` as `id`'s current state, and lists it from now on.
     pub fn put(&mut self, id: Uuid, customer: Map<String, Value>) {
-        self.customers.insert(id, customer);
+        let added = entry_bytes(&customer);
+        if let Some(old) = self.customers.insert(id, customer) {
+            self.bytes -= entry_bytes(&old);
+        }
+        self.bytes += added;
         self.held.hold(id);
     }
 
-    /// Whether `id` has been stored (a PATCH of it accepted).
-    pub fn holds(&self, id: Uuid) -> bool {
-        self.customers.contains_key(&id)
+    /// [`Tenant::put`], unless the tenant would then be past `limits` (one more changed
+    /// customer than it may keep, or a state file too large to write): then why, in words for
+    /// the PATCH's answer. Replacing a stored customer by one no larger always fits.
+    pub fn put_within(
+        &mut self,
+        id: Uuid,
+        customer: Map<String, Value>,
+        limits: Limits,
+    ) -> Result<(), String> {
+        let old = self.customers.get(&id).map(entry_bytes);
+        if old.is_none() && self.customers.len() >= limits.customers {
+            return Err(format!(
+                "The sandbox keeps at most {} changed customers",
+                limits.customers
+            ));
+        }
+        let bytes = self.bytes - old.unwrap_or(0) + entry_bytes(&customer);
+        if bytes > limits.bytes {
+            return Err(format!(
+                "The sandbox keeps at most {} MiB of changed customers, and this one would go past it",
+                limits.bytes >> 20
+            ));
+        }
+        self.put(id, customer);
+        Ok(())
     }
 
     /// How many customers have been stored.
     pub fn stored(&self) -> usize {
         self.customers.len()
+    }
+
+    /// The most bytes the tenant's state file takes.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// How many customers were made up at start.
@@ -254,5 +324,67 @@ mod tests {
         assert!(Tenant::from_json(b"", 10).is_err());
         let e = Tenant::from_json(&t.to_json().unwrap(), 1).err().unwrap();
         assert!(e.contains("more than 1"), "{e}");
+    }
+
+    /// A customer whose name takes about `size` bytes.
+    fn sized(id: Uuid, size: usize) -> Map<String, Value> {
+        let mut c = made_up_customer(id);
+        c.insert("companyName".into(), Value::String("x".repeat(size)));
+        c
+    }
+
+    /// A kept tenant counts the bytes of its file: PATCHes that would take it past its limit
+    /// (count or bytes) are refused, saying which, and the file it writes always fits.
+    #[test]
+    fn a_tenant_within_limits_always_fits_its_file() {
+        let limits = Limits {
+            customers: 100,
+            bytes: 40 << 10,
+        };
+        let mut t = Tenant::new(3, 1);
+        let mut refused = None;
+        for n in 0..100u128 {
+            let id = Uuid::from_u128(n + 1);
+            match t.put_within(id, sized(id, 4000), limits) {
+                Ok(()) => {}
+                Err(why) => {
+                    refused = Some((n, why));
+                    break;
+                }
+            }
+            let written = t.to_json().unwrap().len();
+            assert!(written <= t.bytes(), "{written} > {}", t.bytes());
+            assert!(t.bytes() <= limits.bytes);
+        }
+        let (n, why) = refused.expect("refused before 100 customers of 4 KB in 40 KiB");
+        assert!((5..10).contains(&n), "{n}");
+        assert!(why.contains("MiB of changed customers"), "{why}");
+        assert_eq!(t.stored(), n as usize, "the refused one was not stored");
+        // A stored customer may be replaced by one no larger, never by a larger one past it.
+        let first = Uuid::from_u128(1);
+        assert!(t.put_within(first, sized(first, 10), limits).is_ok());
+        assert!(t.put_within(first, sized(first, 20_000), limits).is_err());
+        assert_eq!(t.customer(first)["companyName"], "x".repeat(10));
+        // Read back, it counts the same.
+        let back = Tenant::from_json(&t.to_json().unwrap(), 10).unwrap();
+        assert_eq!(back.bytes(), t.bytes());
+
+        let few = Limits {
+            customers: 2,
+            bytes: 1 << 20,
+        };
+        let mut t = Tenant::new(0, 1);
+        for n in 1..=2 {
+            t.put_within(Uuid::from_u128(n), sized(Uuid::from_u128(n), 1), few)
+                .unwrap();
+        }
+        let e = t
+            .put_within(Uuid::from_u128(3), sized(Uuid::from_u128(3), 1), few)
+            .unwrap_err();
+        assert!(e.contains("at most 2 changed customers"), "{e}");
+        assert!(
+            t.put_within(Uuid::from_u128(2), sized(Uuid::from_u128(2), 5), few)
+                .is_ok()
+        );
     }
 }
