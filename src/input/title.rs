@@ -16,38 +16,47 @@ const LOOK_AHEAD: usize = 20;
 /// records (their lines count), so a large `--header-row` must not hold the file in memory.
 const MAX_TITLE_BYTES: usize = 1 << 20;
 
-/// The text of lines 1 to `header_row` (each read up to `limit` bytes, so a file without line
-/// breaks is not read whole), and where the last of them begins: the header line, to sniff the
-/// delimiter from. Fewer lines than asked for is an error naming `--header-row`.
+/// The text of lines 1 to `header_row` and where the last of them begins: the header line, to
+/// sniff the delimiter from. A title line is read whole, however long, in reads of `limit`
+/// bytes, within [`MAX_TITLE_BYTES`] for all of them (so its line count stays right); the header
+/// line only up to `limit` (so a file without line breaks is not read whole: the CSV reader
+/// reads the rest). Fewer lines than asked for is an error naming `--header-row`.
 pub(super) fn head_lines(
     decoded: &mut impl BufRead,
     name: &str,
     header_row: u64,
     limit: u64,
 ) -> Result<(Vec<u8>, usize), InputError> {
+    let rows = header_row.max(1);
     let mut head = Vec::new();
     let mut at = 0;
-    for line in 1..=header_row.max(1) {
+    for line in 1..=rows {
         at = head.len();
-        if at > MAX_TITLE_BYTES {
-            return Err(InputError::Header(format!(
-                "{name}: the lines above --header-row {header_row} hold more than {} MiB (by line {}); ccbulk skips title rows, not a file's worth: remove the lines above the header",
-                MAX_TITLE_BYTES >> 20,
-                line - 1
-            )));
-        }
-        let n = decoded
-            .take(limit)
-            .read_until(b'\n', &mut head)
-            .map_err(|e| InputError::Io {
-                name: name.to_string(),
-                err: e,
-            })?;
-        if n == 0 && line > 1 {
-            return Err(InputError::Header(format!(
-                "{name} has {} lines: --header-row {header_row} is past its end",
-                line - 1
-            )));
+        loop {
+            if head.len() > MAX_TITLE_BYTES {
+                // The lines whole before this one, or this one too once it is under way.
+                let by = if head.len() > at { line } else { line - 1 };
+                return Err(InputError::Header(format!(
+                    "{name}: the lines above --header-row {header_row} hold more than {} MiB (by line {by}); ccbulk skips title rows, not a file's worth: remove the lines above the header",
+                    MAX_TITLE_BYTES >> 20,
+                )));
+            }
+            let n = decoded
+                .take(limit)
+                .read_until(b'\n', &mut head)
+                .map_err(|e| InputError::Io {
+                    name: name.to_string(),
+                    err: e,
+                })?;
+            if n == 0 && head.len() == at && line > 1 {
+                return Err(InputError::Header(format!(
+                    "{name} has {} lines: --header-row {header_row} is past its end",
+                    line - 1
+                )));
+            }
+            if n == 0 || line == rows || head.last() == Some(&b'\n') {
+                break;
+            }
         }
     }
     Ok((head, at))
@@ -211,5 +220,28 @@ mod tests {
         let text = line.repeat(1000) + &format!("customerId,city\n{ID},Porto\n");
         let mut input = open(&text, 1001).unwrap();
         assert_eq!(input.next_row().unwrap().unwrap().line, 1002);
+    }
+
+    /// A title line longer than one read of the header (64 KiB) is still one line: the header
+    /// under it is found where `--header-row` says, sniffed (semicolons, while the title has
+    /// commas) and line numbers stay right; one line short of the header row is named as such.
+    #[test]
+    fn a_title_line_over_64_kib_counts_as_one_line() {
+        let title = format!("{}\n", "Title, long,".repeat(10_000));
+        assert!(title.len() > 64 * 1024);
+        let text = format!("{title}customerId;city;country\n{ID};Porto;PT\n{ID};Faro;Portugal\n");
+        let mut input = open(&text, 2).unwrap();
+        assert_eq!(input.delimiter, b';');
+        let first = input.next_row().unwrap().unwrap();
+        assert_eq!((first.number, first.line), (1, 3));
+        let second = input.next_row().unwrap().unwrap();
+        let why = second.mapped.unwrap_err();
+        assert!(why.starts_with("t.csv line 4, column \"country\""), "{why}");
+
+        let err = open(&title, 3).err().unwrap();
+        assert!(
+            err.contains("t.csv has 1 lines: --header-row 3 is past its end"),
+            "{err}"
+        );
     }
 }
