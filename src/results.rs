@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use csv::ByteRecord;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::files::{Fixes, Scanner, Start, UTF8_BOM};
 use crate::input;
@@ -383,6 +384,22 @@ pub struct Prior {
     pub not_sent: u64,
     /// The recorded rows' input cells, summed up for [`check`].
     pub fingerprints: Fingerprints,
+    /// With an [`UndoCheck`]: the first row recorded as accepted with changes whose customer
+    /// the undo file has no line for, and that customer.
+    pub without_undo: Option<(u64, Uuid)>,
+}
+
+/// On `--resume` with an undo file to append to: for each row the results record as accepted
+/// with changes (`ccbulk_changed`), whether the undo file holds a way back for its customer.
+/// Every such row's line was written before its PATCH, so this run's undo file has one for each
+/// (or an earlier line of the same customer); another run's lacks them. It cannot tell an undo
+/// file of an earlier run over the same customers: that would take the changes themselves.
+pub struct UndoCheck<'a> {
+    /// Which of the input columns holds the customerId (a keyed run's results name the
+    /// customer in `ccbulk_customer_id` instead).
+    pub id_column: Option<usize>,
+    /// Whether the undo file restores something of this customer.
+    pub restores: &'a dyn Fn(Uuid) -> io::Result<bool>,
 }
 
 /// The header of a new results file for these input columns.
@@ -414,7 +431,12 @@ const FIXES: Fixes = Fixes {
 /// line (or its header) is torn by a crash, by the rule of [`crate::files::Scanner`]. A file that
 /// ends inside its header holds no row: it is ours to cut if what is there is the start of the
 /// header this input gets (`echo_names`).
-pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Result<Prior> {
+pub fn read_prior(
+    path: &Path,
+    delimiter: u8,
+    echo_names: &[String],
+    undo: Option<&UndoCheck<'_>>,
+) -> io::Result<Prior> {
     // With or without a BOM (written when the input had one); with or without the column of a
     // keyed run (a file that holds no row is ours to cut either way).
     let mut headers = Vec::with_capacity(4);
@@ -456,11 +478,22 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
             .is_none()
             .then(|| "ccbulk_row is not a row number".into())
     };
+    let without_undo = undo.map(|u| WithoutUndo {
+        restores: u.restores,
+        outcome: outcome_col,
+        changed: column("ccbulk_changed"),
+        customer: column(CUSTOMER_ID_COLUMN).or(u.id_column.and_then(|k| inputs.get(k).copied())),
+    });
     while let Some(record) = scan.next(unnumbered)? {
         if let Some(n) = number(record) {
             prior.done.insert(n);
             let cells = inputs.iter().map(|&i| record.get(i).unwrap_or_default());
             prior.fingerprints.add(n, check::fingerprint(n, cells));
+            if let Some(w) = &without_undo
+                && prior.without_undo.is_none()
+            {
+                prior.without_undo = w.customer(record)?.map(|id| (n, id));
+            }
         }
         prior.count(outcome_col.and_then(|c| record.get(c)));
     }
@@ -468,6 +501,34 @@ pub fn read_prior(path: &Path, delimiter: u8, echo_names: &[String]) -> io::Resu
     prior.good_len = scan.len() - prior.torn_bytes;
     prior.done.seal();
     Ok(prior)
+}
+
+/// [`UndoCheck`] with the results file's columns found.
+struct WithoutUndo<'a> {
+    restores: &'a dyn Fn(Uuid) -> io::Result<bool>,
+    outcome: Option<usize>,
+    changed: Option<usize>,
+    customer: Option<usize>,
+}
+
+impl WithoutUndo<'_> {
+    /// The customer of `record` if it was accepted with changes and the undo file holds no
+    /// line for it. A row whose customer cannot be read is not judged.
+    fn customer(&self, record: &ByteRecord) -> io::Result<Option<Uuid>> {
+        let cell = |col: Option<usize>| col.and_then(|c| record.get(c)).map(<[u8]>::trim_ascii);
+        if cell(self.outcome) != Some(b"accepted")
+            || cell(self.changed).is_none_or(<[u8]>::is_empty)
+        {
+            return Ok(None);
+        }
+        let id = cell(self.customer)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(input::parse_guid);
+        match id {
+            Some(id) if !(self.restores)(id)? => Ok(Some(id)),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl Prior {
@@ -509,11 +570,11 @@ mod tests {
         let names = vec!["id".to_string()];
         for torn in [&b"\xEF\xBB"[..], b"\xEF\xBB\xBFid,ccbulk_r", b"id,ccb"] {
             std::fs::write(&p, torn).unwrap();
-            let prior = read_prior(&p, b',', &names).unwrap();
+            let prior = read_prior(&p, b',', &names, None).unwrap();
             assert!(prior.header_torn, "{torn:?}");
         }
         std::fs::write(&p, b"\xEF\xBB\xBFother,ccb").unwrap();
-        assert!(read_prior(&p, b',', &names).is_err());
+        assert!(read_prior(&p, b',', &names, None).is_err());
         // A keyed run's header ends in ccbulk_customer_id: cut inside that column, it is ours.
         let keyed = header_bytes(&names, b',', true).unwrap();
         for cut in [
@@ -521,7 +582,7 @@ mod tests {
             &[UTF8_BOM, &keyed[..keyed.len() - 1]].concat(),
         ] {
             std::fs::write(&p, cut).unwrap();
-            let prior = read_prior(&p, b',', &names).unwrap();
+            let prior = read_prior(&p, b',', &names, None).unwrap();
             assert!(prior.header_torn && prior.torn_bytes == cut.len() as u64);
         }
     }
@@ -535,7 +596,7 @@ mod tests {
                     b,Porto,1,failed,500,5,y,e,t,\n";
         std::fs::write(&p, good).unwrap();
         append_raw(&p, b"c,Faro,3,acc").unwrap();
-        let prior = read_prior(&p, b',', &[]).unwrap();
+        let prior = read_prior(&p, b',', &[], None).unwrap();
         assert!(prior.done.contains(1) && prior.done.contains(2) && prior.done.len() == 2);
         assert_eq!(prior.input_columns, vec!["id", "city"]);
         assert_eq!(prior.torn_bytes, 12);
@@ -547,7 +608,7 @@ mod tests {
         repair(&p, &prior).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
         // A clean file is left alone.
-        let again = read_prior(&p, b',', &[]).unwrap();
+        let again = read_prior(&p, b',', &[], None).unwrap();
         assert_eq!(again.torn_bytes, 0);
         repair(&p, &again).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
@@ -563,7 +624,7 @@ mod tests {
         let good = format!("{HEADER}a,1,accepted,\"city: \"\"x\"\" → y\"\n");
         // Every cell is there and the file ends in a newline, but the quote is still open.
         std::fs::write(&p, format!("{good}b,2,accepted,\"street: a\n")).unwrap();
-        let prior = read_prior(&p, b',', &[]).unwrap();
+        let prior = read_prior(&p, b',', &[], None).unwrap();
         assert_eq!(prior.input_columns, vec!["id"], "BOM dropped");
         assert!(prior.done.contains(1) && prior.done.len() == 1);
         repair(&p, &prior).unwrap();
@@ -580,7 +641,7 @@ mod tests {
             b'x',
         );
         std::fs::write(&p, &text).unwrap();
-        let err = read_prior(&p, b',', &[]).unwrap_err().to_string();
+        let err = read_prior(&p, b',', &[], None).unwrap_err().to_string();
         assert!(err.contains("runs past 16 MiB"), "{err}");
     }
 
@@ -590,7 +651,7 @@ mod tests {
         let p = dir.path().join("r.csv");
         let good = format!("{HEADER}a,1,valid,\n");
         std::fs::write(&p, format!("{good}\0\0\0\0\0\0")).unwrap();
-        let prior = read_prior(&p, b',', &[]).unwrap();
+        let prior = read_prior(&p, b',', &[], None).unwrap();
         assert!(prior.done.contains(1) && prior.done.len() == 1);
         assert_eq!((prior.torn_bytes, prior.not_sent), (6, 1));
         repair(&p, &prior).unwrap();
@@ -603,7 +664,7 @@ mod tests {
         let p = dir.path().join("r.csv");
         let text = format!("{HEADER}a,1,accepted,\nb,x,accepted,\nc,3,accepted,\n");
         std::fs::write(&p, &text).unwrap();
-        let err = read_prior(&p, b',', &[]).unwrap_err().to_string();
+        let err = read_prior(&p, b',', &[], None).unwrap_err().to_string();
         assert!(
             err.contains("line 3") && err.contains("ccbulk_row"),
             "{err}"
@@ -611,7 +672,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
         let text = format!("{HEADER}a,1,accepted\nc,3,accepted,\n");
         std::fs::write(&p, &text).unwrap();
-        let err = read_prior(&p, b',', &[]).unwrap_err().to_string();
+        let err = read_prior(&p, b',', &[], None).unwrap_err().to_string();
         assert!(err.contains("3 cells where the header has 4"), "{err}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
     }

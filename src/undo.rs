@@ -173,6 +173,22 @@ impl UndoWriter {
 }
 
 impl Checked {
+    /// Whether this run appends to an existing undo file (`--resume`).
+    pub fn appends(&self) -> bool {
+        self.append
+    }
+
+    /// The undo file.
+    pub fn path(&self) -> &Path {
+        &self.setup.path
+    }
+
+    /// Whether the file holds a line that restores something of customer `id` (on resume:
+    /// every row the results record as changed must have one, or the file is another run's).
+    pub fn restores(&self, id: Uuid) -> io::Result<bool> {
+        self.recorded.get(id).map(|bits| bits != 0)
+    }
+
     /// Creates the file (header first), or on resume cuts a torn last line and appends.
     pub fn open(self) -> Result<UndoWriter, String> {
         let Checked {

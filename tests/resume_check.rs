@@ -327,3 +327,50 @@ async fn standard_input_is_checked_as_it_is_read_and_the_rows_still_to_send_go()
         "the row in flight and those after the stop"
     );
 }
+
+/// `--resume` appends to the undo file only if it holds the way back for every row the results
+/// record as changed: another run's undo file is refused before anything is sent, naming it and
+/// the way on, and left as it was; this run's own resumes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_run_refuses_an_undo_file_that_is_not_its_own() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    // Another run, of other customers, and its undo file.
+    work.write(
+        "other.csv",
+        &city_csv((51..=60).map(|i| (cid(i), format!("Elvas {i}")))),
+    );
+    let other = ["update", "other.csv", "--concurrency", "1", "-q"];
+    let out = run(work.unpaced(&sb, &other)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let other_undo = work.read("other.undo.csv");
+    assert_eq!(other_undo.lines().count(), 11);
+
+    // This run, stopped after 8 rows: its undo file holds their 8 lines.
+    work.write("in.csv", &numbered_cities(20, "Faro"));
+    let args = ["update", "in.csv", "--concurrency", "1", "-q"];
+    let out = run(work.unpaced(&sb, &args)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    stop_after(&work, "in.results.csv", 8);
+    stop_after(&work, "in.undo.csv", 8);
+    let own_undo = work.read("in.undo.csv");
+
+    let mut with_other = args.to_vec();
+    with_other.extend(["--undo", "other.undo.csv"]);
+    let what = format!("customer {}", cid(1));
+    assert_refused(
+        &work,
+        &sb,
+        &with_other,
+        None,
+        "in.results.csv",
+        "the undo file other.undo.csv",
+        &what,
+    )
+    .await;
+    assert_eq!(work.read("other.undo.csv"), other_undo, "left as it was");
+    assert_eq!(work.read("in.undo.csv"), own_undo);
+
+    assert_resumes(&work, &sb, &args, None).await;
+    assert_each_row_once(&work.rows("in.results.csv"), 20);
+}

@@ -327,7 +327,7 @@ mod tests {
         }
         std::fs::write(&results, text).unwrap();
         let names = ["customerId".to_string(), "city".to_string()];
-        let prior = super::super::read_prior(&results, b',', &names).unwrap();
+        let prior = super::super::read_prior(&results, b',', &names, None).unwrap();
         let input: String = (1..=n).fold("customerId,city\n".into(), |t, i| {
             t + &edit(i, line(i)) + "\n"
         });

@@ -70,9 +70,9 @@ impl Recorded {
         }
     }
 
-    /// The fields of `id` already restored (0 for a customer never added). Only the tests need
-    /// it: the writer looks up and records in one [`add`](Recorded::add).
-    #[cfg(test)]
+    /// The fields of `id` already restored (0 for a customer never added). The writer looks up
+    /// and records in one [`add`](Recorded::add); a resume asks with this whether the file it
+    /// appends to holds a customer at all.
     pub fn get(&self, id: Uuid) -> io::Result<u16> {
         match self.map.get(&id) {
             Some(&bits) => Ok(bits),

@@ -112,7 +112,7 @@ async fn prepare_all(mut config: Config, check: CheckInput) -> anyhow::Result<Re
         customer_ids: input.columns.keyed,
     };
     let prior = if writer.append {
-        Some(read_prior(&config, &input, &writer)?)
+        Some(read_prior(&config, &input, &writer, undo.as_ref())?)
     } else {
         None
     };
@@ -260,11 +260,38 @@ fn check_undo(config: &Config, input: &Input) -> Result<Option<undo::Checked>, S
     .map_err(SetupError)
 }
 
-/// `--resume`: what the results file already records, read (not yet repaired).
-fn read_prior(config: &Config, input: &Input, writer: &WriterSetup) -> Result<Prior, SetupError> {
+/// `--resume`: what the results file already records, read (not yet repaired). An undo file
+/// appended to must hold the way back for every row recorded as changed: another run's is
+/// refused, as its lines and this run's would then mix in one file.
+fn read_prior(
+    config: &Config,
+    input: &Input,
+    writer: &WriterSetup,
+    undo: Option<&undo::Checked>,
+) -> Result<Prior, SetupError> {
     let results = config.results.display();
-    let p = results::read_prior(&config.results, input.delimiter, &writer.echo_names)
-        .map_err(|e| SetupError(format!("cannot resume from {results}: {e}")))?;
+    let undo = undo.filter(|u| u.appends());
+    let restores = |id| undo.map_or(Ok(true), |u| u.restores(id));
+    let check = undo.map(|_| results::UndoCheck {
+        id_column: input
+            .columns
+            .guid_column()
+            .and_then(|g| writer.echo.iter().position(|&c| c == g)),
+        restores: &restores,
+    });
+    let p = results::read_prior(
+        &config.results,
+        input.delimiter,
+        &writer.echo_names,
+        check.as_ref(),
+    )
+    .map_err(|e| SetupError(format!("cannot resume from {results}: {e}")))?;
+    if let (Some((row, id)), Some(u)) = (p.without_undo, undo) {
+        return Err(SetupError(format!(
+            "cannot resume: {results} records row {row} as changed (customer {id}), but the undo file {} holds no line to undo it: it is not this run's undo file (or it lost lines), and appending to it would mix two runs' ways back. Give this run's undo file with --undo PATH, or a new one with --undo NEW-PATH (the changes already made keep their way back only in this run's first undo file), or add --no-undo; or start again with --overwrite",
+            u.path().display()
+        )));
+    }
     if !p.header_torn && p.input_columns != writer.echo_names {
         return Err(SetupError(format!(
             "cannot resume: the columns of {results} ({}) do not match those of {} ({}); is it the same input?",
