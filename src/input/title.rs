@@ -134,7 +134,7 @@ fn later_header(
             continue;
         }
         let text = cells.join(&char::from(delimiter).to_string());
-        let own = super::sniff_delimiter(text.as_bytes());
+        let own = super::sniff::sniff_delimiter(text.as_bytes());
         let split_own = || text.split(char::from(own)).map(|c| c.trim().to_string());
         if matches(cells)
             || (options.delimiter.is_none() && own != delimiter && matches(split_own().collect()))
