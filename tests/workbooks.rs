@@ -327,3 +327,142 @@ async fn a_title_row_above_the_header_is_named_and_skipped_with_header_row() {
         Some("Braga")
     );
 }
+
+/// An .xlsx whose shared-strings table holds a different text on every row (what made calamine
+/// hold hundreds of MB): each row arrives with its own texts, the repeated ones too.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_xlsx_of_many_distinct_texts_arrives_row_by_row() {
+    let work = Work::new();
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "customerId").unwrap();
+    sheet.write_string(0, 1, "companyName").unwrap();
+    sheet.write_string(0, 2, "city").unwrap();
+    let rows = 20_000u32;
+    for r in 1..=rows {
+        sheet.write_string(r, 0, guid(r).to_string()).unwrap();
+        sheet
+            .write_string(r, 1, format!("Empresa {r} & Filhos"))
+            .unwrap();
+        sheet
+            .write_string(r, 2, ["Porto", "Évora", "Braga"][r as usize % 3])
+            .unwrap();
+    }
+    book.save(work.path("many.xlsx")).unwrap();
+    let mut cmd = work.ccbulk();
+    cmd.args(["update", "many.xlsx", "--dry-run"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let got = work.rows("many.dry-run.csv");
+    assert_eq!(got.len(), rows as usize);
+    for row in &got {
+        let r: u32 = row["ccbulk_row"].parse().unwrap();
+        assert_eq!(row["customerId"], guid(r).to_string());
+        assert_eq!(row["companyName"], format!("Empresa {r} & Filhos"));
+        assert_eq!(row["city"], ["Porto", "Évora", "Braga"][r as usize % 3]);
+    }
+}
+
+/// A workbook written by hand (zip and XML): one sheet, "Sheet1", of the given rows, its text
+/// inline (rust_xlsxwriter refuses a cell longer than Excel's 32,767 characters).
+fn hand_xlsx(path: &std::path::Path, rows: &str) {
+    let rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+    let ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+    let parts = [
+        (
+            "_rels/.rels",
+            format!(
+                r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+            ),
+        ),
+        (
+            "xl/workbook.xml",
+            format!(
+                r#"<workbook xmlns="{ns}" xmlns:r="{rel}"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+            ),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            format!(
+                r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
+            ),
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            format!(r#"<worksheet xmlns="{ns}"><sheetData>{rows}</sheetData></worksheet>"#),
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, text) in parts {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// A cell longer than ccbulk reads (1 MiB), far down the sheet, stops the run before anything
+/// is sent, naming the file, the sheet and the cell; so does a sheet whose zip entry inflates
+/// past the size it declares (a zip bomb), naming the part.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_cell_or_part_stops_the_run_before_anything_is_sent() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let cell = |r: u32, c: &str, text: &str| {
+        format!(r#"<c r="{c}{r}" t="inlineStr"><is><t>{text}</t></is></c>"#)
+    };
+    let mut rows = format!(
+        "<row r=\"1\">{}{}</row>",
+        cell(1, "A", "customerId"),
+        cell(1, "B", "city")
+    );
+    for r in 2..=500u32 {
+        rows.push_str(&format!(
+            "<row r=\"{r}\">{}{}</row>",
+            cell(r, "A", &guid(r).to_string()),
+            cell(r, "B", "Porto")
+        ));
+    }
+    let big = format!(
+        "<row r=\"501\">{}</row>",
+        cell(501, "B", &"x".repeat((1 << 20) + 1))
+    );
+    hand_xlsx(&work.path("big.xlsx"), &format!("{rows}{big}"));
+    let out = run(work.unpaced(&sb, &["update", "big.xlsx"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("big.xlsx: sheet \"Sheet1\", cell B501: its text runs past 1 MiB"),
+        "{err}"
+    );
+    assert!(
+        err.len() < 4096,
+        "the cell is not quoted: {} bytes",
+        err.len()
+    );
+
+    hand_xlsx(&work.path("bomb.xlsx"), &rows);
+    let mut bytes = std::fs::read(work.path("bomb.xlsx")).unwrap();
+    let name = b"xl/worksheets/sheet1.xml";
+    for at in 0..bytes.len() - 46 {
+        let (size_at, name_at) = match &bytes[at..at + 4] {
+            b"PK\x03\x04" => (at + 22, at + 30),
+            b"PK\x01\x02" => (at + 24, at + 46),
+            _ => continue,
+        };
+        if bytes[name_at..].starts_with(name) {
+            bytes[size_at..size_at + 4].copy_from_slice(&1000u32.to_le_bytes());
+        }
+    }
+    work.write_bytes("bomb.xlsx", &bytes);
+    let out = run(work.unpaced(&sb, &["update", "bomb.xlsx"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("bomb.xlsx: its part xl/worksheets/sheet1.xml inflates past the 1000 bytes its zip entry declares (a zip bomb?)"),
+        "{err}"
+    );
+    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
+    assert!(!work.path("big.results.csv").exists());
+    assert!(!work.path("bomb.results.csv").exists());
+}

@@ -1,6 +1,6 @@
-//! Workbooks as input (`.xlsx`, `.xlsm`, `.xls`, `.xlsb`, `.ods`), read with calamine: one sheet
-//! (the first, or `--sheet NAME`) becomes the CSV text the rest of the input code reads, one
-//! record per sheet row, so header matching, checks and messages are the same as for a CSV.
+//! Workbooks as input (`.xlsx`, `.xlsm`, `.xls`, `.xlsb`, `.ods`): one sheet (the first, or
+//! `--sheet NAME`) becomes the CSV text the rest of the input code reads, one record per sheet
+//! row, so header matching, checks and messages are the same as for a CSV.
 //!
 //! Cells arrive as the spreadsheet shows their value, not as a CSV export would mangle it: a text
 //! cell exactly (leading zeros, `+351 …`); a number as its number, without a trailing `.0` or an
@@ -8,10 +8,12 @@
 //! time); a formula as its cached value. A formula whose cached value is an error (`#DIV/0!`) stops
 //! the run before anything is sent: sending its text would write `#DIV/0!` into a customer.
 //!
-//! `.xlsx` and `.xlsm` are streamed (see `stream`), so memory does not grow with the rows. The
-//! other formats can only be read whole (calamine loads the sheet at once), so their size is
-//! bounded up front: [`MAX_WHOLE_FILE_BYTES`] for the file and [`MAX_WHOLE_CELLS`] for the
-//! sheet. Past either, the run stops with a message saying to save the sheet as .xlsx or CSV.
+//! `.xlsx` and `.xlsm` are streamed with our own reader (see `stream`: calamine reads their
+//! shared-strings table whole), so memory grows neither with the rows nor with the distinct
+//! texts; a cell's text and a row's are bounded by [`MAX_CELL_BYTES`]. The other formats are
+//! read with calamine and can only be read whole, so their size is bounded up front:
+//! [`MAX_WHOLE_FILE_BYTES`] for the file and [`MAX_WHOLE_CELLS`] for the sheet. Past either, the
+//! run stops with a message saying to save the sheet as .xlsx or CSV.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -21,10 +23,21 @@ use calamine::{Data, Reader, Sheets};
 
 use super::InputError;
 
+mod book;
 mod layout;
+mod package;
 mod stream;
+mod strings;
+mod styles;
+mod xlsx;
+#[cfg(test)]
+mod xlsx_tests;
 
 use layout::{Emit, Scan};
+
+/// The most text an .xlsx cell, a shared string or an .xlsx row may hold: the longest record
+/// ccbulk reads.
+pub const MAX_CELL_BYTES: usize = strings::MAX_TEXT;
 
 /// The largest .xls, .xlsb or .ods file read (they are read whole; compressed formats hold
 /// several times this in cells).
@@ -84,8 +97,7 @@ pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet,
         )));
     }
     if kind == Kind::Xlsx {
-        let book: calamine::Xlsx<_> =
-            calamine::open_workbook(path).map_err(|e| fail(cannot_open(&e)))?;
+        let book = book::open(path).map_err(fail)?;
         let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
         let (first_row, csv) = stream::sheet(book, &sheet, skip_before).map_err(fail)?;
         return Ok(Sheet { csv, first_row });

@@ -1,23 +1,22 @@
-//! An `.xlsx`/`.xlsm` sheet read as a stream: calamine's cell reader goes through the sheet's
-//! XML a cell at a time, twice (the first pass finds the table and any error cell, so that the
-//! run stops before anything is sent; the second writes the records), on a thread of its own
-//! that hands CSV text over a bounded channel. Memory holds one row and a few chunks of text,
-//! whatever the sheet's length; only the workbook's shared-strings table (each distinct text
-//! once) is held whole, as calamine reads it when it opens the file.
+//! An `.xlsx`/`.xlsm` sheet read as a stream, on a thread of its own that hands CSV text over a
+//! bounded channel: the shared-strings table is first copied out of memory (see `strings`), then
+//! the sheet's XML is read a cell at a time (see `xlsx`), twice: the first pass finds the table
+//! and any error cell, so that the run stops before anything is sent; the second writes the
+//! records. Memory holds one row, a few cached blocks of the strings table and a few chunks of
+//! text, whatever the sheet's length and however many distinct texts it holds.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use calamine::{Data, Xlsx};
-
+use super::book::Book;
 use super::layout::{Bounds, Emit, Scan};
+use super::package::MAX_STREAMED_PART;
+use super::strings::Strings;
+use super::xlsx::{Cells, Context};
 
 /// The text handed over at a time, and how many such chunks may wait.
 const CHUNK: usize = 64 * 1024;
 const CHUNKS_WAITING: usize = 4;
-
-type Book = Xlsx<BufReader<File>>;
 
 /// Streams the sheet `sheet` of `book`: the table's first sheet row (from 1) and its CSV text,
 /// or why it cannot be read (before anything is sent). `skip_before`: 0-based rows above the
@@ -57,7 +56,24 @@ fn produce(
     start: &SyncSender<Result<Option<Bounds>, String>>,
     out: &SyncSender<Result<Vec<u8>, String>>,
 ) {
-    let bounds = match scan(&mut book, sheet, skip_before) {
+    let prepared = book.sheet_part(sheet).and_then(|part| {
+        let strings = Strings::load(&mut book.package, &book.strings)?;
+        Ok((part, strings))
+    });
+    let (part, mut strings) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = start.send(Err(e));
+            return;
+        }
+    };
+    let mut read = Passes {
+        book: &mut book,
+        part: &part,
+        strings: &mut strings,
+        sheet,
+    };
+    let bounds = match read.scan(skip_before) {
         Ok(b) => b,
         Err(e) => {
             let _ = start.send(Err(e));
@@ -68,51 +84,62 @@ fn produce(
         return;
     }
     let Some(bounds) = bounds else { return };
-    if let Err(e) = emit(&mut book, sheet, bounds, out) {
+    if let Err(e) = read.emit(bounds, out) {
         // The reader reports it as an input error (sheet XML broken past the first pass).
         let _ = out.send(Err(e));
     }
 }
 
-fn cannot(sheet: &str, e: impl std::fmt::Display) -> String {
-    format!("sheet {sheet:?} cannot be read: {e}")
+/// What both passes read: the sheet's part, with the workbook's strings and styles.
+struct Passes<'a> {
+    book: &'a mut Book,
+    part: &'a str,
+    strings: &'a mut Strings,
+    sheet: &'a str,
 }
 
-/// The first pass.
-fn scan(book: &mut Book, sheet: &str, skip_before: u32) -> Result<Option<Bounds>, String> {
-    let mut cells = book
-        .worksheet_cells_reader(sheet)
-        .map_err(|e| cannot(sheet, e))?;
-    let mut scan = Scan::new(sheet, skip_before);
-    while let Some(cell) = cells.next_cell().map_err(|e| cannot(sheet, e))? {
-        let value = Data::from(cell.get_value().clone());
-        scan.see(cell.get_position(), &value)?;
+impl Passes<'_> {
+    /// The sheet's cells from the first.
+    fn cells(&mut self) -> Result<Cells<'_>, String> {
+        let xml = self.book.package.required(self.part, MAX_STREAMED_PART)?;
+        let cx = Context {
+            strings: self.strings,
+            formats: &self.book.formats,
+            is_1904: self.book.is_1904,
+            sheet: self.sheet,
+        };
+        Cells::new(xml, cx)
     }
-    Ok(scan.bounds())
-}
 
-/// The second pass; stops when the reader is gone (the run ended).
-fn emit(
-    book: &mut Book,
-    sheet: &str,
-    bounds: Bounds,
-    out: &SyncSender<Result<Vec<u8>, String>>,
-) -> Result<(), String> {
-    let mut cells = book
-        .worksheet_cells_reader(sheet)
-        .map_err(|e| cannot(sheet, e))?;
-    let sink = Sink {
-        out: out.clone(),
-        text: Vec::with_capacity(CHUNK * 2),
-    };
-    let mut emit = Emit::new(bounds, sink);
-    while let Some(cell) = cells.next_cell().map_err(|e| cannot(sheet, e))? {
-        let value = Data::from(cell.get_value().clone());
-        emit.cell(cell.get_position(), &value)?;
+    /// The first pass.
+    fn scan(&mut self, skip_before: u32) -> Result<Option<Bounds>, String> {
+        let mut scan = Scan::new(self.sheet, skip_before);
+        let mut cells = self.cells()?;
+        while let Some((pos, value)) = cells.next_cell()? {
+            scan.see(pos, &value)?;
+        }
+        Ok(scan.bounds())
     }
-    let sink = emit.finish()?;
-    let _ = out.send(Ok(sink.text));
-    Ok(())
+
+    /// The second pass; stops when the reader is gone (the run ended).
+    fn emit(
+        &mut self,
+        bounds: Bounds,
+        out: &SyncSender<Result<Vec<u8>, String>>,
+    ) -> Result<(), String> {
+        let sink = Sink {
+            out: out.clone(),
+            text: Vec::with_capacity(CHUNK * 2),
+        };
+        let mut emit = Emit::new(bounds, sink);
+        let mut cells = self.cells()?;
+        while let Some((pos, value)) = cells.next_cell()? {
+            emit.cell(pos, &value)?;
+        }
+        let sink = emit.finish()?;
+        let _ = out.send(Ok(sink.text));
+        Ok(())
+    }
 }
 
 /// Where the CSV writer writes: text handed over a chunk at a time. Once the reading end is
