@@ -4,9 +4,14 @@
 //! Two parts:
 //! - the learner ([`Learner`], `learner.rs`) decides *what rate*: `--rate` is the ceiling; a 429
 //!   pauses every call for its `Retry-After`, then the pace resumes at the rate the API was
-//!   measured to accept between the ends of two pauses, holds it and then probes above it, so a
-//!   limit that rises is found too (`learner.rs` says how, and the shapes it was checked
-//!   against). `--no-adapt` keeps `--rate` as given.
+//!   measured to accept between the ends of two pauses (making up for most of the pause first),
+//!   holds it and then probes above it, so a limit that rises is found too. `--reserve` without
+//!   rate-limit headers holds its share below the limit learnt between probes. The limit the
+//!   summary reports is the one in force at the end of the run: spans across a change are not
+//!   mixed, and a limit that rose and was not measured again is "at least" what the API
+//!   accepted. `learner.rs` says how, why, and the shapes (buckets full, empty and partly used,
+//!   a fixed window started mid-window, a sliding window, a limit that halves or doubles) it
+//!   was checked against at 20/s and 200/s. `--no-adapt` keeps `--rate` as given.
 //! - governor decides *when* a call may go at that rate ([`Gate`]): a GCRA limiter whose bucket
 //!   holds `--burst` calls plus the calls of [`SLACK`]. Timers fire up to a millisecond late
 //!   (tokio's granularity); the calls after a late one use those extra cells to catch up, so the

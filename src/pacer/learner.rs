@@ -4,45 +4,70 @@
 //! `Retry-After` (the pause is the API's to choose: a second for a token bucket, the rest of
 //! the window for a fixed window, until the oldest call leaves for a sliding one), and the pause
 //! ends in the same state each time: right after a refusal, plus what the API gives back over
-//! the pause. So what the API accepted **from the end of one pause to the end of the next** is
-//! its long-run rate, whatever its shape and burst:
+//! the pause. So what the API accepted **from the end of one pause to the end of the next** (a
+//! span) is its long-run rate, whatever its shape and burst:
 //! - a token bucket of L a second: L·P refilled over a pause P, then L a second: (L·P + L·t) /
 //!   (P + t) = L;
 //! - a fixed window of N per S with `Retry-After` to the window's end: each pause ends at a
 //!   window's start, N are accepted in it: N / S (each end is rounded up to whole seconds, so
 //!   one span can be up to 1/S off; the reported limit spans several);
-//! - a sliding window (N in any S): the pauses end when the oldest call leaves, and between
-//!   them the log stays full: N / S.
+//! - a sliding window (N in any S): N / S when the log is kept full; every second a pause is
+//!   rounded up past the oldest call's leaving, and every call the pace leaves unsent, is a
+//!   slot the window holds unused, and the span measures that shortfall too.
 //!
-//! The pace after a pause is that rate, flat for [`FLAT`] (pacing evenly at N/S after a
-//! window's end is as fast as any client can go), then probing upward, doubling every
-//! [`DOUBLING_SECS`]: a probe uses what a pause gave back (a bucket refilled, a window not yet
-//! spent) and ends in the next 429, which starts the next measurement; a limit that doubles is
-//! found within a couple of seconds. For the first second after a pause the pace is raised by
-//! half the pause ([`CATCH_UP`]): a sliding window's calls that left during the pause, or a
-//! bucket's refill, are spent rather than left unused (a sliding window paced below its limit
-//! after every pause would measure, and then keep, that lower pace).
+//! The pace after a pause is that rate, flat for [`FLAT`] (pacing evenly at N/S after a window's
+//! end is as fast as any client can go), then probing upward, doubling every [`DOUBLING_SECS`]:
+//! a probe ends in the next 429, which starts the next measurement; a limit that doubles is found
+//! within a few seconds. Three things keep a sliding window full, the shape that punishes
+//! pacing below it:
+//! - the first second after a pause makes up for nearly all of it ([`CREDIT`]): the calls that
+//!   left the window during the pause are sent again at once, so the window's log comes round
+//!   with the pause's hole in it, and the next refusal comes at that hole's start, where a
+//!   whole-second `Retry-After` loses nothing;
+//! - the hold ([`FLAT`], 2 s) outlasts the time from a pause's end to the next hole of a short
+//!   window, so that refusal comes in the hold, not mid-probe;
+//! - for the pace (not the report), the pause that ends a span counts as a second at most
+//!   ([`SHORTEST_PAUSE`]): a longer one is a whole-second rounding or a fixed window's rest, time
+//!   the API did not need. A bucket's pauses are a second anyway; a fixed window paced a little
+//!   fast fills early and waits for its end, losing nothing.
 //!
 //! Lower bounds. The first span starts at the first call, with the allowance in a state nobody
 //! knows (full, empty, partly used by a run just before): what it measures is a lower bound, so
-//! the pace after it stays near the pace the 429 came at (so the next span, from a pause's end,
-//! measures the limit) and it is reported as "at least". A span that ran below the limit (a
-//! stretch flat under it) measures less than the limit too: one low span does not pull the pace
-//! below what the span before it measured; two in a row do (a limit that halves). A span where
-//! nothing got through (a storm) measures nothing: the pace steps down from the rate the 429
-//! came at, and the first call that gets through afterwards starts over from the best rate
-//! measured.
+//! the pace climbs from it at once (so the next span, from a pause's end, measures the limit) and
+//! it is reported as "at least". A span that ran below the limit measures less than the limit
+//! too: one low span does not pull the pace below what the span before it measured; two in a row
+//! do (a limit that halves), and so does one lower by more than [`REGIME`]. A span where nothing
+//! got through (a storm) measures nothing: the pace steps down from the rate the 429 came at, and
+//! the first call that gets through afterwards starts over from the best rate measured.
+//!
+//! A limit that changes: the one reported is the limit in force at the end of the run. The
+//! report is the rate accepted over the newest spans, back to about [`REPORT_SECS`] but not
+//! across a change (spans more than [`REGIME`] apart); when the newest span rose that far, it may
+//! have begun before the rise, and the report is "at least" it. Calls accepted since the last 429
+//! (the allowance was spent then), over that time plus the longest pause seen (no shorter than a
+//! window, for a window), are more than the limit could have given under any shape: when that is
+//! more than the spans measured by a tenth (a limit that rose and met no 429 since), the report
+//! is "at least" that. The summary advises a `--rate` only for a measured limit, rounded up.
+//!
+//! `--reserve N%`: after each measured span the pace holds N % below the limit learnt for
+//! [`RESERVE_HOLD`], then probes from the limit; the span that probe ends in ran below the limit
+//! on purpose, so it is a lower bound (it never lowers the pace) and the span after it goes at
+//! the limit and measures it again. A 429 during the hold itself means the limit fell below the
+//! reserved pace, and that span measures it.
 //!
 //! Under `--rate unlimited` the slow start doubles every 50 ms: faster, the pace is already
 //! several times the limit by the time the first 429 comes back (a call's latency later), and
 //! every worker's call in flight is refused.
 //!
-//! Checked against (src/pacer/tests/sim.rs, at 20/s and 200/s, eight workers, 20 ms a call): a
-//! token bucket starting full, empty and with 10 % left; a fixed window of 5 s starting
-//! mid-window on a spent one, and on a half-used one; a sliding window of 3 s; a bucket whose
-//! limit halves, and one whose limit doubles, mid-run. Each within 1.1× the ideal time but the
-//! sliding window at 200/s (1.12×); the sliding window's limit is reported 8–11 % low, and a
-//! limit that doubles late in a short run is reported as a mix of before and after.
+//! Checked against (src/pacer/tests/sim.rs, at 20/s and 200/s, eight workers, 20 ms a call,
+//! `every_shape_of_limit_is_met_near_the_ideal_time`): a token bucket starting full, empty and
+//! with 10 % left; a fixed window of 5 s starting mid-window on a spent one, and on a half-used
+//! one; a sliding window of 3 s; a bucket whose limit halves, and one whose limit doubles,
+//! mid-run. Each within 1.1× the ideal time (the sliding window: 1.09× at 20/s, 1.08× at 200/s),
+//! 429s within 5 % of the rows for buckets (the halving one at 20/s: exactly 5 %) and within
+//! `--concurrency` a renewal for windows, the limit reported within 10 % of the one at the end,
+//! or, for the limit that doubled, "at least" a rate below it. With `--reserve 20%`: a bucket, and
+//! one whose limit doubles (`reserve_still_learns_a_limit_that_rises`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -54,8 +79,11 @@ use super::PaceSettings;
 /// After a 429 with nothing measured, the pace resumes at this fraction of the rate the 429
 /// came at.
 pub(super) const BETA: f64 = 0.9;
-/// Seconds the pace holds at the measured rate after a pause, before probing.
-pub(super) const FLAT: f64 = 1.0;
+/// Seconds the pace holds at the measured rate after a pause, before probing: long enough that
+/// a sliding window's next refusal (where the pause before comes round again) falls in the hold,
+/// not in a probe (a refusal mid-probe ends in a pause rounded up to whole seconds, time the
+/// window's freed calls then sit unused).
+pub(super) const FLAT: f64 = 2.0;
 /// While probing, the pace doubles every this many seconds.
 const DOUBLING_SECS: f64 = 1.0;
 /// Seconds over which the pace makes up for the pause before it: what the API gave back
@@ -63,6 +91,14 @@ const DOUBLING_SECS: f64 = 1.0;
 /// there to spend, and pacing at the measured rate alone would leave it unspent (for a sliding
 /// window, for good).
 const CATCH_UP: f64 = 1.0;
+/// Share of the pause (up to [`CATCH_UP`]) made up for: nearly all of it, for a sliding window
+/// whose calls freed during the pause are otherwise lost; not quite all, so that a bucket holding
+/// just a pause's worth is not overspent by the pacer's timing.
+const CREDIT: f64 = 0.95;
+/// For the pace, a pause counts as this long at most: a `Retry-After` is whole seconds, rounded
+/// up (the API needed less), and one pointing at a window's end covers time the window was spent
+/// in (the next one is there to use at once). A bucket's pauses are this long anyway.
+const SHORTEST_PAUSE: f64 = 1.0;
 /// The climb after a span that measured only a lower bound doubles every this many seconds.
 const FAST_DOUBLING_SECS: f64 = 0.25;
 /// The slowest pace the learner goes down to (calls a second), unless `--rate` is slower.
@@ -81,7 +117,7 @@ const REPORT_SECS: f64 = 8.0;
 const SPANS: usize = 64;
 /// Spans whose rates differ by more than this factor measured different limits: the report
 /// does not mix them (a limit that changed mid-run is reported as it was at the end).
-const REGIME: f64 = 1.3;
+pub(super) const REGIME: f64 = 1.2;
 /// With `--reserve`, seconds the pace holds at the reserve's share below the limit learnt before
 /// it probes again (a probe, and the span after it, go at the limit to measure it).
 const RESERVE_HOLD: f64 = 10.0;
@@ -279,24 +315,7 @@ impl Learner {
                 let base = self.curve.map_or(pace, |c| c.w.min(pace));
                 (BETA * base, true, true)
             }
-            Some(mark) => {
-                let span = Span {
-                    secs: secs(mark.at, resume),
-                    accepted: accepted - mark.accepted,
-                    exact: !held,
-                };
-                self.spans.push_front(span);
-                self.spans.truncate(SPANS);
-                let m = span.rate();
-                let w = match self.curve {
-                    // A lower bound never pulls the pace down.
-                    Some(c) if held => m.max(c.w),
-                    // One low span may have run below the limit: it does not pull the pace below
-                    // what the span before it measured. Two in a row do.
-                    _ => m.max(self.previous_exact().unwrap_or(m)),
-                };
-                (w, true, false)
-            }
+            Some(mark) => (self.measure(mark, now, resume, accepted, held), true, false),
         };
         if !storm {
             self.last = Some(Mark {
@@ -321,13 +340,47 @@ impl Learner {
             credit: if storm {
                 0.0
             } else {
-                secs(now, resume).min(CATCH_UP) / 2.0
+                secs(now, resume).min(CATCH_UP) * CREDIT
             },
             reserve,
         });
         self.last_event = Some(now);
         self.storm = storm;
         true
+    }
+
+    /// The span from the pause that ended at `mark` to the one a 429 at `now` starts (ending at
+    /// `resume`), `accepted` calls accepted by then; `held`: the pace held below the limit on
+    /// purpose during it. Returns the pace to resume at.
+    fn measure(
+        &mut self,
+        mark: Mark,
+        now: Instant,
+        resume: Instant,
+        accepted: u64,
+        held: bool,
+    ) -> f64 {
+        let span = Span {
+            secs: secs(mark.at, resume),
+            accepted: accepted - mark.accepted,
+            exact: !held,
+        };
+        self.spans.push_front(span);
+        self.spans.truncate(SPANS);
+        // For the pace, the pause that ends the span counts as [`SHORTEST_PAUSE`] at most.
+        let m = span
+            .rate()
+            .max(span.accepted as f64 / (secs(mark.at, now) + SHORTEST_PAUSE));
+        let before = self.previous_exact().unwrap_or(m);
+        match self.curve {
+            // A lower bound never pulls the pace down.
+            Some(c) if held => m.max(c.w),
+            // Lower by more than [`REGIME`]: the limit fell.
+            _ if m * REGIME < before => m,
+            // One low span may have run below the limit (a sliding window left partly unused):
+            // it does not pull the pace below what the span before it measured. Two in a row do.
+            _ => m.max(before),
+        }
     }
 
     /// A call got through after a storm: the pace goes back to the best rate measured (the
@@ -368,10 +421,18 @@ impl Learner {
     pub fn learnt(&self, now: Instant, accepted: u64) -> Option<Learnt> {
         let last = self.last?;
         let mut exact = self.spans.iter().filter(|s| s.exact);
+        // The newest span, and whether it is alone in its regime after a rise (it may have
+        // begun before the limit rose: a lower bound of the new limit).
+        let mut rose = false;
         let measured = exact.next().map(|newest| {
             let (mut n, mut t) = (newest.accepted, newest.secs);
+            let mut first = true;
             for s in exact {
                 let ratio = s.rate() / newest.rate();
+                if first && ratio < 1.0 / REGIME {
+                    rose = true;
+                }
+                first = false;
                 if t >= REPORT_SECS || !(1.0 / REGIME..=REGIME).contains(&ratio) {
                     break;
                 }
@@ -381,14 +442,16 @@ impl Learner {
             n as f64 / t
         });
         let stretch = secs(last.refused, now);
-        let since = (stretch >= (3.0 * self.longest_pause).max(2.0))
-            .then(|| accepted.saturating_sub(last.accepted) as f64 / stretch);
+        let since = (stretch >= (2.0 * self.longest_pause).max(2.0)).then(|| {
+            accepted.saturating_sub(last.accepted) as f64 / (stretch + self.longest_pause)
+        });
         let lower = |rate| Learnt {
             rate,
             at_least: true,
         };
         match (measured, since) {
             (Some(m), Some(s)) if s > m * 1.1 => Some(lower(s)),
+            (Some(m), s) if rose => Some(lower(s.map_or(m, |s| m.max(s)))),
             // What the API took since the last 429 is no less than the limit reported, so that
             // no --rate advised is below it.
             (Some(m), s) => Some(Learnt {
