@@ -153,9 +153,7 @@ async fn limit_sends_the_first_rows_and_the_printed_resume_sends_the_rest() {
         "{resume}"
     );
 
-    let mut cmd = work.printed(resume);
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN);
-    let out = run(cmd).await;
+    let out = run(work.printed_with_token(resume)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(!stderr_of(&out).contains("to continue:"), "{}", show(&out));
     assert_each_row_once(&work.rows("c.results.csv"), 10);

@@ -5,7 +5,6 @@
 //! input.
 
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 use std::time::Duration;
 
 use ccbulk::sandbox::{Sandbox, SandboxConfig};
@@ -42,16 +41,6 @@ fn summary_line<'a>(stderr: &'a str, label: &str) -> Option<&'a str> {
         .lines()
         .find_map(|l| l.trim_start().strip_prefix(label))
         .map(str::trim)
-}
-
-/// Runs a command line the summary printed, with the test binary for `ccbulk`.
-fn printed_command(work: &Work, sb: &Sandbox, line: &str) -> Command {
-    assert!(!line.contains('\''), "no quoting expected in {line}");
-    let words: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(words.first(), Some(&"ccbulk"), "{line}");
-    let mut cmd = work.against(sb);
-    cmd.args(&words[1..]);
-    cmd
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -220,7 +209,7 @@ async fn sigint_finishes_rows_in_flight_records_them_and_prints_the_resume_comma
     assert!(!resume.contains(TOKEN), "no secret in the command");
 
     // The printed command, run as is, finishes the job with nothing sent twice.
-    let out = run(printed_command(&work, &sb, resume)).await;
+    let out = run(work.printed_with_token(resume)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let rows = work.rows("in.results.csv");
     assert_each_row_once(&rows, u64::from(N));
@@ -687,7 +676,7 @@ async fn a_keyed_run_interrupted_then_resumed_applies_each_row_once_and_undoes()
         resume.contains("--key internalIdentifier"),
         "the resumed run reads the file the same way: {resume}"
     );
-    let out = run(printed_command(&work, &sb, resume)).await;
+    let out = run(work.printed_with_token(resume)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
     let rows = work.rows("in.results.csv");
@@ -726,7 +715,7 @@ async fn a_keyed_run_interrupted_then_resumed_applies_each_row_once_and_undoes()
     assert!(!undo.contains("--key"), "{undo}");
     let undo_rows = work.rows("in.undo.csv");
     assert_eq!(undo_rows.len(), N as usize, "one undo line a customer");
-    let out = run(printed_command(&work, &sb, undo)).await;
+    let out = run(work.printed_with_token(undo)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     for (id, was) in listed.iter().zip(&before) {
         assert_eq!(sb.customer(*id)["city"], was["city"], "{id} put back");

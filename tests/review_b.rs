@@ -4,20 +4,11 @@
 //! UTF-8 results file with `--key` and never `--encoding`; the apply command after a workbook plan
 //! carries `--sheet`.
 
-use std::process::Command;
-
 use ccbulk::customer::{Field, current_text};
 use ccbulk::sandbox::SandboxConfig;
 use serde_json::Value;
 
 use crate::common::*;
-
-/// A printed command line ([`Work::printed`]) with the token (which is never a flag).
-fn as_printed(work: &Work, line: &str) -> Command {
-    let mut cmd = work.printed(line);
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN);
-    cmd
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keyed_legacy_plan_then_printed_apply_and_replay_do_what_they_say() {
@@ -66,7 +57,7 @@ async fn keyed_legacy_plan_then_printed_apply_and_replay_do_what_they_say() {
         patches(&sb)
     );
 
-    let out = run(as_printed(&work, apply)).await;
+    let out = run(work.printed_with_token(apply)).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_eq!(
         current_text(&sb.customer(listed[0]), Field::City).as_deref(),
@@ -97,7 +88,7 @@ async fn keyed_legacy_plan_then_printed_apply_and_replay_do_what_they_say() {
         Value::String("NOPE-404".into()),
     );
     sb.put_customer(listed[2], c);
-    let out = run(as_printed(&work, replay)).await;
+    let out = run(work.printed_with_token(replay)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let replayed = work.rows_sep("in.replay.csv", b';');
     assert_eq!(replayed.len(), 1, "only the invalid row: {replayed:?}");
@@ -148,7 +139,7 @@ async fn a_workbook_plans_printed_apply_reads_the_same_sheet() {
     let apply = after(&stderr, "to apply this plan:");
     assert!(apply.contains("--sheet Customers"), "{apply}");
 
-    let out = run(as_printed(&work, apply)).await;
+    let out = run(work.printed_with_token(apply)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         current_text(&sb.customer(cid(1)), Field::City).as_deref(),
@@ -199,7 +190,7 @@ async fn keyed_update_of_an_export_layout_undoes_as_printed() {
     let stderr = stderr_of(&out);
     let undo = after(&stderr, "to put the changes back:").trim_end_matches(')');
     assert!(!undo.contains("--key"), "{undo}");
-    let out = run(as_printed(&work, undo)).await;
+    let out = run(work.printed_with_token(undo)).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         current_text(&sb.customer(listed[0]), Field::City),

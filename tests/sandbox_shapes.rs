@@ -32,16 +32,7 @@ async fn run_against(shape: Shape, headers: bool, limit: u32) -> (String, Value)
     .await;
     let work = Work::new();
     work.write("in.csv", &full_csv((1..=rows).map(full_row)));
-    let mut cmd = work.against(&sb);
-    cmd.args([
-        "update",
-        "in.csv",
-        "--mode",
-        "replace",
-        "--rate",
-        "unlimited",
-    ])
-    .args(["--summary-json", "s.json"]);
+    let cmd = work.replace_update(&sb, &["--summary-json", "s.json"]);
     let t = Instant::now();
     let out = run_within(cmd, Duration::from_secs(180)).await;
     let took = t.elapsed();

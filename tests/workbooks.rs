@@ -318,9 +318,7 @@ async fn a_title_row_above_the_header_is_named_and_skipped_with_header_row() {
     let stderr = stderr_of(&out);
     let apply = after(&stderr, "to apply this plan:");
     assert!(apply.contains("--header-row 3"), "{apply}");
-    let mut cmd = work.printed(apply);
-    cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN);
-    let out = run(cmd).await;
+    let out = run(work.printed_with_token(apply)).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_eq!(
         current_text(&sb.customer(cid(1)), Field::City).as_deref(),

@@ -620,4 +620,11 @@ impl Work {
         cmd.args(&words[1..]).env("CCBULK_BACKOFF_BASE", "50ms");
         cmd
     }
+
+    /// [`Work::printed`] with the static token (which is never a flag).
+    pub fn printed_with_token(&self, line: &str) -> Command {
+        let mut cmd = self.printed(line);
+        cmd.env("CLOUDCOCKPIT_TOKEN", TOKEN);
+        cmd
+    }
 }
