@@ -4,23 +4,11 @@
 use crate::cli::{Mode, RunArgs};
 use crate::config::{Config, Job};
 use crate::input::Input;
-use crate::pipeline;
-use crate::signals::Signals;
 
-use super::job::{self, Ready};
+use super::job;
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    // From the start: a signal during setup must not kill the run silently, leaving its lock.
-    let mut signals = Signals::new();
-    let config = Config::from_args(Job::Update, args)?;
-    let prepared = match job::prepare(config, check_columns, &mut signals).await? {
-        Ready::Go(p) => p,
-        Ready::RefusedAtStart(code) => return Ok(code),
-    };
-    let (opened, run) = prepared.open(false, signals)?;
-    let ran = pipeline::run(run).await;
-    let (summary, _) = opened.summarise(ran);
-    Ok(job::finish(&opened.config, &summary))
+    job::run(Job::Update, args, check_columns, |_, _, _| {}).await
 }
 
 /// Replace mode sends every field, so the input must have a column for each (a dry run only

@@ -1,4 +1,4 @@
-//! The steps update, replay and plan share, in the order that matters: [`prepare`] (every
+//! The steps update, replay and plan share ([`run`]), in the order that matters: [`prepare`] (every
 //! fallible step of setup: locks, the input, the results and undo files checked, the connection
 //! and the first token; no file touched) → [`Prepared::open`] (the outputs created or repaired)
 //! → `pipeline::run` → [`Opened::summarise`] and [`finish`] (exit code, summary,
@@ -8,11 +8,13 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::cli::Mode;
+use crate::cli::{Mode, RunArgs};
 use crate::config::{Config, Connected, Job, SetupError};
 use crate::input::{Input, Source};
 use crate::lock::ResultsLock;
+use crate::outcome::Tally;
 use crate::pipeline::{self, Display, Online, StopRules, workers};
+use crate::report::Summary;
 use crate::results::{self, Prior, WriterSetup};
 use crate::signals::{self, Signals};
 use crate::{files, lock, sandbox, undo};
@@ -20,6 +22,31 @@ use crate::{files, lock, sandbox, undo};
 mod finish;
 pub(crate) use finish::finish;
 use finish::{quit_summary, refused_at_start};
+
+/// Runs update, replay or plan from its options to its exit code: [`prepare`] (a refusal
+/// touches nothing), [`Prepared::open`], the pipeline, the summary. `check` is the command's own
+/// check of its input; `then` adds what the command says before the summary is printed (plan:
+/// its changes, and the command that applies them).
+pub(crate) async fn run(
+    job: Job,
+    args: RunArgs,
+    check: CheckInput,
+    then: impl FnOnce(&Opened, &mut Summary, &Tally),
+) -> anyhow::Result<i32> {
+    // From the start: a signal during setup must not kill the run silently, leaving its lock.
+    let mut signals = Signals::new();
+    let config = Config::from_args(job, args)?;
+    let prepared = match prepare(config, check, &mut signals).await? {
+        Ready::Go(p) => p,
+        Ready::RefusedAtStart(code) => return Ok(code),
+    };
+    // Replay sends only the rows its results file records as failed or invalid.
+    let (opened, run) = prepared.open(job == Job::Replay, signals)?;
+    let ran = pipeline::run(run).await;
+    let (mut summary, tally) = opened.summarise(ran);
+    then(&opened, &mut summary, &tally);
+    Ok(finish(&opened.config, &summary))
+}
 
 /// A command's own check of its input, run as soon as the input is open (before the results
 /// file is read or the network used).
@@ -56,7 +83,7 @@ impl Started {
 }
 
 /// What [`prepare`] leads to.
-pub(crate) enum Ready {
+enum Ready {
     Go(Box<Prepared>),
     /// No first token, or an interrupt during setup: nothing was written or sent; the exit
     /// code.
@@ -66,7 +93,7 @@ pub(crate) enum Ready {
 /// Every fallible step of setup, in order; no file is touched (lock files aside, which go with
 /// the run). A Ctrl-C or SIGTERM during setup (`signals`, watched since the command started)
 /// ends it at once: exit 130, the lock files removed, nothing sent.
-pub(crate) async fn prepare(
+async fn prepare(
     config: Config,
     check: CheckInput,
     signals: &mut Option<Signals>,
