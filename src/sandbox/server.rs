@@ -135,7 +135,15 @@ async fn not_found(method: Method, headers: HeaderMap) -> Response {
 }
 
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
-    let body = json!({"error": code, "error_description": description});
+    token_answer(
+        status,
+        json!({"error": code, "error_description": description}),
+    )
+}
+
+/// An answer of the token endpoint: JSON, never cached (as OAuth 2.0 requires of it, and as
+/// Entra answers).
+fn token_answer(status: StatusCode, body: serde_json::Value) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     response
         .headers_mut()
@@ -202,11 +210,7 @@ async fn token(
         "ext_expires_in": config.token_ttl.as_secs(),
         "access_token": access_token,
     });
-    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    token_answer(StatusCode::OK, body)
 }
 
 /// `GET /v1/Customers/{id}`: the stored customer, or the made-up one.
