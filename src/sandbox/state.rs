@@ -103,24 +103,22 @@ impl State {
 
     /// Writes a kept tenant to its file if it changed since it was last written.
     pub fn save(&self) -> Result<(), String> {
-        match &self.saver {
-            Some(saver) => saver.save(|| {
-                let snapshot = lock(&self.tenant).snapshot();
-                snapshot.to_json()
-            }),
-            None => Ok(()),
-        }
+        self.saver
+            .as_ref()
+            .map_or(Ok(()), |saver| saver.save(|| self.snapshot_json()))
     }
 
     /// The last [`State::save`]: nothing is written after it (the file's lock is about to go).
     pub fn close(&self) -> Result<(), String> {
-        match &self.saver {
-            Some(saver) => saver.close(|| {
-                let snapshot = lock(&self.tenant).snapshot();
-                snapshot.to_json()
-            }),
-            None => Ok(()),
-        }
+        self.saver
+            .as_ref()
+            .map_or(Ok(()), |saver| saver.close(|| self.snapshot_json()))
+    }
+
+    /// The tenant as its file holds it: copied under the lock, written out after it.
+    fn snapshot_json(&self) -> serde_json::Result<Vec<u8>> {
+        let snapshot = lock(&self.tenant).snapshot();
+        snapshot.to_json()
     }
 
     /// Waits until the tenant changes (never, for one in memory only).
