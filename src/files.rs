@@ -10,7 +10,7 @@ use std::path::Path;
 mod appended;
 #[cfg(test)]
 pub(crate) use appended::MAX_OWN_RECORD;
-pub(crate) use appended::{Fixes, Scanner, Start};
+pub(crate) use appended::{Fixes, Scanner, Start, header_line, writer as appended_writer};
 
 /// The mode of every file ccbulk creates.
 #[cfg(unix)]

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::files::{Fixes, Scanner, Start, UTF8_BOM};
+use crate::files::{self, Fixes, Scanner, Start};
 use crate::input;
 use crate::outcome::{Counters, Outcome, OutcomeKind, Tally};
 use crate::stop::{Stop, Stopper};
@@ -74,13 +74,9 @@ pub fn open_results(setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
 fn begin(file: File, setup: &WriterSetup) -> io::Result<csv::Writer<File>> {
     // A resumed file whose torn header was cut is empty: it gets its header again.
     let new = !setup.append || file.metadata()?.len() == 0;
-    if setup.bom && new {
-        (&file).write_all(UTF8_BOM)?;
-    }
-    let mut w = input::csv_writer(file, setup.delimiter);
+    let header = new.then(|| header_record(&setup.echo_names, setup.customer_ids));
+    let w = files::appended_writer(file, setup.delimiter, setup.bom, header.as_ref())?;
     if new {
-        w.write_byte_record(&header_record(&setup.echo_names, setup.customer_ids))?;
-        w.flush()?;
         // A new file survives a power cut only once its directory entry is on disk too.
         w.get_ref().sync_all()?;
         sync_parent_dir(&setup.path);
@@ -414,13 +410,6 @@ fn header_record(echo_names: &[String], customer_ids: bool) -> ByteRecord {
         .collect()
 }
 
-/// The header line of a new results file, as written.
-fn header_bytes(echo_names: &[String], delimiter: u8, customer_ids: bool) -> io::Result<Vec<u8>> {
-    let mut w = input::csv_writer(Vec::new(), delimiter);
-    w.write_byte_record(&header_record(echo_names, customer_ids))?;
-    w.into_inner().map_err(|e| e.into_error())
-}
-
 /// What to do about a results file `--resume` cannot read.
 const FIXES: Fixes = Fixes {
     line: "fix or delete that line (its row is then sent again), or start again with --overwrite",
@@ -441,9 +430,10 @@ pub fn read_prior(
     // keyed run (a file that holds no row is ours to cut either way).
     let mut headers = Vec::with_capacity(4);
     for keyed in [false, true] {
-        let line = header_bytes(echo_names, delimiter, keyed)?;
-        headers.push([UTF8_BOM, &line].concat());
-        headers.push(line);
+        for bom in [true, false] {
+            let header = header_record(echo_names, keyed);
+            headers.push(files::header_line(&header, delimiter, bom)?);
+        }
     }
     let mut scan = match Scanner::open(path, delimiter, &headers, FIXES)? {
         Start::TornHeader { bytes } => {
@@ -576,10 +566,10 @@ mod tests {
         std::fs::write(&p, b"\xEF\xBB\xBFother,ccb").unwrap();
         assert!(read_prior(&p, b',', &names, None).is_err());
         // A keyed run's header ends in ccbulk_customer_id: cut inside that column, it is ours.
-        let keyed = header_bytes(&names, b',', true).unwrap();
+        let keyed = files::header_line(&header_record(&names, true), b',', false).unwrap();
         for cut in [
             &keyed[..keyed.len() - 4],
-            &[UTF8_BOM, &keyed[..keyed.len() - 1]].concat(),
+            &[files::UTF8_BOM, &keyed[..keyed.len() - 1]].concat(),
         ] {
             std::fs::write(&p, cut).unwrap();
             let prior = read_prior(&p, b',', &names, None).unwrap();

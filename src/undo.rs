@@ -14,7 +14,7 @@ mod recorded;
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::customer::Change;
 use crate::customer::{FIELD_COUNT, Field};
-use crate::files::{Fixes, Scanner, Start};
+use crate::files::{self, Fixes, Scanner, Start};
 use crate::input::{self, Columns, Row};
 use recorded::Recorded;
 
@@ -215,17 +215,9 @@ impl Checked {
         }
         // A header torn by a crash was cut whole: it is written again.
         let new = !append || cut_to == Some(0);
-        if setup.bom && new {
-            (&file)
-                .write_all(crate::files::UTF8_BOM)
-                .map_err(|e| fail(&e))?;
-        }
-        let mut w = input::csv_writer(file, setup.delimiter);
-        if new {
-            w.write_byte_record(&setup.layout.header_record())
-                .and_then(|()| w.flush().map_err(csv::Error::from))
-                .map_err(|e| fail(&e))?;
-        }
+        let header = new.then(|| setup.layout.header_record());
+        let w = files::appended_writer(file, setup.delimiter, setup.bom, header.as_ref())
+            .map_err(|e| fail(&e))?;
         Ok(UndoWriter {
             w,
             slots: setup.layout.slots,
@@ -354,18 +346,6 @@ impl Shared {
     }
 }
 
-/// The header line of a new undo file, as written.
-fn header_bytes(setup: &UndoSetup) -> io::Result<Vec<u8>> {
-    let start = if setup.bom {
-        crate::files::UTF8_BOM.to_vec()
-    } else {
-        Vec::new()
-    };
-    let mut w = input::csv_writer(start, setup.delimiter);
-    w.write_byte_record(&setup.layout.header_record())?;
-    w.into_inner().map_err(|e| e.into_error())
-}
-
 /// What to do about an undo file `--resume` cannot read.
 const FIXES: Fixes = Fixes {
     line: "fix or delete that line, or start a new undo file with --undo PATH",
@@ -381,7 +361,8 @@ fn read_back(
     setup: &UndoSetup,
     recorded: &mut Recorded,
 ) -> io::Result<(Option<u64>, u64)> {
-    let mut scan = match Scanner::open(path, setup.delimiter, &[header_bytes(setup)?], FIXES)? {
+    let header = files::header_line(&setup.layout.header_record(), setup.delimiter, setup.bom)?;
+    let mut scan = match Scanner::open(path, setup.delimiter, &[header], FIXES)? {
         Start::TornHeader { .. } => return Ok((Some(0), 0)),
         Start::Lines(scan) => scan,
     };

@@ -8,10 +8,12 @@
 //! it. Reading changes nothing: the caller cuts once the resume is known to go ahead.
 
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use csv::ByteRecord;
+
+use super::UTF8_BOM;
 
 /// The longest record read back from a file ccbulk wrote: an input record (at most 1 MiB) with
 /// the API's values and errors beside it fits many times over; a file that is not what it claims
@@ -234,6 +236,29 @@ impl<R: io::Read> io::Read for RecordCap<R> {
         self.offset += n as u64;
         Ok(n)
     }
+}
+
+/// The header line of such a file as it is written: the byte-order mark if `bom`, then `header`
+/// by the one CSV writer. [`Scanner::open`] is given it to recognise the header, whole or torn.
+pub(crate) fn header_line(header: &ByteRecord, delimiter: u8, bom: bool) -> io::Result<Vec<u8>> {
+    let start = if bom { UTF8_BOM.to_vec() } else { Vec::new() };
+    let mut w = crate::input::csv_writer(start, delimiter);
+    w.write_byte_record(header)?;
+    w.into_inner().map_err(|e| e.into_error())
+}
+
+/// The CSV writer of such a file: a new (empty) one is given `header` first, written out at
+/// once as [`header_line`] makes it; `None` for a file that has its header.
+pub(crate) fn writer(
+    file: File,
+    delimiter: u8,
+    bom: bool,
+    header: Option<&ByteRecord>,
+) -> io::Result<csv::Writer<File>> {
+    if let Some(header) = header {
+        (&file).write_all(&header_line(header, delimiter, bom)?)?;
+    }
+    Ok(crate::input::csv_writer(file, delimiter))
 }
 
 #[cfg(test)]
