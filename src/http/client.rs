@@ -11,8 +11,9 @@
 //!
 //! A PATCH is never sent twice by ccbulk itself: a call that got no answer is retried by
 //! `pipeline/` alone, as a new attempt it counts. Below it, reqwest resends nothing: its retry
-//! layer is set to `retry::never()` (its default would retry HTTP/2 refusals, and this client
-//! speaks only HTTP/1.1), and the one resend left is hyper-util's pool's: a request handed to an
+//! layer is set to `retry::never()` with no retry per request (its default would retry HTTP/2
+//! refusals, and this client speaks only HTTP/1.1; with none allowed, it also keeps no copy of
+//! each request to resend), and the one resend left is hyper-util's pool's: a request handed to an
 //! idle kept-alive connection that turns out to be closed comes back from hyper *unwritten*
 //! (hyper returns the request itself only while it is still queued for the connection, never
 //! once its connection task has taken it to write) and goes once more on a new connection.
@@ -49,7 +50,7 @@ pub fn build(timeout: Duration, concurrency: usize) -> Result<reqwest::Client, S
         .user_agent(USER_AGENT)
         .http1_only()
         .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .connect_timeout(connect_limit(timeout))
         .timeout(timeout)
         .pool_max_idle_per_host(concurrency.max(1))
