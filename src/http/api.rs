@@ -46,8 +46,9 @@ pub struct Api {
     client: reqwest::Client,
     /// Accept and X-Tenant: the same on every call.
     headers: HeaderMap,
-    /// The base URL followed by `/v1/Customers/`.
-    prefix: String,
+    /// The base URL followed by `/v1/Customers`, parsed once: each call's URL is built from it
+    /// by adding path segments, not parsed again.
+    customers: Url,
 }
 
 const X_TENANT: HeaderName = HeaderName::from_static("x-tenant");
@@ -78,23 +79,34 @@ impl Api {
             .map_err(|_| format!("--tenant \"{tenant}\" cannot be sent as a header"))?;
         let endpoint = api_root(base)?;
         let root = endpoint.url.as_str().trim_end_matches('/');
+        let customers = Url::parse(&format!("{root}/v1/Customers")).map_err(|e| {
+            format!(
+                "--base-url \"{}\" is not a URL: {e}",
+                crate::text::redact_url(base)
+            )
+        })?;
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(X_TENANT, tenant);
         Ok(Api {
             client: client.clone(),
             headers,
-            prefix: format!("{root}/v1/Customers/"),
+            customers,
         })
     }
 
-    /// `{prefix}{id}`, then `/account-info` if asked: the request's URL.
+    /// `{customers}/{id}`, then `/account-info` if asked: the request's URL.
     fn target(&self, id: Uuid, account_info: bool) -> Result<Url, String> {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let id = id.hyphenated().encode_lower(&mut buf);
-        let suffix = if account_info { "/account-info" } else { "" };
-        Url::parse(&format!("{}{id}{suffix}", self.prefix))
-            .map_err(|e| format!("cannot build the request URL: {e}"))
+        let suffix: &[&str] = if account_info { &["account-info"] } else { &[] };
+        let mut url = self.customers.clone();
+        // Only a URL that cannot be a base (`mailto:`) has no path segments; an http(s) one has.
+        url.path_segments_mut()
+            .map_err(|()| "cannot build the request URL".to_string())?
+            .push(id)
+            .extend(suffix);
+        Ok(url)
     }
 
     fn request(
@@ -188,8 +200,9 @@ impl Api {
         correlation: Uuid,
         seen: Seen<'_>,
     ) -> Reply {
-        let url = format!("{}?{query}", self.prefix.trim_end_matches('/'));
-        let target = Url::parse(&url).map_err(|e| format!("cannot build the request URL: {e}"));
+        let mut url = self.customers.clone();
+        url.set_query(Some(query));
+        let target = Ok(url);
         match self.get(target, MAX_PAGE, token, correlation, seen).await {
             Ok(body) => Reply::Page(body),
             Err(reply) => reply,
