@@ -126,10 +126,15 @@ pub struct Lines {
     pub stopper: Stopper,
 }
 
-/// Runs the writer on a blocking thread (see [`Lines`] for when it ends). Each line is written
-/// at once, the file flushed after each batch (before the workers waiting on it are told), and
-/// synced to disk at least every second while there is unsynced data. The tally comes back also
-/// when writing failed (a full disk), for the summary of the run that stopped.
+/// Runs the writer as a task of the runtime (see [`Lines`] for when it ends). Each line is
+/// written at once, the file flushed after each batch (before the workers waiting on it are
+/// told), and synced to disk at least every second while there is unsynced data. The tally comes
+/// back also when writing failed (a full disk), for the summary of the run that stopped.
+///
+/// A task rather than a thread of its own: a worker handing it a line and the writer telling the
+/// worker its line is written are then wake-ups inside the runtime, not a thread put to sleep and
+/// woken by the kernel for every row. A flush is a write to the page cache (microseconds); the
+/// sync, which can take long, runs on a blocking thread.
 pub fn spawn_writer(
     w: csv::Writer<File>,
     echo: Vec<usize>,
@@ -137,15 +142,14 @@ pub fn spawn_writer(
     lines: Lines,
     counters: Arc<Counters>,
 ) -> tokio::task::JoinHandle<(Tally, io::Result<()>)> {
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let mut tally = Tally::default();
         let scratch = Scratch {
             customer_ids,
             ..Scratch::default()
         };
         let stopper = lines.stopper.clone();
-        let written = write_all(w, &echo, scratch, lines, &counters, &handle, &mut tally);
+        let written = write_all(w, &echo, scratch, lines, &counters, &mut tally).await;
         if written.is_err() {
             // The workers' next lines cannot be recorded: no row may start.
             stopper.stop(Stop::Broken("the results file cannot be written".into()));
@@ -164,13 +168,12 @@ enum Next {
 }
 
 /// The writer's loop (see [`spawn_writer`]).
-fn write_all(
+async fn write_all(
     mut w: csv::Writer<File>,
     echo: &[usize],
     mut record: Scratch,
     lines: Lines,
     counters: &Counters,
-    handle: &tokio::runtime::Handle,
     tally: &mut Tally,
 ) -> io::Result<()> {
     let Lines {
@@ -184,14 +187,12 @@ fn write_all(
     let mut acks = Vec::new();
     loop {
         let left = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
-        let next = handle.block_on(async {
-            tokio::select! {
-                biased;
-                line = rx.recv() => Next::Line(line),
-                _ = finish.cancelled(), if !finishing => Next::Finish,
-                _ = tokio::time::sleep(left), if dirty => Next::Sync,
-            }
-        });
+        let next = tokio::select! {
+            biased;
+            line = rx.recv() => Next::Line(line),
+            _ = finish.cancelled(), if !finishing => Next::Finish,
+            _ = tokio::time::sleep(left), if dirty => Next::Sync,
+        };
         match next {
             Next::Line(None) => break,
             Next::Finish => {
@@ -202,6 +203,9 @@ fn write_all(
             }
             Next::Sync => {}
             Next::Line(Some(first)) => {
+                // Group commit: the other tasks ready to run (workers whose answers came) go
+                // first, so their lines join this batch and one write and flush serve them all.
+                tokio::task::yield_now().await;
                 let mut batch = 0;
                 let mut line = Some(first);
                 while let Some(l) = line.take() {
@@ -219,23 +223,31 @@ fn write_all(
                 for ack in acks.drain(..) {
                     let _ = ack.send(());
                 }
-                // A writer that keeps up with rows nobody waits for (a dry run) would sleep
-                // and be woken for every row: two futex calls and a write per row. A short
-                // pause after a small batch lets the next rows gather in the channel
-                // (BENCHMARKS.md). A worker waiting for its line is never kept waiting.
+                // A writer that keeps up with rows nobody waits for (a dry run) would be woken
+                // for every row: a write per row. A short pause after a small batch lets the
+                // next rows gather in the channel (BENCHMARKS.md). A worker waiting for its line
+                // is never kept waiting.
                 if !waited && batch < LINGER_BELOW {
-                    std::thread::sleep(LINGER);
+                    tokio::time::sleep(LINGER).await;
                 }
             }
         }
         if dirty && last_sync.elapsed() >= Duration::from_secs(1) {
-            w.get_ref().sync_data()?;
+            sync(&w, File::sync_data).await?;
             last_sync = Instant::now();
             dirty = false;
         }
     }
     w.flush()?;
-    w.get_ref().sync_all()
+    sync(&w, File::sync_all).await
+}
+
+/// Syncs the results file to disk (`how`) on a blocking thread, through a second handle of it.
+async fn sync(w: &csv::Writer<File>, how: fn(&File) -> io::Result<()>) -> io::Result<()> {
+    let file = w.get_ref().try_clone()?;
+    tokio::task::spawn_blocking(move || how(&file))
+        .await
+        .map_err(io::Error::other)?
 }
 
 fn count(tally: &mut Tally, counters: &Counters, o: &Outcome) {
