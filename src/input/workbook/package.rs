@@ -31,7 +31,7 @@ impl Package {
     /// Opens the zip; the message says why it cannot be.
     pub fn open(path: &std::path::Path) -> Result<Package, String> {
         let file = File::open(path).map_err(|e| format!("cannot be opened: {e}"))?;
-        let zip = ZipArchive::new(BufReader::new(file))
+        let zip = ZipArchive::new(BufReader::with_capacity(64 * 1024, file))
             .map_err(|e| format!("cannot be read as a workbook: {e}"))?;
         Ok(Package { zip })
     }

@@ -4,12 +4,12 @@
 //! different customers. Here it is read once, as a stream, into two anonymous temporary files
 //! (created 0600 and unlinked at once by `tempfile`, so nothing is left behind however the run
 //! ends): the texts back to back, and where each one ends. A cell's text is then read back at
-//! its offset, through a few cached 64 KiB blocks: Excel numbers texts in the order they first
+//! its offset, through a cache of small blocks: Excel numbers texts in the order they first
 //! appear, so reading a sheet from the top walks both files nearly in order, and the texts a
 //! sheet repeats (a city, a country) stay in a cached block.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 
 use quick_xml::events::Event;
 
@@ -20,8 +20,11 @@ pub(super) const MAX_TEXT: usize = crate::input::lines::MAX_RECORD as usize;
 /// The most disk the table may take: its texts, and 8 bytes for each.
 pub(super) const MAX_TABLE_BYTES: u64 = 2 << 30;
 
-const BLOCK: u64 = 64 * 1024;
-const SLOTS: usize = 8;
+/// The cache of each file: 512 blocks of 4 KiB (2 MiB). Small blocks keep a miss cheap; many
+/// keep the texts a sheet repeats (a zip, a city, spread over the first part of the table) in
+/// the cache while the reading walks on through the rest.
+const BLOCK: u64 = 4 * 1024;
+const SLOTS: usize = 512;
 
 /// The table, read back a text at a time.
 pub(super) struct Strings {
@@ -169,8 +172,7 @@ impl Spill {
             if *loaded != block {
                 let size = BLOCK.min(self.len - block * BLOCK) as usize;
                 data.resize(size, 0);
-                self.file.seek(SeekFrom::Start(block * BLOCK))?;
-                self.file.read_exact(data)?;
+                read_at(&mut self.file, block * BLOCK, data)?;
                 *loaded = block;
             }
             let from = (pos - block * BLOCK) as usize;
@@ -180,6 +182,19 @@ impl Spill {
         }
         Ok(())
     }
+}
+
+/// Fills `buf` from `at` in one call where the system has positioned reads.
+#[cfg(unix)]
+fn read_at(file: &mut File, at: u64, buf: &mut [u8]) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, at)
+}
+
+#[cfg(not(unix))]
+fn read_at(file: &mut File, at: u64, buf: &mut [u8]) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(buf)
 }
 
 /// A string item (`<si>` of the table, `<is>` of an inline-string cell), just started: its text

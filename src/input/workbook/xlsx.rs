@@ -8,7 +8,7 @@
 //! row, the most that is ever held, stays small whatever the file says.
 
 use calamine::{CellErrorType, Data, ExcelDateTime, ExcelDateTimeType};
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 
 use super::layout::column_name;
 use super::package::{Xml, attr, is};
@@ -88,7 +88,7 @@ impl<'a> Cells<'a> {
     /// The next cell and its 0-based (row, column); `None` after the last.
     pub fn next_cell(&mut self) -> Result<Option<Cell>, String> {
         loop {
-            let (r, t, s) = match self.xml.next()? {
+            let head = match self.xml.next()? {
                 Event::Start(e) if is(&e, "row") => {
                     if let Some(r) = attr(&e, "r") {
                         self.row = self.row_number(&r)?;
@@ -100,35 +100,30 @@ impl<'a> Cells<'a> {
                     self.col = 0;
                     continue;
                 }
-                Event::Start(e) if is(&e, "c") => (attr(&e, "r"), attr(&e, "t"), attr(&e, "s")),
+                Event::Start(e) if is(&e, "c") => Head::of(&e),
                 Event::End(e) if e.local_name().as_ref() == "sheetData" => return Ok(None),
                 Event::Eof => return Err(self.xml.cut_short("sheetData")),
                 _ => continue,
             };
-            let pos = match r {
-                Some(r) => self.reference(&r)?,
-                None => (self.row, self.col),
+            let pos = match head.r {
+                Ok(Some(pos)) => pos,
+                Ok(None) => (self.row, self.col),
+                Err(r) => {
+                    return Err(format!(
+                        "sheet {:?}: its cell reference {r:?} is not a cell of a sheet (A1 to XFD1048576)",
+                        self.cx.sheet
+                    ));
+                }
             };
             self.col = pos.1.saturating_add(1);
-            let value = self.cell(pos, t.as_deref(), s.as_deref())?;
+            let value = self.cell(pos, &head)?;
             self.count_text(pos, &value)?;
             return Ok(Some((pos, value)));
         }
     }
 
     /// The rest of a cell just started: its value.
-    fn cell(&mut self, pos: (u32, u32), t: Option<&str>, s: Option<&str>) -> Result<Data, String> {
-        let kind = match t {
-            None => Kind::Plain,
-            Some("n") => Kind::Number,
-            Some("s") => Kind::Shared,
-            Some("b") => Kind::Bool,
-            Some("d") => Kind::Date,
-            Some("e") => Kind::Error,
-            Some("str") => Kind::Formula,
-            Some("inlineStr" | "is") => Kind::Inline,
-            Some(_) => Kind::Unknown,
-        };
+    fn cell(&mut self, pos: (u32, u32), head: &Head) -> Result<Data, String> {
         let sheet = self.cx.sheet;
         let too_long = || {
             format!(
@@ -143,8 +138,8 @@ impl<'a> Cells<'a> {
                 Event::Start(e) if is(&e, "v") => {
                     self.text.clear();
                     self.xml.text(MAX_TEXT, &mut self.text, &too_long)?;
-                    if kind != Kind::Inline {
-                        value = self.value(kind, s, pos, t)?;
+                    if head.kind != Kind::Inline {
+                        value = self.value(head, pos)?;
                     }
                 }
                 Event::Start(e) if is(&e, "is") => {
@@ -162,14 +157,8 @@ impl<'a> Cells<'a> {
     }
 
     /// The value of a `<v>` (its text in `self.text`), by the cell's type and style.
-    fn value(
-        &mut self,
-        kind: Kind,
-        style: Option<&str>,
-        pos: (u32, u32),
-        t: Option<&str>,
-    ) -> Result<Data, String> {
-        let v = self.text.as_str();
+    fn value(&mut self, head: &Head, pos: (u32, u32)) -> Result<Data, String> {
+        let (kind, v) = (head.kind, self.text.as_str());
         let sheet = self.cx.sheet;
         let bad = |why: String| format!("sheet {sheet:?}, cell {}: {why}", a1(pos));
         Ok(match kind {
@@ -215,23 +204,23 @@ impl<'a> Cells<'a> {
             }
             Kind::Plain | Kind::Number if v.is_empty() => Data::Empty,
             Kind::Plain | Kind::Number => match v.parse::<f64>() {
-                Ok(n) => self.number(n, style),
+                Ok(n) => self.number(n, head.style),
                 Err(_) if kind == Kind::Plain => Data::String(v.to_string()),
                 Err(_) => return Err(bad(format!("its value {v:?} is not a number"))),
             },
             Kind::Inline | Kind::Unknown => {
                 return Err(bad(format!(
                     "its type t={:?} is not one ccbulk reads",
-                    t.unwrap_or_default()
+                    head.unknown.as_deref().unwrap_or_default()
                 )));
             }
         })
     }
 
     /// A number, or a date or duration when its style's format is one.
-    fn number(&self, n: f64, style: Option<&str>) -> Data {
+    fn number(&self, n: f64, style: Option<usize>) -> Data {
         let format = match style {
-            Some(s) => self.cx.formats.get(s.parse::<usize>().unwrap_or(0)),
+            Some(s) => self.cx.formats.get(s),
             None => Some(&Format::Other),
         };
         match format {
@@ -282,15 +271,51 @@ impl<'a> Cells<'a> {
             )),
         }
     }
+}
 
-    /// A cell's `r` (`B7`) as a 0-based (row, column).
-    fn reference(&self, r: &str) -> Result<(u32, u32), String> {
-        parse_a1(r).ok_or_else(|| {
-            format!(
-                "sheet {:?}: its cell reference {r:?} is not a cell of a sheet (A1 to XFD1048576)",
-                self.cx.sheet
-            )
-        })
+/// What a `<c>` tag says of its cell, read without copying its attributes (a sheet has
+/// millions of cells).
+struct Head {
+    /// Its reference (`r`) as a 0-based (row, column), none when it has none, the text when it
+    /// is not a cell's.
+    r: Result<Option<(u32, u32)>, String>,
+    kind: Kind,
+    /// Its style (`s`): an index into the workbook's cell formats (0 when not a number).
+    style: Option<usize>,
+    /// The type (`t`) when it is not one ccbulk knows.
+    unknown: Option<String>,
+}
+
+impl Head {
+    fn of(e: &BytesStart<'_>) -> Head {
+        let mut head = Head {
+            r: Ok(None),
+            kind: Kind::Plain,
+            style: None,
+            unknown: None,
+        };
+        for a in e.attributes().with_checks(false).flatten() {
+            let v: &str = &a.value;
+            match a.key.as_ref() {
+                "r" => head.r = parse_a1(v).map(Some).ok_or_else(|| v.to_string()),
+                "s" => head.style = Some(v.parse().unwrap_or(0)),
+                "t" => {
+                    head.kind = match v {
+                        "n" => Kind::Number,
+                        "s" => Kind::Shared,
+                        "b" => Kind::Bool,
+                        "d" => Kind::Date,
+                        "e" => Kind::Error,
+                        "str" => Kind::Formula,
+                        "inlineStr" | "is" => Kind::Inline,
+                        _ => Kind::Unknown,
+                    };
+                    head.unknown = (head.kind == Kind::Unknown).then(|| v.to_string());
+                }
+                _ => {}
+            }
+        }
+        head
     }
 }
 
