@@ -238,7 +238,7 @@ impl Config {
             )));
         }
         let undo = undo_path(job, &args, &source, &results)?;
-        let online = !args.dry_run && !args.sandbox;
+        let online = !args.dry_run && !args.conn.sandbox;
         let connect = Connect::from_args(&args.conn, online)?;
         let input_options = input_options(job, &args, &connect.tenant, online)?;
         Ok(Config {
@@ -261,7 +261,7 @@ impl Config {
                 .transpose()?,
             limit: args.limit,
             summary_json: args.report.summary_json.clone(),
-            sandbox: args.sandbox,
+            sandbox: args.conn.sandbox,
             quiet: args.report.quiet,
             given: args.shared.given,
         })

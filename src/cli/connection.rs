@@ -57,8 +57,8 @@ impl std::fmt::Display for Reserve {
 }
 
 /// How to reach the API, and how fast: the options update, replay, plan and export share (same
-/// names, defaults and environment variables). The pacing options come first, so that
-/// "Pacing and retries" comes before "Connection" in help.
+/// names, defaults and environment variables), `--sandbox` included. The pacing options come
+/// first, so that "Pacing and retries" comes before "Connection" in help.
 #[derive(Args, Debug, Clone)]
 pub struct ConnectionArgs {
     /// API calls per second at most, GET and PATCH alike (N/s or a bare N, N/min, N/h, or
@@ -139,6 +139,10 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "S", env = "CLOUDCOCKPIT_SCOPE", default_value = ENTRA_SCOPE,
           help_heading = CONNECTION, hide_short_help = true)]
     pub scope: String,
+
+    /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
+    #[arg(long, help_heading = CONNECTION)]
+    pub sandbox: bool,
 }
 
 /// A count that must be at least 1 (`--concurrency`, `--burst`, `--max-attempts`), with a

@@ -50,10 +50,6 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub conn: ConnectionArgs,
 
-    /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
-    #[arg(long, help_heading = CONNECTION)]
-    pub sandbox: bool,
-
     /// Where to write the CSV (- for standard output).
     #[arg(
         long,

@@ -155,10 +155,6 @@ pub struct SharedArgs {
           help_heading = PACING)]
     pub concurrency: NonZeroUsize,
 
-    /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
-    #[arg(long, help_heading = CONNECTION)]
-    pub sandbox: bool,
-
     /// Results CSV path (default: beside the input).
     #[arg(long, value_name = "PATH", help_heading = OUTPUT)]
     pub results: Option<PathBuf>,

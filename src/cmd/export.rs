@@ -46,7 +46,7 @@ struct Settings {
 
 impl Settings {
     fn from_args(args: ExportArgs) -> Result<Settings, SetupError> {
-        let connect = Connect::from_args(&args.conn, !args.sandbox)?;
+        let connect = Connect::from_args(&args.conn, !args.conn.sandbox)?;
         let output = match args.output.as_str() {
             "-" => Output::Stdout,
             p => Output::File(PathBuf::from(p)),
@@ -139,7 +139,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     // silently.
     let mut signals = crate::signals::Signals::new();
     let mut settings = Settings::from_args(args)?;
-    let sandbox = match settings.args.sandbox {
+    let sandbox = match settings.args.conn.sandbox {
         true => Some(crate::cmd::sandbox::stand_in(&mut settings.connect).await?),
         false => None,
     };
