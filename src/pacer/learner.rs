@@ -44,10 +44,12 @@
 //! report is the rate accepted over the newest spans, back to about [`REPORT_SECS`] but not
 //! across a change (spans more than [`REGIME`] apart); when the newest span rose that far, it may
 //! have begun before the rise, and the report is "at least" it. Calls accepted since the last 429
-//! (the allowance was spent then), over that time plus the longest pause seen (no shorter than a
-//! window, for a window), are more than the limit could have given under any shape: when that is
-//! more than the spans measured by a tenth (a limit that rose and met no 429 since), the report
-//! is "at least" that. The summary advises a `--rate` only for a measured limit, rounded up.
+//! (the allowance was spent then), over that time plus the longest pause seen: for a bucket no
+//! more than its limit; for a window no more than its limit when the longest pause is as long as
+//! the window (a 429 early in a window waits for all of it), and up to a window's worth over it
+//! when every 429 came late in its window (a limit reported "at least" above the one in force:
+//! not seen in the simulations, but possible). When that is more than the spans measured by a
+//! tenth (a limit that rose and met no 429 since), the report is "at least" that. The summary advises a `--rate` only for a measured limit, rounded up.
 //!
 //! `--reserve N%`: after each measured span the pace holds N % below the limit learnt for
 //! [`RESERVE_HOLD`], then probes from the limit; the span that probe ends in ran below the limit

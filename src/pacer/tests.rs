@@ -417,7 +417,7 @@ fn spans_between_pause_ends_measure_the_limit() {
     let learnt = l.learnt(s(6.5), 130).unwrap();
     assert_eq!((learnt.rate, learnt.at_least), (20.0, false));
     // 270 more in the 9 s since the 429 (the pause included), and no 429: at least that over
-    // the 9 s and the longest pause (1.45 s), which no shape of limit could have exceeded.
+    // the 9 s and the longest pause (1.45 s): a bucket could not have exceeded it.
     let learnt = l.learnt(s(14.5), 400).unwrap();
     assert_eq!((learnt.rate, learnt.at_least), (270.0 / 10.45, true));
     // One low span (18/s over 5 s) keeps 20/s; a second one lowers it.
