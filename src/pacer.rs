@@ -89,6 +89,9 @@ pub struct PaceStats {
     pub learnt: Option<Learnt>,
     /// The families of rate-limit headers the pace was drawn from, if any.
     pub headers: Vec<&'static str>,
+    /// The limit those headers announce in calls a second (the strictest policy's count over
+    /// its window), when they say both.
+    pub announced: Option<f64>,
 }
 
 /// governor's clock: tokio's, so that a paused clock drives the limiter as it drives the sleeps.
@@ -473,6 +476,11 @@ impl Pacer {
             .load(Ordering::Acquire)
             .saturating_sub(self.nanos(Instant::now()));
         let answered = self.answered.load(Ordering::Relaxed);
+        let (headers, announced) = {
+            let allowance = self.allowance();
+            let families = allowance.families.iter().map(|f| f.name()).collect();
+            (families, allowance.limit())
+        };
         let learner = self.learner();
         PaceStats {
             calls,
@@ -485,7 +493,8 @@ impl Pacer {
             mean_latency: (answered > 0)
                 .then(|| Duration::from_nanos(self.latency_ns.load(Ordering::Relaxed) / answered)),
             learnt: learner.learnt(Instant::now(), self.accepted.load(Ordering::Relaxed)),
-            headers: self.allowance().families.iter().map(|f| f.name()).collect(),
+            headers,
+            announced,
         }
     }
 

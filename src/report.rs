@@ -65,6 +65,39 @@ pub struct CallCounts {
     /// In words only: why `--rate` was not reached, if it was not.
     #[serde(skip)]
     pub out_of_reach: Option<String>,
+    /// The API's limit as the run saw it: announced by its rate-limit headers, else learnt from
+    /// its 429s; `null` when it saw neither.
+    pub limit: Option<Limit>,
+}
+
+/// The API's limit in the summary JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Limit {
+    /// Calls a second.
+    pub calls_per_second: f64,
+    /// Only a lower bound: the run never kept the API's allowance spent long enough to measure
+    /// its limit.
+    pub at_least: bool,
+    /// `headers` (announced by its rate-limit headers) or `429s` (learnt from its 429s).
+    pub source: &'static str,
+}
+
+impl Limit {
+    fn of(s: &crate::pacer::PaceStats) -> Option<Limit> {
+        let tenth = |r: f64| (r * 10.0).round() / 10.0;
+        let announced = s.announced.map(|r| Limit {
+            calls_per_second: tenth(r),
+            at_least: false,
+            source: "headers",
+        });
+        announced.or_else(|| {
+            s.learnt.filter(|_| s.http_429 > 0).map(|l| Limit {
+                calls_per_second: tenth(l.rate),
+                at_least: l.at_least,
+                source: "429s",
+            })
+        })
+    }
 }
 
 impl CallCounts {
@@ -78,6 +111,7 @@ impl CallCounts {
             learnt: s.learnt,
             headers: s.headers.clone(),
             out_of_reach: None,
+            limit: Limit::of(s),
         }
     }
 
@@ -103,8 +137,14 @@ impl CallCounts {
         }
         s.push('\n');
         if !self.headers.is_empty() {
+            let announced = match self.limit {
+                Some(l) if l.source == "headers" => {
+                    format!(" (a limit of {} calls/s)", l.calls_per_second)
+                }
+                _ => String::new(),
+            };
             s.push_str(&format!(
-                "  paced by the API's {} headers: never more than they said was left\n",
+                "  paced by the API's {} headers{announced}: never more than they said was left\n",
                 self.headers.join(" and ")
             ));
         }
@@ -439,6 +479,7 @@ mod tests {
                 }),
                 headers: Vec::new(),
                 out_of_reach: None,
+                limit: None,
             },
             0,
         );
@@ -497,6 +538,48 @@ mod tests {
             assert_eq!(json[key].as_f64(), Some(value), "{key}: {json}");
         }
         assert!(json.get("accepted_rate").is_none() && json.get("requests").is_none());
+    }
+
+    /// The limit the run saw, in the JSON: announced by headers before learnt from 429s, and
+    /// `null` when neither.
+    #[test]
+    fn the_limit_seen_is_in_the_json() {
+        let learnt = crate::pacer::PaceStats {
+            calls: 50,
+            http_429: 3,
+            learnt: Some(crate::pacer::Learnt {
+                rate: 19.66,
+                at_least: true,
+            }),
+            ..crate::pacer::PaceStats::default()
+        };
+        let json = |s: &crate::pacer::PaceStats| {
+            serde_json::to_value(CallCounts::new(s)).unwrap()["limit"].clone()
+        };
+        assert_eq!(
+            json(&learnt),
+            serde_json::json!({"calls_per_second": 19.7, "at_least": true, "source": "429s"})
+        );
+        let announced = crate::pacer::PaceStats {
+            headers: vec!["RateLimit"],
+            announced: Some(20.0),
+            ..learnt.clone()
+        };
+        assert_eq!(
+            json(&announced),
+            serde_json::json!({"calls_per_second": 20.0, "at_least": false, "source": "headers"})
+        );
+        let text = CallCounts::new(&announced).render();
+        assert!(
+            text.contains("paced by the API's RateLimit headers (a limit of 20 calls/s)"),
+            "{text}"
+        );
+        // A limit learnt, but no 429 this run (none was learnt from), and no headers: null.
+        let neither = crate::pacer::PaceStats {
+            http_429: 0,
+            ..learnt
+        };
+        assert_eq!(json(&neither), serde_json::Value::Null);
     }
 
     /// One row, one call: "1 row", "1 call", never "1 rows".

@@ -66,6 +66,21 @@ async fn run_against(shape: Shape, headers: bool, limit: u32) -> (String, Value)
         "{s}"
     );
     assert!(s["outcomes"].get("failed").is_none(), "nothing failed: {s}");
+    // The limit the run saw: the one the headers announce, else the one learnt from 429s.
+    let seen = &s["limit"];
+    if headers {
+        assert_eq!(seen["source"], "headers", "{s}");
+        assert_eq!(
+            seen["calls_per_second"].as_f64(),
+            Some(f64::from(limit)),
+            "{s}"
+        );
+        assert_eq!(seen["at_least"], false, "{s}");
+    } else {
+        assert_eq!(seen["source"], "429s", "{s}");
+        let rate = seen["calls_per_second"].as_f64().unwrap_or(0.0);
+        assert!(rate > 0.0 && rate <= f64::from(limit) * 1.1, "{s}");
+    }
     let stderr = stderr_of(&out);
     eprintln!(
         "{shape:?}{}: {rows} rows at a limit of {limit}/s in {took:?} (ideal {} s), {refused} 429s\n{stderr}",

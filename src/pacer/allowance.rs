@@ -183,6 +183,18 @@ impl Allowance {
         }
     }
 
+    /// The limit announced, in calls a second: the strictest count over its window among the
+    /// limits that say both (`RateLimit-Policy`'s `q` and `w`, a limit's `;w=`).
+    pub fn limit(&self) -> Option<f64> {
+        self.meters
+            .iter()
+            .filter_map(|m| {
+                let (limit, window) = (m.said.limit?, m.said.window?);
+                (!window.is_zero()).then(|| limit as f64 / window.as_secs_f64())
+            })
+            .min_by(f64::total_cmp)
+    }
+
     /// What the headers allow at `now` with `in_flight` calls sent and not yet answered: the
     /// strictest of what each limit allows; `None` when nothing was announced.
     pub fn cap(&mut self, now: Instant, in_flight: u64) -> Option<Cap> {
@@ -335,5 +347,23 @@ mod tests {
         a.announce(t0 + ms(1030), t0 + ms(1050), calls(40));
         assert_eq!(a.cap(t0 + ms(1050), 0), Some(Cap::Rate(UNPACED)));
         assert_eq!(a.families, BTreeSet::from([Family::RemainingCalls]));
+        assert_eq!(a.limit(), None, "no limit and window said");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limit_announced_is_the_strictest_count_over_its_window() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        let policy = |limit, secs| Announced {
+            family: Family::RateLimit,
+            remaining: 5,
+            reset: Some(Duration::from_secs(1)),
+            limit: Some(limit),
+            window: Some(Duration::from_secs(secs)),
+        };
+        a.announce(t0, t0, said(5, 1));
+        assert_eq!(a.limit(), None, "a limit without its window");
+        a.announce(t0, t0, vec![policy(100, 5), policy(1000, 60)]);
+        assert_eq!(a.limit(), Some(1000.0 / 60.0));
     }
 }
