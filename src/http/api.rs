@@ -44,8 +44,8 @@ pub enum Reply {
 /// The client for one API root and tenant, shared by the workers.
 pub struct Api {
     client: reqwest::Client,
-    /// Accept and X-Tenant: the same on every call.
-    headers: HeaderMap,
+    /// The X-Tenant header's value: the same on every call.
+    tenant: HeaderValue,
     /// The base URL followed by `/v1/Customers`, parsed once: each call's URL is built from it
     /// by adding path segments, not parsed again.
     customers: Url,
@@ -85,12 +85,9 @@ impl Api {
                 crate::text::redact_url(base)
             )
         })?;
-        let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(X_TENANT, tenant);
         Ok(Api {
             client: client.clone(),
-            headers,
+            tenant,
             customers,
         })
     }
@@ -119,7 +116,11 @@ impl Api {
     ) -> reqwest::Request {
         let mut req = reqwest::Request::new(method, target);
         let h = req.headers_mut();
-        *h = self.headers.clone();
+        // Room for every header of the call (these, and User-Agent and Host added below us), so
+        // the map is not grown and copied as they go in.
+        h.reserve(8);
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        h.insert(X_TENANT, self.tenant.clone());
         if let Some(auth) = &token.bearer {
             h.insert(header::AUTHORIZATION, auth.clone());
         }
