@@ -11,15 +11,23 @@ pub const ROW_BYTES: usize = 32 << 20;
 /// A shared budget of bytes.
 #[derive(Debug)]
 pub struct Budget {
-    used: Mutex<usize>,
+    used: Mutex<Used>,
     freed: Condvar,
     limit: usize,
+}
+
+/// The bytes held, and how many takers wait for some to be given back: a row given back wakes
+/// them only if there are any (a wake-up is a system call, and rows are given back one by one).
+#[derive(Debug, Default)]
+struct Used {
+    bytes: usize,
+    waiting: usize,
 }
 
 impl Budget {
     pub fn new(limit: usize) -> Arc<Budget> {
         Arc::new(Budget {
-            used: Mutex::new(0),
+            used: Mutex::new(Used::default()),
             freed: Condvar::new(),
             limit,
         })
@@ -29,10 +37,12 @@ impl Budget {
     /// than the whole budget waits until nothing else is held.
     pub fn take(self: &Arc<Self>, bytes: usize) -> Held {
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        while *used > 0 && *used + bytes > self.limit {
+        while used.bytes > 0 && used.bytes + bytes > self.limit {
+            used.waiting += 1;
             used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+            used.waiting -= 1;
         }
-        *used += bytes;
+        used.bytes += bytes;
         Held {
             budget: Some(self.clone()),
             bytes,
@@ -42,7 +52,7 @@ impl Budget {
     /// Bytes held now.
     #[cfg(test)]
     pub fn used(&self) -> usize {
-        *self.used.lock().unwrap_or_else(|e| e.into_inner())
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 }
 
@@ -66,9 +76,12 @@ impl Drop for Held {
             return;
         };
         let mut used = budget.used.lock().unwrap_or_else(|e| e.into_inner());
-        *used -= self.bytes;
+        used.bytes -= self.bytes;
+        let waiting = used.waiting > 0;
         drop(used);
-        budget.freed.notify_all();
+        if waiting {
+            budget.freed.notify_all();
+        }
     }
 }
 
