@@ -37,6 +37,11 @@ pub(super) struct Strings {
 impl Strings {
     /// Reads the table of the part `part` (none when the workbook has no such part).
     pub fn load(package: &mut Package, part: &str) -> Result<Strings, String> {
+        Strings::load_within(package, part, MAX_TABLE_BYTES)
+    }
+
+    /// [`Strings::load`], the table refused past `cap` bytes on disk.
+    fn load_within(package: &mut Package, part: &str, cap: u64) -> Result<Strings, String> {
         let Some(mut xml) = package.xml(part, MAX_STREAMED_PART)? else {
             return Ok(Strings {
                 files: None,
@@ -62,10 +67,10 @@ impl Strings {
                     texts.put(text.as_bytes())?;
                     ends.put(&texts.len.to_le_bytes())?;
                     count += 1;
-                    if texts.len + ends.len > MAX_TABLE_BYTES {
+                    if texts.len + ends.len > cap {
                         return Err(format!(
-                            "its shared strings (in {part}) take more than {} GiB: ccbulk does not read so many distinct texts",
-                            MAX_TABLE_BYTES >> 30
+                            "its shared strings (in {part}) take more than {} MiB with 8 bytes for each: ccbulk does not read so many distinct texts",
+                            cap >> 20
                         ));
                     }
                 }
@@ -302,6 +307,39 @@ mod tests {
         assert_eq!(unescaped("_xD83D_x"), "\u{FFFD}x");
         assert_eq!(unescaped("_x12_ plain_x"), "_x12_ plain_x");
         assert_eq!(unescaped("Évora_x"), "Évora_x");
+    }
+
+    /// The table is bounded on disk: past its cap, the workbook is refused naming the part.
+    #[test]
+    fn a_table_past_its_cap_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.xlsx");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        zip.start_file(
+            "xl/sharedStrings.xml",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(b"<sst>").unwrap();
+        for i in 0..20_000 {
+            write!(zip, "<si><t>{i:0>48}</t></si>").unwrap();
+        }
+        zip.write_all(b"</sst>").unwrap();
+        zip.finish().unwrap();
+        let mut package = Package::open(&path).unwrap();
+        let err = Strings::load_within(&mut package, "xl/sharedStrings.xml", 1 << 20)
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("its shared strings (in xl/sharedStrings.xml) take more than 1 MiB"),
+            "{err}"
+        );
+        let mut table = Strings::load(&mut package, "xl/sharedStrings.xml").unwrap();
+        assert_eq!(table.count(), 20_000);
+        let mut text = String::new();
+        assert!(table.get(19_999, &mut text).unwrap());
+        assert_eq!(text, format!("{:0>48}", 19_999));
+        assert!(!table.get(20_000, &mut text).unwrap());
     }
 
     /// Blocks are read back across their edges and from any slot.
