@@ -439,6 +439,20 @@ impl Summary {
 mod tests {
     use super::*;
 
+    /// The summary of an update of `in.csv` that took `seconds`.
+    fn update_summary(seconds: u64, tally: &Tally, calls: CallCounts) -> Summary {
+        Summary::new(
+            "update",
+            "in.csv",
+            Path::new("in.results.csv"),
+            SystemTime::UNIX_EPOCH,
+            Duration::from_secs(seconds),
+            tally,
+            calls,
+            0,
+        )
+    }
+
     #[test]
     fn the_rate_advised_is_never_below_the_rate_accepted() {
         assert_eq!(advised_rate(199.2), "200/s");
@@ -460,12 +474,8 @@ mod tests {
         tally.by_outcome.insert(OutcomeKind::Accepted, 3);
         tally.by_outcome.insert(OutcomeKind::Failed, 1);
         tally.by_status.insert("202".into(), 3);
-        let s = Summary::new(
-            "update",
-            "in.csv",
-            Path::new("in.results.csv"),
-            SystemTime::UNIX_EPOCH,
-            Duration::from_secs(2),
+        let s = update_summary(
+            2,
             &tally,
             CallCounts {
                 calls: 6,
@@ -481,7 +491,6 @@ mod tests {
                 out_of_reach: None,
                 limit: None,
             },
-            0,
         );
         assert_eq!(s.rows, 4);
         assert_eq!(s.rows_per_second, 2.0);
@@ -591,16 +600,7 @@ mod tests {
             calls: 1,
             ..CallCounts::default()
         };
-        let s = Summary::new(
-            "update",
-            "in.csv",
-            Path::new("in.results.csv"),
-            SystemTime::UNIX_EPOCH,
-            Duration::from_secs(1),
-            &tally,
-            calls,
-            0,
-        );
+        let s = update_summary(1, &tally, calls);
         let text = s.render();
         assert!(
             text.starts_with("ccbulk update: 1 row in 1.0s (1 rows/s, 1 call): accepted 1"),
@@ -639,16 +639,7 @@ mod tests {
         std::fs::write(&target, "keep me").unwrap();
         let path = dir.path().join("summary.json");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let s = Summary::new(
-            "update",
-            "in.csv",
-            Path::new("in.results.csv"),
-            SystemTime::UNIX_EPOCH,
-            Duration::from_secs(1),
-            &Tally::default(),
-            CallCounts::default(),
-            0,
-        );
+        let s = update_summary(1, &Tally::default(), CallCounts::default());
         s.write_json(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
         let meta = std::fs::symlink_metadata(&path).unwrap();
