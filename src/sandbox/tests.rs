@@ -36,13 +36,17 @@ fn credentials<'a>(secret: &'a str, grant: &'a str) -> Vec<(&'static str, &'a st
     ]
 }
 
-async fn token(sb: &Sandbox, c: &Client) -> String {
-    let r = c
-        .post(sb.token_url())
+/// The token endpoint's answer to the sandbox's own client credentials.
+async fn ask_token(sb: &Sandbox, c: &Client) -> reqwest::Response {
+    c.post(sb.token_url())
         .form(&credentials("sandbox-secret", "client_credentials"))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn token(sb: &Sandbox, c: &Client) -> String {
+    let r = ask_token(sb, c).await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     v["access_token"].as_str().unwrap().to_string()
@@ -106,12 +110,7 @@ async fn tokens_are_issued_and_expire() {
     .await;
     let c = client();
 
-    let r = c
-        .post(sb.token_url())
-        .form(&credentials("sandbox-secret", "client_credentials"))
-        .send()
-        .await
-        .unwrap();
+    let r = ask_token(&sb, &c).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["token_type"], "Bearer");
@@ -581,12 +580,7 @@ async fn throttle_window_with_headers_says_what_is_left() {
         header(&r, "ratelimit"),
         Some(format!("\"sandbox\";r=0;t={reset}"))
     );
-    let r = c
-        .post(sb.token_url())
-        .form(&credentials("sandbox-secret", "client_credentials"))
-        .send()
-        .await
-        .unwrap();
+    let r = ask_token(&sb, &c).await;
     assert_eq!(r.status(), 200, "the token endpoint is not throttled");
     assert_eq!(header(&r, "x-ratelimit-remaining"), None);
 }
