@@ -26,6 +26,11 @@
 //! sent at `p` and answered at `a` is somewhere in (`p + t − 1`, `a + t`]. Successive answers
 //! that count down within the same allowance narrow that down (each one's interval holds the same
 //! instant); a count that grew starts afresh (the allowance renewed, its next renewal is later).
+//! That holds for a fixed window only: a bucket's reset (until full) and a sliding window's
+//! (until the oldest call leaves) move with each call, and a renewal narrowed from their answers
+//! can come before the real one (a call then is refused: once in a 20 s simulation of a sliding
+//! window at 200/s). So once a count grew before the latest instant of the renewal, which a fixed
+//! window's does not (it grows only when it renews), the renewal is no longer narrowed.
 //!
 //! Without a reset (APIM's remaining-calls header alone) nothing says when the allowance renews:
 //! the calls never spend more than is left, and once nothing is, one call a second asks ([`ASK`])
@@ -71,6 +76,8 @@ struct Meter {
     /// When each doubted answer came (it said more was left, from a call sent before `came`):
     /// its call may have been counted after `said`, so it counts as spent.
     doubted: VecDeque<Instant>,
+    /// The allowance was seen to grow before its renewal: not a fixed window.
+    refills: bool,
 }
 
 /// The allowance as the answers announced it.
@@ -107,10 +114,18 @@ impl Meter {
             }
             return;
         }
+        if let (false, Some((_, hi0))) = (fewer, self.renews) {
+            // More left before the latest instant of the renewal: the allowance frees calls
+            // as it goes (a bucket refills, a sliding window's oldest calls leave), and its
+            // reset moves with each call, so successive answers no longer narrow one instant.
+            self.refills |= sent < hi0;
+        }
         let renews = said.reset.map(|t| renewal(sent, came, t));
         self.renews = match (renews, self.renews) {
             // Counting down towards the same renewal: both intervals hold it.
-            (Some((lo, hi)), Some((lo0, hi0))) if fewer && lo < hi0 && lo0 < hi => {
+            (Some((lo, hi)), Some((lo0, hi0)))
+                if fewer && !self.refills && lo < hi0 && lo0 < hi =>
+            {
                 Some((lo.max(lo0), hi.min(hi0)))
             }
             (r, _) => r,
@@ -178,6 +193,7 @@ impl Allowance {
                     came: now,
                     renews: said.reset.map(|t| renewal(sent, now, t)),
                     doubted: VecDeque::new(),
+                    refills: false,
                 }),
             }
         }
@@ -309,11 +325,14 @@ mod tests {
         // At 1.2 s (the window renewed at 1 s), a call sent then: 9 left, the next renewal in
         // (1.2, 2.21]; not in (1.2, 1.5], which holds the renewal before.
         a.announce(t0 + ms(1200), t0 + ms(1210), said(9, 1));
-        // Counted down to none: held until 2.21 s, not until 1.5 s (a call then is refused).
+        // Counted down to none: held until 2.31 s (this answer's own latest instant), not
+        // until 1.5 s (a call then is refused). The count grew before 1.5 s, the latest the
+        // renewal could be, as a bucket's or a sliding window's does: successive answers no
+        // longer narrow the renewal down (theirs moves with each call).
         a.announce(t0 + ms(1300), t0 + ms(1310), said(0, 1));
-        assert_eq!(a.cap(t0 + ms(1310), 0), Some(Cap::Hold(t0 + ms(2210))));
+        assert_eq!(a.cap(t0 + ms(1310), 0), Some(Cap::Hold(t0 + ms(2310))));
         // Past it: one call at a time until an answer says how much the renewal gave back.
-        let later = t0 + ms(2210);
+        let later = t0 + ms(2310);
         assert_eq!(a.cap(later, 0), Some(Cap::Rate(UNPACED)));
         assert_eq!(a.cap(later, 1), Some(Cap::Hold(later + ms(1000))));
     }
