@@ -46,25 +46,25 @@ pub enum Command {
     /// Send one account-info update per CSV row and write a results CSV.
     #[command(
         after_help = more("update"),
-        after_long_help = format!("{UPDATE_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}")
+        after_long_help = long_help(UPDATE_EXAMPLES, EXIT_CODES)
     )]
     Update(RunArgs),
     /// Send again the rows of a results file whose outcome is failed or invalid.
     #[command(
         after_help = more("replay"),
-        after_long_help = format!("{REPLAY_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}")
+        after_long_help = long_help(REPLAY_EXAMPLES, EXIT_CODES)
     )]
     Replay(RunArgs),
     /// Read-only: GET every customer and show what `update` would change. Sends no PATCH.
     #[command(
         after_help = more("plan"),
-        after_long_help = format!("{PLAN_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}")
+        after_long_help = long_help(PLAN_EXAMPLES, EXIT_CODES)
     )]
     Plan(PlanArgs),
     /// Read-only: page through the tenant's customers and write them as a CSV update reads.
     #[command(
         after_help = more("export"),
-        after_long_help = format!("{EXPORT_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXPORT_EXIT_CODES}")
+        after_long_help = long_help(EXPORT_EXAMPLES, EXPORT_EXIT_CODES)
     )]
     Export(ExportArgs),
     /// Serve a local simulated CloudCockpit API.

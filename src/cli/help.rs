@@ -111,3 +111,9 @@ Examples:
 pub(super) fn more(command: &str) -> String {
     format!("Every option, examples, environment variables and exit codes: ccbulk {command} --help")
 }
+
+/// The end of a command's long help (`--help`): its examples, the environment variables and its
+/// exit codes.
+pub(super) fn long_help(examples: &str, exit_codes: &str) -> String {
+    format!("{examples}\n\n{ENVIRONMENT}\n\n{exit_codes}")
+}
