@@ -109,6 +109,15 @@ async fn run_against(shape: Shape, headers: bool, limit: u32) -> (String, Value)
             learned > 0.0 && learned <= f64::from(limit) * 1.1,
             "the limit reported ({learned} calls/s) is no more than the API allows ({limit}/s)\n{stderr}"
         );
+        // A --rate advised is never below a window's limit: it would slow the next run. (A
+        // window of a second, paced in bursts, looks like a bucket of less: the learner paces
+        // evenly after its hint and reports what it saw as "at least".)
+        if let Some(advised) = advised_rate(&stderr).filter(|_| shape != Shape::Bucket) {
+            assert!(
+                advised >= f64::from(limit),
+                "{shape:?}: --rate advised at {advised}/s, below the API's {limit}/s\n{stderr}"
+            );
+        }
     }
     (stderr, s)
 }
@@ -124,6 +133,23 @@ fn limit_line(stderr: &str) -> Option<f64> {
         let (before, _) = l.split_once(" calls/s")?;
         before.rsplit(' ').next()?.parse().ok()
     })
+}
+
+/// The `--rate` the summary advises, in calls a second (`--rate 40/s`, `--rate 900/min`), if
+/// it advises one.
+fn advised_rate(stderr: &str) -> Option<f64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("the API accepted about"))?;
+    let (_, after) = line.split_once("--rate ")?;
+    let word = after.split_whitespace().next()?;
+    let (n, per) = word.split_once('/')?;
+    let n: f64 = n.parse().ok()?;
+    match per {
+        "s" => Some(n),
+        "min" => Some(n / 60.0),
+        _ => None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

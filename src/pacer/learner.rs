@@ -31,6 +31,16 @@
 //!   the API did not need. A bucket's pauses are a second anyway; a fixed window paced a little
 //!   fast fills early and waits for its end, losing nothing.
 //!
+//! Windows of one second (Kong's, the sandbox's own): a whole-second `Retry-After` is then a
+//! whole window, and a window paced in bursts (the catch-up) is refused a second, then takes its
+//! count in less than that: from 429s and pauses alone it looks just like a bucket of half the
+//! rate holding a second's worth. A 429 sooner after a one-second pause's end than the pause
+//! lasted is taken as a window's hint (`Learner::windowed`): the pace holds evenly at the calls
+//! accepted since the pause's end over the pause, without catch-up, and probes rarely; a 429 in
+//! that hold (a bucket's burst taken for a window) drops the hint. While a hint stands above what
+//! the spans measured, the spans (each with a whole window's pause) are reported as "at least",
+//! so that no `--rate` below the window's count is advised.
+//!
 //! Lower bounds. The first span starts at the first call, with the allowance in a state nobody
 //! knows (full, empty, partly used by a run just before): what it measures is a lower bound, so
 //! the pace climbs from it at once (so the next span, from a pause's end, measures the limit) and
@@ -68,7 +78,10 @@
 //! mid-run. Each within 1.1× the ideal time (the sliding window: 1.09× at 20/s, 1.08× at 200/s),
 //! 429s within 5 % of the rows for buckets (the halving one at 20/s: exactly 5 %) and within
 //! `--concurrency` a renewal for windows, the limit reported within 10 % of the one at the end,
-//! or, for the limit that doubled, "at least" a rate below it. With `--reserve 20%`: a bucket, and
+//! or, for the limit that doubled, "at least" a rate below it. Windows of one second at 40/s and
+//! 200/s (`one_second_windows`): 1.15× to 1.37× the ideal, not 1.1× (a fixed window's pauses
+//! end mid-window, so a hint can count the rest of that window with the next, and its pace is
+//! refused), the limit reported as "at least" a rate below it. With `--reserve 20%`: a bucket, and
 //! one whose limit doubles (`reserve_still_learns_a_limit_that_rises`).
 
 use std::collections::VecDeque;
@@ -120,6 +133,19 @@ const SPANS: usize = 64;
 /// Spans whose rates differ by more than this factor measured different limits: the report
 /// does not mix them (a limit that changed mid-run is reported as it was at the end).
 pub(super) const REGIME: f64 = 1.2;
+/// After a window's hint (see `Learner::windowed`) went through [`WINDOW_TRIAL`] without a 429,
+/// seconds the pace holds evenly at the window's count before probing again: every probe of a
+/// window of a second ends in a pause of a whole window.
+const WINDOW_HOLD: f64 = 15.0;
+/// Seconds a fresh hint's pace holds before probing: long enough for a bucket (whose burst after
+/// a pause can look like a window's count) to refuse it, short enough to find a limit that rose.
+const WINDOW_TRIAL: f64 = 4.0;
+/// Share of a window's count over the pause that the even pace after its hint goes at: a little
+/// under it, so that the timer's jitter does not put one call too many in a window.
+const WINDOW_SHARE: f64 = 0.97;
+/// A hint's pace refused in its hold is above the window's count: the least hint (the pace the
+/// next hint may go at, at most) steps down by this factor.
+const WINDOW_REFUTED: f64 = 0.9;
 /// With `--reserve`, seconds the pace holds at the reserve's share below the limit learnt before
 /// it probes again (a probe, and the span after it, go at the limit to measure it).
 const RESERVE_HOLD: f64 = 10.0;
@@ -141,6 +167,9 @@ pub(super) struct Curve {
     /// `--reserve` as a fraction while the pace holds below `w` to leave it unused (0 while
     /// measuring).
     pub reserve: f64,
+    /// Seconds a measured pace holds before probing: [`FLAT`], or [`WINDOW_HOLD`] after a
+    /// window's hint.
+    pub hold: f64,
 }
 
 impl Curve {
@@ -156,7 +185,7 @@ impl Curve {
             };
         }
         let (flat, doubling) = if self.measured {
-            (FLAT, DOUBLING_SECS)
+            (self.hold, DOUBLING_SECS)
         } else {
             (0.0, FAST_DOUBLING_SECS)
         };
@@ -230,6 +259,15 @@ pub(super) struct Learner {
     at_least: Option<f64>,
     /// Nothing got through between the last two events.
     pub storm: bool,
+    /// The even pace a window's hint gave: the calls accepted from a pause's end to a 429 that
+    /// came sooner than the pause lasted, over the pause.
+    window: Option<f64>,
+    /// The least pace a window's hint gave so far (lowered when refused): a hint counts the
+    /// calls of one window, or, when the pause ended mid-window and the 429 came in the next, of
+    /// the rest of that one too.
+    window_least: Option<f64>,
+    /// The hint's pace went through a trial hold ([`WINDOW_TRIAL`]) without a 429.
+    window_confirmed: bool,
 }
 
 impl Learner {
@@ -246,6 +284,9 @@ impl Learner {
             longest_pause: 0.0,
             at_least: None,
             storm: false,
+            window: None,
+            window_least: None,
+            window_confirmed: false,
         }
     }
 
@@ -317,7 +358,14 @@ impl Learner {
                 let base = self.curve.map_or(pace, |c| c.w.min(pace));
                 (BETA * base, true, true)
             }
-            Some(mark) => (self.measure(mark, now, resume, accepted, held), true, false),
+            Some(mark) => {
+                let m = self.measure(mark, now, resume, accepted, held);
+                (
+                    self.windowed(m, mark, now, sent, resume, accepted),
+                    true,
+                    false,
+                )
+            }
         };
         if !storm {
             self.last = Some(Mark {
@@ -339,12 +387,17 @@ impl Learner {
             epoch: resume,
             measured,
             // A storm gave nothing back: one call a pause.
-            credit: if storm {
+            credit: if storm || self.window.is_some() {
                 0.0
             } else {
                 secs(now, resume).min(CATCH_UP) * CREDIT
             },
             reserve,
+            hold: match (self.window, self.window_confirmed) {
+                (Some(_), true) => WINDOW_HOLD,
+                (Some(_), false) => WINDOW_TRIAL,
+                (None, _) => FLAT,
+            },
         });
         self.last_event = Some(now);
         self.storm = storm;
@@ -385,6 +438,53 @@ impl Learner {
         }
     }
 
+    /// The pace after a measured span whose spans say `m`, from the pause that ended at `mark` to
+    /// a 429 at `now` (for a call sent at `sent`) whose pause ends at `resume`.
+    ///
+    /// A window's hint: a pause of a whole second (the shortest `Retry-After`), and a 429 sooner
+    /// after its end than it lasted, while the pace was measured (not climbing from a lower
+    /// bound, which overshoots a bucket's refill just as fast). What the pause renewed went in
+    /// less than the pause: for a window of one second, its count N (or, for a fixed one whose
+    /// pause ended mid-window and whose 429 came in the next, the rest of that one too: the
+    /// least hint is kept). N over the pause is a pace such a window takes evenly, and every
+    /// probe above it costs a whole window; so the pace holds there, without the catch-up,
+    /// for [`WINDOW_TRIAL`], then, once that went without a 429, for [`WINDOW_HOLD`]. A 429 in
+    /// the hold (a bucket's burst taken for a window, or a window that shrank) drops the hint and
+    /// lowers the least one.
+    fn windowed(
+        &mut self,
+        m: f64,
+        mark: Mark,
+        now: Instant,
+        sent: Instant,
+        resume: Instant,
+        accepted: u64,
+    ) -> f64 {
+        let (active, pause) = (secs(mark.at, now), secs(now, resume));
+        let measured = self.curve.is_some_and(|c| c.measured);
+        let in_hold = measured
+            && self
+                .curve
+                .is_some_and(|c| sent.saturating_duration_since(c.epoch).as_secs_f64() < c.hold);
+        // A millisecond over a second: the pause is the `Retry-After` of whole seconds.
+        if measured && active < pause && pause <= SHORTEST_PAUSE + 0.001 {
+            let hint = (accepted - mark.accepted) as f64 / pause * WINDOW_SHARE;
+            let least = self.window_least.map_or(hint, |l| l.min(hint));
+            self.window_least = Some(least);
+            self.window = Some(least);
+            self.window_confirmed = false;
+        } else if in_hold && self.window.is_some() {
+            // Refused at the hint's pace: the count is below it.
+            self.window_least = self.window_least.map(|l| l * WINDOW_REFUTED);
+            self.window = None;
+            self.window_confirmed = false;
+        } else {
+            // Held through the trial without a 429: a window's count, not a bucket's burst.
+            self.window_confirmed = self.window.is_some();
+        }
+        self.window.map_or(m, |w| m.max(w))
+    }
+
     /// A call got through after a storm: the pace goes back to the best rate measured (the
     /// storm measured nothing about it), and measuring starts over, from an unknown state.
     pub fn recovered(&mut self, now: Instant) {
@@ -407,6 +507,7 @@ impl Learner {
                 measured: true,
                 credit: 0.0,
                 reserve: 0.0,
+                hold: FLAT,
             });
         }
     }
@@ -452,6 +553,11 @@ impl Learner {
             at_least: true,
         };
         match (measured, since) {
+            // After a window's hint above what the spans measured, every span held a pause of a
+            // whole window: what they measured is a lower bound, and so is the even pace since.
+            (Some(m), s) if self.window.is_some_and(|w| w > m * 1.1) => {
+                Some(lower(s.map_or(m, |s| m.max(s))))
+            }
             (Some(m), Some(s)) if s > m * 1.1 => Some(lower(s)),
             (Some(m), s) if rose => Some(lower(s.map_or(m, |s| m.max(s)))),
             // What the API took since the last 429 is no less than the limit reported, so that

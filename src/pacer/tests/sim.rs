@@ -375,3 +375,26 @@ pub(crate) fn announced(limit: f64) -> Vec<Case> {
         .map(|c| Case { headers: true, ..c })
         .collect()
 }
+
+/// Windows of one second, as the sandbox's `--throttle N/s --throttle-kind window|sliding` and
+/// Kong's per-second windows count: a whole-second `Retry-After` is then a whole window.
+pub(crate) fn one_second(limit: f64) -> Vec<Case> {
+    let case = |name, shape| Case {
+        name,
+        shape,
+        limit,
+        change: None,
+        headers: false,
+    };
+    vec![
+        case(
+            "fixed window 1 s",
+            Shape::Window {
+                secs: 1.0,
+                into: 0.0,
+                used: 0.0,
+            },
+        ),
+        case("sliding window 1 s", Shape::Sliding { secs: 1.0 }),
+    ]
+}
