@@ -393,11 +393,7 @@ impl Learner {
                 secs(now, resume).min(CATCH_UP) * CREDIT
             },
             reserve,
-            hold: match (self.window, self.window_confirmed) {
-                (Some(_), true) => WINDOW_HOLD,
-                (Some(_), false) => WINDOW_TRIAL,
-                (None, _) => FLAT,
-            },
+            hold: self.hold(),
         });
         self.last_event = Some(now);
         self.storm = storm;
@@ -435,6 +431,15 @@ impl Learner {
             // One low span may have run below the limit (a sliding window left partly unused):
             // it does not pull the pace below what the span before it measured. Two in a row do.
             _ => m.max(before),
+        }
+    }
+
+    /// Seconds a measured pace holds before probing: longer after a window's hint.
+    fn hold(&self) -> f64 {
+        match (self.window, self.window_confirmed) {
+            (Some(_), true) => WINDOW_HOLD,
+            (Some(_), false) => WINDOW_TRIAL,
+            (None, _) => FLAT,
         }
     }
 
