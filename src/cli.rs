@@ -111,6 +111,16 @@ mod tests {
                 .to_string();
             assert!(err.contains("zero rate"), "{err}");
         }
+        for args in [&["update", "in.csv"][..], &["export"]] {
+            let mut argv = vec!["ccbulk"];
+            argv.extend_from_slice(args);
+            argv.extend(["--timeout", "0ms"]);
+            let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(
+                err.contains("--timeout") && err.contains("must be more than 0"),
+                "{err}"
+            );
+        }
         let ok = Cli::try_parse_from(["ccbulk", "update", "in.csv", "--concurrency", "3"]).unwrap();
         let Command::Update(a) = ok.command else {
             panic!("update")

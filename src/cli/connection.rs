@@ -95,7 +95,8 @@ pub struct ConnectionArgs {
     pub max_attempts: NonZeroU32,
 
     /// One attempt's time limit (500ms, 30s, 2m).
-    #[arg(long, default_value = DEFAULT_TIMEOUT, help_heading = PACING, hide_short_help = true)]
+    #[arg(long, default_value = DEFAULT_TIMEOUT, value_parser = above_zero,
+          help_heading = PACING, hide_short_help = true)]
     pub timeout: humantime::Duration,
 
     /// First retry delay; doubles with each attempt (with jitter).
@@ -143,6 +144,19 @@ pub struct ConnectionArgs {
     /// Run against the built-in simulated API on a loopback port (no tenant or credentials).
     #[arg(long, help_heading = CONNECTION)]
     pub sandbox: bool,
+}
+
+/// A time limit of zero would fail every call before it could be sent (and each failure would
+/// be retried): refused up front, as a zero count is.
+pub(super) fn above_zero(s: &str) -> Result<humantime::Duration, String> {
+    let d: humantime::Duration = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("\"{s}\": {e} (e.g. 30s)"))?;
+    if d.is_zero() {
+        return Err("must be more than 0 (e.g. 500ms, 30s)".to_string());
+    }
+    Ok(d)
 }
 
 /// A count that must be at least 1 (`--concurrency`, `--burst`, `--max-attempts`), with a
