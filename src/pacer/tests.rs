@@ -534,6 +534,23 @@ async fn a_rate_out_of_reach_is_said_with_the_reason() {
 
 mod sim;
 
+/// One line of the table the simulated cases print: the case, its time against the ideal, its
+/// 429s and the limit it reported.
+fn table_row(case: &sim::Case, o: &sim::Outcome, learnt: Learnt) -> String {
+    let (rows, ideal) = (case.rows(), case.ideal());
+    format!(
+        "| {} | {}/s | {rows} | {ideal:.1} s | {:.1} s ({:.2}×) | {} ({:.1} %) | {}{:.1}/s |",
+        case.name,
+        case.limit,
+        o.took,
+        o.took / ideal,
+        o.refused,
+        o.refused as f64 * 100.0 / rows as f64,
+        if learnt.at_least { "≥ " } else { "" },
+        learnt.rate,
+    )
+}
+
 /// Each shape and start of limit (issue 24), at 20/s and 200/s, `--rate unlimited`, eight
 /// workers at 20 ms a call: the time against the ideal, the 429s, the limit reported, against
 /// issue 24's bounds: time ≤ 1.1× the ideal; 429s ≤ 5 % of the rows for a bucket and ≤
@@ -552,16 +569,7 @@ async fn every_shape_of_limit_is_met_near_the_ideal_time() {
             let o = sim::run(&p, &server, workers, Duration::from_millis(20), rows).await;
             let ideal = case.ideal();
             let learnt = o.stats.learnt.expect("429s came");
-            let row = format!(
-                "| {} | {limit}/s | {rows} | {ideal:.1} s | {:.1} s ({:.2}×) | {} ({:.1} %) | {}{:.1}/s |",
-                case.name,
-                o.took,
-                o.took / ideal,
-                o.refused,
-                o.refused as f64 * 100.0 / rows as f64,
-                if learnt.at_least { "≥ " } else { "" },
-                learnt.rate,
-            );
+            let row = table_row(&case, &o, learnt);
             eprintln!("{row}");
             let mut bad = Vec::new();
             if o.took > ideal * 1.1 {
@@ -725,16 +733,7 @@ async fn one_second_windows() {
             let o = sim::run(&p, &server, 8, Duration::from_millis(20), rows).await;
             let ideal = case.ideal();
             let learnt = o.stats.learnt.expect("429s came");
-            let row = format!(
-                "| {} | {limit}/s | {rows} | {ideal:.1} s | {:.1} s ({:.2}×) | {} ({:.1} %) | {}{:.1}/s |",
-                case.name,
-                o.took,
-                o.took / ideal,
-                o.refused,
-                o.refused as f64 * 100.0 / rows as f64,
-                if learnt.at_least { "≥ " } else { "" },
-                learnt.rate,
-            );
+            let row = table_row(&case, &o, learnt);
             eprintln!("{row}");
             // Not issue 24's 1.1× (see the doc comment).
             let mut bad = Vec::new();

@@ -42,6 +42,17 @@ pub(crate) struct Case {
 }
 
 impl Case {
+    /// A case of `shape` at `limit` calls a second: the limit constant, no headers.
+    pub fn new(name: &'static str, shape: Shape, limit: f64) -> Case {
+        Case {
+            name,
+            shape,
+            limit,
+            change: None,
+            headers: false,
+        }
+    }
+
     pub fn rows(&self) -> u64 {
         (self.limit * 20.0).round() as u64
     }
@@ -325,13 +336,7 @@ where
 
 /// Every shape and start of issue 24, at `limit` calls a second.
 pub(crate) fn cases(limit: f64) -> Vec<Case> {
-    let case = |name, shape| Case {
-        name,
-        shape,
-        limit,
-        change: None,
-        headers: false,
-    };
+    let case = |name, shape| Case::new(name, shape, limit);
     vec![
         case("bucket, full", Shape::Bucket { start: 1.0 }),
         case("bucket, empty", Shape::Bucket { start: 0.0 }),
@@ -379,13 +384,7 @@ pub(crate) fn announced(limit: f64) -> Vec<Case> {
 /// Windows of one second, as the sandbox's `--throttle N/s --throttle-kind window|sliding` and
 /// Kong's per-second windows count: a whole-second `Retry-After` is then a whole window.
 pub(crate) fn one_second(limit: f64) -> Vec<Case> {
-    let case = |name, shape| Case {
-        name,
-        shape,
-        limit,
-        change: None,
-        headers: false,
-    };
+    let case = |name, shape| Case::new(name, shape, limit);
     vec![
         case(
             "fixed window 1 s",
