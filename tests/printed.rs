@@ -190,7 +190,8 @@ async fn the_sandbox_try_line_runs_as_printed_when_ccbulk_is_not_on_path() {
     assert_eq!(code, Some(0), "{stderr}");
 }
 
-/// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`.
+/// With the binary on PATH as `ccbulk` (installed), the commands start with `ccbulk`; pasted
+/// into a shell as printed, the undo puts the change back.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_installed_ccbulk_is_named_ccbulk() {
     let work = Work::new();
@@ -200,6 +201,15 @@ async fn an_installed_ccbulk_is_named_ccbulk() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let undo = undo_command(&work);
     assert!(undo.starts_with("ccbulk update "), "{undo}");
+
+    let out = run(work.shell(&format!("{undo} --summary-json u.json"))).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        work.json("u.json")["outcomes"]["accepted"],
+        2,
+        "{}",
+        show(&out)
+    );
 }
 
 /// The undo command the run's `--summary-json s.json` holds.
