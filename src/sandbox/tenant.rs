@@ -180,11 +180,20 @@ impl Tenant {
 
     /// Stores `customer` as `id`'s current state, and lists it from now on.
     pub fn put(&mut self, id: Uuid, customer: Map<String, Value>) {
-        let added = entry_bytes(&customer);
-        if let Some(old) = self.customers.insert(id, customer) {
-            self.bytes -= entry_bytes(&old);
-        }
-        self.bytes += added;
+        let bytes = self.bytes_with(id, &customer);
+        self.store(id, customer, bytes);
+    }
+
+    /// The bytes of the state file with `customer` stored as `id`.
+    fn bytes_with(&self, id: Uuid, customer: &Map<String, Value>) -> usize {
+        let old = self.customers.get(&id).map_or(0, entry_bytes);
+        self.bytes - old + entry_bytes(customer)
+    }
+
+    /// Stores `customer` as `id`, the file then taking `bytes` ([`Tenant::bytes_with`]).
+    fn store(&mut self, id: Uuid, customer: Map<String, Value>, bytes: usize) {
+        self.customers.insert(id, customer);
+        self.bytes = bytes;
         self.held.hold(id);
     }
 
@@ -197,21 +206,21 @@ impl Tenant {
         customer: Map<String, Value>,
         limits: Limits,
     ) -> Result<(), String> {
-        let old = self.customers.get(&id).map(entry_bytes);
-        if old.is_none() && self.customers.len() >= limits.customers {
+        if !self.customers.contains_key(&id) && self.customers.len() >= limits.customers {
             return Err(format!(
                 "The sandbox keeps at most {} changed customers",
                 limits.customers
             ));
         }
-        let bytes = self.bytes - old.unwrap_or(0) + entry_bytes(&customer);
+        // Each customer is serialised once to be measured: a PATCH may store up to a MiB.
+        let bytes = self.bytes_with(id, &customer);
         if bytes > limits.bytes {
             return Err(format!(
                 "The sandbox keeps at most {} MiB of changed customers, and this one would go past it",
                 limits.bytes >> 20
             ));
         }
-        self.put(id, customer);
+        self.store(id, customer, bytes);
         Ok(())
     }
 
