@@ -400,10 +400,10 @@ fn hand_xlsx(path: &std::path::Path, rows: &str) {
 }
 
 /// A cell longer than ccbulk reads (1 MiB), far down the sheet, stops the run before anything
-/// is sent, naming the file, the sheet and the cell; so does a sheet whose zip entry inflates
-/// past the size it declares (a zip bomb), naming the part.
+/// is sent, naming the file, the sheet and the cell. (A zip entry that inflates past its declared
+/// size fails in the same first pass: `xlsx_tests::a_zip_bomb_stops_naming_the_part`.)
 #[tokio::test(flavor = "multi_thread")]
-async fn an_oversized_cell_or_part_stops_the_run_before_anything_is_sent() {
+async fn an_oversized_cell_stops_the_run_before_anything_is_sent() {
     let sb = sandbox(SandboxConfig::default()).await;
     let work = Work::new();
     let cell = |r: u32, c: &str, text: &str| {
@@ -439,28 +439,6 @@ async fn an_oversized_cell_or_part_stops_the_run_before_anything_is_sent() {
         err.len()
     );
 
-    hand_xlsx(&work.path("bomb.xlsx"), &rows);
-    let mut bytes = std::fs::read(work.path("bomb.xlsx")).unwrap();
-    let name = b"xl/worksheets/sheet1.xml";
-    for at in 0..bytes.len() - 46 {
-        let (size_at, name_at) = match &bytes[at..at + 4] {
-            b"PK\x03\x04" => (at + 22, at + 30),
-            b"PK\x01\x02" => (at + 24, at + 46),
-            _ => continue,
-        };
-        if bytes[name_at..].starts_with(name) {
-            bytes[size_at..size_at + 4].copy_from_slice(&1000u32.to_le_bytes());
-        }
-    }
-    work.write_bytes("bomb.xlsx", &bytes);
-    let out = run(work.unpaced(&sb, &["update", "bomb.xlsx"])).await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr_of(&out);
-    assert!(
-        err.contains("bomb.xlsx: its part xl/worksheets/sheet1.xml inflates past the 1000 bytes its zip entry declares (a zip bomb?)"),
-        "{err}"
-    );
     assert!(customer_calls(&sb).is_empty(), "nothing is sent");
     assert!(!work.path("big.results.csv").exists());
-    assert!(!work.path("bomb.results.csv").exists());
 }
