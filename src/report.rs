@@ -84,7 +84,6 @@ pub struct Limit {
 
 impl Limit {
     fn of(s: &crate::pacer::PaceStats) -> Option<Limit> {
-        let tenth = |r: f64| (r * 10.0).round() / 10.0;
         let announced = s.announced.map(|r| Limit {
             calls_per_second: tenth(r),
             at_least: false,
@@ -107,7 +106,7 @@ impl CallCounts {
             retries: s.retries,
             http_429: s.http_429,
             paused_seconds: (s.paused.as_secs_f64() * 1000.0).round() / 1000.0,
-            calls_per_second: (s.calls_per_second * 10.0).round() / 10.0,
+            calls_per_second: tenth(s.calls_per_second),
             learnt: s.learnt,
             headers: s.headers.clone(),
             out_of_reach: None,
@@ -235,11 +234,16 @@ pub(crate) fn check_json_path(path: Option<&Path>) -> Result<(), String> {
     crate::files::check_folder_writable(path, "--summary-json")
 }
 
+/// `r` to one decimal, as the summary gives rates.
+fn tenth(r: f64) -> f64 {
+    (r * 10.0).round() / 10.0
+}
+
 /// The summary's rows/s: `rows` over `elapsed`, to one decimal (0 for no time at all).
 pub(crate) fn rows_per_second(rows: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     if secs > 0.0 {
-        ((rows as f64 / secs) * 10.0).round() / 10.0
+        tenth(rows as f64 / secs)
     } else {
         0.0
     }
