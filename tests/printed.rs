@@ -64,6 +64,28 @@ async fn the_resume_after_limit_runs_as_printed_when_ccbulk_is_not_on_path() {
     assert_each_row_once(&work.rows("in.results.csv"), 3);
 }
 
+/// Started by its absolute path under the current folder, as `cargo run` starts it: the printed
+/// command names it from the current folder (`bin/ccbulk`), and runs as printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_absolute_path_under_the_folder_is_printed_from_the_folder() {
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    work.write("in.csv", &numbered_cities(3, "Canary"));
+
+    // `pwd -P`: the folder as the binary sees it (no symbolic links on the way).
+    let cmd = work.shell_without_ccbulk(
+        r#"cd "$(pwd -P)" && exec "$(pwd -P)/bin/ccbulk" update in.csv --sandbox --rate unlimited --limit 1"#,
+    );
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let resume = after(&stderr_of(&out), "to continue:").to_string();
+    assert!(resume.starts_with("bin/ccbulk update "), "{resume}");
+
+    let out = run(work.shell_without_ccbulk(&resume)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_each_row_once(&work.rows("in.results.csv"), 3);
+}
+
 /// Started as `bin/ccbulk` with no ccbulk on PATH, a plan prints the command that applies it;
 /// pasted into a shell as printed, it sends every planned change.
 #[tokio::test(flavor = "multi_thread")]
