@@ -215,7 +215,8 @@ pub fn check_stream(mut input: Input, r: &Resumed) -> Result<Input, String> {
         }
         if ahead.len() > MAX_AHEAD_ROWS || ahead_bytes > MAX_AHEAD_BYTES {
             return Err(format!(
-                "cannot resume from standard input: more than {MAX_AHEAD_ROWS} rows (or 8 MiB) before row {}, the last one {} records, are not in it, and they would have to be held while the rows before that are checked; give the input as a file",
+                "cannot resume from standard input: more than {MAX_AHEAD_ROWS} rows (or {} MiB) before row {}, the last one {} records, are not in it, and they would have to be held while the rows before that are checked; give the input as a file",
+                MAX_AHEAD_BYTES >> 20,
                 sums.max,
                 r.results.display()
             ));
