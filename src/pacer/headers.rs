@@ -52,12 +52,22 @@ pub struct Announced {
     pub window: Option<Duration>,
 }
 
-/// Every announcement in `h`; `now` turns a Unix-time reset into a duration.
+/// The furthest a reset is believed. With nothing left the run holds until the reset, and no
+/// answer comes to shorten a hold while no call is in flight; past this (the default
+/// `--max-retry-after`) one call asks again, as after a `Retry-After` that long. A server that
+/// announces a reset years away does not hold a cron run for years.
+const LONGEST_RESET: Duration = Duration::from_secs(300);
+
+/// Every announcement in `h`; `now` turns a Unix-time reset into a duration. A reset is read as
+/// [`LONGEST_RESET`] at most.
 pub fn read(h: &HeaderMap, now: SystemTime) -> Vec<Announced> {
     let mut found = Vec::new();
     found.extend(ietf(h));
     found.extend(x_ratelimit(h, now));
     found.extend(remaining_calls(h));
+    for a in &mut found {
+        a.reset = a.reset.map(|d| d.min(LONGEST_RESET));
+    }
     found
 }
 
@@ -354,6 +364,14 @@ mod tests {
             ("x-ratelimit-reset", "1800000042"),
         ]);
         assert_eq!(read(&h, now())[0].reset, secs(42));
+        // A reset years away (as seconds, a Unix time or a duration) holds no longer than a
+        // Retry-After would by default.
+        for far in ["900000000", "4000000000", "20000h"] {
+            let h = map(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", far)]);
+            assert_eq!(read(&h, now())[0].reset, Some(LONGEST_RESET), "{far}");
+        }
+        let h = map(&[("RateLimit", "limit=100, remaining=0, reset=999999")]);
+        assert_eq!(read(&h, now())[0].reset, Some(LONGEST_RESET));
     }
 
     #[test]
