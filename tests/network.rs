@@ -237,6 +237,13 @@ fn port_of(sb: &ccbulk::sandbox::Sandbox) -> u16 {
         .expect("a port")
 }
 
+/// `cmd` run with the proxy `url` in the variable `var`, logging everything, then
+/// [`all_accepted`] for its `n` rows.
+async fn through_proxy(work: &Work, mut cmd: Command, var: &str, url: &str, n: u64) {
+    cmd.env(var, url).env("RUST_LOG", "trace");
+    all_accepted(work, &run(cmd).await, n);
+}
+
 /// Every row accepted, each once, and nothing of the proxy's password or the API's token in
 /// what ccbulk printed (the tests that call this log everything: `RUST_LOG=trace`).
 fn all_accepted(work: &Work, out: &std::process::Output, n: u64) {
@@ -258,14 +265,9 @@ async fn calls_go_through_an_http_proxy_in_a_connect_tunnel() {
     let api = HttpsApi::start(&work, SandboxConfig::default()).await;
     let (proxy, seen) = http_proxy(None).await;
     work.write("in.csv", &full_csv((1..=8).map(full_row)));
-    let mut cmd = api.update(&work, &["--concurrency", "2"]);
-    cmd.env(
-        "HTTPS_PROXY",
-        format!("http://ccbulk-user:proxy-pass@{proxy}"),
-    );
-    cmd.env("RUST_LOG", "trace");
-    let out = run(cmd).await;
-    all_accepted(&work, &out, 8);
+    let cmd = api.update(&work, &["--concurrency", "2"]);
+    let proxy_url = format!("http://ccbulk-user:proxy-pass@{proxy}");
+    through_proxy(&work, cmd, "HTTPS_PROXY", &proxy_url, 8).await;
     assert_eq!(patches(&api.sb).len(), 8);
     let heads = seen.lock().expect("lock").clone();
     // One tunnel per connection: the pool reuses them (a connection may open while another
@@ -288,11 +290,9 @@ async fn calls_go_through_an_https_proxy() {
     let api = HttpsApi::start(&work, SandboxConfig::default()).await;
     let (proxy, seen) = http_proxy(Some(api.acceptor.clone())).await;
     work.write("in.csv", &full_csv((1..=3).map(full_row)));
-    let mut cmd = api.update(&work, &["--concurrency", "1"]);
+    let cmd = api.update(&work, &["--concurrency", "1"]);
     let proxy_url = format!("https://ccbulk-user:proxy-pass@localhost:{}", proxy.port());
-    cmd.env("HTTPS_PROXY", proxy_url).env("RUST_LOG", "trace");
-    let out = run(cmd).await;
-    all_accepted(&work, &out, 3);
+    through_proxy(&work, cmd, "HTTPS_PROXY", &proxy_url, 3).await;
     let heads = seen.lock().expect("lock").clone();
     assert_eq!(heads.len(), 1, "{heads:?}");
     let connect = format!("CONNECT api.example.test:{} HTTP/1.1\r\n", api.port);
@@ -307,14 +307,9 @@ async fn calls_go_through_a_socks5_proxy() {
     let api = HttpsApi::start(&work, SandboxConfig::default()).await;
     let (proxy, seen) = socks5_proxy().await;
     work.write("in.csv", &full_csv((1..=3).map(full_row)));
-    let mut cmd = api.update(&work, &["--concurrency", "1"]);
-    cmd.env(
-        "ALL_PROXY",
-        format!("socks5h://ccbulk-user:proxy-pass@{proxy}"),
-    );
-    cmd.env("RUST_LOG", "trace");
-    let out = run(cmd).await;
-    all_accepted(&work, &out, 3);
+    let cmd = api.update(&work, &["--concurrency", "1"]);
+    let proxy_url = format!("socks5h://ccbulk-user:proxy-pass@{proxy}");
+    through_proxy(&work, cmd, "ALL_PROXY", &proxy_url, 3).await;
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(
         seen,
@@ -333,13 +328,9 @@ async fn plain_http_calls_are_forwarded_by_http_proxy() {
     work.write("in.csv", &full_csv((1..=3).map(full_row)));
     let mut cmd = work.replace_update(&sb, &["--concurrency", "1"]);
     let api = format!("http://api.example.test:{}", port_of(&sb));
-    cmd.env("CLOUDCOCKPIT_BASE_URL", &api).env(
-        "HTTP_PROXY",
-        format!("http://ccbulk-user:proxy-pass@{proxy}"),
-    );
-    cmd.env("RUST_LOG", "trace");
-    let out = run(cmd).await;
-    all_accepted(&work, &out, 3);
+    cmd.env("CLOUDCOCKPIT_BASE_URL", &api);
+    let proxy_url = format!("http://ccbulk-user:proxy-pass@{proxy}");
+    through_proxy(&work, cmd, "HTTP_PROXY", &proxy_url, 3).await;
     assert_eq!(patches(&sb).len(), 3);
     let heads = seen.lock().expect("lock").clone();
     assert!(!heads.is_empty(), "the proxy saw the calls");
