@@ -1,7 +1,8 @@
 //! The documentation as a newcomer meets it: a README short enough to read to the end, every
 //! link between the README and the pages of `docs/` leading to a page and a heading that exist,
 //! a table of contents that lists every page and section, no page citing a file outside the
-//! repository, and the README's test command the one CI runs.
+//! repository, the README's test command the one CI runs, and no page naming an option that
+//! `--help` does not list (nor the reference leaving one out).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -218,4 +219,87 @@ fn the_readme_test_command_is_the_one_ci_runs() {
         ci.lines().any(|l| l.trim() == test),
         ".ci/run does not run the README's test command {test:?}"
     );
+}
+
+/// The long options (`--name`) a text mentions: a `--` then a lower-case letter, then letters,
+/// digits and hyphens.
+fn long_options(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("--") {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + 2..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+            .collect();
+        let starts_well = name.starts_with(|c: char| c.is_ascii_lowercase());
+        // `a--b` and a link's `#--max-failures-…` are not options; `(--rate`, `` `--rate``,
+        // ` --rate` are.
+        if starts_well && !before.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '#') {
+            out.insert(format!("--{}", name.trim_end_matches('-')));
+        }
+    }
+    out
+}
+
+/// Every long option of every command, as its `--help` shows it.
+fn options_in_help() -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    for command in [
+        "update",
+        "replay",
+        "plan",
+        "export",
+        "sandbox",
+        "completions",
+        "man",
+    ] {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"))
+            .args([command, "--help"])
+            .output()
+            .expect("run ccbulk --help");
+        assert!(out.status.success(), "ccbulk {command} --help failed");
+        all.extend(long_options(&String::from_utf8_lossy(&out.stdout)));
+    }
+    all
+}
+
+/// Other programs' options the pages show in their commands (cargo's).
+const NOT_OURS: &[&str] = &[
+    "--release",
+    "--locked",
+    "--path",
+    "--git",
+    "--test-threads",
+    "--all-targets",
+    "--check",
+];
+
+/// Every option a page names is one some command's `--help` lists (a renamed or removed flag
+/// leaves no page behind), and the reference names every option of every command.
+#[test]
+fn the_pages_name_only_options_that_exist_and_the_reference_names_them_all() {
+    let known = options_in_help();
+    assert!(known.contains("--rate") && known.contains("--throttle-kind"));
+    for (page, text) in pages() {
+        for option in long_options(&text) {
+            assert!(
+                known.contains(&option) || NOT_OURS.contains(&option.as_str()),
+                "{} names {option}, which no command's --help lists",
+                page.display()
+            );
+        }
+    }
+    let reference =
+        std::fs::read_to_string(Path::new(ROOT).join("docs/reference.md")).expect("reference");
+    let named = long_options(&reference);
+    // `-q`/`-v` are how the reference names --quiet and --verbose; every program has --help.
+    let implied = ["--help", "--version", "--quiet", "--verbose"];
+    for option in known {
+        assert!(
+            named.contains(&option) || implied.contains(&option.as_str()),
+            "docs/reference.md does not name {option}, which --help lists"
+        );
+    }
 }
