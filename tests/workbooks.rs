@@ -275,6 +275,42 @@ async fn a_big_ods_is_refused_with_the_way_out() {
     );
 }
 
+/// An .ods whose content inflates past the size its zip entry declares (a zip bomb's way past
+/// a size check) stops the run before any call, naming the part, as an .xlsx's does.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ods_zip_bomb_stops_before_anything_is_sent() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let ids: Vec<Uuid> = (1..=2).map(|n| guid(9200 + n)).collect();
+    let path = work.path("customers.ods");
+    write_ods(&path, &ids);
+    // content.xml's uncompressed size, in its local header and in the central directory.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut patched = 0;
+    for at in 0..bytes.len() - 46 {
+        let (size_at, name_at) = match &bytes[at..at + 4] {
+            b"PK\x03\x04" => (at + 22, at + 30),
+            b"PK\x01\x02" => (at + 24, at + 46),
+            _ => continue,
+        };
+        if bytes[name_at..].starts_with(b"content.xml") {
+            bytes[size_at..size_at + 4].copy_from_slice(&100u32.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2);
+    std::fs::write(&path, bytes).unwrap();
+    let out = run(work.unpaced(&sb, &["update", "customers.ods"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("customers.ods: its part content.xml inflates past the 100 bytes its zip entry declares (a zip bomb?)"),
+        "{err}"
+    );
+    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
+    assert!(!work.path("customers.results.csv").exists());
+}
+
 /// An .xlsx with a title row above the header: refused saying the header must be the first row
 /// and which --header-row to give; with it, plan reads the table (messages keep sheet rows) and
 /// its printed apply command carries the flag and works as printed.

@@ -12,8 +12,9 @@
 //! shared-strings table whole), so memory grows neither with the rows nor with the distinct
 //! texts; a cell's text and a row's are bounded by [`MAX_CELL_BYTES`]. The other formats are
 //! read with calamine and can only be read whole, so their size is bounded up front:
-//! [`MAX_WHOLE_FILE_BYTES`] for the file and [`MAX_WHOLE_CELLS`] for the sheet. Past either, the
-//! run stops with a message saying to save the sheet as .xlsx or CSV.
+//! [`MAX_WHOLE_FILE_BYTES`] for the file, what an .ods or .xlsb package inflates to (see
+//! `package::MAX_WHOLE_INFLATED`) and [`MAX_WHOLE_CELLS`] for the sheet. Past any, the run stops
+//! with a message saying to save the sheet as .xlsx or CSV.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -108,6 +109,13 @@ pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet,
             size >> 20,
             MAX_WHOLE_FILE_BYTES >> 20
         )));
+    }
+    if matches!(kind, Kind::Ods | Kind::Xlsb) {
+        // Both are zip packages, and 16 MiB of zip can hold gigabytes: bounded before calamine
+        // inflates any of it.
+        package::Package::open(path)
+            .and_then(|mut p| p.check_inflated(package::MAX_WHOLE_INFLATED))
+            .map_err(fail)?;
     }
     let mut book = open_whole(path, kind).map_err(fail)?;
     let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
@@ -229,7 +237,103 @@ fn pick_sheet(names: &[String], wanted: Option<&str>) -> Result<String, String> 
 
 #[cfg(test)]
 mod tests {
+    use super::xlsx_tests::{csv, declare_size, zip};
     use super::*;
+
+    const MANIFEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+
+    /// The parts of a one-sheet .ods ("Data") around `rows` (the inside of `<table:table>`).
+    fn ods_parts(rows: &str) -> Vec<(String, Vec<u8>)> {
+        let content = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Data">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+        );
+        vec![
+            (
+                "mimetype".to_string(),
+                b"application/vnd.oasis.opendocument.spreadsheet".to_vec(),
+            ),
+            (
+                "META-INF/manifest.xml".to_string(),
+                MANIFEST.as_bytes().to_vec(),
+            ),
+            ("content.xml".to_string(), content.into_bytes()),
+        ]
+    }
+
+    fn ods_row(cells: &[&str]) -> String {
+        let cells: String = cells
+            .iter()
+            .map(|c| format!(r#"<table:table-cell office:value-type="string"><text:p>{c}</text:p></table:table-cell>"#))
+            .collect();
+        format!("<table:table-row>{cells}</table:table-row>")
+    }
+
+    /// An .ods within the limits is still read (the package checked, then calamine reads it).
+    #[test]
+    fn an_ods_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("customers.ods");
+        let rows = ods_row(&["customerId", "city"]) + &ods_row(&["7", "Porto"]);
+        zip(&path, &ods_parts(&rows));
+        assert_eq!(csv(&path, 1).unwrap(), "customerId,city\n7,Porto\n");
+    }
+
+    /// An .ods or .xlsb whose parts declare more than the cap together is refused before
+    /// anything is inflated, naming the file and the largest part; the sizes here are only
+    /// declared (the headers patched), so nothing of that size is ever written.
+    #[test]
+    fn a_package_declaring_too_much_is_refused_naming_the_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let half = u32::try_from(package::MAX_WHOLE_INFLATED / 2).unwrap();
+        for (file, big) in [
+            ("book.ods", "content.xml"),
+            ("book.xlsb", "xl/worksheets/sheet1.bin"),
+        ] {
+            let path = dir.path().join(file);
+            let mut parts = ods_parts(&ods_row(&["customerId"]));
+            parts.push(("xl/worksheets/sheet1.bin".to_string(), vec![b'x'; 10]));
+            parts.push(("Pictures/1.png".to_string(), vec![b'y'; 10]));
+            zip(&path, &parts);
+            declare_size(&path, big, half + 1);
+            declare_size(&path, "Pictures/1.png", half);
+            let err = read(&path, None, 1).err().unwrap().to_string();
+            assert!(
+                err.contains(&format!(
+                    "{file}: its parts declare 256 MiB uncompressed together ({big} alone 128 MiB), more than the 256 MiB ccbulk reads from an .ods or .xlsb"
+                )) && err.contains("save the sheet as .xlsx or as CSV"),
+                "{err}"
+            );
+            // Just under the cap, the sizes pass.
+            declare_size(&path, big, half - 4096);
+            if let Err(e) = read(&path, None, 1) {
+                assert!(!e.to_string().contains("uncompressed together"), "{e}");
+            }
+        }
+    }
+
+    /// A part that inflates past the size its entry declares stops at that size, naming the
+    /// file and the part, before calamine reads any of it.
+    #[test]
+    fn a_part_inflating_past_its_declared_size_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, part) in [
+            ("lies.ods", "content.xml"),
+            ("lies.xlsb", "xl/sharedStrings.bin"),
+        ] {
+            let path = dir.path().join(file);
+            let mut parts = ods_parts(&ods_row(&["customerId"]).repeat(5000));
+            parts.push(("xl/sharedStrings.bin".to_string(), vec![0; 200_000]));
+            zip(&path, &parts);
+            declare_size(&path, part, 100);
+            let err = read(&path, None, 1).err().unwrap().to_string();
+            assert!(
+                err.contains(&format!(
+                    "{file}: its part {part} inflates past the 100 bytes its zip entry declares (a zip bomb?)"
+                )),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn extensions_in_any_case() {

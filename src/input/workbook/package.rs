@@ -4,6 +4,9 @@
 //! kind of part, the bytes it actually inflates to against what its entry declares (a zip bomb
 //! stops there, naming the part), and each XML event against [`MAX_EVENT_BYTES`], so no text or
 //! tag in a hostile file makes the XML reader's buffer grow without end.
+//!
+//! An `.ods` or `.xlsb` (zip packages too) is read by calamine, whole; [`Package::check_inflated`]
+//! bounds what it can inflate to before calamine opens it.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -19,6 +22,14 @@ pub(super) const MAX_STREAMED_PART: u64 = 8 << 30;
 pub(super) const MAX_SMALL_PART: u64 = 32 << 20;
 /// The most bytes one XML event (a tag with its attributes, a run of text) may span.
 pub(super) const MAX_EVENT_BYTES: usize = 4 << 20;
+/// The most an `.ods` or `.xlsb` package may inflate to, all its parts together. calamine reads
+/// these whole (an .ods's cells, of every sheet, when it opens the file; an .xlsb's shared
+/// strings), so this bounds the time and memory one file takes where the 16 MiB file limit
+/// cannot: deflate reaches about 1000:1, so 16 MiB could declare 16 GiB. Not lower, because a
+/// sheet at the 2,000,000-cell limit (`MAX_WHOLE_CELLS`) written as LibreOffice does is about
+/// 234 MiB of XML, some 120 bytes a cell, in 7.6 MiB zipped: a lower cap would refuse sheets the
+/// other two limits allow.
+pub(super) const MAX_WHOLE_INFLATED: u64 = 256 << 20;
 
 type Archive = ZipArchive<BufReader<File>>;
 
@@ -54,12 +65,7 @@ impl Package {
                 cap >> 20
             ));
         }
-        let sized = Sized {
-            inner: entry,
-            declared,
-            read: 0,
-            bombed: false,
-        };
+        let sized = Sized::new(entry);
         let bounded = Bounded {
             inner: BufReader::with_capacity(64 * 1024, sized),
             used: 0,
@@ -78,10 +84,61 @@ impl Package {
         }))
     }
 
+    /// Checks a package that calamine reads whole (`.ods`, `.xlsb`) before it does, so that
+    /// calamine, reading the same entries, inflates at most `cap` bytes: the sizes its parts
+    /// declare must add up to no more than `cap`, and each part is inflated once here (to
+    /// nothing, a block at a time) and must not inflate past what it declares. The zip crate
+    /// (9.x) stops an entry at its declared size too, but with no word of which part; this
+    /// names it, and does not depend on the zip crate keeping that check.
+    pub fn check_inflated(&mut self, cap: u64) -> Result<(), String> {
+        let mut total = 0u64;
+        let mut largest = (0u64, String::new());
+        for i in 0..self.zip.len() {
+            let entry = self
+                .zip
+                .by_index_data(i)
+                .map_err(|e| format!("cannot be read as a workbook: {e}"))?;
+            total = total.saturating_add(entry.size());
+            if entry.size() > largest.0 {
+                largest = (entry.size(), self.part_name(i));
+            }
+        }
+        if total > cap {
+            return Err(format!(
+                "its parts declare {} MiB uncompressed together ({} alone {} MiB), more than the {} MiB ccbulk reads from an .ods or .xlsb, which are read whole (a zip bomb?): save the sheet as .xlsx or as CSV (UTF-8)",
+                total >> 20,
+                largest.1,
+                largest.0 >> 20,
+                cap >> 20
+            ));
+        }
+        for i in 0..self.zip.len() {
+            // A part that cannot be read for another reason (a password, a bad checksum) is
+            // left for calamine to name in its own words: it stops there just the same.
+            let name = self.part_name(i);
+            let Ok(entry) = self.zip.by_index(i) else {
+                continue;
+            };
+            let mut sized = Sized::new(entry);
+            if io::copy(&mut sized, &mut io::sink()).is_err() && sized.bombed {
+                return Err(inflates_past(&name, sized.declared));
+            }
+        }
+        Ok(())
+    }
+
     /// The part `name` as an XML stream; its absence is an error naming it.
     pub fn required(&mut self, name: &str, cap: u64) -> Result<Xml<'_>, String> {
         self.xml(name, cap)?
             .ok_or_else(|| format!("has no part {name}: it is not a complete .xlsx workbook"))
+    }
+
+    /// The name of the zip entry `i`, for messages.
+    fn part_name(&self, i: usize) -> String {
+        match self.zip.name_for_index(i) {
+            Some(Ok(name)) => name.into_owned(),
+            _ => format!("number {}", i + 1),
+        }
     }
 
     fn find(&self, name: &str) -> Option<usize> {
@@ -108,6 +165,25 @@ struct Sized<'a> {
     read: u64,
     /// Set when it tried to.
     bombed: bool,
+}
+
+impl<'a> Sized<'a> {
+    fn new(inner: ZipFile<'a, BufReader<File>>) -> Sized<'a> {
+        let declared = inner.size();
+        Sized {
+            inner,
+            declared,
+            read: 0,
+            bombed: false,
+        }
+    }
+}
+
+/// The message for a zip entry that inflates past the size it declares.
+fn inflates_past(part: &str, declared: u64) -> String {
+    format!(
+        "its part {part} inflates past the {declared} bytes its zip entry declares (a zip bomb?)"
+    )
 }
 
 impl Read for Sized<'_> {
@@ -253,10 +329,7 @@ impl Xml<'_> {
 fn broken(bounded: &Bounded<BufReader<Sized<'_>>>, part: &str, e: &quick_xml::Error) -> String {
     let sized = bounded.inner.get_ref();
     if sized.bombed {
-        return format!(
-            "its part {part} inflates past the {} bytes its zip entry declares (a zip bomb?)",
-            sized.declared
-        );
+        return inflates_past(part, sized.declared);
     }
     if bounded.over {
         return format!(

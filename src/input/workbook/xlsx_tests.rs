@@ -56,7 +56,8 @@ fn parts(rows: &str, strings: Option<&str>, styles: Option<&str>) -> Vec<(String
     parts
 }
 
-fn zip(path: &Path, parts: &[(String, Vec<u8>)]) {
+/// Writes `parts` (name, bytes) as a zip, deflated.
+pub(super) fn zip(path: &Path, parts: &[(String, Vec<u8>)]) {
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     for (name, data) in parts {
         zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
@@ -64,6 +65,26 @@ fn zip(path: &Path, parts: &[(String, Vec<u8>)]) {
         zip.write_all(data).unwrap();
     }
     zip.finish().unwrap();
+}
+
+/// Rewrites the uncompressed size the zip at `path` declares for its entry `name`, in both of
+/// its headers (the local one and the central directory's), to `size`: a zip that lies.
+pub(super) fn declare_size(path: &Path, name: &str, size: u32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut patched = 0;
+    for at in 0..bytes.len() - 46 {
+        let (size_at, name_at) = match &bytes[at..at + 4] {
+            b"PK\x03\x04" => (at + 22, at + 30),
+            b"PK\x01\x02" => (at + 24, at + 46),
+            _ => continue,
+        };
+        if bytes[name_at..].starts_with(name.as_bytes()) {
+            bytes[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2, "{name} in both headers");
+    std::fs::write(path, bytes).unwrap();
 }
 
 fn book(
@@ -78,7 +99,7 @@ fn book(
 }
 
 /// The sheet as CSV text, or the message (from opening it or from reading it on).
-fn csv(path: &Path, header_row: u64) -> Result<String, String> {
+pub(super) fn csv(path: &Path, header_row: u64) -> Result<String, String> {
     let sheet = read(path, None, header_row).map_err(|e| e.to_string())?;
     let mut text = String::new();
     let mut csv = sheet.csv;
@@ -277,22 +298,7 @@ fn a_zip_bomb_stops_naming_the_part() {
     )
     .repeat(2000);
     let path = book(&dir, &rows, None, None);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let name = b"xl/worksheets/sheet1.xml";
-    let mut patched = 0;
-    for at in 0..bytes.len() - 46 {
-        let (size_at, name_at) = match &bytes[at..at + 4] {
-            b"PK\x03\x04" => (at + 22, at + 30),
-            b"PK\x01\x02" => (at + 24, at + 46),
-            _ => continue,
-        };
-        if bytes[name_at..].starts_with(name) {
-            bytes[size_at..size_at + 4].copy_from_slice(&100u32.to_le_bytes());
-            patched += 1;
-        }
-    }
-    assert_eq!(patched, 2);
-    std::fs::write(&path, bytes).unwrap();
+    declare_size(&path, "xl/worksheets/sheet1.xml", 100);
     let err = csv(&path, 1).unwrap_err();
     assert!(
         err.contains("its part xl/worksheets/sheet1.xml inflates past the 100 bytes its zip entry declares (a zip bomb?)"),
