@@ -230,10 +230,11 @@ impl Api {
             Err(e) => Err(transport(&e)),
             Ok(a) if a.status == StatusCode::OK => match a.end {
                 BodyEnd::Complete => Ok(a.body),
-                // The same answer would come back as large again: not retried.
+                // The same answer would come back as large again: not retried. Worded as the
+                // API's own errors are ("GET 404 Not Found: …").
                 BodyEnd::TooLarge => Err(Reply::Fail {
                     status: Some(200),
-                    error: format!("GET answered 200 but the {}", too_large(limit)),
+                    error: format!("GET 200 OK: {}", too_large(limit)),
                 }),
                 // A GET changes nothing: reading it again is safe.
                 BodyEnd::BrokeOff => Err(transport(&Transport::Body)),
