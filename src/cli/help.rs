@@ -13,7 +13,7 @@ Environment:
   CLOUDCOCKPIT_SCOPE          OAuth2 scope of the token (--scope)
   HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY
                               a proxy for the API and token calls, read as curl reads them
-  SSL_CERT_FILE, SSL_CERT_DIR more trusted certificates (a TLS-inspecting proxy)
+  SSL_CERT_FILE, SSL_CERT_DIR the CAs to trust instead of the system's (Linux)
   RUST_LOG                    log filter, overrides -q and -v (RUST_LOG=ccbulk=debug)
   NO_COLOR                    set and not empty: no colour in the logs
 No option takes a token or a secret: it would show in the process list.";
