@@ -107,7 +107,7 @@ impl<'a> Cells<'a> {
             };
             let pos = match head.r {
                 Ok(Some(pos)) => pos,
-                Ok(None) => (self.row, self.col),
+                Ok(None) => self.unreferenced()?,
                 Err(r) => {
                     return Err(format!(
                         "sheet {:?}: its cell reference {r:?} is not a cell of a sheet (A1 to XFD1048576)",
@@ -259,6 +259,26 @@ impl<'a> Cells<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// Where a cell without a reference (`r`) is: after the cell before it, in the row after the
+    /// one before when its row has no number either. Past the sheet's last column or row there
+    /// is no cell: refused, or messages would name cells like `XFE1`.
+    fn unreferenced(&self) -> Result<(u32, u32), String> {
+        let sheet = self.cx.sheet;
+        if self.row >= MAX_ROWS {
+            return Err(format!(
+                "sheet {sheet:?}: a row without a number follows row {MAX_ROWS}, the last row of a sheet"
+            ));
+        }
+        if self.col >= MAX_COLS {
+            return Err(format!(
+                "sheet {sheet:?} row {}: a cell without a reference follows column {}, the last column of a sheet ({MAX_COLS} columns)",
+                u64::from(self.row) + 1,
+                column_name(MAX_COLS as usize - 1)
+            ));
+        }
+        Ok((self.row, self.col))
     }
 
     /// A row's `r` (from 1) as a 0-based row.

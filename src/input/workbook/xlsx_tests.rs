@@ -224,7 +224,8 @@ fn a_cell_or_a_row_over_the_limit_is_refused_naming_it() {
 }
 
 /// Errors name the file, the sheet, the cell and why: an error calamine had no name for, a
-/// reference outside a sheet, a shared string that is not in the table, a part cut short, XML
+/// reference outside a sheet, a cell or row without a reference that would fall outside one
+/// (past column XFD, past row 1,048,576), a shared string that is not in the table, a part cut short, XML
 /// that is not XML, and a tag longer than the XML reader takes.
 #[test]
 fn broken_sheets_are_refused_naming_the_cell_or_the_part() {
@@ -241,6 +242,24 @@ fn broken_sheets_are_refused_naming_the_cell_or_the_part() {
         (
             header.clone() + &row(2, r#"<c r="XFE2"><v>1</v></c>"#),
             "its cell reference \"XFE2\" is not a cell of a sheet",
+        ),
+        (
+            header.clone()
+                + &row(
+                    2,
+                    &r#"<c t="inlineStr"><is><t>x</t></is></c>"#.repeat(16_385),
+                ),
+            "sheet \"Data\" row 2: a cell without a reference follows column XFD, the last column of a sheet (16384 columns)",
+        ),
+        (
+            header.clone() + &row(3, r#"<c r="XFD3"><v>1</v></c><c><v>2</v></c>"#),
+            "sheet \"Data\" row 3: a cell without a reference follows column XFD",
+        ),
+        (
+            header.clone()
+                + &row(1_048_576, r#"<c r="A1048576"><v>1</v></c>"#)
+                + "<row><c><v>2</v></c></row>",
+            "sheet \"Data\": a row without a number follows row 1048576, the last row of a sheet",
         ),
         (
             header.clone() + &row(2, r#"<c r="B2" t="s"><v>7</v></c>"#),
