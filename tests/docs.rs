@@ -1,8 +1,9 @@
 //! The documentation as a newcomer meets it: a README short enough to read to the end, every
 //! link between the README and the pages of `docs/` leading to a page and a heading that exist,
 //! a table of contents that lists every page and section, no page citing a file outside the
-//! repository, the README's test command the one CI runs, and no page naming an option that
-//! `--help` does not list (nor the reference leaving one out).
+//! repository, the README's test command the one CI runs, no page naming an option that
+//! `--help` does not list (nor the reference leaving one out), and the reference's defaults,
+//! environment variables and exit codes those of `--help`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -243,10 +244,21 @@ fn long_options(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// `ccbulk COMMAND --help`, in an empty environment (a `[env: NAME=value]` would show a
+/// variable the test machine happens to set).
+fn help(command: &str) -> String {
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"))
+        .args([command, "--help"])
+        .env_clear()
+        .output()
+        .expect("run ccbulk --help");
+    assert!(out.status.success(), "ccbulk {command} --help failed");
+    String::from_utf8(out.stdout).expect("UTF-8 help")
+}
+
 /// Every long option of every command, as its `--help` shows it.
 fn options_in_help() -> BTreeSet<String> {
-    let mut all = BTreeSet::new();
-    for command in [
+    let commands = [
         "update",
         "replay",
         "plan",
@@ -254,15 +266,11 @@ fn options_in_help() -> BTreeSet<String> {
         "sandbox",
         "completions",
         "man",
-    ] {
-        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"))
-            .args([command, "--help"])
-            .output()
-            .expect("run ccbulk --help");
-        assert!(out.status.success(), "ccbulk {command} --help failed");
-        all.extend(long_options(&String::from_utf8_lossy(&out.stdout)));
-    }
-    all
+    ];
+    commands
+        .into_iter()
+        .flat_map(|command| long_options(&help(command)))
+        .collect()
 }
 
 /// Other programs' options the pages show in their commands (cargo's).
@@ -302,4 +310,110 @@ fn the_pages_name_only_options_that_exist_and_the_reference_names_them_all() {
             "docs/reference.md does not name {option}, which --help lists"
         );
     }
+}
+
+/// What `--help` says of each option, by long name: its `[default: …]` and `[env: NAME=]`.
+type Said = std::collections::BTreeMap<String, (Option<String>, Option<String>)>;
+
+fn help_defaults(help: &str) -> Said {
+    let mut out = Said::new();
+    let mut current: Option<String> = None;
+    for line in help.lines() {
+        let t = line.trim_start();
+        // An option's first line: `--rate <RATE>`, `-q, --quiet`, `-o, --output <PATH>`.
+        let starts_option = t.starts_with("--") || (t.starts_with('-') && t.contains(", --"));
+        if line.starts_with("  ") && starts_option {
+            let head: Vec<&str> = t.split_whitespace().take(2).collect();
+            current = long_options(&head.join(" ")).into_iter().next();
+            if let Some(name) = &current {
+                out.entry(name.clone()).or_insert((None, None));
+            }
+            continue;
+        }
+        let Some(entry) = current.as_ref().and_then(|name| out.get_mut(name)) else {
+            continue;
+        };
+        if let Some(v) = t
+            .strip_prefix("[default: ")
+            .and_then(|v| v.strip_suffix(']'))
+        {
+            entry.0 = Some(v.to_string());
+        }
+        if let Some(v) = t.strip_prefix("[env: ").and_then(|v| v.split('=').next()) {
+            entry.1 = Some(v.to_string());
+        }
+    }
+    out
+}
+
+/// The first word of each line of the section after `start`, up to the next blank line, where
+/// it is a number: the exit codes a section lists.
+fn exit_codes(text: &str, start: &str, strip: &str) -> BTreeSet<String> {
+    text.split(start)
+        .nth(1)
+        .expect("an exit codes section")
+        .lines()
+        .skip(1)
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.strip_prefix(strip)?.split_whitespace().next())
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The reference's options table gives the defaults and the environment variables that
+/// `update --help` gives (in the rows naming one option: `--rate RATE`, not `--token-url URL,
+/// --scope S`), and its exit codes are those of `--help`.
+#[test]
+fn the_reference_gives_the_defaults_variables_and_exit_codes_help_gives() {
+    let reference =
+        std::fs::read_to_string(Path::new(ROOT).join("docs/reference.md")).expect("reference");
+    let update = help("update");
+    let said = help_defaults(&update);
+    assert_eq!(said["--rate"].0.as_deref(), Some("10/s"), "{said:?}");
+    assert_eq!(said["--tenant"].1.as_deref(), Some("CLOUDCOCKPIT_TENANT"));
+    let table = reference
+        .split("## Options of update, replay and plan")
+        .nth(1)
+        .and_then(|t| t.split("\n## ").next())
+        .expect("the options table");
+    let mut checked = 0;
+    for row in table.lines().filter(|l| l.starts_with("| `-")) {
+        // Cells between `|`s; an escaped `\|` (`merge\|replace`) is part of its cell.
+        let cells: Vec<String> = row
+            .replace("\\|", "\u{1}")
+            .split('|')
+            .skip(1)
+            .map(|c| c.trim().replace('`', "").replace('\u{1}', "|"))
+            .collect();
+        let named = long_options(&cells[0]);
+        let [option] = named.iter().collect::<Vec<_>>()[..] else {
+            continue;
+        };
+        let Some((default, env)) = said.get(option) else {
+            panic!("docs/reference.md has a row for {option}, which update --help does not list");
+        };
+        if let Some(default) = default {
+            assert_eq!(
+                &cells[2], default,
+                "docs/reference.md: the default of {option}"
+            );
+            checked += 1;
+        }
+        if let Some(env) = env {
+            assert!(
+                cells[1].contains(env.as_str()),
+                "docs/reference.md: {option} reads {env}"
+            );
+        }
+    }
+    assert!(checked >= 10, "{checked} defaults checked");
+    let in_help = exit_codes(&update, "Exit codes:", "  ");
+    assert_eq!(in_help.len(), 5, "{in_help:?}");
+    let in_reference = exit_codes(&reference, "## Exit codes", "| ");
+    assert_eq!(
+        in_reference, in_help,
+        "docs/reference.md's exit codes are --help's"
+    );
 }
