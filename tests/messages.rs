@@ -1,6 +1,7 @@
 //! Messages that used to send a newcomer the wrong way, each now naming what to do: the results
 //! of a finished plan or replay (where `--resume` does nothing), a base URL without its scheme
-//! or ending in `/v1`, a CSV saved with a workbook's extension, and a bare `--rate N`.
+//! or ending in `/v1`, a CSV saved with a workbook's extension, a bare `--rate N`, and a
+//! replace-mode file without its required columns, which a dry run used to pass.
 
 use ccbulk::sandbox::SandboxConfig;
 
@@ -111,6 +112,35 @@ async fn a_csv_with_a_workbook_extension_is_called_text() {
             && !err.contains("Zip"),
         "{err}"
     );
+}
+
+/// A replace-mode file without a column for each required field is refused before anything is
+/// sent, by a dry run as by the run itself: a dry run that passed it would promise a run that
+/// then stops. No file is left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replace_file_missing_required_columns_is_refused_by_a_dry_run_too() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    work.write("c.csv", &city_csv([(cid(1), "Braga")]));
+    let dry = ["update", "c.csv", "--mode", "replace", "--dry-run"];
+    for (args, file) in [
+        (&dry[..], "c.dry-run.csv"),
+        (&dry[..dry.len() - 1], "c.results.csv"),
+    ] {
+        let out = run(work.unpaced(&sb, args)).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+        let err = stderr_of(&out);
+        assert!(
+            err.contains(
+                "c.csv: --mode replace sends the row as the whole customer, so every required \
+                 field needs a column; missing: companyName, country, addressLine1, state, zip, \
+                 firstName, lastName, email, phone (or use --mode merge)"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(!work.path(file).exists(), "{args:?} left {file}");
+    }
+    assert!(patches(&sb).is_empty(), "nothing sent");
 }
 
 /// `--rate 10` is 10 calls a second, as load tools read it.
