@@ -43,6 +43,12 @@ fn target_for(name: &str) -> Option<Target> {
         .map(|(_, t)| t)
 }
 
+/// Whether a header cell names a column ccbulk reads (as is, in any spelling `normalize` lets
+/// agree): such a cell is a column name, not a title.
+pub(super) fn names_a_column(name: &str) -> bool {
+    target_for(name).is_some()
+}
+
 /// The canonical name of a target, for messages.
 fn target_name(t: Target) -> &'static str {
     target_names()

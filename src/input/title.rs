@@ -96,7 +96,11 @@ pub(super) fn explain(
             "{name}: the column names must be the first row, but {row} {header_line} ({shown}) looks like a title and the names seem to be on {row} {line}: add --header-row {line} to skip the rows above it"
         ));
     }
-    if filled.len() == 1 {
+    // One cell that names a column ("city", with no customerId beside it) is a header that
+    // lacks columns, not a title.
+    if let [cell] = filled[..]
+        && !super::header::names_a_column(cell)
+    {
         return InputError::Header(format!(
             "{why}\n{row} {header_line} ({shown}) looks like a title: the column names must be the first row; if they are on a later {row}, give it with --header-row N"
         ));
@@ -192,8 +196,8 @@ mod tests {
         assert!(why.starts_with("t.csv line 5, column \"country\""), "{why}");
     }
 
-    /// A one-cell first row with no header found below it still gets the hint; a header row
-    /// past the end of the file is named.
+    /// A one-cell first row with no header found below it still gets the hint, unless the cell
+    /// names a column; a header row past the end of the file is named.
     #[test]
     fn a_lone_title_gets_the_hint_and_a_row_past_the_end_is_named() {
         let err = open("Customers\nfoo,bar\n", 1).err().unwrap();
@@ -204,6 +208,10 @@ mod tests {
         );
         let err = open("customerId,city\n", 4).err().unwrap();
         assert!(err.contains("--header-row 4 is past its end"), "{err}");
+        // One cell naming a column is a header without its customerId column, not a title.
+        let err = open("City\nPorto\n", 1).err().unwrap();
+        assert!(err.contains("no customerId (or id) column"), "{err}");
+        assert!(!err.contains("title"), "{err}");
     }
 
     /// The title lines are held to be read again, so their bytes are bounded: a large
