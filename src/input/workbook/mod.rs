@@ -26,6 +26,7 @@ use super::InputError;
 
 mod book;
 mod layout;
+mod ods;
 mod package;
 mod stream;
 mod strings;
@@ -113,9 +114,13 @@ pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet,
     if matches!(kind, Kind::Ods | Kind::Xlsb) {
         // Both are zip packages, and 16 MiB of zip can hold gigabytes: bounded before calamine
         // inflates any of it.
-        package::Package::open(path)
-            .and_then(|mut p| p.check_inflated(package::MAX_WHOLE_INFLATED))
-            .map_err(fail)?;
+        let mut package = package::Package::open(path).map_err(&fail)?;
+        package
+            .check_inflated(package::MAX_WHOLE_INFLATED)
+            .map_err(&fail)?;
+        if kind == Kind::Ods {
+            ods::check(&mut package).map_err(&fail)?;
+        }
     }
     let mut book = open_whole(path, kind).map_err(fail)?;
     let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
@@ -243,9 +248,18 @@ mod tests {
     const MANIFEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
 
     /// The parts of a one-sheet .ods ("Data") around `rows` (the inside of `<table:table>`).
-    fn ods_parts(rows: &str) -> Vec<(String, Vec<u8>)> {
+    pub(super) fn ods_parts(rows: &str) -> Vec<(String, Vec<u8>)> {
+        ods_book(&[("Data", rows)])
+    }
+
+    /// The parts of an .ods of the sheets `tables` (name, the inside of `<table:table>`).
+    pub(super) fn ods_book(tables: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        let tables: String = tables
+            .iter()
+            .map(|(name, rows)| format!(r#"<table:table table:name="{name}">{rows}</table:table>"#))
+            .collect();
         let content = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Data">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet>{tables}</office:spreadsheet></office:body></office:document-content>"#
         );
         vec![
             (
@@ -260,7 +274,8 @@ mod tests {
         ]
     }
 
-    fn ods_row(cells: &[&str]) -> String {
+    /// A row of string cells.
+    pub(super) fn ods_row(cells: &[&str]) -> String {
         let cells: String = cells
             .iter()
             .map(|c| format!(r#"<table:table-cell office:value-type="string"><text:p>{c}</text:p></table:table-cell>"#))
@@ -268,12 +283,15 @@ mod tests {
         format!("<table:table-row>{cells}</table:table-row>")
     }
 
-    /// An .ods within the limits is still read (the package checked, then calamine reads it).
+    /// An .ods within the limits is still read (the package and its repeats checked, then
+    /// calamine reads it), empty rows repeated to the sheet's end as LibreOffice writes them.
     #[test]
     fn an_ods_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("customers.ods");
-        let rows = ods_row(&["customerId", "city"]) + &ods_row(&["7", "Porto"]);
+        let rows = ods_row(&["customerId", "city"])
+            + &ods_row(&["7", "Porto"])
+            + r#"<table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="1024"/></table:table-row>"#;
         zip(&path, &ods_parts(&rows));
         assert_eq!(csv(&path, 1).unwrap(), "customerId,city\n7,Porto\n");
     }
