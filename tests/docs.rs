@@ -2,8 +2,9 @@
 //! link between the README and the pages of `docs/` leading to a page and a heading that exist,
 //! a table of contents that lists every page and section, no page citing a file outside the
 //! repository, the README's test command the one CI runs, no page naming an option that
-//! `--help` does not list (nor the reference leaving one out), and the reference's defaults,
-//! environment variables and exit codes those of `--help`.
+//! `--help` does not list (nor the reference leaving one out), the reference's defaults,
+//! environment variables and exit codes those of `--help`, and the summary JSON example the
+//! keys a run writes.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -416,4 +417,47 @@ fn the_reference_gives_the_defaults_variables_and_exit_codes_help_gives() {
         in_reference, in_help,
         "docs/reference.md's exit codes are --help's"
     );
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// The summary JSON example of docs/unattended.md has the keys a run writes, at the top and in
+/// `undo`: a monitor written from the example reads what ccbulk writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_summary_json_example_has_the_keys_a_run_writes() {
+    use crate::common::*;
+    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/unattended.md")).expect("page");
+    let example = page
+        .split("```json\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a json block in docs/unattended.md");
+    let documented: serde_json::Value = serde_json::from_str(example).expect("the example is JSON");
+    let sb = sandbox(ccbulk::sandbox::SandboxConfig::default()).await;
+    let work = Work::new();
+    // One row accepted (so an undo line), one failed (404), as in the example.
+    work.write(
+        "c.csv",
+        &city_csv([(cid(1), "Braga"), (guid(0x404), "Porto")]),
+    );
+    let cmd = work.unpaced(&sb, &["update", "c.csv", "--summary-json", "s.json"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let written = work.json("s.json");
+    assert_eq!(keys(&documented), keys(&written), "the top level");
+    assert_eq!(
+        keys(&documented["undo"]),
+        keys(&written["undo"]),
+        "the undo object"
+    );
+    let reason = |v: &serde_json::Value| keys(&v["reasons"][0]);
+    assert_eq!(reason(&documented), reason(&written), "a reason");
 }
