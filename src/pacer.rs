@@ -415,7 +415,8 @@ impl Pacer {
     }
 
     /// The call sent at `sent` was answered with `status` (`None`: no answer came, a transport
-    /// error or a timeout). A 429 also goes to [`Pacer::throttled`].
+    /// error or a timeout). A 429 also goes to [`Pacer::throttled`]. An accepted call is
+    /// remembered: a sliding window gives it back a window after its answer (`allowance.rs`).
     pub fn answered(&self, sent: Instant, status: Option<u16>) {
         let took = self.nanos(Instant::now()).saturating_sub(self.nanos(sent));
         self.answered.fetch_add(1, Ordering::AcqRel);
@@ -425,6 +426,7 @@ impl Pacer {
                 self.http_429.fetch_add(1, Ordering::Relaxed);
             }
             Some(_) => {
+                self.allowance().accepted(sent, Instant::now());
                 if self.storm.swap(false, Ordering::AcqRel) {
                     let mut learner = self.learner();
                     learner.recovered(Instant::now());

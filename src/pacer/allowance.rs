@@ -32,6 +32,23 @@
 //! window at 200/s). So once a count grew before the latest instant of the renewal, which a fixed
 //! window's does not (it grows only when it renews), the renewal is no longer narrowed.
 //!
+//! A sliding window (N calls in any S seconds, announced as `RateLimit-Policy: q=N;w=S`) says in
+//! its reset only when its oldest call leaves, rounded up to whole seconds, and frees a call at a
+//! time: holding until that reset each time it ran dry and then asking took 1.11–1.17× the ideal
+//! in the paused-clock simulation of a 3 s window. But each of the run's own calls leaves it a
+//! window after it was counted, and it was counted between its sending and its answer: a call
+//! answered at `a` is surely gone at `a + S`. So once a limit is known to slide, the run's
+//! accepted calls sent less than a window before the answer believed came (so in the window when
+//! that answer was counted, or counted since and spent) are given back a window after their
+//! answers, and a hold ends at the next one (1.01–1.02× the ideal, no 429). A limit is known to
+//! slide when its count grew and then said a reset sooner than a fixed window could renew: a
+//! fixed window that renewed after the fewest was counted renews next a whole window after that
+//! (so a window of one second, whose resets all say a second, is never known to slide). A token
+//! bucket taken for a sliding window is not overspent either: what is given back is no more than
+//! a bucket refilling at the policy's rate gives back since the answer believed, nor more than the
+//! policy's limit. `X-RateLimit-*` saying the same count and limit as a `RateLimit` with its policy
+//! takes the policy's window.
+//!
 //! Without a reset (APIM's remaining-calls header alone) nothing says when the allowance renews:
 //! the calls never spend more than is left, and once nothing is, one call a second asks ([`ASK`])
 //! until an answer says more is left. A call that asks too early meets one 429 (APIM answers its
@@ -51,6 +68,8 @@ const UNPACED: f64 = 1e6;
 const ASK: Duration = Duration::from_secs(1);
 /// Doubted answers remembered (more are many more than any run keeps in flight).
 const DOUBTED: usize = 4096;
+/// Accepted calls remembered for [`Meter::freed`]: fewer give back fewer calls, never more.
+const LOGGED: usize = 4096;
 
 /// What the headers allow now.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,6 +90,8 @@ struct Meter {
     said: Announced,
     /// When that answer came: a call sent after this was counted after it.
     came: Instant,
+    /// When the call of that answer was sent: it was counted after this.
+    sent: Instant,
     /// The earliest and latest instant of the renewal, when a reset was said.
     renews: Option<(Instant, Instant)>,
     /// When each doubted answer came (it said more was left, from a call sent before `came`):
@@ -78,12 +99,21 @@ struct Meter {
     doubted: VecDeque<Instant>,
     /// The allowance was seen to grow before its renewal: not a fixed window.
     refills: bool,
+    /// The allowance grew, and then said it renews sooner than a fixed window could (a whole
+    /// window after it renewed, so after the fewest was counted): a sliding window, each of
+    /// whose calls leaves a window after it was counted. Sure where `refills` is a guess (a
+    /// fixed window's calls sent between its renewal and the latest instant of it also see it
+    /// grow), so only this gives calls back before a reset ([`Meter::freed`]).
+    slides: bool,
 }
 
 /// The allowance as the answers announced it.
 #[derive(Debug, Default)]
 pub(super) struct Allowance {
     meters: Vec<Meter>,
+    /// When each call answered (not 429) since the window of the longest policy was sent and
+    /// answered, oldest first, for [`Meter::freed`].
+    accepted: VecDeque<(Instant, Instant)>,
     /// The families of headers the run paced from, for the summary.
     pub families: BTreeSet<Family>,
     /// `--reserve` as a fraction.
@@ -121,6 +151,12 @@ impl Meter {
             self.refills |= sent < hi0;
         }
         let renews = said.reset.map(|t| renewal(sent, came, t));
+        if let (false, Some((_, hi)), Some(w)) = (fewer, renews, said.window) {
+            // A fixed window that renewed after the fewest was counted (after `self.sent`)
+            // renews next a whole window after that: a renewal said sooner is not a fixed
+            // window's.
+            self.slides |= hi < self.sent + w;
+        }
         self.renews = match (renews, self.renews) {
             // Counting down towards the same renewal: both intervals hold it.
             (Some((lo, hi)), Some((lo0, hi0)))
@@ -132,17 +168,69 @@ impl Meter {
         };
         self.said = said;
         self.came = self.came.max(came);
+        self.sent = sent;
         // A doubted answer that came before this call was sent was counted before it.
         self.doubted.retain(|&d| d > sent);
     }
 
+    /// The calls of a sliding window that surely left it by `at`, of the `accepted` ones (sent
+    /// and answered): each leaves a window after it was counted, between sending and answer.
+    /// Only calls sent less than a window before the believed answer came, so surely in the
+    /// window when it was counted (or counted since: then spent, and leaving frees them too).
+    /// No more than a bucket refilling at the policy's rate gives back since that answer came,
+    /// and no more than the policy's limit: so a bucket's meter taken for a sliding window is
+    /// never overspent either. Also when the next call is given back, if ever.
+    fn freed(
+        &self,
+        at: Instant,
+        accepted: &VecDeque<(Instant, Instant)>,
+    ) -> (u64, Option<Instant>) {
+        let (Some(w), Some(q), true) = (self.said.window, self.said.limit, self.slides) else {
+            return (0, None);
+        };
+        if q == 0 {
+            return (0, None);
+        }
+        // (A window too long to add to an instant frees nothing.)
+        let mut leave: Vec<Instant> = accepted
+            .iter()
+            .filter(|(sent, _)| sent.checked_add(w).is_some_and(|t| t > self.came))
+            .filter_map(|&(_, answered)| answered.checked_add(w))
+            .collect();
+        leave.sort_unstable();
+        let most = q.saturating_sub(self.said.remaining);
+        let left = leave.iter().filter(|&&t| t <= at).count() as u64;
+        // In whole nanoseconds, so that the instant said for the next call does give it back.
+        let (w, q128) = (w.as_nanos().max(1), u128::from(q));
+        let since = at.saturating_duration_since(self.came).as_nanos();
+        let refilled = u64::try_from(since * q128 / w).unwrap_or(u64::MAX);
+        let freed = left.min(refilled).min(most);
+        // The next: when both the next call has left and the refill allows one more.
+        let next = (freed < most)
+            .then(|| leave.get(freed as usize).copied())
+            .flatten()
+            .and_then(|t| {
+                let refill = (u128::from(freed + 1) * w).div_ceil(q128);
+                let refill = u64::try_from(refill).unwrap_or(u64::MAX);
+                Some(t.max(self.came.checked_add(Duration::from_nanos(refill))?))
+            });
+        (freed, next)
+    }
+
     /// What this limit allows at `now` with `in_flight` calls unanswered; `reserve` is the share
-    /// left unused.
-    fn cap(&self, now: Instant, in_flight: u64, reserve: f64) -> Cap {
+    /// left unused; `accepted` as for [`Meter::freed`].
+    fn cap(
+        &self,
+        now: Instant,
+        in_flight: u64,
+        reserve: f64,
+        accepted: &VecDeque<(Instant, Instant)>,
+    ) -> Cap {
         let said = &self.said;
         let kept = reserve * said.limit.unwrap_or(said.remaining) as f64;
         let spent = (in_flight + self.doubted.len() as u64) as f64;
-        let usable = said.remaining as f64 - kept - spent;
+        let (freed, next) = self.freed(now, accepted);
+        let usable = said.remaining as f64 + freed as f64 - kept - spent;
         if usable >= 1.0 {
             return match self.renews {
                 Some((lo, hi)) if now < hi => {
@@ -156,7 +244,8 @@ impl Meter {
         }
         let renews = self.renews.map_or(self.came + ASK, |(_, hi)| hi);
         if now < renews {
-            Cap::Hold(renews)
+            // A call given back sooner ends the hold (if that is enough: checked again then).
+            Cap::Hold(next.map_or(renews, |n| n.min(renews)))
         } else if in_flight == 0 {
             // Renewed since (or time to ask), by how much is not known: one call at a time
             // until an answer says.
@@ -178,7 +267,18 @@ impl Allowance {
 
     /// The answer to a call sent at `sent` came at `now` and announced `found` (nothing: it said
     /// nothing, and what earlier answers said stands).
-    pub fn announce(&mut self, sent: Instant, now: Instant, found: Vec<Announced>) {
+    pub fn announce(&mut self, sent: Instant, now: Instant, mut found: Vec<Announced>) {
+        // The same count in two families (`X-RateLimit-*` beside `RateLimit` with its policy)
+        // is the same limit: the window one says is the other's too.
+        for i in 0..found.len() {
+            if found[i].window.is_none() && found[i].limit.is_some() {
+                found[i].window = found.iter().find_map(|o| {
+                    (o.limit == found[i].limit && o.remaining == found[i].remaining)
+                        .then_some(o.window)
+                        .flatten()
+                });
+            }
+        }
         let mut keys = Vec::new();
         for said in found {
             let kind = (said.family, said.limit, said.window);
@@ -192,11 +292,30 @@ impl Allowance {
                     said,
                     came: now,
                     renews: said.reset.map(|t| renewal(sent, now, t)),
+                    sent,
                     doubted: VecDeque::new(),
                     refills: false,
+                    slides: false,
                 }),
             }
         }
+    }
+
+    /// The call sent at `sent` was answered at `now`, not 429 (a refused call takes no place in
+    /// a window): remembered for [`Meter::freed`] while a sliding window may hold it.
+    pub fn accepted(&mut self, sent: Instant, now: Instant) {
+        let Some(longest) = self.meters.iter().filter_map(|m| m.said.window).max() else {
+            return;
+        };
+        while self
+            .accepted
+            .front()
+            .is_some_and(|&(s, _)| s + longest <= now)
+            || self.accepted.len() >= LOGGED
+        {
+            self.accepted.pop_front();
+        }
+        self.accepted.push_back((sent, now));
     }
 
     /// The limit announced, in calls a second: the strictest count over its window among the
@@ -216,7 +335,7 @@ impl Allowance {
     pub fn cap(&mut self, now: Instant, in_flight: u64) -> Option<Cap> {
         let mut strictest: Option<Cap> = None;
         for meter in &self.meters {
-            let cap = meter.cap(now, in_flight, self.reserve);
+            let cap = meter.cap(now, in_flight, self.reserve, &self.accepted);
             self.families.insert(meter.key.0);
             strictest = Some(match (strictest, cap) {
                 (Some(Cap::Hold(a)), Cap::Hold(b)) => Cap::Hold(a.max(b)),
@@ -335,6 +454,112 @@ mod tests {
         let later = t0 + ms(2310);
         assert_eq!(a.cap(later, 0), Some(Cap::Rate(UNPACED)));
         assert_eq!(a.cap(later, 1), Some(Cap::Hold(later + ms(1000))));
+    }
+
+    /// `RateLimit` with its policy: `q` calls in any `w` seconds, `remaining` left, the oldest
+    /// leaving in `reset` whole seconds.
+    fn policy(remaining: u64, reset: u64, q: u64, w: u64) -> Vec<Announced> {
+        vec![Announced {
+            family: Family::RateLimit,
+            remaining,
+            reset: Some(Duration::from_secs(reset)),
+            limit: Some(q),
+            window: Some(Duration::from_secs(w)),
+        }]
+    }
+
+    /// A call sent at `sent` ms, answered 10 ms later saying `said`.
+    fn call(a: &mut Allowance, t0: Instant, sent: u64, said: Vec<Announced>) {
+        let (sent, came) = (t0 + ms(sent), t0 + ms(sent + 10));
+        a.announce(sent, came, said);
+        a.accepted(sent, came);
+    }
+
+    /// A sliding window of 4 calls in any 3 s: once it is known for one (it grew, and said its
+    /// oldest leaves sooner than a fixed window could renew), each call of the run is given back
+    /// a window after its answer, without holding until the whole-second reset.
+    #[tokio::test(start_paused = true)]
+    async fn a_sliding_window_gives_each_call_back_a_window_after_it() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        // Two calls at 0 s, one at 1 s and one at 2 s: none left; the first leave at 3 s.
+        call(&mut a, t0, 0, policy(3, 3, 4, 3));
+        call(&mut a, t0, 5, policy(2, 3, 4, 3));
+        call(&mut a, t0, 1000, policy(1, 2, 4, 3));
+        call(&mut a, t0, 2000, policy(0, 1, 4, 3));
+        // Not known to slide yet (a fixed window looks the same so far): held until the reset.
+        assert_eq!(a.cap(t0 + ms(2010), 0), Some(Cap::Hold(t0 + ms(3010))));
+        // At 3.01 s the first two have left: one more is left after this call, and the oldest
+        // (sent at 1 s) leaves within a second: a fixed window renewed after 2 s would renew
+        // next after 5 s.
+        call(&mut a, t0, 3010, policy(1, 1, 4, 3));
+        assert!(a.meters[0].slides);
+        call(&mut a, t0, 3030, policy(0, 1, 4, 3));
+        // None left; the call sent at 1 s (answered at 1.01 s) is back by 4.01 s, before the
+        // reset's latest instant (4.02 s, narrowed from the last two answers).
+        assert_eq!(a.cap(t0 + ms(3040), 0), Some(Cap::Hold(t0 + ms(4010))));
+        assert_eq!(a.cap(t0 + ms(4010), 0), Some(Cap::Rate(1000.0)));
+        // It is spent by the call in flight.
+        assert_eq!(a.cap(t0 + ms(4010), 1), Some(Cap::Hold(t0 + ms(4020))));
+    }
+
+    /// A fixed window of 10 calls a 5 s that renews whole: a renewal is never taken for a
+    /// sliding window, and no call is given back before the reset.
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_window_gives_nothing_back_before_its_reset() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        call(&mut a, t0, 0, policy(1, 5, 10, 5));
+        call(&mut a, t0, 100, policy(0, 5, 10, 5));
+        assert_eq!(a.cap(t0 + ms(110), 0), Some(Cap::Hold(t0 + ms(5010))));
+        // Renewed at 5 s; the next renewal 5 s later.
+        call(&mut a, t0, 5010, policy(9, 5, 10, 5));
+        call(&mut a, t0, 5100, policy(0, 5, 10, 5));
+        assert!(!a.meters[0].slides);
+        assert_eq!(a.cap(t0 + ms(10_000), 0), Some(Cap::Hold(t0 + ms(10_020))));
+    }
+
+    /// What a sliding window gives back is no more than a bucket refilling at the policy's rate
+    /// would since the answer believed, and no more than its limit.
+    #[tokio::test(start_paused = true)]
+    async fn calls_given_back_are_bounded_by_the_policy() {
+        let t0 = Instant::now();
+        let meter = Meter {
+            key: (Family::RateLimit, Some(4), Some(Duration::from_secs(2)), 0),
+            said: policy(1, 1, 4, 2)[0],
+            came: t0 + ms(1000),
+            sent: t0 + ms(990),
+            renews: None,
+            doubted: VecDeque::new(),
+            refills: false,
+            slides: true,
+        };
+        // Five calls answered at 0.5 s (one sent too early to be in the window at 1 s).
+        let accepted: VecDeque<_> = [0, 100, 100, 100, 100]
+            .into_iter()
+            .map(|sent| (t0 + ms(sent), t0 + ms(500)))
+            .collect();
+        // All four leave at 2.5 s: by then a bucket of 2/s gives back three since 1 s, and the
+        // limit leaves room for three (one was left).
+        assert_eq!(
+            meter.freed(t0 + ms(2499), &accepted),
+            (0, Some(t0 + ms(2500)))
+        );
+        assert_eq!(meter.freed(t0 + ms(2500), &accepted), (3, None));
+        let meter = Meter {
+            said: policy(0, 1, 4, 2)[0],
+            ..meter
+        };
+        assert_eq!(
+            meter.freed(t0 + ms(2500), &accepted),
+            (3, Some(t0 + ms(3000)))
+        );
+        // Not known to slide: nothing.
+        let meter = Meter {
+            slides: false,
+            ..meter
+        };
+        assert_eq!(meter.freed(t0 + ms(9000), &accepted), (0, None));
     }
 
     #[tokio::test(start_paused = true)]

@@ -645,13 +645,7 @@ async fn headers_case(case: sim::Case, overtaking: bool) {
     let spent = matches!(case.shape, sim::Shape::Bucket { start } if start < 0.5)
         || matches!(case.shape, sim::Shape::Window { used, .. } if used >= 1.0);
     assert!(o.refused <= if spent { 8 } else { 0 }, "{row}");
-    // Not met yet: a sliding window frees a call at a time, and its reset (until the oldest
-    // call leaves, in whole seconds rounded up) holds the calls back longer.
-    let slack = match case.shape {
-        sim::Shape::Sliding { .. } => 1.2,
-        _ => 1.1,
-    };
-    assert!(o.took <= ideal * slack, "{row}");
+    assert!(o.took <= ideal * 1.1, "{row}");
     assert_eq!(o.stats.headers, ["RateLimit", "X-RateLimit-*"], "{row}");
 }
 
