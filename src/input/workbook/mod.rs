@@ -13,8 +13,10 @@
 //! texts; a cell's text and a row's are bounded by [`MAX_CELL_BYTES`]. The other formats are
 //! read with calamine and can only be read whole, so their size is bounded up front:
 //! [`MAX_WHOLE_FILE_BYTES`] for the file, what an .ods or .xlsb package inflates to (see
-//! `package::MAX_WHOLE_INFLATED`) and [`MAX_WHOLE_CELLS`] for the sheet. Past any, the run stops
-//! with a message saying to save the sheet as .xlsx or CSV.
+//! `package::MAX_WHOLE_INFLATED`) and [`MAX_WHOLE_CELLS`] for the sheet, counted before calamine
+//! builds it where a few bytes can make it huge (`ods`: repeated rows and cells, every sheet;
+//! `xlsb`: the box around cells far apart). Past any, the run stops with a message saying to
+//! save the sheet as .xlsx or CSV.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -31,6 +33,7 @@ mod package;
 mod stream;
 mod strings;
 mod styles;
+mod xlsb;
 mod xlsx;
 #[cfg(test)]
 mod xlsx_tests;
@@ -124,6 +127,9 @@ pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet,
     }
     let mut book = open_whole(path, kind).map_err(fail)?;
     let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
+    if let Sheets::Xlsb(xlsb) = &mut book {
+        xlsb::check(xlsb, &sheet).map_err(&fail)?;
+    }
     let range = book
         .worksheet_range(&sheet)
         .map_err(|e| fail(format!("sheet {sheet:?} cannot be read: {e}")))?;
