@@ -9,9 +9,11 @@
 //!   rate-limit headers holds its share below the limit learnt between probes. The limit the
 //!   summary reports is the one in force at the end of the run: spans across a change are not
 //!   mixed, and a limit that rose and was not measured again is "at least" what the API
-//!   accepted. `learner.rs` says how, why, and the shapes (buckets full, empty and partly used,
-//!   a fixed window started mid-window, a sliding window, a limit that halves or doubles) it
-//!   was checked against at 20/s and 200/s. `--no-adapt` keeps `--rate` as given.
+//!   accepted. Windows of one second, where every 429's pause is a whole window, are counted
+//!   instead, and paced evenly just under their count (`learner/window.rs`). `learner.rs` says
+//!   how, why, and the shapes (buckets full, empty and partly used, a fixed window started
+//!   mid-window, a sliding window, a limit that halves or doubles, fixed and sliding windows of
+//!   one second) it was checked against at 20/s to 200/s. `--no-adapt` keeps `--rate` as given.
 //! - governor decides *when* a call may go at that rate ([`Gate`]): a GCRA limiter whose bucket
 //!   holds `--burst` calls plus the calls of [`SLACK`]. Timers fire up to a millisecond late
 //!   (tokio's granularity); the calls after a late one use those extra cells to catch up, so the
@@ -92,6 +94,15 @@ pub struct PaceStats {
     /// The limit those headers announce in calls a second (the strictest policy's count over
     /// its window), when they say both.
     pub announced: Option<f64>,
+}
+
+/// A call the pacer counted sent: hand it back with the call's answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Sent {
+    /// When it was sent.
+    pub at: Instant,
+    /// Calls sent before it.
+    before: u64,
 }
 
 /// governor's clock: tokio's, so that a paused clock drives the limiter as it drives the sleeps.
@@ -298,7 +309,8 @@ impl Pacer {
 
     /// The headers of the answer to the call sent at `sent` (any status): what they announce
     /// of the allowance paces the calls from now on (`allowance.rs`).
-    pub fn announced(&self, sent: Instant, headers: &reqwest::header::HeaderMap) {
+    pub fn announced(&self, sent: Sent, headers: &reqwest::header::HeaderMap) {
+        let sent = sent.at;
         let found = headers::read(headers, std::time::SystemTime::now());
         if found.is_empty() {
             return;
@@ -397,9 +409,9 @@ impl Pacer {
 
     /// A call is being sent now (`retry`: it repeats an earlier attempt). Returns the instant to
     /// hand back with its answer.
-    pub fn sent(&self, retry: bool) -> Instant {
+    pub fn sent(&self, retry: bool) -> Sent {
         let now = Instant::now();
-        self.calls.fetch_add(1, Ordering::AcqRel);
+        let before = self.calls.fetch_add(1, Ordering::AcqRel);
         let _ = self
             .let_go
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
@@ -411,13 +423,14 @@ impl Pacer {
             .first_call
             .compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed);
         self.last_call.fetch_max(at, Ordering::Relaxed);
-        now
+        Sent { at: now, before }
     }
 
     /// The call sent at `sent` was answered with `status` (`None`: no answer came, a transport
     /// error or a timeout). A 429 also goes to [`Pacer::throttled`]. An accepted call is
     /// remembered: a sliding window gives it back a window after its answer (`allowance.rs`).
-    pub fn answered(&self, sent: Instant, status: Option<u16>) {
+    pub fn answered(&self, sent: Sent, status: Option<u16>) {
+        let sent = sent.at;
         let took = self.nanos(Instant::now()).saturating_sub(self.nanos(sent));
         self.answered.fetch_add(1, Ordering::AcqRel);
         self.latency_ns.fetch_add(took, Ordering::Relaxed);
@@ -442,20 +455,26 @@ impl Pacer {
 
     /// The call sent at `sent` was answered 429: every call pauses for `pause` (its
     /// `Retry-After`, or the backoff), and the learner lowers the pace.
-    pub fn throttled(&self, sent: Instant, pause: Duration) {
+    pub fn throttled(&self, call: Sent, pause: Duration) {
+        let sent = call.at;
         let resume = self.pause_for(pause);
         let mut learner = self.learner();
         let now = Instant::now();
-        // A 429 that is part of an event already counted leaves the measurement running.
-        if learner.is_new_event(sent) {
-            let accepted = self.accepted.load(Ordering::Relaxed);
-            let sent_calls = self.calls.load(Ordering::Relaxed);
-            if learner.throttled(now, sent, resume, accepted, sent_calls) {
-                let open = learner.rate(resume).is_infinite();
-                self.open.store(open, Ordering::Release);
-                self.storm.store(learner.storm, Ordering::Release);
-                self.changed.notify_waiters();
-            }
+        // A 429 that is part of an event already counted leaves the measurement running (it
+        // may only correct what the event counted).
+        let refusal = learner::Refusal {
+            now,
+            sent,
+            before: call.before,
+            resume,
+            accepted: self.accepted.load(Ordering::Relaxed),
+            calls: self.calls.load(Ordering::Relaxed),
+        };
+        if learner.throttled(refusal) {
+            let open = learner.rate(resume).is_infinite();
+            self.open.store(open, Ordering::Release);
+            self.storm.store(learner.storm, Ordering::Release);
+            self.changed.notify_waiters();
         }
     }
 

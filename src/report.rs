@@ -176,10 +176,13 @@ impl CallCounts {
 /// A `--rate` (whole calls a period) no slower than `rate` calls a second: per second, rounded
 /// up, or per minute below 20/s, where rounding up a whole second's worth would add 5 % or more.
 fn advised_rate(rate: f64) -> String {
+    // Rounded to a thousandth first: a window's count of 40 over a pause measured as a hair
+    // over a second is 40/s, not 41/s.
+    let up = |n: f64| ((n * 1000.0).round() / 1000.0).ceil() as u64;
     if rate >= 20.0 {
-        format!("{}/s", rate.ceil() as u64)
+        format!("{}/s", up(rate))
     } else {
-        format!("{}/min", ((rate * 60.0).ceil() as u64).max(1))
+        format!("{}/min", up(rate * 60.0).max(1))
     }
 }
 
@@ -461,6 +464,7 @@ mod tests {
     fn the_rate_advised_is_never_below_the_rate_accepted() {
         assert_eq!(advised_rate(199.2), "200/s");
         assert_eq!(advised_rate(20.0), "20/s");
+        assert_eq!(advised_rate(40.000_000_1), "40/s");
         assert_eq!(advised_rate(19.6), "1176/min");
         assert_eq!(advised_rate(0.001), "1/min");
         for r in [0.3, 2.5, 9.99, 19.9, 20.1, 57.5, 4321.7] {

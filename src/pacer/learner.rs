@@ -32,14 +32,10 @@
 //!   fast fills early and waits for its end, losing nothing.
 //!
 //! Windows of one second (Kong's, the sandbox's own): a whole-second `Retry-After` is then a
-//! whole window, and a window paced in bursts (the catch-up) is refused a second, then takes its
-//! count in less than that: from 429s and pauses alone it looks just like a bucket of half the
-//! rate holding a second's worth. A 429 sooner after a one-second pause's end than the pause
-//! lasted is taken as a window's hint (`Learner::windowed`): the pace holds evenly at the calls
-//! accepted since the pause's end over the pause, without catch-up, and probes rarely; a 429 in
-//! that hold (a bucket's burst taken for a window) drops the hint. While a hint stands above what
-//! the spans measured, the spans (each with a whole window's pause) are reported as "at least",
-//! so that no `--rate` below the window's count is advised.
+//! whole window, and the spans, each with a whole window's pause in it, measure about half the
+//! window's count. After a pause of a second, the calls that went before the next 429 are
+//! counted instead: counts that agree are a window's, paced evenly just under it without
+//! catch-up, and reported (`window.rs` says how, and how a bucket is told apart).
 //!
 //! Lower bounds. The first span starts at the first call, with the allowance in a state nobody
 //! knows (full, empty, partly used by a run just before): what it measures is a lower bound, so
@@ -75,14 +71,14 @@
 //! `every_shape_of_limit_is_met_near_the_ideal_time`): a token bucket starting full, empty and
 //! with 10 % left; a fixed window of 5 s starting mid-window on a spent one, and on a half-used
 //! one; a sliding window of 3 s; a bucket whose limit halves, and one whose limit doubles,
-//! mid-run. Each within 1.1× the ideal time (the sliding window: 1.09× at 20/s, 1.08× at 200/s),
+//! mid-run. Each within 1.1× the ideal time (the sliding window: 1.10× at 20/s, 1.08× at 200/s),
 //! 429s within 5 % of the rows for buckets (the halving one at 20/s: exactly 5 %) and within
 //! `--concurrency` a renewal for windows, the limit reported within 10 % of the one at the end,
-//! or, for the limit that doubled, "at least" a rate below it. Windows of one second at 40/s and
-//! 200/s (`one_second_windows`): 1.15× to 1.37× the ideal, not 1.1× (a fixed window's pauses
-//! end mid-window, so a hint can count the rest of that window with the next, and its pace is
-//! refused), the limit reported as "at least" a rate below it. With `--reserve 20%`: a bucket, and
-//! one whose limit doubles (`reserve_still_learns_a_limit_that_rises`).
+//! or, for the limit that doubled at 200/s, "at least" a rate below it. Windows of one second,
+//! fixed and sliding, at 40/s and 200/s (`one_second_windows`): 1.05× to 1.08× the ideal, the
+//! limit reported as the window's count. With `--reserve 20%`: a bucket, and one whose limit
+//! doubles (`reserve_still_learns_a_limit_that_rises`). At 5 to 50 ms a call, in order and
+//! overtaking: BENCHMARKS.md.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -90,6 +86,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::PaceSettings;
+
+mod window;
+
+use window::{Count, Hint};
 
 /// After a 429 with nothing measured, the pace resumes at this fraction of the rate the 429
 /// came at.
@@ -133,19 +133,6 @@ const SPANS: usize = 64;
 /// Spans whose rates differ by more than this factor measured different limits: the report
 /// does not mix them (a limit that changed mid-run is reported as it was at the end).
 pub(super) const REGIME: f64 = 1.2;
-/// After a window's hint (see `Learner::windowed`) went through [`WINDOW_TRIAL`] without a 429,
-/// seconds the pace holds evenly at the window's count before probing again: every probe of a
-/// window of a second ends in a pause of a whole window.
-const WINDOW_HOLD: f64 = 15.0;
-/// Seconds a fresh hint's pace holds before probing: long enough for a bucket (whose burst after
-/// a pause can look like a window's count) to refuse it, short enough to find a limit that rose.
-const WINDOW_TRIAL: f64 = 4.0;
-/// Share of a window's count over the pause that the even pace after its hint goes at: a little
-/// under it, so that the timer's jitter does not put one call too many in a window.
-const WINDOW_SHARE: f64 = 0.97;
-/// A hint's pace refused in its hold is above the window's count: the least hint (the pace the
-/// next hint may go at, at most) steps down by this factor.
-const WINDOW_REFUTED: f64 = 0.9;
 /// With `--reserve`, seconds the pace holds at the reserve's share below the limit learnt before
 /// it probes again (a probe, and the span after it, go at the limit to measure it).
 const RESERVE_HOLD: f64 = 10.0;
@@ -170,6 +157,8 @@ pub(super) struct Curve {
     /// Seconds a measured pace holds before probing: [`FLAT`], or [`WINDOW_HOLD`] after a
     /// window's hint.
     pub hold: f64,
+    /// Paced evenly at a window's hint: the probe after the hold starts at twice the pace.
+    pub windowed: bool,
 }
 
 impl Curve {
@@ -192,6 +181,8 @@ impl Curve {
         let t = since - flat;
         let rate = if t <= 0.0 {
             self.w
+        } else if self.windowed {
+            2.0 * self.w * (t / doubling).exp2()
         } else {
             self.w * (t / doubling).exp2()
         };
@@ -209,6 +200,25 @@ struct Mark {
     at: Instant,
     refused: Instant,
     accepted: u64,
+    /// Calls sent by then.
+    calls: u64,
+}
+
+/// A 429, as the learner is told of it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Refusal {
+    /// When it came.
+    pub now: Instant,
+    /// When the refused call was sent.
+    pub sent: Instant,
+    /// Calls sent before the refused one.
+    pub before: u64,
+    /// When the pause it caused ends.
+    pub resume: Instant,
+    /// Calls answered (not with a 429) so far.
+    pub accepted: u64,
+    /// Calls sent so far.
+    pub calls: u64,
 }
 
 /// The limit as learnt: a rate, and whether it is only a lower bound.
@@ -259,15 +269,10 @@ pub(super) struct Learner {
     at_least: Option<f64>,
     /// Nothing got through between the last two events.
     pub storm: bool,
-    /// The even pace a window's hint gave: the calls accepted from a pause's end to a 429 that
-    /// came sooner than the pause lasted, over the pause.
-    window: Option<f64>,
-    /// The least pace a window's hint gave so far (lowered when refused): a hint counts the
-    /// calls of one window, or, when the pause ended mid-window and the 429 came in the next, of
-    /// the rest of that one too.
-    window_least: Option<f64>,
-    /// The hint's pace went through a trial hold ([`WINDOW_TRIAL`]) without a 429.
-    window_confirmed: bool,
+    /// What the counts after pauses of a second say of a window of a second (`window.rs`).
+    hint: Hint,
+    /// The pace the last event's spans gave, before a window's hint.
+    span_pace: f64,
 }
 
 impl Learner {
@@ -284,9 +289,8 @@ impl Learner {
             longest_pause: 0.0,
             at_least: None,
             storm: false,
-            window: None,
-            window_least: None,
-            window_confirmed: false,
+            hint: Hint::default(),
+            span_pace: 0.0,
         }
     }
 
@@ -322,17 +326,19 @@ impl Learner {
     /// `accepted` and `sent_calls` count every call answered (not with a 429) and sent so far.
     /// Returns whether it changed the pace; 429s of calls sent before the last change are part
     /// of that event and change nothing.
-    pub fn throttled(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        resume: Instant,
-        accepted: u64,
-        sent_calls: u64,
-    ) -> bool {
+    pub fn throttled(&mut self, refusal: Refusal) -> bool {
+        let Refusal {
+            now,
+            sent,
+            before,
+            resume,
+            accepted,
+            calls: sent_calls,
+        } = refusal;
         if !self.is_new_event(sent) {
-            return false;
+            return self.adapt && self.refine(before);
         }
+        self.hint.new_event();
         let first = self.first.unwrap_or(now);
         let pace = match self.rate(now) {
             // Open: the pace is what the calls came at.
@@ -350,6 +356,15 @@ impl Learner {
             None if accepted > 0 => {
                 let seen = accepted as f64 / secs(first, resume);
                 self.at_least = Some(self.at_least.map_or(seen, |a| a.max(seen)));
+                let pause = secs(now, resume);
+                if secs(first, now) < pause && pause <= SHORTEST_PAUSE + 0.001 {
+                    self.hint.counted(Count {
+                        calls: before as f64,
+                        pause,
+                        active: secs(first, now),
+                        before,
+                    });
+                }
                 (seen, false, false)
             }
             None => (BETA * pace, false, false),
@@ -360,11 +375,7 @@ impl Learner {
             }
             Some(mark) => {
                 let m = self.measure(mark, now, resume, accepted, held);
-                (
-                    self.windowed(m, mark, now, sent, resume, accepted),
-                    true,
-                    false,
-                )
+                (self.windowed(m, mark, refusal), true, false)
             }
         };
         if !storm {
@@ -372,6 +383,7 @@ impl Learner {
                 at: resume,
                 refused: now,
                 accepted,
+                calls: sent_calls,
             });
             self.longest_pause = self.longest_pause.max(secs(now, resume));
         }
@@ -387,16 +399,37 @@ impl Learner {
             epoch: resume,
             measured,
             // A storm gave nothing back: one call a pause.
-            credit: if storm || self.window.is_some() {
+            credit: if storm || self.hint.count.is_some() {
                 0.0
             } else {
                 secs(now, resume).min(CATCH_UP) * CREDIT
             },
             reserve,
             hold: self.hold(),
+            windowed: measured && self.hint.count.is_some(),
         });
         self.last_event = Some(now);
         self.storm = storm;
+        if std::env::var_os("TRACE").is_some() {
+            let t0 = self.first.unwrap_or(now);
+            eprintln!(
+                "429 at {:.3} sent {:.3} accepted {accepted} -> w {:.1} measured {measured} hint {:?}",
+                secs(t0, now),
+                secs(t0, sent),
+                w,
+                self.hint
+            );
+        }
+        tracing::debug!(
+            pause_secs = secs(now, resume),
+            accepted,
+            pace = w,
+            measured,
+            storm,
+            window = ?self.hint.count,
+            recognised = self.hint.recognised,
+            "a 429 set the pace"
+        );
         true
     }
 
@@ -436,11 +469,7 @@ impl Learner {
 
     /// Seconds a measured pace holds before probing: longer after a window's hint.
     fn hold(&self) -> f64 {
-        match (self.window, self.window_confirmed) {
-            (Some(_), true) => WINDOW_HOLD,
-            (Some(_), false) => WINDOW_TRIAL,
-            (None, _) => FLAT,
-        }
+        self.hint.hold().unwrap_or(FLAT)
     }
 
     /// The pace after a measured span whose spans say `m`, from the pause that ended at `mark` to
@@ -456,38 +485,48 @@ impl Learner {
     /// for [`WINDOW_TRIAL`], then, once that went without a 429, for [`WINDOW_HOLD`]. A 429 in
     /// the hold (a bucket's burst taken for a window, or a window that shrank) drops the hint and
     /// lowers the least one.
-    fn windowed(
-        &mut self,
-        m: f64,
-        mark: Mark,
-        now: Instant,
-        sent: Instant,
-        resume: Instant,
-        accepted: u64,
-    ) -> f64 {
+    fn windowed(&mut self, m: f64, mark: Mark, refusal: Refusal) -> f64 {
+        self.span_pace = m;
+        let Refusal {
+            now,
+            sent,
+            before,
+            resume,
+            accepted,
+            ..
+        } = refusal;
         let (active, pause) = (secs(mark.at, now), secs(now, resume));
-        let measured = self.curve.is_some_and(|c| c.measured);
-        let in_hold = measured
-            && self
-                .curve
-                .is_some_and(|c| sent.saturating_duration_since(c.epoch).as_secs_f64() < c.hold);
-        // A millisecond over a second: the pause is the `Retry-After` of whole seconds.
-        if measured && active < pause && pause <= SHORTEST_PAUSE + 0.001 {
-            let hint = (accepted - mark.accepted) as f64 / pause * WINDOW_SHARE;
-            let least = self.window_least.map_or(hint, |l| l.min(hint));
-            self.window_least = Some(least);
-            self.window = Some(least);
-            self.window_confirmed = false;
-        } else if in_hold && self.window.is_some() {
-            // Refused at the hint's pace: the count is below it.
-            self.window_least = self.window_least.map(|l| l * WINDOW_REFUTED);
-            self.window = None;
-            self.window_confirmed = false;
-        } else {
-            // Held through the trial without a 429: a window's count, not a bucket's burst.
-            self.window_confirmed = self.window.is_some();
+        if let Some(c) = self.curve {
+            self.hint.judge(&c, sent, accepted - mark.accepted);
         }
-        self.window.map_or(m, |w| m.max(w))
+        // A millisecond over a second: the pause is the `Retry-After` of whole seconds.
+        if active < pause && pause <= SHORTEST_PAUSE + 0.001 {
+            self.hint.counted(Count {
+                calls: before.saturating_sub(mark.calls) as f64,
+                pause,
+                active,
+                before,
+            });
+        }
+        self.hint.pace().map_or(m, |p| m.max(p))
+    }
+
+    /// Another 429 of the event counted last, for a call sent after `before` others: what
+    /// the hint paces at may be lowered (see `window.rs`).
+    fn refine(&mut self, before: u64) -> bool {
+        if !self.hint.refine(before) {
+            return false;
+        }
+        let hold = self.hold();
+        if let (Some(c), Some(p)) = (self.curve.as_mut(), self.hint.pace())
+            && c.measured
+        {
+            c.w = self.span_pace.max(p).min(self.ceiling);
+            c.windowed = true;
+            c.credit = 0.0;
+            c.hold = hold;
+        }
+        true
     }
 
     /// A call got through after a storm: the pace goes back to the best rate measured (the
@@ -513,6 +552,7 @@ impl Learner {
                 credit: 0.0,
                 reserve: 0.0,
                 hold: FLAT,
+                windowed: false,
             });
         }
     }
@@ -560,7 +600,12 @@ impl Learner {
         match (measured, since) {
             // After a window's hint above what the spans measured, every span held a pause of a
             // whole window: what they measured is a lower bound, and so is the even pace since.
-            (Some(m), s) if self.window.is_some_and(|w| w > m * 1.1) => {
+            // A window's count that two pauses agreed on, or that a probe confirmed.
+            (_, s) if self.hint.recognised && self.hint.count.is_some() => Some(Learnt {
+                rate: self.hint.count.map_or(0.0, |w| s.map_or(w, |s| w.max(s))),
+                at_least: false,
+            }),
+            (Some(m), s) if self.hint.count.is_some_and(|w| w > m * 1.1) => {
                 Some(lower(s.map_or(m, |s| m.max(s))))
             }
             (Some(m), Some(s)) if s > m * 1.1 => Some(lower(s)),

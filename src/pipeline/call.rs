@@ -154,7 +154,7 @@ impl Caller<'_> {
         what: &Call,
         token: &Token,
         correlation: Uuid,
-        sent: tokio::time::Instant,
+        sent: crate::pacer::Sent,
     ) -> Reply {
         // An answer's rate-limit headers pace the calls after it (before it counts as answered,
         // so that the call is still in flight when what is left is reckoned).
