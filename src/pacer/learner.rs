@@ -410,16 +410,6 @@ impl Learner {
         });
         self.last_event = Some(now);
         self.storm = storm;
-        if std::env::var_os("TRACE").is_some() {
-            let t0 = self.first.unwrap_or(now);
-            eprintln!(
-                "429 at {:.3} sent {:.3} accepted {accepted} -> w {:.1} measured {measured} hint {:?}",
-                secs(t0, now),
-                secs(t0, sent),
-                w,
-                self.hint
-            );
-        }
         tracing::debug!(
             pause_secs = secs(now, resume),
             accepted,
