@@ -588,13 +588,13 @@ impl Learner {
             at_least: true,
         };
         match (measured, since) {
-            // After a window's hint above what the spans measured, every span held a pause of a
-            // whole window: what they measured is a lower bound, and so is the even pace since.
             // A window's count that two pauses agreed on, or that a probe confirmed.
             (_, s) if self.hint.recognised && self.hint.count.is_some() => Some(Learnt {
                 rate: self.hint.count.map_or(0.0, |w| s.map_or(w, |s| w.max(s))),
                 at_least: false,
             }),
+            // After a window's hint above what the spans measured, every span held a pause of a
+            // whole window: what they measured is a lower bound, and so is the even pace since.
             (Some(m), s) if self.hint.count.is_some_and(|w| w > m * 1.1) => {
                 Some(lower(s.map_or(m, |s| m.max(s))))
             }
