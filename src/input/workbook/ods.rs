@@ -199,13 +199,18 @@ struct Cell {
 impl Cell {
     fn of(e: &BytesStart<'_>) -> Cell {
         let mut cell = Cell {
-            repeated: number(e, "table:number-columns-repeated"),
+            repeated: 1,
             holds: false,
             text: 0,
         };
         for a in e.attributes().with_checks(false).flatten() {
             let key: &str = a.key.as_ref();
             let valued = match key {
+                "table:number-columns-repeated" => {
+                    // calamine refuses a count that is not a number.
+                    cell.repeated = a.value.trim().parse().unwrap_or(1);
+                    false
+                }
                 "office:value-type" => &*a.value == "string",
                 "office:value"
                 | "office:string-value"
