@@ -253,7 +253,10 @@ pub struct Pacer {
     /// Nanoseconds after `start` before which no call starts (a 429's pause).
     not_before: AtomicU64,
     calls: AtomicU64,
-    /// Calls let go by [`Pacer::wait`] and not yet [`Pacer::sent`].
+    /// Calls let go by [`Pacer::wait`] and not yet [`Pacer::sent`] (or [`Pacer::unsent`]: the
+    /// run stopped before sending them). Never below none: a call sent without taking the turn
+    /// (the pacer was open when it looked) may take another's count, for the moment until that
+    /// one is sent.
     let_go: AtomicU64,
     retries: AtomicU64,
     http_429: AtomicU64,
@@ -312,7 +315,7 @@ impl Pacer {
     }
 
     /// Calls let go or sent, and not yet answered.
-    fn in_flight(&self) -> u64 {
+    pub(crate) fn in_flight(&self) -> u64 {
         let calls = self.calls.load(Ordering::Acquire) + self.let_go.load(Ordering::Acquire);
         calls.saturating_sub(self.answered.load(Ordering::Acquire))
     }
@@ -373,15 +376,17 @@ impl Pacer {
         Some(first + ALONE).filter(|&until| now < until)
     }
 
-    /// Waits until the next call may start.
-    pub async fn wait(&self) {
+    /// Waits until the next call may start. True when it was let go through the turn, so counts
+    /// as in flight from now: hand it to [`Pacer::sent`], or to [`Pacer::unsent`] if it is not
+    /// sent after all.
+    pub async fn wait(&self) -> bool {
         if self.open.load(Ordering::Acquire) {
             // Unlimited: a timer only during a 429 pause, not one per call.
             let nb = self.not_before();
             if Instant::now() < nb {
                 tokio::time::sleep_until(nb).await;
             }
-            return;
+            return false;
         }
         // Cancel-safe: the limiter moves only when a call is let go.
         let mut gate = self.turn.lock().await;
@@ -423,14 +428,14 @@ impl Pacer {
             if rate.is_infinite() {
                 self.open.store(true, Ordering::Release);
                 gate.limiter = None;
-                return;
+                return false;
             }
             let ceiling = self.rate.per_second();
             gate.set_pace(quantise(rate, ceiling), self.burst, now);
             match gate.let_go(now, self.burst) {
                 Ok(()) => {
                     self.let_go.fetch_add(1, Ordering::AcqRel);
-                    return;
+                    return true;
                 }
                 // A new pace (a 429, or calls getting through after a storm) applies at once.
                 Err(at) => tokio::select! {
@@ -439,6 +444,15 @@ impl Pacer {
                 },
             }
         }
+    }
+
+    /// A call [`Pacer::wait`] let go is not sent after all (the run stopped, or no token came
+    /// while it waited for one): it is no longer in flight. Left counted, it would hold back a
+    /// place of the allowance the headers announce for the rest of the run.
+    pub fn unsent(&self) {
+        let _ = self
+            .let_go
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     /// A call is being sent now (`retry`: it repeats an earlier attempt). Returns the instant to
@@ -486,6 +500,8 @@ impl Pacer {
             }
             None => {
                 self.no_answer.fetch_add(1, Ordering::Relaxed);
+                // It may have been counted all the same: spent, until an answer says.
+                self.allowance().lost(Instant::now());
             }
         }
     }

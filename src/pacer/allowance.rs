@@ -11,7 +11,10 @@
 //! answer that says more is doubted, and its call is counted as spent, since it may have been
 //! counted after the fewest. The calls still in flight are counted as spent too: the fewest was
 //! said before they were counted (a call counted after it and already answered said fewer still,
-//! and is the fewest now).
+//! and is the fewest now). So is a call that got no answer (a transport error, a timeout: the
+//! server may have counted it all the same), until an answer to a call sent after it gave up
+//! says what is left; before, it dropped out of the calls in flight, and each lost answer could
+//! overspend the allowance by one.
 //!
 //! What is left goes by the earliest instant the allowance may renew, evenly, and then nothing
 //! until the latest (narrowed down by successive answers, below): never more than is left before
@@ -95,7 +98,8 @@ struct Meter {
     /// The earliest and latest instant of the renewal, when a reset was said.
     renews: Option<(Instant, Instant)>,
     /// When each doubted answer came (it said more was left, from a call sent before `came`):
-    /// its call may have been counted after `said`, so it counts as spent.
+    /// its call may have been counted after `said`, so it counts as spent. Also when each call
+    /// that got no answer gave up ([`Allowance::lost`]), for the same reason.
     doubted: VecDeque<Instant>,
     /// The allowance was seen to grow before its renewal: not a fixed window.
     refills: bool,
@@ -301,6 +305,17 @@ impl Allowance {
         }
     }
 
+    /// A call got no answer (a transport error, a timeout), at `now`: the server may have
+    /// counted it, before now, so it counts as spent against every limit, like a doubted
+    /// answer, until an answer to a call sent after now (counted after it) says what is left.
+    pub fn lost(&mut self, now: Instant) {
+        for meter in &mut self.meters {
+            if meter.doubted.len() < DOUBTED {
+                meter.doubted.push_back(now);
+            }
+        }
+    }
+
     /// The call sent at `sent` was answered at `now`, not 429 (a refused call takes no place in
     /// a window): remembered for [`Meter::freed`] while a sliding window may hold it.
     pub fn accepted(&mut self, sent: Instant, now: Instant) {
@@ -388,6 +403,27 @@ mod tests {
             Some(Cap::Hold(t0 + ms(1005))),
             "nothing left"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_without_an_answer_counts_as_spent_until_an_answer_after_it() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        // 5 left, renewed in (2, 3.02] s; a call sent at 10 ms gives up at 30 ms: the server
+        // may have counted it.
+        a.announce(t0, t0 + ms(20), said(5, 3));
+        a.lost(t0 + ms(30));
+        let lo = t0 + ms(2000);
+        let now = t0 + ms(30);
+        assert!((calls_left(a.cap(now, 0), lo, now) - 4.0).abs() < 1e-6);
+        // An answer to a call sent before it gave up may have been counted before it.
+        a.announce(t0 + ms(25), t0 + ms(40), said(4, 3));
+        let now = t0 + ms(40);
+        assert!((calls_left(a.cap(now, 0), t0 + ms(2025), now) - 3.0).abs() < 1e-6);
+        // One sent after it was counted after it: what it says is all.
+        a.announce(t0 + ms(50), t0 + ms(60), said(3, 3));
+        let now = t0 + ms(60);
+        assert!((calls_left(a.cap(now, 0), t0 + ms(2050), now) - 3.0).abs() < 1e-6);
     }
 
     #[tokio::test(start_paused = true)]

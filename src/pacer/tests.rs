@@ -242,6 +242,26 @@ async fn the_runs_first_call_goes_alone_until_its_answer() {
     assert!(Instant::now() - t < Duration::from_millis(100));
 }
 
+/// A call let go and then not sent (the run stopped) is taken back, and a call that got no
+/// answer no longer counts in flight.
+#[tokio::test(start_paused = true)]
+async fn a_call_let_go_and_not_sent_is_taken_back() {
+    let p = pacer("10/s", 1, false);
+    assert!(p.wait().await, "let go through the turn");
+    assert_eq!(p.in_flight(), 1);
+    p.unsent();
+    assert_eq!(p.in_flight(), 0);
+    // Never below none.
+    p.unsent();
+    assert!(p.wait().await);
+    let sent = p.sent(false);
+    assert_eq!(p.in_flight(), 1);
+    p.answered(sent, None);
+    assert_eq!(p.in_flight(), 0);
+    // Open (unlimited, not adapting): nothing is counted at the turn.
+    assert!(!pacer("unlimited", 1, false).wait().await);
+}
+
 /// A simulated API: a token bucket of `limit` calls a second that holds a second's worth, a
 /// 429 with `Retry-After: 1` when it is empty, answers after `latency`.
 struct Api {

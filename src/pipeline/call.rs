@@ -118,13 +118,26 @@ impl Caller<'_> {
         let cancel = &self.stopper.token;
         // The usual case (no pacing to wait for, a fresh token) takes neither select: each
         // registers with the cancellation token, a lock shared by every worker.
+        let mut let_go = false;
         if !self.pacer.is_open() {
-            tokio::select! {
+            let_go = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return None,
-                _ = self.pacer.wait() => {}
-            }
+                counted = self.pacer.wait() => counted,
+            };
         }
+        let token = self.token_unless_stopped().await;
+        if token.is_none() && let_go {
+            // Let go by the pacer, and not sent: no longer in flight.
+            self.pacer.unsent();
+        }
+        token
+    }
+
+    /// A token for the call: `None` if the run stopped meanwhile, or none could be had (which
+    /// stops the run).
+    async fn token_unless_stopped(&self) -> Option<Token> {
+        let cancel = &self.stopper.token;
         if let Some(t) = self.auth.fresh() {
             return Some(t);
         }
@@ -266,6 +279,65 @@ mod tests {
     use crate::http::auth::{Patience, TokenSource};
     use crate::pacer::PaceSettings;
     use crate::sandbox::{Sandbox, SandboxConfig};
+
+    /// A call the pacer let go and that is not sent after all (no token could be had, which
+    /// stops the run) is no longer counted in flight: counted, it would hold back a place of the
+    /// allowance the API's headers announce for the rest of the run.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_call_let_go_and_not_sent_is_not_in_flight() {
+        let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = SandboxConfig::default();
+        let token_server = Sandbox::start(config.clone(), local).await.unwrap();
+        let token_url = token_server.token_url();
+        token_server.shutdown();
+        token_server.stopped().await;
+        let client = crate::http::client::build(Duration::from_secs(5), 1).unwrap();
+        let auth = Auth::new(
+            TokenSource::Client {
+                id: config.client_id.clone(),
+                secret: SecretString::from(config.client_secret.clone()),
+                token_url,
+                scope: "s".into(),
+            },
+            Patience {
+                max_attempts: 1,
+                backoff_base: Duration::from_millis(1),
+            },
+            &client,
+        )
+        .unwrap();
+        let api = Api::new(&client, "http://127.0.0.1:9", "t.example").unwrap();
+        // Paced, so the call takes the pacer's turn.
+        let pacer = Pacer::new(PaceSettings {
+            rate: "100/s".parse().unwrap(),
+            burst: std::num::NonZeroU32::MIN,
+            adapt: false,
+            reserve: 0.0,
+        });
+        let stopper = Stopper::default();
+        let caller = Caller {
+            api: &api,
+            auth: &auth,
+            pacer: &pacer,
+            stopper: &stopper,
+            policy: retry::Policy {
+                max_attempts: 1,
+                backoff_base: Duration::from_millis(1),
+                max_retry_after: Duration::from_secs(1),
+            },
+        };
+        let id = Uuid::parse_str("6a1f0c2e-1b7d-4c3a-9e55-000000000001").unwrap();
+        let called = tokio::time::timeout(
+            Duration::from_secs(30),
+            caller.call(2, id, Call::Get, Uuid::nil()),
+        )
+        .await
+        .expect("the call ends");
+        assert!(matches!(called, Called::NotSent), "not sent");
+        assert!(matches!(stopper.reason(), Some(Stop::TokenEndpoint(_))));
+        assert_eq!(pacer.in_flight(), 0);
+        assert_eq!(pacer.stats().calls, 0);
+    }
 
     /// A 401, then a token endpoint that has gone away: the run stops naming the token endpoint
     /// (check --token-url and the network), not as credentials the API refused; the row fails
