@@ -114,36 +114,63 @@ pub fn read(path: &Path, wanted: Option<&str>, header_row: u64) -> Result<Sheet,
             MAX_WHOLE_FILE_BYTES >> 20
         )));
     }
-    if matches!(kind, Kind::Ods | Kind::Xlsb) {
-        // Both are zip packages, and 16 MiB of zip can hold gigabytes: bounded before calamine
-        // inflates any of it.
-        let mut package = package::Package::open(path).map_err(&fail)?;
-        package
-            .check_inflated(package::MAX_WHOLE_INFLATED)
-            .map_err(&fail)?;
-        if kind == Kind::Ods {
-            ods::check(&mut package).map_err(&fail)?;
+    // calamine indexes into what a file says without checking it in places (a shared string
+    // that is not in the table, a relationship that is not there): a damaged or hostile file
+    // is a message, not a crash.
+    let whole = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_whole(path, kind, wanted, skip_before)
+    }));
+    let (first_row, csv) = match whole {
+        Ok(read) => read.map_err(fail)?,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "cannot be read as a workbook: it is damaged (the reader stopped on it: {why}); open it in its spreadsheet program and save it as .xlsx or CSV (UTF-8)"
+            )));
         }
-    }
-    let mut book = open_whole(path, kind).map_err(fail)?;
-    let sheet = pick_sheet(&book.sheet_names(), wanted).map_err(fail)?;
-    if let Sheets::Xlsb(xlsb) = &mut book {
-        xlsb::check(xlsb, &sheet).map_err(&fail)?;
-    }
-    let range = book
-        .worksheet_range(&sheet)
-        .map_err(|e| fail(format!("sheet {sheet:?} cannot be read: {e}")))?;
-    let (height, width) = range.get_size();
-    if height.saturating_mul(width) > MAX_WHOLE_CELLS {
-        return Err(fail(format!(
-            "sheet {sheet:?} has {height} rows of {width} columns; ccbulk reads .xls, .xlsb and .ods sheets of up to {MAX_WHOLE_CELLS} cells, because these formats can only be read whole into memory: save the sheet as .xlsx or as CSV (UTF-8), which are read a row at a time whatever their size"
-        )));
-    }
-    let (first_row, csv) = whole_to_csv(&range, &sheet, skip_before).map_err(fail)?;
+    };
     Ok(Sheet {
         csv: Box::new(io::Cursor::new(csv)),
         first_row,
     })
+}
+
+/// Reads a sheet of a format that calamine reads whole (`.xls`, `.xlsb`, `.ods`): the first
+/// sheet row and the CSV text. What a few bytes could make huge is checked first.
+fn read_whole(
+    path: &Path,
+    kind: Kind,
+    wanted: Option<&str>,
+    skip_before: u32,
+) -> Result<(u64, Vec<u8>), String> {
+    if matches!(kind, Kind::Ods | Kind::Xlsb) {
+        // Both are zip packages, and 16 MiB of zip can hold gigabytes: bounded before calamine
+        // inflates any of it.
+        let mut package = package::Package::open(path)?;
+        package.check_inflated(package::MAX_WHOLE_INFLATED)?;
+        if kind == Kind::Ods {
+            ods::check(&mut package)?;
+        }
+    }
+    let mut book = open_whole(path, kind)?;
+    let sheet = pick_sheet(&book.sheet_names(), wanted)?;
+    if let Sheets::Xlsb(xlsb) = &mut book {
+        xlsb::check(xlsb, &sheet)?;
+    }
+    let range = book
+        .worksheet_range(&sheet)
+        .map_err(|e| format!("sheet {sheet:?} cannot be read: {e}"))?;
+    let (height, width) = range.get_size();
+    if height.saturating_mul(width) > MAX_WHOLE_CELLS {
+        return Err(format!(
+            "sheet {sheet:?} has {height} rows of {width} columns; ccbulk reads .xls, .xlsb and .ods sheets of up to {MAX_WHOLE_CELLS} cells, because these formats can only be read whole into memory: save the sheet as .xlsx or as CSV (UTF-8), which are read a row at a time whatever their size"
+        ));
+    }
+    whole_to_csv(&range, &sheet, skip_before)
 }
 
 /// A file whose first bytes are not those of its extension's format (a CSV saved or renamed as

@@ -171,6 +171,19 @@ mod tests {
         );
     }
 
+    /// A file calamine would crash on (a cell naming a shared string the workbook does not
+    /// have: calamine indexes its table with it) is a message naming the file.
+    #[test]
+    fn a_file_calamine_crashes_on_is_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = record(0x0007, &cell(0, &5u32.to_le_bytes()));
+        let err = refused(&xlsb(&dir, &[(0, shared)]));
+        assert!(
+            err.contains("book.xlsb: cannot be read as a workbook: it is damaged (the reader stopped on it: index out of bounds"),
+            "{err}"
+        );
+    }
+
     /// A cell whose column is past XFD is refused naming its row, as an .xlsx reference is.
     #[test]
     fn a_cell_past_column_xfd_is_refused() {
