@@ -245,6 +245,8 @@ pub struct Pacer {
     learner: Mutex<Learner>,
     /// What the API's rate-limit headers announce.
     allowance: Mutex<Allowance>,
+    /// The furthest a header's reset is believed: `--max-retry-after`.
+    longest_reset: Duration,
     /// Nothing to pace (unlimited, slow start over, no 429 since): calls skip the turn.
     open: AtomicBool,
     /// The learner is in a storm: the next accepted answer ends it.
@@ -286,6 +288,7 @@ impl Pacer {
             changed: tokio::sync::Notify::new(),
             learner: Mutex::new(learner),
             allowance: Mutex::new(Allowance::new(settings.reserve)),
+            longest_reset: headers::LONGEST_RESET,
             open: AtomicBool::new(open),
             storm: AtomicBool::new(false),
             start: Instant::now(),
@@ -302,6 +305,13 @@ impl Pacer {
             first_call: AtomicU64::new(0),
             last_call: AtomicU64::new(0),
         }
+    }
+
+    /// A rate-limit header's reset is believed up to `longest` (`--max-retry-after`, as a
+    /// `Retry-After` is cut to it; 5 minutes, its default, unless told).
+    pub fn with_longest_reset(mut self, longest: Duration) -> Pacer {
+        self.longest_reset = longest;
+        self
     }
 
     fn learner(&self) -> std::sync::MutexGuard<'_, Learner> {
@@ -324,7 +334,7 @@ impl Pacer {
     /// of the allowance paces the calls from now on (`allowance.rs`).
     pub fn announced(&self, sent: Sent, headers: &reqwest::header::HeaderMap) {
         let sent = sent.at;
-        let found = headers::read(headers, std::time::SystemTime::now());
+        let found = headers::read(headers, std::time::SystemTime::now(), self.longest_reset);
         if found.is_empty() {
             return;
         }

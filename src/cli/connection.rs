@@ -79,7 +79,8 @@ pub struct ConnectionArgs {
           hide_short_help = true)]
     pub reserve: Reserve,
 
-    /// The longest Retry-After honoured as given; a longer one is cut to this.
+    /// The longest Retry-After honoured as given; a longer one is cut to this (and so is a
+    /// rate-limit header's reset).
     #[arg(long, value_name = "DURATION", default_value = DEFAULT_MAX_RETRY_AFTER,
           help_heading = PACING, hide_short_help = true)]
     pub max_retry_after: humantime::Duration,

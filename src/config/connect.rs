@@ -98,7 +98,8 @@ impl Connect {
         Ok(Connected::Online(Box::new(Link {
             api,
             auth,
-            pacer: Pacer::new(self.pace),
+            // A header's reset is cut to --max-retry-after, as a Retry-After is.
+            pacer: Pacer::new(self.pace).with_longest_reset(self.policy.max_retry_after),
             policy: self.policy,
         })))
     }

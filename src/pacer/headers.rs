@@ -52,21 +52,22 @@ pub struct Announced {
     pub window: Option<Duration>,
 }
 
-/// The furthest a reset is believed. With nothing left the run holds until the reset, and no
-/// answer comes to shorten a hold while no call is in flight; past this (the default
-/// `--max-retry-after`) one call asks again, as after a `Retry-After` that long. A server that
-/// announces a reset years away does not hold a cron run for years.
-const LONGEST_RESET: Duration = Duration::from_secs(300);
+/// The furthest a reset is believed unless told otherwise: the default `--max-retry-after`
+/// ([`read`]'s `longest`).
+pub const LONGEST_RESET: Duration = Duration::from_secs(300);
 
 /// Every announcement in `h`; `now` turns a Unix-time reset into a duration. A reset is read as
-/// [`LONGEST_RESET`] at most.
-pub fn read(h: &HeaderMap, now: SystemTime) -> Vec<Announced> {
+/// `longest` at most (`--max-retry-after`, as a `Retry-After` is cut to it): with nothing left
+/// the run holds until the reset, and no answer comes to shorten a hold while no call is in
+/// flight; past `longest` one call asks again, as after a `Retry-After` that long. A server that
+/// announces a reset years away does not hold a cron run for years.
+pub fn read(h: &HeaderMap, now: SystemTime, longest: Duration) -> Vec<Announced> {
     let mut found = Vec::new();
     found.extend(ietf(h));
     found.extend(x_ratelimit(h, now));
     found.extend(remaining_calls(h));
     for a in &mut found {
-        a.reset = a.reset.map(|d| d.min(LONGEST_RESET));
+        a.reset = a.reset.map(|d| d.min(longest));
     }
     found
 }
@@ -298,7 +299,7 @@ mod tests {
             ("RateLimit-Policy", "\"sandbox\";q=100;w=5"),
         ]);
         assert_eq!(
-            read(&h, now()),
+            read(&h, now(), LONGEST_RESET),
             vec![Announced {
                 family: Family::RateLimit,
                 remaining: 42,
@@ -315,7 +316,7 @@ mod tests {
                 "\"day\";q=1000;w=86400, \"burst\";q=10;w=1",
             ),
         ]);
-        let got = read(&h, now());
+        let got = read(&h, now(), LONGEST_RESET);
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].remaining, got[0].limit), (5, Some(10)));
         assert_eq!((got[1].remaining, got[1].window), (900, secs(86400)));
@@ -324,7 +325,7 @@ mod tests {
     #[test]
     fn the_earlier_drafts() {
         let h = map(&[("RateLimit", "limit=100, remaining=50, reset=5")]);
-        let got = read(&h, now());
+        let got = read(&h, now(), LONGEST_RESET);
         assert_eq!(
             (got[0].remaining, got[0].reset, got[0].limit),
             (50, secs(5), Some(100))
@@ -334,7 +335,7 @@ mod tests {
             ("RateLimit-Remaining", "7"),
             ("RateLimit-Reset", "30"),
         ]);
-        let got = read(&h, now());
+        let got = read(&h, now(), LONGEST_RESET);
         assert_eq!(
             got,
             vec![Announced {
@@ -354,7 +355,7 @@ mod tests {
             ("X-RateLimit-Remaining", "0"),
             ("X-RateLimit-Reset", "3"),
         ]);
-        let got = read(&h, now());
+        let got = read(&h, now(), LONGEST_RESET);
         assert_eq!(
             (got[0].family, got[0].remaining, got[0].reset, got[0].limit),
             (Family::XRateLimit, 0, secs(3), Some(100))
@@ -363,15 +364,56 @@ mod tests {
             ("x-ratelimit-remaining", "9"),
             ("x-ratelimit-reset", "1800000042"),
         ]);
-        assert_eq!(read(&h, now())[0].reset, secs(42));
+        assert_eq!(read(&h, now(), LONGEST_RESET)[0].reset, secs(42));
         // A reset years away (as seconds, a Unix time or a duration) holds no longer than a
         // Retry-After would by default.
         for far in ["900000000", "4000000000", "20000h"] {
             let h = map(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", far)]);
-            assert_eq!(read(&h, now())[0].reset, Some(LONGEST_RESET), "{far}");
+            assert_eq!(
+                read(&h, now(), LONGEST_RESET)[0].reset,
+                Some(LONGEST_RESET),
+                "{far}"
+            );
         }
         let h = map(&[("RateLimit", "limit=100, remaining=0, reset=999999")]);
-        assert_eq!(read(&h, now())[0].reset, Some(LONGEST_RESET));
+        assert_eq!(read(&h, now(), LONGEST_RESET)[0].reset, Some(LONGEST_RESET));
+    }
+
+    /// `--max-retry-after` cuts a reset as it cuts a `Retry-After`: shorter or longer than its
+    /// default, in each family and form.
+    #[test]
+    fn a_reset_is_cut_to_max_retry_after() {
+        let minute = Duration::from_secs(60);
+        for (name, value) in [
+            ("x-ratelimit-reset", "90"),
+            ("x-ratelimit-reset", "1800000090"),
+            ("ratelimit-reset", "90"),
+        ] {
+            let remaining = name.replace("reset", "remaining");
+            let h = map(&[(remaining.as_str(), "0"), (name, value)]);
+            assert_eq!(
+                read(&h, now(), minute)[0].reset,
+                Some(minute),
+                "{name}: {value}"
+            );
+            let longer = Duration::from_secs(3600);
+            assert_eq!(
+                read(&h, now(), longer)[0].reset,
+                secs(90),
+                "{name}: {value}"
+            );
+        }
+        let h = map(&[("RateLimit", "\"q\";r=0;t=600")]);
+        assert_eq!(read(&h, now(), minute)[0].reset, Some(minute));
+        let h = map(&[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "2h"),
+        ]);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(read(&h, now(), hour)[0].reset, Some(hour));
+        // A reset under the cut is as said.
+        let h = map(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "3")]);
+        assert_eq!(read(&h, now(), minute)[0].reset, secs(3));
     }
 
     #[test]
@@ -385,7 +427,7 @@ mod tests {
             ("x-ms-ratelimit-remaining-subscription-reads", "11999"),
             ("Remaining-Calls", "17"),
         ]);
-        let mut got = read(&h, now());
+        let mut got = read(&h, now(), LONGEST_RESET);
         got.sort_by_key(|a| a.remaining);
         let seen: Vec<_> = got
             .iter()
@@ -413,7 +455,10 @@ mod tests {
             ("X-RateLimit-Reset", "tomorrow"),
             ("Remaining-Calls", ""),
         ]);
-        assert_eq!(read(&h, now()), vec![]);
-        assert_eq!(read(&map(&[("X-RateLimit-Reset", "3")]), now()), vec![]);
+        assert_eq!(read(&h, now(), LONGEST_RESET), vec![]);
+        assert_eq!(
+            read(&map(&[("X-RateLimit-Reset", "3")]), now(), LONGEST_RESET),
+            vec![]
+        );
     }
 }

@@ -262,6 +262,32 @@ async fn a_call_let_go_and_not_sent_is_taken_back() {
     assert!(!pacer("unlimited", 1, false).wait().await);
 }
 
+/// A reset past `--max-retry-after` holds the calls for `--max-retry-after`, as a `Retry-After`
+/// would, then one call asks again.
+#[tokio::test(start_paused = true)]
+async fn a_reset_holds_no_longer_than_max_retry_after() {
+    let minute = Duration::from_secs(60);
+    let p = Pacer::new(PaceSettings {
+        rate: "unlimited".parse().unwrap(),
+        burst: NonZeroU32::MIN,
+        adapt: true,
+        reserve: 0.0,
+    })
+    .with_longest_reset(minute);
+    p.wait().await;
+    let sent = p.sent(false);
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+    h.insert("x-ratelimit-reset", "600".parse().unwrap());
+    p.announced(sent, &h);
+    p.answered(sent, Some(202));
+    let t = Instant::now();
+    tokio::time::timeout(Duration::from_secs(600), p.wait())
+        .await
+        .expect("held no longer than --max-retry-after");
+    assert_eq!(Instant::now() - t, minute);
+}
+
 /// A simulated API: a token bucket of `limit` calls a second that holds a second's worth, a
 /// 429 with `Retry-After: 1` when it is empty, answers after `latency`.
 struct Api {
