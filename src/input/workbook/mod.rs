@@ -154,6 +154,8 @@ fn read_whole(
         package.check_inflated(package::MAX_WHOLE_INFLATED)?;
         if kind == Kind::Ods {
             ods::check(&mut package)?;
+        } else {
+            xlsb::check_strings(&mut package)?;
         }
     }
     let mut book = open_whole(path, kind)?;

@@ -127,6 +127,19 @@ impl Package {
         Ok(())
     }
 
+    /// The part `name` as bytes, read a block at a time and held to the size its entry
+    /// declares; `None` when the package has no such part.
+    pub fn bytes(&mut self, name: &str) -> Result<Option<impl Read + '_>, String> {
+        let Some(index) = self.find(name) else {
+            return Ok(None);
+        };
+        let entry = self
+            .zip
+            .by_index(index)
+            .map_err(|e| format!("its part {name} cannot be read: {e}"))?;
+        Ok(Some(BufReader::with_capacity(64 * 1024, Sized::new(entry))))
+    }
+
     /// The part `name` as an XML stream; its absence is an error naming it.
     pub fn required(&mut self, name: &str, cap: u64) -> Result<Xml<'_>, String> {
         self.xml(name, cap)?

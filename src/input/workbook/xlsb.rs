@@ -6,15 +6,76 @@
 //! refused past column XFD or past [`MAX_WHOLE_CELLS`] cells before calamine makes the box.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{self, BufReader, Read};
 
 use calamine::{DataRef, Xlsb};
 
 use super::MAX_WHOLE_CELLS;
 use super::layout::column_name;
+use super::package::Package;
 
 /// A sheet's columns in Excel: XFD is the last.
 const MAX_COLS: u32 = 16_384;
+/// The most texts an .xlsb's shared-strings table may declare. calamine reads the whole table
+/// when it opens the workbook, each text a `String` of its own: an empty one is 7 bytes of the
+/// file and 24 of memory, so the part's 256 MiB could be 38 million of them, some 900 MB. A
+/// sheet at the cell limit holds at most 2,000,000 different texts; the workbook's other sheets
+/// share the table, so four times that.
+pub(super) const MAX_SHARED_STRINGS: u64 = 4 * MAX_WHOLE_CELLS as u64;
+const SHARED_STRINGS: &str = "xl/sharedStrings.bin";
+
+/// Reads how many texts the shared-strings table declares (its record `BrtBeginSst`, found as
+/// calamine finds it: past any records before it); a message past the limit. calamine reads
+/// as many texts as that says, so this bounds its table.
+pub(super) fn check_strings(package: &mut Package) -> Result<(), String> {
+    let Some(mut part) = package.bytes(SHARED_STRINGS)? else {
+        return Ok(());
+    };
+    let broken = |e: io::Error| format!("its part {SHARED_STRINGS} cannot be read: {e}");
+    loop {
+        // A record: its type in one or two bytes, its length in one to four, 7 bits each.
+        let Some(typ) = varint(&mut part, 2).map_err(broken)? else {
+            return Ok(()); // No table: calamine says so in its own words.
+        };
+        let len = varint(&mut part, 4)
+            .map_err(broken)?
+            .ok_or_else(|| broken(io::ErrorKind::UnexpectedEof.into()))?;
+        if typ != 0x009F {
+            io::copy(&mut (&mut part).take(len), &mut io::sink()).map_err(broken)?;
+            continue;
+        }
+        let mut head = [0u8; 8];
+        part.read_exact(&mut head).map_err(broken)?;
+        let unique = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+        if unique > MAX_SHARED_STRINGS {
+            return Err(format!(
+                "its shared-strings table ({SHARED_STRINGS}) declares {unique} texts, more than the {MAX_SHARED_STRINGS} ccbulk reads from an .xlsb, which is read whole: save the sheet as .xlsx or as CSV (UTF-8), which are read a row at a time"
+            ));
+        }
+        return Ok(());
+    }
+}
+
+/// A BIFF12 variable-length number of up to `bytes` bytes, 7 bits each; `None` at the end of
+/// the part.
+fn varint(part: &mut impl Read, bytes: u32) -> io::Result<Option<u64>> {
+    let mut value = 0u64;
+    for i in 0..bytes {
+        let mut b = [0u8; 1];
+        if part.read(&mut b)? == 0 {
+            return if i == 0 {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        value |= u64::from(b[0] & 0x7F) << (7 * i);
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    Ok(Some(value))
+}
 
 /// Reads the cells of `sheet` to find the box around them; a message when calamine must not
 /// build it.
@@ -97,6 +158,15 @@ mod tests {
 
     /// An .xlsb of one sheet, "Data", of `rows` (a 0-based row and its cells' records).
     fn xlsb(dir: &tempfile::TempDir, rows: &[(u32, Vec<u8>)]) -> PathBuf {
+        xlsb_with(dir, rows, None)
+    }
+
+    /// The same, with a shared-strings part of those records.
+    fn xlsb_with(
+        dir: &tempfile::TempDir,
+        rows: &[(u32, Vec<u8>)],
+        strings: Option<Vec<u8>>,
+    ) -> PathBuf {
         let rels = r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/></Relationships>"#;
         let bundle = [
             &0u32.to_le_bytes()[..],
@@ -123,14 +193,15 @@ mod tests {
         }
         sheet.extend(record(0x0092, &[]));
         let path = dir.path().join("book.xlsb");
-        zip(
-            &path,
-            &[
-                ("xl/_rels/workbook.bin.rels".to_string(), rels.into()),
-                ("xl/workbook.bin".to_string(), workbook),
-                ("xl/worksheets/sheet1.bin".to_string(), sheet),
-            ],
-        );
+        let mut parts = vec![
+            ("xl/_rels/workbook.bin.rels".to_string(), rels.into()),
+            ("xl/workbook.bin".to_string(), workbook),
+            ("xl/worksheets/sheet1.bin".to_string(), sheet),
+        ];
+        if let Some(strings) = strings {
+            parts.push(("xl/sharedStrings.bin".to_string(), strings));
+        }
+        zip(&path, &parts);
         path
     }
 
@@ -167,6 +238,34 @@ mod tests {
         let err = refused(&xlsb(&dir, &rows));
         assert!(
             err.contains("book.xlsb: sheet \"Data\": its cells span A1 to P200001, 200001 rows of 16 columns; ccbulk reads .xls, .xlsb and .ods sheets of up to 2000000 cells"),
+            "{err}"
+        );
+    }
+
+    /// A shared-strings table declaring more texts than the limit is refused before calamine
+    /// reads it; one within it is read, past a record before its start as calamine finds it.
+    #[test]
+    fn a_shared_strings_table_past_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let sst = |unique: u32, items: &[&str]| {
+            let mut part = record(0x0023, &[0; 4]);
+            let counts = [unique.to_le_bytes(), unique.to_le_bytes()].concat();
+            part.extend(record(0x009F, &counts));
+            for s in items {
+                part.extend(record(0x0013, &[&[0u8][..], &wide(s)].concat()));
+            }
+            part.extend(record(0x00A0, &[]));
+            part
+        };
+        let shared = |col: u32, i: u32| record(0x0007, &cell(col, &i.to_le_bytes()));
+        let rows = [(0, [shared(0, 0), shared(1, 1)].concat())];
+        let path = xlsb_with(&dir, &rows, Some(sst(2, &["customerId", "city"])));
+        assert_eq!(csv(&path, 1).unwrap(), "customerId,city\n");
+
+        let path = xlsb_with(&dir, &rows, Some(sst(8_000_001, &["customerId", "city"])));
+        let err = refused(&path);
+        assert!(
+            err.contains("book.xlsb: its shared-strings table (xl/sharedStrings.bin) declares 8000001 texts, more than the 8000000"),
             "{err}"
         );
     }
