@@ -13,10 +13,10 @@
 //! by more than the calls counted in between, its own included (assuming, as everywhere here,
 //! that no other client spent meanwhile). It was counted as spent until 2026-12-07, which cost a
 //! token bucket with answers overtaking each other 1.07–1.27× the ideal at 20/s (0.97–1.03× now,
-//! no 429 more, in the paused-clock simulations at 14 to 26 ms a call). What it cost: a fixed
-//! window at 200/s now sends a call between its renewal and the renewal's latest instant, which
-//! sees the count grow and takes it for one that refills (`refills`), so its renewals are no
-//! longer narrowed: up to 1.04× the ideal, was up to 1.01×. Only where calls are
+//! no 429 more, in the paused-clock simulations at 14 to 26 ms a call). A fixed window at 200/s
+//! then sends a call between its renewal and the renewal's latest instant, which sees the count
+//! grow: a count grown back to 90 % of its limit or more is taken for a renewal, not for one that
+//! refills (else its renewals were no longer narrowed: up to 1.04× the ideal). Only where calls are
 //! given back as they leave a sliding window ([`Meter::freed`]) may that growth be the same calls
 //! given back: there the doubted answers' calls are paid for out of the calls given back first.
 //! The calls still in flight are counted as spent: the fewest was said before they were counted
@@ -42,7 +42,9 @@
 //! (until the oldest call leaves) move with each call, and a renewal narrowed from their answers
 //! can come before the real one (a call then is refused: once in a 20 s simulation of a sliding
 //! window at 200/s). So once a count grew before the latest instant of the renewal, which a fixed
-//! window's does not (it grows only when it renews), the renewal is no longer narrowed.
+//! window's does only when it renews (and then back to its whole limit, less the calls since: a
+//! count grown to 90 % of its limit or more is taken for a renewal), the renewal is no longer
+//! narrowed.
 //!
 //! A sliding window (N calls in any S seconds, announced as `RateLimit-Policy: q=N;w=S`) says in
 //! its reset only when its oldest call leaves, rounded up to whole seconds, and frees a call at a
@@ -165,7 +167,10 @@ impl Meter {
             // More left before the latest instant of the renewal: the allowance frees calls
             // as it goes (a bucket refills, a sliding window's oldest calls leave), and its
             // reset moves with each call, so successive answers no longer narrow one instant.
-            self.refills |= sent < hi0;
+            // Unless it grew back to (nearly) its whole limit, as a fixed window does when it
+            // renews: a call sent between the renewal and its latest instant sees that too.
+            let whole = said.limit.is_some_and(|q| said.remaining * 10 >= q * 9);
+            self.refills |= sent < hi0 && !whole;
         }
         let renews = said.reset.map(|t| renewal(sent, came, t));
         if let (false, Some((_, hi)), Some(w)) = (fewer, renews, said.window) {
@@ -526,24 +531,27 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_renewed_window_is_not_mistaken_for_the_one_before() {
         let t0 = Instant::now();
-        let mut a = Allowance::new(0.0);
-        // At 0.5 s: 1 left, renewed in (0.49, 1.5]; at 0.9 s: none left, in (0.89, 1.9].
-        a.announce(t0 + ms(490), t0 + ms(500), said(1, 1));
-        a.announce(t0 + ms(890), t0 + ms(900), said(0, 1));
-        assert_eq!(a.cap(t0 + ms(900), 0), Some(Cap::Hold(t0 + ms(1500))));
-        // At 1.2 s (the window renewed at 1 s), a call sent then: 9 left, the next renewal in
-        // (1.2, 2.21]; not in (1.2, 1.5], which holds the renewal before.
-        a.announce(t0 + ms(1200), t0 + ms(1210), said(9, 1));
-        // Counted down to none: held until 2.31 s (this answer's own latest instant), not
-        // until 1.5 s (a call then is refused). The count grew before 1.5 s, the latest the
-        // renewal could be, as a bucket's or a sliding window's does: successive answers no
-        // longer narrow the renewal down (theirs moves with each call).
-        a.announce(t0 + ms(1300), t0 + ms(1310), said(0, 1));
-        assert_eq!(a.cap(t0 + ms(1310), 0), Some(Cap::Hold(t0 + ms(2310))));
-        // Past it: one call at a time until an answer says how much the renewal gave back.
-        let later = t0 + ms(2310);
-        assert_eq!(a.cap(later, 0), Some(Cap::Rate(UNPACED)));
-        assert_eq!(a.cap(later, 1), Some(Cap::Hold(later + ms(1000))));
+        for (grew_to, held_until) in [(9, 2210), (5, 2310)] {
+            let mut a = Allowance::new(0.0);
+            // At 0.5 s: 1 left, renewed in (0.49, 1.5]; at 0.9 s: none left, in (0.89, 1.9].
+            a.announce(t0 + ms(490), t0 + ms(500), said(1, 1));
+            a.announce(t0 + ms(890), t0 + ms(900), said(0, 1));
+            assert_eq!(a.cap(t0 + ms(900), 0), Some(Cap::Hold(t0 + ms(1500))));
+            // At 1.2 s (the window renewed at 1 s), a call sent then: `grew_to` left, the next
+            // renewal in (1.2, 2.21]; not in (1.2, 1.5], which holds the renewal before.
+            a.announce(t0 + ms(1200), t0 + ms(1210), said(grew_to, 1));
+            // Counted down to none, at 1.3 s. Grown back to 9 of 10, as a window renewing: the
+            // renewal is narrowed to (1.3, 2.21]. Grown to 5 only, before 1.5 s (the latest the
+            // renewal before could be), as a bucket or a sliding window grows: successive
+            // answers no longer narrow it (theirs moves with each call), held until 2.31 s, this
+            // answer's own latest instant. Not until 1.5 s either way (a call then is refused).
+            a.announce(t0 + ms(1300), t0 + ms(1310), said(0, 1));
+            let held = t0 + ms(held_until);
+            assert_eq!(a.cap(t0 + ms(1310), 0), Some(Cap::Hold(held)), "{grew_to}");
+            // Past it: one call at a time until an answer says how much the renewal gave back.
+            assert_eq!(a.cap(held, 0), Some(Cap::Rate(UNPACED)));
+            assert_eq!(a.cap(held, 1), Some(Cap::Hold(held + ms(1000))));
+        }
     }
 
     /// `RateLimit` with its policy: `q` calls in any `w` seconds, `remaining` left, the oldest
