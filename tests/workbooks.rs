@@ -317,6 +317,78 @@ async fn an_ods_of_repeats_past_the_limit_stops_before_anything_is_sent() {
     assert!(!work.path("customers.results.csv").exists());
 }
 
+/// A BIFF record: its type, its length and its data.
+fn biff(typ: u16, data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(data.len()).unwrap();
+    [&typ.to_le_bytes()[..], &len.to_le_bytes(), data].concat()
+}
+
+/// An .xls of one sheet "Customers" whose DIMENSIONS record declares `rows` rows of 256
+/// columns, holding the text rows `cells`.
+fn hand_xls(path: &std::path::Path, rows: u32, cells: &[&[&str]]) {
+    let bof = |dt: u16| biff(0x0809, &[&[0, 6][..], &dt.to_le_bytes(), &[0; 12]].concat());
+    let dims = [
+        &0u32.to_le_bytes()[..],
+        &rows.to_le_bytes(),
+        &[0, 0, 0, 1, 0, 0],
+    ]
+    .concat();
+    let mut sheet = [bof(0x10), biff(0x0200, &dims)].concat();
+    for (r, row) in cells.iter().enumerate() {
+        for (c, text) in row.iter().enumerate() {
+            let at = [(r as u16).to_le_bytes(), (c as u16).to_le_bytes(), [0, 0]].concat();
+            let len = (text.len() as u16).to_le_bytes();
+            let data = [&at[..], &len, &[0], text.as_bytes()].concat();
+            sheet.extend(biff(0x0204, &data));
+        }
+    }
+    sheet.extend(biff(0x000A, &[]));
+    let name = b"Customers";
+    // BOF (20 bytes), this BOUNDSHEET (4 + 8 + the name), EOF (4): where the sheet starts.
+    let start = (20 + 12 + name.len() + 4) as u32;
+    let head = [&start.to_le_bytes()[..], &[0, 0, name.len() as u8, 0]].concat();
+    let globals = [
+        bof(5),
+        biff(0x0085, &[&head[..], name].concat()),
+        biff(0x000A, &[]),
+    ]
+    .concat();
+    assert_eq!(globals.len(), start as usize);
+    let mut file = cfb::create(path).unwrap();
+    let mut stream = file.create_stream("/Workbook").unwrap();
+    stream.write_all(&[globals, sheet].concat()).unwrap();
+    drop(stream);
+    file.flush().unwrap();
+}
+
+/// An .xls of good customers whose DIMENSIONS record declares a million rows of 256 columns
+/// (a 20 KB file; calamine would reserve room for them all as it opens it, and a larger claim
+/// aborts the process) stops the run before any call, naming the sheet; within the limit, the
+/// same sheet is read and sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_xls_declaring_a_huge_sheet_stops_before_anything_is_sent() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let work = Work::new();
+    let (a, b) = (guid(9301).to_string(), guid(9302).to_string());
+    let cells: [&[&str]; 3] = [&["customerId", "city"], &[&a, "Faro"], &[&b, "Braga"]];
+    hand_xls(&work.path("customers.xls"), 1_048_576, &cells);
+    let out = run(work.unpaced(&sb, &["update", "customers.xls"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("customers.xls: sheet \"Customers\": its DIMENSIONS record declares the cells A1 to IV1048576, 1048576 rows of 256 columns"),
+        "{err}"
+    );
+    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
+    assert!(!work.path("customers.results.csv").exists());
+
+    hand_xls(&work.path("customers.xls"), 3, &cells);
+    let out = run(work.unpaced(&sb, &["update", "customers.xls"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(stderr_of(&out).contains("accepted 2"), "{}", show(&out));
+    assert!(work.path("customers.results.csv").exists());
+}
+
 /// An .xlsx with a title row above the header: refused saying the header must be the first row
 /// and which --header-row to give; with it, plan reads the table (messages keep sheet rows) and
 /// its printed apply command carries the flag and works as printed.

@@ -15,7 +15,8 @@
 //! [`MAX_WHOLE_FILE_BYTES`] for the file, what an .ods or .xlsb package inflates to (see
 //! `package::MAX_WHOLE_INFLATED`) and [`MAX_WHOLE_CELLS`] for the sheet, counted before calamine
 //! builds it where a few bytes can make it huge (`ods`: repeated rows and cells, every sheet;
-//! `xlsb`: the box around cells far apart). Past any, the run stops with a message saying to
+//! `xlsb`: the box around cells far apart; `xls`: declared dimensions and cells far apart,
+//! every sheet). Past any, the run stops with a message saying to
 //! save the sheet as .xlsx or CSV.
 
 use std::fs::File;
@@ -33,6 +34,7 @@ mod package;
 mod stream;
 mod strings;
 mod styles;
+mod xls;
 mod xlsb;
 mod xlsx;
 #[cfg(test)]
@@ -157,6 +159,10 @@ fn read_whole(
         } else {
             xlsb::check_strings(&mut package)?;
         }
+    }
+    if kind == Kind::Xls {
+        // calamine builds every sheet as it opens an .xls, sized by what the file declares.
+        xls::check(path)?;
     }
     let mut book = open_whole(path, kind)?;
     let sheet = pick_sheet(&book.sheet_names(), wanted)?;
