@@ -21,6 +21,15 @@
 //!   default burst. After idle time those extra cells would be a burst beyond `--burst`, so the
 //!   first call after idle time takes them away: then at most `--burst` calls go at once.
 //!
+//! What the API's rate-limit headers announce caps the learner's rate ([`Allowance`]: `headers.rs`
+//! reads them, `allowance.rs` says how they pace and why): never more than is left, less the
+//! calls in flight, and calls given back as they surely leave a sliding window. Checked on the
+//! paused clock against buckets (full, empty, 10 % left), a fixed window of 5 s started
+//! mid-window (spent, half used) and a sliding window of 3 s, at 20/s and 200/s, answers in
+//! order and overtaking each other (`headers_that_say_what_is_left_are_never_overspent`): no 429
+//! on a fresh allowance, one on a spent one, each within 1.1× the ideal (0.95× to 1.03× at 20 ms
+//! a call, 1.0027× on average from 14 to 26 ms).
+//!
 //! The run's first call goes alone ([`Pacer::wait`] holds the others until an answer comes,
 //! whatever its status, or a failure, for up to [`ALONE`]): before it nothing has said how much
 //! of the allowance is left, and a run starting on a spent one had every worker's first call
