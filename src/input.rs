@@ -62,7 +62,7 @@ pub enum InputError {
     Io { name: String, err: io::Error },
     #[error("{0}")]
     Header(String),
-    /// A record (or the header) past [`lines::MAX_RECORD`]: read no further.
+    /// A record (or the header) past `lines::MAX_RECORD` (1 MiB): read no further.
     #[error(
         "{name} line {line}: the record that begins here runs past 1 MiB (a quote not closed, or no line breaks?); nothing after it was read"
     )]
