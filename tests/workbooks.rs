@@ -354,7 +354,9 @@ fn hand_xls(path: &std::path::Path, rows: u32, cells: &[&[&str]]) {
     ]
     .concat();
     assert_eq!(globals.len(), start as usize);
-    let mut file = cfb::create(path).unwrap();
+    // Version 3 (512-byte sectors), as Excel writes it.
+    let file = std::fs::File::create(path).unwrap();
+    let mut file = cfb::CompoundFile::create_with_version(cfb::Version::V3, file).unwrap();
     let mut stream = file.create_stream("/Workbook").unwrap();
     stream.write_all(&[globals, sheet].concat()).unwrap();
     drop(stream);

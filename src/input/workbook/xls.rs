@@ -6,12 +6,15 @@
 //! and starts each sheet where its BOUNDSHEET record says, in or past the stream. So the
 //! workbook stream is read here first (with the `cfb` crate) and walked record by record the
 //! way calamine walks it; the file is refused when a sheet starts past the stream's end, a cell
-//! lies past column XFD, or the sheets together come to more than [`MAX_WHOLE_CELLS`] cells.
+//! lies past column XFD, or the sheets together come to more than [`MAX_WHOLE_CELLS`] cells, or
+//! to more than [`MAX_TEXT_BYTES`] of shared texts, which calamine copies into every cell that
+//! shows one (a few bytes of file a cell, up to 32,767 characters each).
 
 use std::io::Read;
 use std::path::Path;
 
 use super::layout::column_name;
+use super::ods::MAX_TEXT_BYTES;
 use super::{MAX_WHOLE_CELLS, MAX_WHOLE_FILE_BYTES};
 
 /// A sheet's columns in Excel: XFD is the last (an .xls holds 256; calamine takes any 16-bit
@@ -26,6 +29,9 @@ const DIMENSIONS: u16 = 0x0200;
 const FORMULA: u16 = 0x0006;
 const STRING: u16 = 0x0207;
 const MULRK: u16 = 0x00BD;
+const SST: u16 = 0x00FC;
+const CONTINUE: u16 = 0x003C;
+const LABELSST: u16 = 0x00FD;
 
 /// Reads the workbook stream(s) of the .xls at `path` and checks what calamine would build from
 /// them; a message naming the sheet and the reason.
@@ -74,9 +80,21 @@ pub(super) fn check(path: &Path) -> Result<(), String> {
 pub(super) fn check_stream(stream: &[u8]) -> Result<(), String> {
     let mut sheets = Vec::new();
     let mut biff8 = true;
-    for (typ, data) in Records(stream) {
+    let mut texts = Vec::new();
+    let mut records = Records(stream);
+    while let Some((typ, data)) = records.next() {
         match typ {
             BOF if data.len() >= 2 => biff8 = is_biff8(data),
+            SST => {
+                // Its texts run on in the CONTINUE records after it, which calamine joins.
+                let mut chunks = vec![data];
+                let mut ahead = Records(records.0);
+                while let Some((CONTINUE, more)) = ahead.next() {
+                    chunks.push(more);
+                    records = Records(ahead.0);
+                }
+                texts = sst_lengths(&chunks);
+            }
             BOUNDSHEET if data.len() >= 4 => {
                 let pos = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
                 sheets.push((pos as usize, sheet_name(data, biff8)));
@@ -85,7 +103,7 @@ pub(super) fn check_stream(stream: &[u8]) -> Result<(), String> {
             _ => {}
         }
     }
-    let mut total = 0u64;
+    let (mut total, mut text) = (0u64, 0u64);
     for (pos, name) in sheets {
         let Some(records) = stream.get(pos..) else {
             return Err(format!(
@@ -93,7 +111,14 @@ pub(super) fn check_stream(stream: &[u8]) -> Result<(), String> {
                 stream.len()
             ));
         };
-        let extent = Extent::of(records, &name)?;
+        let extent = Extent::of(records, &name, &texts)?;
+        text = text.saturating_add(extent.text);
+        if text > MAX_TEXT_BYTES {
+            return Err(format!(
+                "sheet {name:?} takes the workbook's sheets past {} MiB of text, its cells holding the workbook's shared texts over and over (calamine copies a shared text into every cell that shows it), more than ccbulk reads from an .xls, which is read whole: save the sheet as .xlsx or as CSV (UTF-8), which are read a row at a time",
+                MAX_TEXT_BYTES >> 20
+            ));
+        }
         let (cells, what) = extent.largest();
         total = total.saturating_add(cells);
         if total > MAX_WHOLE_CELLS as u64 {
@@ -168,6 +193,8 @@ struct Extent {
     declared: Option<((u64, u64), Corners)>,
     cells: Option<Corners>,
     formulas: Option<Corners>,
+    /// The most bytes of the shared texts its cells copy (3 a character: UTF-8 of UTF-16).
+    text: u64,
 }
 
 /// First and last row and column (0-based).
@@ -202,7 +229,7 @@ impl Corners {
 impl Extent {
     /// Walks a sheet's records from its start as calamine does: its own BOF, nested substreams
     /// (embedded charts) skipped, up to its EOF.
-    fn of(records: &[u8], sheet: &str) -> Result<Extent, String> {
+    fn of(records: &[u8], sheet: &str, texts: &[u64]) -> Result<Extent, String> {
         let mut extent = Extent::default();
         let (mut seen_bof, mut depth) = (false, 0usize);
         let mut formula_at = (0, 0);
@@ -221,6 +248,12 @@ impl Extent {
                 EOF => break,
                 DIMENSIONS => extent.declared = declared(data).or(extent.declared),
                 STRING => extent.cell(formula_at, sheet)?,
+                LABELSST if data.len() >= 10 => {
+                    let at = u32::from_le_bytes([data[6], data[7], data[8], data[9]]);
+                    let chars = texts.get(at as usize).copied().unwrap_or(0);
+                    extent.text = extent.text.saturating_add(3 * chars);
+                    extent.cell(position(data), sheet)?;
+                }
                 _ => {
                     if let Some((row, first, last)) = cells(typ, data) {
                         extent.cell((row, first), sheet)?;
@@ -302,6 +335,104 @@ fn position(data: &[u8]) -> (u32, u32) {
         u32::from(u16::from_le_bytes([data[0], data[1]])),
         u32::from(u16::from_le_bytes([data[2], data[3]])),
     )
+}
+
+/// The length in characters of each text of an SST record (its data and its CONTINUE records'),
+/// walked as calamine walks it: a text's characters may run on into the next record, which then
+/// opens with a flags byte of its own; formatting runs and extended data are skipped. Up to a
+/// fault, where calamine stops with an error of its own.
+fn sst_lengths(chunks: &[&[u8]]) -> Vec<u64> {
+    let mut lengths = Vec::new();
+    let Some(first) = chunks.first().and_then(|c| c.get(8..)) else {
+        return lengths;
+    };
+    let mut at = Chunks {
+        data: first,
+        rest: &chunks[1..],
+    };
+    while !at.data.is_empty() || at.next_chunk() {
+        if at.data.is_empty() {
+            lengths.push(0);
+            continue;
+        }
+        match at.text() {
+            Some(chars) => lengths.push(chars),
+            None => break,
+        }
+    }
+    lengths
+}
+
+/// Where an SST walk is: the rest of the record it is in, and the records after it.
+struct Chunks<'a> {
+    data: &'a [u8],
+    rest: &'a [&'a [u8]],
+}
+
+impl Chunks<'_> {
+    fn next_chunk(&mut self) -> bool {
+        let Some((next, rest)) = self.rest.split_first() else {
+            return false;
+        };
+        (self.data, self.rest) = (next, rest);
+        true
+    }
+
+    /// `n` bytes from the current record (`None` if it holds fewer).
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let (taken, rest) = (self.data.get(..n)?, self.data.get(n..)?);
+        self.data = rest;
+        Some(taken)
+    }
+
+    /// Skips `n` bytes, across records.
+    fn skip(&mut self, mut n: usize) -> Option<()> {
+        while n > 0 {
+            if self.data.is_empty() && !self.next_chunk() {
+                return None;
+            }
+            let step = n.min(self.data.len());
+            self.data = &self.data[step..];
+            n -= step;
+        }
+        Some(())
+    }
+
+    /// Walks one text (an `XLUnicodeRichExtendedString`); its length in characters.
+    fn text(&mut self) -> Option<u64> {
+        let head = self.take(3)?;
+        let (chars, flags) = (u16::from_le_bytes([head[0], head[1]]), head[2]);
+        let runs = match flags & 0x8 {
+            0 => 0,
+            _ => self
+                .take(2)
+                .map(|r| usize::from(u16::from_le_bytes([r[0], r[1]])))?,
+        };
+        let extra = match flags & 0x4 {
+            0 => 0,
+            // calamine reads it as a signed number made a usize: a negative one never ends.
+            _ => self
+                .take(4)
+                .map(|r| i32::from_le_bytes([r[0], r[1], r[2], r[3]]) as usize)?,
+        };
+        let (mut left, mut wide) = (usize::from(chars), flags & 1 != 0);
+        loop {
+            let width = if wide { 2 } else { 1 };
+            let here = left.min(self.data.len() / width);
+            self.data = &self.data[here * width..];
+            left -= here;
+            if left == 0 {
+                break;
+            }
+            if !self.next_chunk() {
+                return None;
+            }
+            wide = self.take(1)?[0] & 1 != 0;
+        }
+        self.skip(runs * 4)?;
+        self.skip(extra)?;
+        Some(u64::from(chars))
+    }
 }
 
 /// The row and the first and last column of the cells a record puts in calamine's sheet (none
@@ -421,7 +552,10 @@ mod tests {
     /// An .xls (a compound file holding the stream "Workbook") at `dir`/`name`.
     pub(crate) fn xls(dir: &Path, name: &str, stream: &[u8]) -> PathBuf {
         let path = dir.join(name);
-        let mut file = cfb::create(&path).unwrap();
+        // Version 3 (512-byte sectors), as Excel writes it: calamine refuses a version 4 file
+        // without a mini stream.
+        let file = std::fs::File::create(&path).unwrap();
+        let mut file = cfb::CompoundFile::create_with_version(cfb::Version::V3, file).unwrap();
         let mut w = file.create_stream("/Workbook").unwrap();
         w.write_all(stream).unwrap();
         drop(w);
@@ -541,5 +675,85 @@ mod tests {
         let chart = [bof(0x20), number(60_000, 250, 1.0), record(EOF, &[])].concat();
         let body = [customers(), chart].concat();
         assert_eq!(check_stream(&stream(&[("Data", body)], 0)), Ok(()));
+    }
+
+    /// A LABELSST cell showing shared text `at`.
+    fn shared(row: u16, col: u16, at: u32) -> Vec<u8> {
+        let data = [
+            &row.to_le_bytes()[..],
+            &col.to_le_bytes(),
+            &[0, 0],
+            &at.to_le_bytes(),
+        ]
+        .concat();
+        record(LABELSST, &data)
+    }
+
+    /// A workbook stream whose globals hold the SST `sst` (its records), of one sheet "Data".
+    fn with_sst(sst: &[u8], body: Vec<u8>) -> Vec<u8> {
+        let plain = stream(&[("Data", body)], 0);
+        // After the BOF (20 bytes): the sheet's offset moves by the SST's length.
+        let (head, rest) = plain.split_at(20);
+        let pos = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let mut rest = rest.to_vec();
+        rest[4..8].copy_from_slice(&(pos + sst.len() as u32).to_le_bytes());
+        [head, sst, &rest].concat()
+    }
+
+    /// Texts as calamine reads them: one with formatting runs and extended data, one whose
+    /// characters run on into a CONTINUE record (16-bit there), one empty. The lengths walked
+    /// here line up with the texts calamine shows.
+    #[test]
+    fn shared_texts_are_walked_as_calamine_reads_them() {
+        let mut first = vec![];
+        first.extend(10u16.to_le_bytes());
+        first.push(0x08 | 0x04); // 8-bit, runs, extended data
+        first.extend(1u16.to_le_bytes());
+        first.extend(3i32.to_le_bytes());
+        first.extend(b"customerId");
+        first.extend([0; 4 + 3]);
+        let mut second = vec![];
+        second.extend(4u16.to_le_bytes());
+        second.push(0);
+        second.extend(b"ci");
+        let counts = [3u32.to_le_bytes(), 3u32.to_le_bytes()].concat();
+        let sst = [
+            record(SST, &[&counts[..], &first, &second].concat()),
+            record(CONTINUE, &[&[1u8][..], &[b't', 0, b'y', 0]].concat()),
+            record(CONTINUE, &[0, 0, 0]),
+        ]
+        .concat();
+        let chunks: Vec<&[u8]> = Records(&sst).map(|(_, d)| d).collect();
+        assert_eq!(sst_lengths(&chunks), vec![10, 4, 0]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let body = [
+            shared(0, 0, 0),
+            shared(0, 1, 1),
+            number(1, 0, 7.0),
+            shared(1, 1, 1),
+        ];
+        let path = xls(dir.path(), "book.xls", &with_sst(&sst, body.concat()));
+        assert_eq!(csv(&path, 1).unwrap(), "customerId,city\n7,city\n");
+    }
+
+    /// One long shared text shown in many cells (calamine copies it into each: a few bytes a
+    /// cell of file, kilobytes of memory) is refused past the text limit, naming the sheet.
+    #[test]
+    fn a_shared_text_shown_over_and_over_is_refused() {
+        let long = [&8000u16.to_le_bytes()[..], &[0], &[b'x'; 8000]].concat();
+        let counts = [1u32.to_le_bytes(), 1u32.to_le_bytes()].concat();
+        let sst = [
+            record(SST, &[&counts[..], &long[..8000]].concat()),
+            record(CONTINUE, &[&[0u8][..], &long[8000..]].concat()),
+        ]
+        .concat();
+        let cells = |n: u16| (0..n).flat_map(|r| shared(r, 0, 0)).collect::<Vec<u8>>();
+        assert_eq!(check_stream(&with_sst(&sst, cells(10_000))), Ok(()));
+        let err = check_stream(&with_sst(&sst, cells(11_200))).unwrap_err();
+        assert!(
+            err.contains("sheet \"Data\" takes the workbook's sheets past 256 MiB of text"),
+            "{err}"
+        );
     }
 }
