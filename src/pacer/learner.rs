@@ -336,7 +336,7 @@ impl Learner {
             calls: sent_calls,
         } = refusal;
         if !self.is_new_event(sent) {
-            return self.adapt && self.refine(before);
+            return self.adapt && self.refine(before, accepted);
         }
         self.hint.new_event();
         let first = self.first.unwrap_or(now);
@@ -359,10 +359,12 @@ impl Learner {
                 let pause = secs(now, resume);
                 if secs(first, now) < pause && pause <= SHORTEST_PAUSE + 0.001 {
                     self.hint.counted(Count {
-                        calls: before as f64,
+                        sent: before as f64,
+                        answered: accepted as f64,
                         pause,
                         active: secs(first, now),
                         before,
+                        accepted_by: 0,
                     });
                 }
                 (seen, false, false)
@@ -492,19 +494,21 @@ impl Learner {
         // A millisecond over a second: the pause is the `Retry-After` of whole seconds.
         if active < pause && pause <= SHORTEST_PAUSE + 0.001 {
             self.hint.counted(Count {
-                calls: before.saturating_sub(mark.calls) as f64,
+                sent: before.saturating_sub(mark.calls) as f64,
+                answered: (accepted - mark.accepted) as f64,
                 pause,
                 active,
                 before,
+                accepted_by: mark.accepted,
             });
         }
         self.hint.pace().map_or(m, |p| m.max(p))
     }
 
-    /// Another 429 of the event counted last, for a call sent after `before` others: what
-    /// the hint paces at may be lowered (see `window.rs`).
-    fn refine(&mut self, before: u64) -> bool {
-        if !self.hint.refine(before) {
+    /// Another 429 of the event counted last, for a call sent after `before` others, `accepted`
+    /// calls accepted by now: what the hint paces at may change (see `window.rs`).
+    fn refine(&mut self, before: u64, accepted: u64) -> bool {
+        if !self.hint.refine(before, accepted) {
             return false;
         }
         let hold = self.hold();

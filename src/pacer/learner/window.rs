@@ -24,6 +24,8 @@
 //!
 //! Answers overtake each other, so the first 429 of an event to come back may not be the first
 //! call refused: each later 429 of the same event lowers the count to the calls sent before it.
+//! And calls may reach the API in another order than they were sent (a later one accepted, an
+//! earlier one refused): the count is never less than the accepted answers since the pause.
 //!
 //! A recognised count is the limit the summary reports. Checked against fixed and sliding
 //! windows of one second at 40/s and 200/s (`one_second_windows`), and, in development, at 5 to
@@ -53,27 +55,37 @@ const COUNTS: usize = 4;
 /// jitter and the answers' varying latency do not put one call too many in a window.
 const WINDOW_SHARE: f64 = 0.98;
 
-/// The calls sent before the first refused one, from a pause's end (or the first call), over
-/// the pause (of a second) before it.
+/// The calls accepted from a pause's end (or the first call) to a 429, over the pause (of a
+/// second) before it: the calls sent before the first one refused, or, when the API took calls
+/// in another order than they were sent, the accepted answers, whichever is more.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Count {
-    pub calls: f64,
+    /// Calls sent before the first refused one, since the pause's end.
+    pub sent: f64,
+    /// Calls accepted since the pause's end, as far as answered.
+    pub answered: f64,
     pub pause: f64,
     /// Seconds from the pause's end (or the first call) to the 429.
     pub active: f64,
-    /// Calls sent before the refused one in all, to correct the count by.
+    /// Calls sent before the first refused one in all, to correct `sent` by.
     pub before: u64,
+    /// Calls accepted in all by the pause's end, to correct `answered` by.
+    pub accepted_by: u64,
 }
 
 impl Count {
+    fn calls(&self) -> f64 {
+        self.sent.max(self.answered)
+    }
+
     /// As a window's count a second: what the pause renewed.
     fn window(&self) -> f64 {
-        self.calls / self.pause
+        self.calls() / self.pause
     }
 
     /// As a bucket's rate: what it refilled over the pause and the burst.
     fn bucket(&self) -> f64 {
-        self.calls / (self.pause + self.active)
+        self.calls() / (self.pause + self.active)
     }
 }
 
@@ -153,18 +165,19 @@ impl Hint {
         }
     }
 
-    /// Another 429 of the event counted last, for a call sent after `before` others: the count
-    /// is lowered to the calls before the first one refused. Returns whether the hint changed.
-    pub fn refine(&mut self, before: u64) -> bool {
-        let Some(count) = self
-            .counts
-            .front_mut()
-            .filter(|c| self.counting && before < c.before)
-        else {
+    /// Another 429 of the event counted last, for a call sent after `before` others, `accepted`
+    /// calls accepted in all by now: the count is lowered to the calls sent before the first one
+    /// refused, and raised to those answered since. Returns whether the hint changed.
+    pub fn refine(&mut self, before: u64, accepted: u64) -> bool {
+        let Some(count) = self.counts.front_mut().filter(|_| self.counting) else {
             return false;
         };
-        count.calls -= (count.before - before) as f64;
-        count.before = before;
+        if before < count.before {
+            count.sent -= (count.before - before) as f64;
+            count.before = before;
+        }
+        let answered = accepted.saturating_sub(count.accepted_by) as f64;
+        count.answered = count.answered.max(answered);
         let was = (self.count, self.recognised);
         self.classify();
         (self.count, self.recognised) != was
@@ -209,10 +222,12 @@ mod tests {
 
     fn count(calls: f64, active: f64, before: u64) -> Count {
         Count {
-            calls,
+            sent: calls,
+            answered: 0.0,
             pause: 1.0,
             active,
             before,
+            accepted_by: 0,
         }
     }
 
@@ -272,12 +287,12 @@ mod tests {
         h.counted(count(80.0, 0.3, 130));
         assert_eq!(h.count, None, "80 is twice 40: no window");
         // The call sent after 91 others was refused too: 41 went before it after the pause.
-        assert!(h.refine(91));
+        assert!(h.refine(91, 0));
         assert_eq!((h.count, h.recognised), (Some(40.0), true));
         // A 429 of a call sent later changes nothing; nor one of an event not counted.
-        assert!(!h.refine(95));
+        assert!(!h.refine(95, 0));
         h.new_event();
-        assert!(!h.refine(10));
+        assert!(!h.refine(10, 0));
     }
 
     #[test]
