@@ -23,16 +23,6 @@ fn have(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-const COMMANDS: [&str; 7] = [
-    "update",
-    "replay",
-    "plan",
-    "export",
-    "sandbox",
-    "completions",
-    "man",
-];
-
 #[test]
 fn completion_scripts_parse_and_name_every_command() {
     let work = Work::new();

@@ -246,29 +246,18 @@ fn long_options(text: &str) -> BTreeSet<String> {
 }
 
 /// `ccbulk COMMAND --help`, in an empty environment (a `[env: NAME=value]` would show a
-/// variable the test machine happens to set).
+/// variable the test machine happens to set), waited for within the tests' limit.
 fn help(command: &str) -> String {
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"))
-        .args([command, "--help"])
-        .env_clear()
-        .output()
-        .expect("run ccbulk --help");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ccbulk"));
+    cmd.args([command, "--help"]).env_clear();
+    let out = crate::common::run_blocking(cmd);
     assert!(out.status.success(), "ccbulk {command} --help failed");
     String::from_utf8(out.stdout).expect("UTF-8 help")
 }
 
 /// Every long option of every command, as its `--help` shows it.
 fn options_in_help() -> BTreeSet<String> {
-    let commands = [
-        "update",
-        "replay",
-        "plan",
-        "export",
-        "sandbox",
-        "completions",
-        "man",
-    ];
-    commands
+    crate::common::COMMANDS
         .into_iter()
         .flat_map(|command| long_options(&help(command)))
         .collect()

@@ -628,3 +628,14 @@ impl Work {
         cmd
     }
 }
+
+/// Every command of ccbulk, as `ccbulk --help` lists them.
+pub const COMMANDS: [&str; 7] = [
+    "update",
+    "replay",
+    "plan",
+    "export",
+    "sandbox",
+    "completions",
+    "man",
+];
