@@ -449,4 +449,9 @@ async fn the_summary_json_example_has_the_keys_a_run_writes() {
     );
     let reason = |v: &serde_json::Value| keys(&v["reasons"][0]);
     assert_eq!(reason(&documented), reason(&written), "a reason");
+    // Not equal for want of both: the run wrote an undo object and a reason to compare.
+    assert!(
+        !keys(&written["undo"]).is_empty() && !reason(&written).is_empty(),
+        "{written}"
+    );
 }
