@@ -85,6 +85,9 @@ const ASK: Duration = Duration::from_secs(1);
 const DOUBTED: usize = 4096;
 /// Accepted calls remembered for [`Meter::freed`]: fewer give back fewer calls, never more.
 const LOGGED: usize = 4096;
+/// Limits followed at most. An API announces a handful; one whose limit or window changes from
+/// answer to answer would otherwise add a meter per answer, each walked on every call's turn.
+const METERS: usize = 32;
 
 /// What the headers allow now.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -313,17 +316,27 @@ impl Allowance {
             let key = (kind.0, kind.1, kind.2, nth);
             match self.meters.iter_mut().find(|m| m.key == key) {
                 Some(m) => m.update(sent, now, said),
-                None => self.meters.push(Meter {
-                    key,
-                    said,
-                    came: now,
-                    renews: said.reset.map(|t| renewal(sent, now, t)),
-                    sent,
-                    doubted: VecDeque::new(),
-                    lost: VecDeque::new(),
-                    refills: false,
-                    slides: false,
-                }),
+                None => {
+                    if self.meters.len() >= METERS {
+                        // The limit announced longest ago gives way: one still announced is
+                        // followed again from its next answer.
+                        let oldest = (0..self.meters.len()).min_by_key(|&i| self.meters[i].came);
+                        if let Some(i) = oldest {
+                            self.meters.swap_remove(i);
+                        }
+                    }
+                    self.meters.push(Meter {
+                        key,
+                        said,
+                        came: now,
+                        renews: said.reset.map(|t| renewal(sent, now, t)),
+                        sent,
+                        doubted: VecDeque::new(),
+                        lost: VecDeque::new(),
+                        refills: false,
+                        slides: false,
+                    })
+                }
             }
         }
     }
@@ -410,6 +423,33 @@ mod tests {
             Some(Cap::Rate(r)) => r * (until - now).as_secs_f64(),
             other => panic!("a rate, not {other:?}"),
         }
+    }
+
+    /// A limit that changes from answer to answer does not add a meter per answer for ever:
+    /// at most [`METERS`] are followed, the newest kept.
+    #[tokio::test(start_paused = true)]
+    async fn limits_followed_are_bounded() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(0.0);
+        for n in 0..(METERS as u64 * 3) {
+            let now = t0 + ms(n);
+            let said = Announced {
+                family: Family::XRateLimit,
+                remaining: 5,
+                reset: Some(Duration::from_secs(60)),
+                limit: Some(1000 + n),
+                window: None,
+            };
+            a.announce(now, now, vec![said]);
+        }
+        assert_eq!(a.meters.len(), METERS);
+        let last = 1000 + METERS as u64 * 3 - 1;
+        assert!(a.meters.iter().any(|m| m.said.limit == Some(last)));
+        assert!(
+            a.meters
+                .iter()
+                .all(|m| m.said.limit >= Some(1000 + 2 * METERS as u64))
+        );
     }
 
     #[tokio::test(start_paused = true)]
