@@ -258,6 +258,9 @@ pub struct Pacer {
     longest_reset: Duration,
     /// Nothing to pace (unlimited, slow start over, no 429 since): calls skip the turn.
     open: AtomicBool,
+    /// An answer announced rate-limit headers: until then the allowance has nothing to
+    /// remember of an answer, and an answer does not take its lock.
+    announcing: AtomicBool,
     /// The learner is in a storm: the next accepted answer ends it.
     storm: AtomicBool,
     start: Instant,
@@ -299,6 +302,7 @@ impl Pacer {
             allowance: Mutex::new(Allowance::new(settings.reserve)),
             longest_reset: headers::LONGEST_RESET,
             open: AtomicBool::new(open),
+            announcing: AtomicBool::new(false),
             storm: AtomicBool::new(false),
             start: Instant::now(),
             not_before: AtomicU64::new(0),
@@ -347,6 +351,7 @@ impl Pacer {
         if found.is_empty() {
             return;
         }
+        self.announcing.store(true, Ordering::Release);
         self.allowance().announce(sent, Instant::now(), found);
         // Every call waits its turn while headers pace them.
         self.open.store(false, Ordering::Release);
@@ -509,7 +514,9 @@ impl Pacer {
                 self.http_429.fetch_add(1, Ordering::Relaxed);
             }
             Some(_) => {
-                self.allowance().accepted(sent, Instant::now());
+                if self.announcing.load(Ordering::Acquire) {
+                    self.allowance().accepted(sent, Instant::now());
+                }
                 if self.storm.swap(false, Ordering::AcqRel) {
                     let mut learner = self.learner();
                     learner.recovered(Instant::now());
@@ -520,7 +527,9 @@ impl Pacer {
             None => {
                 self.no_answer.fetch_add(1, Ordering::Relaxed);
                 // It may have been counted all the same: spent, until an answer says.
-                self.allowance().lost(Instant::now());
+                if self.announcing.load(Ordering::Acquire) {
+                    self.allowance().lost(Instant::now());
+                }
             }
         }
     }
