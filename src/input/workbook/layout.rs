@@ -8,6 +8,24 @@ use std::io::Write;
 
 use calamine::Data;
 
+/// A sheet's size in Excel (row 1,048,576, column XFD): cells outside it are not cells of a
+/// sheet, for every format read.
+pub(super) const MAX_ROWS: u32 = 1_048_576;
+pub(super) const MAX_COLS: u32 = 16_384;
+
+/// A cell past column XFD that a reader would take as written (calamine takes any 16- or 32-bit
+/// column): a message naming the sheet and the row (0-based `row` and `col`).
+pub(super) fn check_column(sheet: &str, row: u32, col: u32) -> Result<(), String> {
+    if col < MAX_COLS {
+        return Ok(());
+    }
+    Err(format!(
+        "sheet {sheet:?} row {}: a cell is in column number {}, past column XFD, the last column of a sheet ({MAX_COLS} columns)",
+        u64::from(row) + 1,
+        u64::from(col) + 1
+    ))
+}
+
 /// Where the table lies on the sheet (0-based, inclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Bounds {

@@ -12,6 +12,7 @@
 use quick_xml::events::{BytesStart, Event};
 
 use super::MAX_WHOLE_CELLS;
+use super::layout;
 use super::package::{MAX_WHOLE_INFLATED, Package, Xml};
 
 /// The most text (cell values and formulas, repeats written out) calamine may be made to hold
@@ -19,8 +20,8 @@ use super::package::{MAX_WHOLE_INFLATED, Package, Xml};
 /// (10–30 bytes a cell); this leaves room for long texts while bounding the memory.
 pub(super) const MAX_TEXT_BYTES: u64 = 256 << 20;
 /// calamine's own bounds of an .ods sheet: it writes out no row or column past them.
-const MAX_ROWS: u64 = 1_048_576;
-const MAX_COLUMNS: u64 = 16_384;
+const MAX_ROWS: u64 = layout::MAX_ROWS as u64;
+const MAX_COLUMNS: u64 = layout::MAX_COLS as u64;
 
 /// Counts what calamine would build from the .ods `package`; the message names the sheet that
 /// goes past a limit.

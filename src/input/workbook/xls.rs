@@ -13,13 +13,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::layout::column_name;
+use super::layout::{check_column, column_name};
 use super::ods::MAX_TEXT_BYTES;
 use super::{MAX_WHOLE_CELLS, MAX_WHOLE_FILE_BYTES};
-
-/// A sheet's columns in Excel: XFD is the last (an .xls holds 256; calamine takes any 16-bit
-/// column).
-const MAX_COLS: u32 = 16_384;
 
 /// BIFF record types calamine acts on.
 const BOF: u16 = 0x0809;
@@ -270,13 +266,8 @@ impl Extent {
     }
 
     fn cell(&mut self, (row, col): (u32, u32), sheet: &str) -> Result<(), String> {
-        if col >= MAX_COLS {
-            return Err(format!(
-                "sheet {sheet:?} row {}: a cell is in column number {}, past column XFD, the last column of a sheet ({MAX_COLS} columns)",
-                u64::from(row) + 1,
-                u64::from(col) + 1
-            ));
-        }
+        // An .xls holds 256 columns; calamine takes any 16-bit one.
+        check_column(sheet, row, col)?;
         Corners::add(&mut self.cells, row, col);
         Ok(())
     }

@@ -11,11 +11,9 @@ use std::io::{self, BufReader, Read};
 use calamine::{DataRef, Xlsb};
 
 use super::MAX_WHOLE_CELLS;
-use super::layout::column_name;
+use super::layout::{check_column, column_name};
 use super::package::Package;
 
-/// A sheet's columns in Excel: XFD is the last.
-const MAX_COLS: u32 = 16_384;
 /// The most texts an .xlsb's shared-strings table may declare. calamine reads the whole table
 /// when it opens the workbook, each text a `String` of its own: an empty one is 7 bytes of the
 /// file and 24 of memory, so the part's 256 MiB could be 38 million of them, some 900 MB. A
@@ -90,13 +88,7 @@ pub(super) fn check(book: &mut Xlsb<BufReader<File>>, sheet: &str) -> Result<(),
             continue;
         }
         let (row, col) = cell.get_position();
-        if col >= MAX_COLS {
-            return Err(format!(
-                "sheet {sheet:?} row {}: a cell is in column number {}, past column XFD, the last column of a sheet ({MAX_COLS} columns)",
-                u64::from(row) + 1,
-                u64::from(col) + 1
-            ));
-        }
+        check_column(sheet, row, col)?;
         let b = bounds.get_or_insert((row, row, col, col));
         *b = (b.0.min(row), b.1.max(row), b.2.min(col), b.3.max(col));
     }

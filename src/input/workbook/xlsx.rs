@@ -10,16 +10,13 @@
 use calamine::{CellErrorType, Data, ExcelDateTime, ExcelDateTimeType};
 use quick_xml::events::{BytesStart, Event};
 
-use super::layout::column_name;
+use super::layout::{MAX_COLS, MAX_ROWS, column_name};
 use super::package::{Xml, attr, is};
 use super::strings::{self, MAX_TEXT, Strings};
 use super::styles::Format;
 
 /// The most text one row's cells may hold together: one row is one record.
 pub(super) const MAX_ROW_TEXT: usize = MAX_TEXT;
-/// A sheet's size in Excel: cells outside it are not cells of a sheet.
-const MAX_ROWS: u32 = 1_048_576;
-const MAX_COLS: u32 = 16_384;
 
 /// A cell: its 0-based (row, column) and its value.
 pub(super) type Cell = ((u32, u32), Data);
