@@ -52,6 +52,11 @@ pub const MAX_WHOLE_FILE_BYTES: u64 = 16 << 20;
 /// The most cells of an .xls, .xlsb or .ods sheet read: 125,000 rows of 16 columns, about
 /// 150 MB in memory.
 pub const MAX_WHOLE_CELLS: usize = 2_000_000;
+/// The most text (cell values and formulas, repeats and shared texts written out) calamine may
+/// be made to hold from an .ods's or .xls's sheets together. A sheet at the cell limit holds
+/// some 20–60 MB of text (10–30 bytes a cell); this leaves room for long texts while bounding
+/// the memory.
+pub(super) const MAX_TEXT_BYTES: u64 = 256 << 20;
 
 /// Is this path a workbook (by its extension, any case)?
 pub fn is_workbook(path: &Path) -> bool {

@@ -11,14 +11,10 @@
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::MAX_WHOLE_CELLS;
 use super::layout;
 use super::package::{MAX_WHOLE_INFLATED, Package, Xml};
+use super::{MAX_TEXT_BYTES, MAX_WHOLE_CELLS};
 
-/// The most text (cell values and formulas, repeats written out) calamine may be made to hold
-/// from an .ods's sheets together. A sheet at the cell limit holds some 20–60 MB of text
-/// (10–30 bytes a cell); this leaves room for long texts while bounding the memory.
-pub(super) const MAX_TEXT_BYTES: u64 = 256 << 20;
 /// calamine's own bounds of an .ods sheet: it writes out no row or column past them.
 const MAX_ROWS: u64 = layout::MAX_ROWS as u64;
 const MAX_COLUMNS: u64 = layout::MAX_COLS as u64;

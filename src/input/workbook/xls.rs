@@ -14,8 +14,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::layout::{check_column, column_name};
-use super::ods::MAX_TEXT_BYTES;
-use super::{MAX_WHOLE_CELLS, MAX_WHOLE_FILE_BYTES};
+use super::{MAX_TEXT_BYTES, MAX_WHOLE_CELLS, MAX_WHOLE_FILE_BYTES};
 
 /// BIFF record types calamine acts on.
 const BOF: u16 = 0x0809;
