@@ -50,13 +50,9 @@ impl Package {
     /// The part `name` as an XML stream, or `None` when the package has no such part. Names
     /// match in any case and with either slash, as Excel and calamine find them.
     pub fn xml(&mut self, name: &str, cap: u64) -> Result<Option<Xml<'_>>, String> {
-        let Some(index) = self.find(name) else {
+        let Some(entry) = self.entry(name)? else {
             return Ok(None);
         };
-        let entry = self
-            .zip
-            .by_index(index)
-            .map_err(|e| format!("its part {name} cannot be read: {e}"))?;
         let declared = entry.size();
         if declared > cap {
             return Err(format!(
@@ -130,14 +126,21 @@ impl Package {
     /// The part `name` as bytes, read a block at a time and held to the size its entry
     /// declares; `None` when the package has no such part.
     pub fn bytes(&mut self, name: &str) -> Result<Option<impl Read + '_>, String> {
+        let Some(entry) = self.entry(name)? else {
+            return Ok(None);
+        };
+        Ok(Some(BufReader::with_capacity(64 * 1024, Sized::new(entry))))
+    }
+
+    /// The zip entry of the part `name`, or `None` when the package has no such part.
+    fn entry(&mut self, name: &str) -> Result<Option<ZipFile<'_, BufReader<File>>>, String> {
         let Some(index) = self.find(name) else {
             return Ok(None);
         };
-        let entry = self
-            .zip
+        self.zip
             .by_index(index)
-            .map_err(|e| format!("its part {name} cannot be read: {e}"))?;
-        Ok(Some(BufReader::with_capacity(64 * 1024, Sized::new(entry))))
+            .map(Some)
+            .map_err(|e| format!("its part {name} cannot be read: {e}"))
     }
 
     /// The part `name` as an XML stream; its absence is an error naming it.
