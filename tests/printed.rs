@@ -86,6 +86,37 @@ async fn an_absolute_path_under_the_folder_is_printed_from_the_folder() {
     assert_each_row_once(&work.rows("in.results.csv"), 3);
 }
 
+/// Started as `bin/ccbulk` with no ccbulk on PATH, a run with an invalid row prints the replay
+/// command; pasted into a shell as printed, it sends that row alone again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replay_command_runs_as_printed_when_ccbulk_is_not_on_path() {
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    work.write(
+        "in.csv",
+        &city_csv([(cid(1).to_string(), "Braga"), ("not-an-id".into(), "Porto")]),
+    );
+
+    let cmd = work.shell_without_ccbulk("bin/ccbulk update in.csv --sandbox --rate unlimited");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = stderr_of(&out);
+    let replay = after(
+        &stderr,
+        "to send the failed and invalid rows again after fixing them:",
+    );
+    assert!(
+        replay.starts_with("bin/ccbulk replay ") && replay.ends_with(" in.results.csv"),
+        "{replay}"
+    );
+
+    let out = run(work.shell_without_ccbulk(replay)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let rows = work.rows("in.replay.csv");
+    assert_eq!(rows.len(), 1, "only the invalid row: {rows:?}");
+    assert_eq!(rows[0]["ccbulk_outcome"], "invalid", "{rows:?}");
+}
+
 /// Started as `bin/ccbulk` with no ccbulk on PATH, a plan prints the command that applies it;
 /// pasted into a shell as printed, it sends every planned change.
 #[tokio::test(flavor = "multi_thread")]
