@@ -280,6 +280,60 @@ mod tests {
     use crate::pacer::PaceSettings;
     use crate::sandbox::{Sandbox, SandboxConfig};
 
+    /// The sandbox's client credentials at `token_url`, tried `max_attempts` times.
+    fn client_auth(
+        config: &SandboxConfig,
+        token_url: String,
+        max_attempts: u32,
+        client: &reqwest::Client,
+    ) -> Auth {
+        Auth::new(
+            TokenSource::Client {
+                id: config.client_id.clone(),
+                secret: SecretString::from(config.client_secret.clone()),
+                token_url,
+                scope: "s".into(),
+            },
+            Patience {
+                max_attempts,
+                backoff_base: Duration::from_millis(1),
+            },
+            client,
+        )
+        .unwrap()
+    }
+
+    /// A pacer at `rate`, without adapting or headers' reserve.
+    fn pacer(rate: &str) -> Pacer {
+        Pacer::new(PaceSettings {
+            rate: rate.parse().unwrap(),
+            burst: std::num::NonZeroU32::MIN,
+            adapt: false,
+            reserve: 0.0,
+        })
+    }
+
+    /// A caller that tries each call `max_attempts` times.
+    fn caller<'a>(
+        api: &'a Api,
+        auth: &'a Auth,
+        pacer: &'a Pacer,
+        stopper: &'a Stopper,
+        max_attempts: u32,
+    ) -> Caller<'a> {
+        Caller {
+            api,
+            auth,
+            pacer,
+            stopper,
+            policy: retry::Policy {
+                max_attempts,
+                backoff_base: Duration::from_millis(1),
+                max_retry_after: Duration::from_secs(1),
+            },
+        }
+    }
+
     /// A call the pacer let go and that is not sent after all (no token could be had, which
     /// stops the run) is no longer counted in flight: counted, it would hold back a place of the
     /// allowance the API's headers announce for the rest of the run.
@@ -292,40 +346,12 @@ mod tests {
         token_server.shutdown();
         token_server.stopped().await;
         let client = crate::http::client::build(Duration::from_secs(5), 1).unwrap();
-        let auth = Auth::new(
-            TokenSource::Client {
-                id: config.client_id.clone(),
-                secret: SecretString::from(config.client_secret.clone()),
-                token_url,
-                scope: "s".into(),
-            },
-            Patience {
-                max_attempts: 1,
-                backoff_base: Duration::from_millis(1),
-            },
-            &client,
-        )
-        .unwrap();
+        let auth = client_auth(&config, token_url, 1, &client);
         let api = Api::new(&client, "http://127.0.0.1:9", "t.example").unwrap();
         // Paced, so the call takes the pacer's turn.
-        let pacer = Pacer::new(PaceSettings {
-            rate: "100/s".parse().unwrap(),
-            burst: std::num::NonZeroU32::MIN,
-            adapt: false,
-            reserve: 0.0,
-        });
+        let pacer = pacer("100/s");
         let stopper = Stopper::default();
-        let caller = Caller {
-            api: &api,
-            auth: &auth,
-            pacer: &pacer,
-            stopper: &stopper,
-            policy: retry::Policy {
-                max_attempts: 1,
-                backoff_base: Duration::from_millis(1),
-                max_retry_after: Duration::from_secs(1),
-            },
-        };
+        let caller = caller(&api, &auth, &pacer, &stopper, 1);
         let id = Uuid::parse_str("6a1f0c2e-1b7d-4c3a-9e55-000000000001").unwrap();
         let called = tokio::time::timeout(
             Duration::from_secs(30),
@@ -358,43 +384,15 @@ mod tests {
         let config = SandboxConfig::default();
         let token_server = Sandbox::start(config.clone(), local).await.unwrap();
         let client = crate::http::client::build(Duration::from_secs(5), 1).unwrap();
-        let auth = Auth::new(
-            TokenSource::Client {
-                id: config.client_id.clone(),
-                secret: SecretString::from(config.client_secret.clone()),
-                token_url: token_server.token_url(),
-                scope: "s".into(),
-            },
-            Patience {
-                max_attempts: 2,
-                backoff_base: Duration::from_millis(1),
-            },
-            &client,
-        )
-        .unwrap();
+        let auth = client_auth(&config, token_server.token_url(), 2, &client);
         auth.token().await.unwrap();
         token_server.shutdown();
         token_server.stopped().await;
 
         let api = Api::new(&client, &api_server.base_url(), "t.example").unwrap();
-        let pacer = Pacer::new(PaceSettings {
-            rate: "unlimited".parse().unwrap(),
-            burst: std::num::NonZeroU32::MIN,
-            adapt: false,
-            reserve: 0.0,
-        });
+        let pacer = pacer("unlimited");
         let stopper = Stopper::default();
-        let caller = Caller {
-            api: &api,
-            auth: &auth,
-            pacer: &pacer,
-            stopper: &stopper,
-            policy: retry::Policy {
-                max_attempts: 3,
-                backoff_base: Duration::from_millis(1),
-                max_retry_after: Duration::from_secs(1),
-            },
-        };
+        let caller = caller(&api, &auth, &pacer, &stopper, 3);
         let id = Uuid::parse_str("6a1f0c2e-1b7d-4c3a-9e55-000000000001").unwrap();
         let called = caller.call(2, id, Call::Get, Uuid::nil()).await;
         let Called::Done {
