@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use csv::ByteRecord;
 use tokio::sync::{mpsc, oneshot};
@@ -181,7 +181,9 @@ async fn write_all(
         finish,
         stopper: _,
     } = lines;
-    let mut last_sync = Instant::now();
+    // On tokio's clock, as the sleep that wakes the writer to sync is: on a paused clock the
+    // two agree, and the loop does not wake again and again with nothing due.
+    let mut last_sync = tokio::time::Instant::now();
     let mut dirty = false;
     let mut finishing = false;
     let mut acks = Vec::new();
@@ -234,7 +236,7 @@ async fn write_all(
         }
         if dirty && last_sync.elapsed() >= Duration::from_secs(1) {
             sync(&w, File::sync_data).await?;
-            last_sync = Instant::now();
+            last_sync = tokio::time::Instant::now();
             dirty = false;
         }
     }
