@@ -426,14 +426,14 @@ impl Chunks<'_> {
 }
 
 /// The row and the first and last column of the cells a record puts in calamine's sheet (none
-/// for a record that holds none, or one too short, which calamine refuses).
+/// for a record that holds none, or one too short, which calamine refuses). LABELSST is
+/// `Extent::of`'s own, which counts its text too.
 fn cells(typ: u16, data: &[u8]) -> Option<(u32, u32, u32)> {
     let least = match typ {
         0x0203 => 14,         // NUMBER
         0x0204 | 0x00D6 => 6, // LABEL, RSTRING
         0x0205 => 8,          // BOOLERR
         0x027E => 10,         // RK
-        0x00FD => 10,         // LABELSST
         FORMULA => 20,        // its cached value, where it has one
         MULRK => 6,
         _ => return None,
