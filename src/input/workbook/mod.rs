@@ -49,8 +49,9 @@ pub const MAX_CELL_BYTES: usize = strings::MAX_TEXT;
 /// The largest .xls, .xlsb or .ods file read (they are read whole; compressed formats hold
 /// several times this in cells).
 pub const MAX_WHOLE_FILE_BYTES: u64 = 16 << 20;
-/// The most cells of an .xls, .xlsb or .ods sheet read: 125,000 rows of 16 columns, about
-/// 150 MB in memory.
+/// The most cells of an .xls, .xlsb or .ods sheet read (of an .xls or .ods, its sheets
+/// together, as calamine builds them all): 125,000 rows of 16 columns, about 300 MB in memory
+/// for an .ods (BENCHMARKS.md: 303 MB peak at the limit).
 pub const MAX_WHOLE_CELLS: usize = 2_000_000;
 /// The most text (cell values and formulas, repeats and shared texts written out) calamine may
 /// be made to hold from an .ods's or .xls's sheets together. A sheet at the cell limit holds
