@@ -356,17 +356,7 @@ impl Learner {
             None if accepted > 0 => {
                 let seen = accepted as f64 / secs(first, resume);
                 self.at_least = Some(self.at_least.map_or(seen, |a| a.max(seen)));
-                let pause = secs(now, resume);
-                if secs(first, now) < pause && pause <= SHORTEST_PAUSE + 0.001 {
-                    self.hint.counted(Count {
-                        sent: before as f64,
-                        answered: accepted as f64,
-                        pause,
-                        active: secs(first, now),
-                        before,
-                        accepted_by: 0,
-                    });
-                }
+                self.count_window(first, 0, 0, &refusal);
                 (seen, false, false)
             }
             None => (BETA * pace, false, false),
@@ -479,30 +469,30 @@ impl Learner {
     /// lowers the least one.
     fn windowed(&mut self, m: f64, mark: Mark, refusal: Refusal) -> f64 {
         self.span_pace = m;
-        let Refusal {
-            now,
-            sent,
-            before,
-            resume,
-            accepted,
-            ..
-        } = refusal;
-        let (active, pause) = (secs(mark.at, now), secs(now, resume));
         if let Some(c) = self.curve {
-            self.hint.judge(&c, sent, accepted - mark.accepted);
+            self.hint
+                .judge(&c, refusal.sent, refusal.accepted - mark.accepted);
         }
+        self.count_window(mark.at, mark.calls, mark.accepted, &refusal);
+        self.hint.pace().map_or(m, |p| m.max(p))
+    }
+
+    /// The calls since `from` (a pause's end, or the first call; `calls` sent and `accepted`
+    /// accepted by then) are a window's count when `refusal` came sooner after `from` than its
+    /// pause of a second lasts.
+    fn count_window(&mut self, from: Instant, calls: u64, accepted: u64, refusal: &Refusal) {
+        let (active, pause) = (secs(from, refusal.now), secs(refusal.now, refusal.resume));
         // A millisecond over a second: the pause is the `Retry-After` of whole seconds.
         if active < pause && pause <= SHORTEST_PAUSE + 0.001 {
             self.hint.counted(Count {
-                sent: before.saturating_sub(mark.calls) as f64,
-                answered: (accepted - mark.accepted) as f64,
+                sent: refusal.before.saturating_sub(calls) as f64,
+                answered: refusal.accepted.saturating_sub(accepted) as f64,
                 pause,
                 active,
-                before,
-                accepted_by: mark.accepted,
+                before: refusal.before,
+                accepted_by: accepted,
             });
         }
-        self.hint.pace().map_or(m, |p| m.max(p))
     }
 
     /// Another 429 of the event counted last, for a call sent after `before` others, `accepted`
