@@ -216,8 +216,17 @@ impl Checked {
         // A header torn by a crash was cut whole: it is written again.
         let new = !append || cut_to == Some(0);
         let header = new.then(|| setup.layout.header_record());
-        let w = files::appended_writer(file, setup.delimiter, setup.bom, header.as_ref())
-            .map_err(|e| fail(&e))?;
+        let w = match files::appended_writer(file, setup.delimiter, setup.bom, header.as_ref()) {
+            Ok(w) => w,
+            Err(e) => {
+                // A new file whose header could not be written (a full disk) is removed, as a
+                // results file is, not left half-made for the next run to find.
+                if !append {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(fail(&e));
+            }
+        };
         Ok(UndoWriter {
             w,
             slots: setup.layout.slots,
