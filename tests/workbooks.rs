@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use ccbulk::customer::{Field, current_text};
-use ccbulk::sandbox::SandboxConfig;
+use ccbulk::sandbox::{Sandbox, SandboxConfig};
 use rust_xlsxwriter::{Formula, Workbook};
 use uuid::Uuid;
 
@@ -221,6 +221,17 @@ async fn an_ods_arrives_exactly_as_the_sheet_shows_it() {
     assert!(work.read("customers.results.csv").starts_with('\u{feff}'));
 }
 
+/// Runs `update FILE` (in `work`) and checks it stopped before anything was sent: exit 2, no
+/// customer call, no results file. Its stderr, for the message.
+async fn stopped_before_sending(sb: &Sandbox, work: &Work, file: &str) -> String {
+    let out = run(work.unpaced(sb, &["update", file])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(customer_calls(sb).is_empty(), "nothing is sent");
+    let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+    assert!(!work.path(&format!("{stem}.results.csv")).exists());
+    stderr_of(&out)
+}
+
 /// An .xlsx is read as a stream, but an error cell far down the sheet (row 3,001 here) still
 /// stops the run before anything is sent, naming the sheet, row and column: the sheet is
 /// scanned through before its first row goes.
@@ -240,15 +251,11 @@ async fn an_error_cell_far_down_a_streamed_sheet_stops_before_anything_is_sent()
         .write_formula(3000, 1, Formula::new("=1/0").set_result("#DIV/0!"))
         .unwrap();
     book.save(work.path("customers.xlsx")).unwrap();
-    let out = run(work.unpaced(&sb, &["update", "customers.xlsx"])).await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr_of(&out);
+    let err = stopped_before_sending(&sb, &work, "customers.xlsx").await;
     assert!(
         err.contains("row 3001, column B: the cell holds the error #DIV/0!"),
         "{err}"
     );
-    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
-    assert!(!work.path("customers.results.csv").exists());
 }
 
 /// The formats read whole are refused above their size, with the way out named.
@@ -306,15 +313,11 @@ async fn an_ods_of_repeats_past_the_limit_stops_before_anything_is_sent() {
     }
     rows += r#"<table:table-row table:number-rows-repeated="200"><table:table-cell office:value-type="float" office:value="1" table:number-columns-repeated="16384"/></table:table-row>"#;
     zip_ods(&work.path("customers.ods"), &rows);
-    let out = run(work.unpaced(&sb, &["update", "customers.ods"])).await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr_of(&out);
+    let err = stopped_before_sending(&sb, &work, "customers.ods").await;
     assert!(
         err.contains("customers.ods: sheet \"Customers\" comes to 3325952 cells once its repeated rows and columns are written out"),
         "{err}"
     );
-    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
-    assert!(!work.path("customers.results.csv").exists());
 }
 
 /// A BIFF record: its type, its length and its data.
@@ -374,15 +377,11 @@ async fn an_xls_declaring_a_huge_sheet_stops_before_anything_is_sent() {
     let (a, b) = (guid(9301).to_string(), guid(9302).to_string());
     let cells: [&[&str]; 3] = [&["customerId", "city"], &[&a, "Faro"], &[&b, "Braga"]];
     hand_xls(&work.path("customers.xls"), 1_048_576, &cells);
-    let out = run(work.unpaced(&sb, &["update", "customers.xls"])).await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr_of(&out);
+    let err = stopped_before_sending(&sb, &work, "customers.xls").await;
     assert!(
         err.contains("customers.xls: sheet \"Customers\": its DIMENSIONS record declares the cells A1 to IV1048576, 1048576 rows of 256 columns"),
         "{err}"
     );
-    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
-    assert!(!work.path("customers.results.csv").exists());
 
     hand_xls(&work.path("customers.xls"), 3, &cells);
     let out = run(work.unpaced(&sb, &["update", "customers.xls"])).await;
@@ -542,9 +541,7 @@ async fn an_oversized_cell_stops_the_run_before_anything_is_sent() {
         cell(501, "B", &"x".repeat((1 << 20) + 1))
     );
     hand_xlsx(&work.path("big.xlsx"), &format!("{rows}{big}"));
-    let out = run(work.unpaced(&sb, &["update", "big.xlsx"])).await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = stderr_of(&out);
+    let err = stopped_before_sending(&sb, &work, "big.xlsx").await;
     assert!(
         err.contains("big.xlsx: sheet \"Sheet1\", cell B501: its text runs past 1 MiB"),
         "{err}"
@@ -554,7 +551,4 @@ async fn an_oversized_cell_stops_the_run_before_anything_is_sent() {
         "the cell is not quoted: {} bytes",
         err.len()
     );
-
-    assert!(customer_calls(&sb).is_empty(), "nothing is sent");
-    assert!(!work.path("big.results.csv").exists());
 }
