@@ -259,7 +259,7 @@ pub struct Pacer {
     /// Nothing to pace (unlimited, slow start over, no 429 since): calls skip the turn.
     open: AtomicBool,
     /// An answer announced rate-limit headers: until then the allowance has nothing to
-    /// remember of an answer, and an answer does not take its lock.
+    /// remember of an answer nor to cap a turn by, and neither takes its lock.
     announcing: AtomicBool,
     /// The learner is in a storm: the next accepted answer ends it.
     storm: AtomicBool,
@@ -436,7 +436,12 @@ impl Pacer {
                 // --reserve's share of a limit learnt from 429s is left by the learner itself.
                 learner.rate(now)
             };
-            let cap = self.allowance().cap(now, self.in_flight());
+            // Under the turn, which every paced call takes: no lock before headers came.
+            let cap = if self.announcing.load(Ordering::Acquire) {
+                self.allowance().cap(now, self.in_flight())
+            } else {
+                None
+            };
             match cap {
                 // The headers say nothing is left: no call until the allowance renews.
                 Some(Cap::Hold(until)) => {
