@@ -169,6 +169,38 @@ async fn the_sandbox_reset_hint_runs_as_printed_when_ccbulk_is_not_on_path() {
     assert!(stderr_of(&out).contains(" 0 changed; `"), "{}", show(&out));
 }
 
+/// Started as `bin/ccbulk` with no ccbulk on PATH, a kept sandbox tenant that cannot be read
+/// stops the run naming the command that starts it afresh by that path; run by sh as printed, it
+/// does, and the run then goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reset_for_an_unreadable_tenant_runs_as_printed_when_ccbulk_is_not_on_path() {
+    let work = Work::new();
+    link_bin_ccbulk(&work);
+    work.write("in.csv", &numbered_cities(2, "Kept"));
+    let folder = work.state.path().join("ccbulk");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("sandbox-tenant.json"), "not json").unwrap();
+    let update = "bin/ccbulk update in.csv --sandbox --rate unlimited";
+    let out = run(work.shell_without_ccbulk(update)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("cannot read the sandbox tenant"),
+        "{stderr}"
+    );
+    let reset = stderr
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `command` in:\n{stderr}"))
+        .to_string();
+    assert_eq!(reset, "bin/ccbulk sandbox --reset");
+
+    let out = run(work.shell_without_ccbulk(&reset)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = run(work.shell_without_ccbulk(update)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
 /// Started as `bin/ccbulk` with no ccbulk on PATH and quit by a second signal with every row in
 /// flight, the run prints the command that continues it; run by sh as printed, it sends them all.
 #[tokio::test(flavor = "multi_thread")]

@@ -255,7 +255,10 @@ async fn patch_customer(
             Err(why) => error(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "InsufficientStorage",
-                &format!("{why}: `ccbulk sandbox --reset` starts its tenant afresh."),
+                &format!(
+                    "{why}: `{} sandbox --reset` starts its tenant afresh.",
+                    super::program()
+                ),
                 Some(&call.correlation),
                 None,
             ),

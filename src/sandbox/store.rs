@@ -67,8 +67,9 @@ pub(super) fn open(
         None => Tenant::new(made_up, seed),
         Some(bytes) => Tenant::from_json(&bytes, MAX_MADE_UP).map_err(|why| {
             format!(
-                "cannot read the sandbox tenant {}: {why}; `ccbulk sandbox --reset` starts it afresh",
-                path.display()
+                "cannot read the sandbox tenant {}: {why}; `{} sandbox --reset` starts it afresh",
+                path.display(),
+                super::program()
             )
         })?,
     };
@@ -133,9 +134,10 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
         .map_err(|e| format!("cannot read the sandbox tenant {}: {e}", path.display()))?;
     if bytes.len() as u64 > MAX_BYTES {
         return Err(format!(
-            "the sandbox tenant {} is over {} MiB: `ccbulk sandbox --reset` starts it afresh",
+            "the sandbox tenant {} is over {} MiB: `{} sandbox --reset` starts it afresh",
             path.display(),
-            MAX_BYTES >> 20
+            MAX_BYTES >> 20,
+            super::program()
         ));
     }
     Ok(Some(bytes))
