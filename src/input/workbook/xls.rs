@@ -52,12 +52,16 @@ pub(super) fn check(path: &Path) -> Result<(), String> {
         );
     }
     let mut book = book;
+    // Counted together: the cfb crate refuses a sector two chains run through, but not two
+    // directory entries starting the same chain, so thousands of streams could each read the
+    // same 16 MiB again. Distinct streams hold distinct sectors: together within the file.
+    let mut declared = 0u64;
     for name in streams {
         let mut stream = book.open_stream(&name).map_err(cannot)?;
-        if stream.len() > MAX_WHOLE_FILE_BYTES {
+        declared = declared.saturating_add(stream.len());
+        if declared > MAX_WHOLE_FILE_BYTES {
             return Err(format!(
-                "its Workbook stream declares {} bytes, more than the file itself: it is damaged",
-                stream.len()
+                "its Workbook streams declare {declared} bytes together, more than the file itself: it is damaged"
             ));
         }
         let mut bytes = Vec::new();
@@ -642,6 +646,31 @@ mod tests {
         let err = check_stream(&stream(&[("Data", body)], 0)).unwrap_err();
         assert!(
             err.contains("sheet \"Data\" row 3: a cell is in column number 20001, past column XFD"),
+            "{err}"
+        );
+    }
+
+    /// Workbook streams declaring more bytes together than the file can hold are refused
+    /// before they are read (each one is read, wherever it is in the file).
+    #[test]
+    fn workbook_streams_past_the_file_size_together_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("book.xls");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut file = cfb::CompoundFile::create_with_version(cfb::Version::V3, file).unwrap();
+        let half = vec![0u8; (MAX_WHOLE_FILE_BYTES / 2 + 1) as usize];
+        file.create_storage("/Other").unwrap();
+        for name in ["/Workbook", "/Other/Workbook"] {
+            file.create_stream(name).unwrap().write_all(&half).unwrap();
+        }
+        file.flush().unwrap();
+        drop(file);
+        let err = check(&path).unwrap_err();
+        assert!(
+            err.contains(&format!(
+                "its Workbook streams declare {} bytes together, more than the file itself",
+                2 * half.len()
+            )),
             "{err}"
         );
     }
